@@ -20,3 +20,4 @@ if ! CPT4J_JDK=$(cpt4j_find_jdk); then
 fi
 export JAVA_HOME="$CPT4J_JDK"
 export PATH="$JAVA_HOME/bin:$PATH"
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

@@ -1,0 +1,12 @@
+package dev.cpt4j.cli;
+
+import picocli.CommandLine.Command;
+
+/** Placeholder until this subcommand lands. */
+@Command(name = "demo", description = "(not yet available)")
+final class DemoCommand implements java.util.concurrent.Callable<Integer> {
+    @Override
+    public Integer call() {
+        throw new dev.cpt4j.UserError("'demo' is not available in this build yet");
+    }
+}

@@ -17,8 +17,11 @@ import picocli.CommandLine.Option;
  * Flags that only mean something to PyTorch/DeepSpeed are accepted and answered with one line saying what cpt4j
  * does instead. Thin: parses, builds {@link TrainOptions}, calls {@link Trainer#train}.
  */
-@Command(name = "train", sortOptions = false,
-        description = "Continued pretraining of a GPT-2 (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.")
+@Command(name = "train", sortOptions = false, mixinStandardHelpOptions = true,
+        description = "Continued pretraining of a GPT-2 (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.",
+        footer = "%nAlso accepted for compatibility, each answered with one line and ignored: --deepspeed, --ddp_timeout, "
+                + "--ddp_find_unused_parameters, --fp16, --bf16, --torch_dtype, --logging_strategy steps, "
+                + "--save_strategy steps|no, --report_to.")
 final class TrainCommand implements Callable<Integer> {
 
     // ---- model, tokenizer, data
@@ -48,51 +51,66 @@ final class TrainCommand implements Callable<Integer> {
     int padToMultipleOf = 0;
 
     // ---- batches and length
-    @Option(names = {"--per_device_train_batch_size", "--per-device-train-batch-size"}, paramLabel = "N")
+    @Option(names = {"--per_device_train_batch_size", "--per-device-train-batch-size"}, paramLabel = "N",
+            description = "Blocks per micro-batch. Default ${DEFAULT-VALUE}.")
     int trainBatch = 8;
-    @Option(names = {"--per_device_eval_batch_size", "--per-device-eval-batch-size"}, paramLabel = "N")
+    @Option(names = {"--per_device_eval_batch_size", "--per-device-eval-batch-size"}, paramLabel = "N",
+            description = "Blocks per evaluation batch. Default ${DEFAULT-VALUE}.")
     int evalBatch = 8;
-    @Option(names = {"--gradient_accumulation_steps", "--gradient-accumulation-steps"}, paramLabel = "N")
+    @Option(names = {"--gradient_accumulation_steps", "--gradient-accumulation-steps"}, paramLabel = "N",
+            description = "Micro-batches per optimizer step. Default ${DEFAULT-VALUE}.")
     int gradAccum = 1;
     @Option(names = {"--max_steps", "--max-steps"}, paramLabel = "N", description = "Optimizer steps (-1: use --num_train_epochs).")
     int maxSteps = -1;
-    @Option(names = {"--num_train_epochs", "--num-train-epochs"}, paramLabel = "X")
+    @Option(names = {"--num_train_epochs", "--num-train-epochs"}, paramLabel = "X",
+            description = "Epochs when --max_steps is not given. Default ${DEFAULT-VALUE}.")
     double numTrainEpochs = 3.0;
-    @Option(names = {"--seed"}, paramLabel = "N")
+    @Option(names = {"--seed"}, paramLabel = "N",
+            description = "Seed of initialisation, shuffling and dropout. Default ${DEFAULT-VALUE}.")
     long seed = 42;
-    @Option(names = {"--do_train", "--do-train"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL")
+    @Option(names = {"--do_train", "--do-train"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Train (always on; accepted for compatibility).")
     boolean doTrain = true;
 
     // ---- optimizer and schedule
-    @Option(names = {"--learning_rate", "--learning-rate"}, paramLabel = "LR")
+    @Option(names = {"--learning_rate", "--learning-rate"}, paramLabel = "LR",
+            description = "Peak learning rate. Default ${DEFAULT-VALUE}.")
     double learningRate = 5e-5;
     @Option(names = {"--embedding_learning_rate", "--embedding-learning-rate"}, paramLabel = "LR",
             description = "Learning rate of trained embeddings (wte, wpe, lm_head); default --learning_rate.")
     Double embeddingLearningRate;
-    @Option(names = {"--weight_decay", "--weight-decay"}, paramLabel = "X")
+    @Option(names = {"--weight_decay", "--weight-decay"}, paramLabel = "X",
+            description = "Decoupled AdamW weight decay (not on biases and LayerNorm). Default ${DEFAULT-VALUE}.")
     double weightDecay = 0.0;
-    @Option(names = {"--adam_beta1", "--adam-beta1"}, paramLabel = "X")
+    @Option(names = {"--adam_beta1", "--adam-beta1"}, paramLabel = "X",
+            description = "Default ${DEFAULT-VALUE}.")
     double adamBeta1 = 0.9;
-    @Option(names = {"--adam_beta2", "--adam-beta2"}, paramLabel = "X")
+    @Option(names = {"--adam_beta2", "--adam-beta2"}, paramLabel = "X",
+            description = "Default ${DEFAULT-VALUE}.")
     double adamBeta2 = 0.999;
-    @Option(names = {"--adam_epsilon", "--adam-epsilon"}, paramLabel = "X")
+    @Option(names = {"--adam_epsilon", "--adam-epsilon"}, paramLabel = "X",
+            description = "Default ${DEFAULT-VALUE}.")
     double adamEpsilon = 1e-8;
     @Option(names = {"--max_grad_norm", "--max-grad-norm"}, paramLabel = "X", description = "Global-norm clipping (0 = off).")
     double maxGradNorm = 1.0;
     @Option(names = {"--lr_scheduler_type", "--lr-scheduler-type"}, paramLabel = "TYPE",
             description = "linear, cosine, constant or constant_with_warmup.")
     String lrSchedulerType = "linear";
-    @Option(names = {"--warmup_steps", "--warmup-steps"}, paramLabel = "N")
+    @Option(names = {"--warmup_steps", "--warmup-steps"}, paramLabel = "N",
+            description = "Linear warm-up steps (0: use --warmup_ratio).")
     int warmupSteps = 0;
-    @Option(names = {"--warmup_ratio", "--warmup-ratio"}, paramLabel = "X")
+    @Option(names = {"--warmup_ratio", "--warmup-ratio"}, paramLabel = "X",
+            description = "Warm-up as a fraction of the steps: ceil(ratio x max_steps).")
     double warmupRatio = 0.0;
 
     // ---- LoRA
     @Option(names = {"--lora_rank", "--lora-rank"}, paramLabel = "R", description = "LoRA rank (0 or absent: full fine-tuning).")
     int loraRank = 0;
-    @Option(names = {"--lora_alpha", "--lora-alpha"}, paramLabel = "X")
+    @Option(names = {"--lora_alpha", "--lora-alpha"}, paramLabel = "X",
+            description = "LoRA alpha (scaling alpha/r). Default ${DEFAULT-VALUE}.")
     double loraAlpha = 8;
-    @Option(names = {"--lora_dropout", "--lora-dropout"}, paramLabel = "P")
+    @Option(names = {"--lora_dropout", "--lora-dropout"}, paramLabel = "P",
+            description = "Dropout on the LoRA input. Default ${DEFAULT-VALUE}.")
     double loraDropout = 0.0;
     @Option(names = {"--trainable"}, split = ",", paramLabel = "MODULES",
             description = "LoRA targets: c_attn, attn.c_proj, c_fc, mlp.c_proj (comma list).")
@@ -108,7 +126,8 @@ final class TrainCommand implements Callable<Integer> {
     boolean ensureWeightTying;
 
     // ---- memory and compute
-    @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL")
+    @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Recompute each block in backward to save memory.")
     boolean gradientCheckpointing;
     @Option(names = {"--base_dtype", "--base-dtype"}, paramLabel = "fp32|bf16", description = "Storage of frozen base weights.")
     String baseDtype = "fp32";
@@ -116,24 +135,30 @@ final class TrainCommand implements Callable<Integer> {
     Integer threads;
 
     // ---- logging, evaluation, checkpoints
-    @Option(names = {"--logging_steps", "--logging-steps"}, paramLabel = "N")
+    @Option(names = {"--logging_steps", "--logging-steps"}, paramLabel = "N",
+            description = "Log every N steps. Default ${DEFAULT-VALUE}.")
     int loggingSteps = 500;
-    @Option(names = {"--logging_first_step", "--logging-first-step"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL")
+    @Option(names = {"--logging_first_step", "--logging-first-step"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Also log step 1.")
     boolean loggingFirstStep;
-    @Option(names = {"--do_eval", "--do-eval"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL")
+    @Option(names = {"--do_eval", "--do-eval"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Evaluate (loss, perplexity) on the held-out split.")
     boolean doEval;
     @Option(names = {"--eval_steps", "--eval-steps"}, paramLabel = "N", description = "Evaluate every N steps (default: --logging_steps).")
     Integer evalSteps;
-    @Option(names = {"--save_steps", "--save-steps"}, paramLabel = "N")
+    @Option(names = {"--save_steps", "--save-steps"}, paramLabel = "N",
+            description = "Checkpoint every N steps (0: only at the end). Default ${DEFAULT-VALUE}.")
     int saveSteps = 500;
     @Option(names = {"--save_total_limit", "--save-total-limit"}, paramLabel = "N", description = "Keep at most N checkpoints.")
     int saveTotalLimit = 0;
-    @Option(names = {"--output_dir", "--output-dir"}, paramLabel = "DIR")
+    @Option(names = {"--output_dir", "--output-dir"}, paramLabel = "DIR",
+            description = "Checkpoints, metrics.jsonl, loss.png and the final model.")
     Path outputDir;
     @Option(names = {"--overwrite_output_dir", "--overwrite-output-dir"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
             description = "Allow a non-empty output folder (only cpt4j's own files are replaced).")
     boolean overwriteOutputDir;
-    @Option(names = {"--resume_from_checkpoint", "--resume-from-checkpoint"}, paramLabel = "PATH|true")
+    @Option(names = {"--resume_from_checkpoint", "--resume-from-checkpoint"}, paramLabel = "PATH|true",
+            description = "Continue from a checkpoint-N folder, or true for the latest in --output_dir.")
     String resumeFromCheckpoint;
 
     // ---- accepted for compatibility; each prints one line

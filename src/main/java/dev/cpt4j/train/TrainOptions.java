@@ -202,15 +202,15 @@ public record TrainOptions(
 
     /**
      * Optimizer steps of the run: {@code max_steps} if given, else HF Trainer's
-     * {@code ceil(num_train_epochs × max(batches_per_epoch // accumulation, 1))}.
+     * ({@code set_initial_training_values}) {@code ceil(num_train_epochs × max(ceil(batches / accumulation), 1))}
+     * with {@code batches = ceil(trainBlocks / batch)} (its dataloader keeps the last partial batch).
      */
     public int totalSteps(long trainBlocks) {
         if (maxSteps > 0) return maxSteps;
-        long batches = trainBlocks / perDeviceTrainBatchSize; // dataloader with drop_last: whole batches only
-        if (batches < 1)
-            throw new UserError("the training split has " + trainBlocks + " blocks, fewer than one batch of "
-                    + perDeviceTrainBatchSize + "; add data, lower --per_device_train_batch_size or --block_size");
-        long perEpoch = Math.max(batches / gradientAccumulationSteps, 1);
+        if (trainBlocks < 1)
+            throw new UserError("the training split is empty; add data to --dataset_dir or lower --block_size");
+        long batches = (trainBlocks + perDeviceTrainBatchSize - 1) / perDeviceTrainBatchSize;
+        long perEpoch = Math.max((batches + gradientAccumulationSteps - 1) / gradientAccumulationSteps, 1);
         double steps = Math.ceil(numTrainEpochs * perEpoch);
         if (steps > Integer.MAX_VALUE) throw new UserError("--num_train_epochs " + numTrainEpochs + " gives too many steps");
         return (int) steps;

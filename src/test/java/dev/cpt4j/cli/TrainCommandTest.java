@@ -130,6 +130,16 @@ class TrainCommandTest {
         assertThat(o.evalSteps()).isEqualTo(o.loggingSteps());
     }
 
+    /** HF Trainer.set_initial_training_values: ceil(epochs × ceil(ceil(blocks / batch) / accumulation)). */
+    @Test
+    void epochsGiveHfStepCount() {
+        TrainOptions o = parse("--model_name_or_path", "m", "--dataset_dir", "d", "--output_dir", "o",
+                "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "3", "--num_train_epochs", "2.5").options();
+        assertThat(o.totalSteps(50)).isEqualTo(13);   // 13 batches -> 5 updates per epoch -> ceil(12.5)
+        assertThat(o.totalSteps(1)).isEqualTo(3);     // 1 batch -> max(1, 1) -> ceil(2.5)
+        assertThatThrownBy(() -> o.totalSteps(0)).isInstanceOf(UserError.class).hasMessageContaining("--dataset_dir");
+    }
+
     @Test
     void unknownFlagExitsWith2() {
         PrintStream oldErr = System.err;

@@ -1,0 +1,264 @@
+package dev.cpt4j.train;
+
+import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.function.Predicate;
+import java.util.function.ToIntFunction;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * AdamW over one flat parameter buffer, with the arithmetic of {@code torch.optim.AdamW} (single-tensor path, fp32):
+ * decoupled weight decay {@code p *= 1 − lr·wd}, {@code m = lerp(m, g, 1 − β1)}, {@code v = β2·v + (1 − β2)·g²},
+ * {@code p −= (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)} (ε outside the square root, as torch).
+ *
+ * <p>Parameters are assigned to groups per {@link ParamLayout.View} (each group has its own base learning rate and
+ * weight decay, like torch's param_groups); views assigned to no group are frozen and skipped. The moments m and v
+ * are flat buffers holding only the trainable elements (so a LoRA run with a frozen base pays nothing for the base),
+ * laid out in layout order. What this is not: a general optimizer framework — one algorithm, no AMSGrad, no maximize.
+ */
+public final class AdamW {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Work below this many elements runs on the calling thread. */
+    private static final int PAR_MIN = 1 << 15;
+
+    /** A torch-style parameter group: base learning rate (scaled by the schedule) and weight decay. */
+    public record Group(String name, double lr, double weightDecay) {
+        public Group {
+            if (!(lr >= 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("group " + name + ": bad lr " + lr);
+            if (!(weightDecay >= 0)) throw new IllegalArgumentException("group " + name + ": bad weight decay " + weightDecay);
+        }
+    }
+
+    /**
+     * A contiguous trainable run of the parameter buffer: elements {@code [offset, offset+length)} of params/grads,
+     * whose moments live at {@code [stateOffset, stateOffset+length)} of m and v.
+     */
+    public record Segment(int offset, int length, int stateOffset, int group) {}
+
+    private final ParamLayout layout;
+    private final List<Group> groups;
+    private final List<Segment> segments;
+    private final int[] viewGroup;      // group index per layout view, -1 = frozen
+    private final int[] viewState;      // state offset per layout view, -1 = frozen
+    private final double beta1, beta2, eps;
+    private final float[] m, v;         // (trainable elements,)
+    private long step;                  // optimizer steps taken (torch's state["step"])
+
+    /**
+     * @param groupOf group index for each view of {@code layout}, or −1 for a frozen view
+     */
+    public AdamW(ParamLayout layout, List<Group> groups, ToIntFunction<ParamLayout.View> groupOf,
+                 double beta1, double beta2, double eps) {
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+            throw new IllegalArgumentException("betas must be in [0, 1): " + beta1 + ", " + beta2);
+        if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0");
+        this.layout = layout;
+        this.groups = List.copyOf(groups);
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        List<ParamLayout.View> views = layout.views();
+        viewGroup = new int[views.size()];
+        viewState = new int[views.size()];
+        List<Segment> segs = new ArrayList<>();
+        int state = 0;
+        for (int i = 0; i < views.size(); i++) {
+            ParamLayout.View view = views.get(i);
+            int g = groupOf.applyAsInt(view);
+            if (g >= groups.size()) throw new IllegalArgumentException("view " + view.name() + ": no group " + g);
+            viewGroup[i] = g;
+            if (g < 0) {
+                viewState[i] = -1;
+                continue;
+            }
+            viewState[i] = state;
+            Segment last = segs.isEmpty() ? null : segs.get(segs.size() - 1);
+            if (last != null && last.group == g && last.offset + last.length == view.offset()) {
+                segs.set(segs.size() - 1, new Segment(last.offset, last.length + view.size(), last.stateOffset, g));
+            } else {
+                segs.add(new Segment(view.offset(), view.size(), state, g));
+            }
+            state += view.size();
+        }
+        this.segments = Collections.unmodifiableList(segs);
+        this.m = new float[state];
+        this.v = new float[state];
+    }
+
+    /**
+     * The parameter groups of an LM fine-tune as HF Trainer builds them, plus unsloth's embedding learning rate:
+     * group 0 "decay" (lr, weightDecay), 1 "no_decay" (lr, 0; biases and LayerNorm weights per
+     * {@link Gpt2Layout#noDecay}), 2 "embeddings" (embeddingLr, weightDecay), 3 "embeddings_no_decay".
+     *
+     * @param trainable   names of the views to update (others are frozen)
+     * @param isEmbedding names of the views that use {@code embeddingLr} (wte, wpe, lm_head)
+     */
+    public static AdamW forLanguageModel(ParamLayout layout, double lr, double embeddingLr, double weightDecay,
+                                         double beta1, double beta2, double eps,
+                                         Predicate<String> trainable, Predicate<String> isEmbedding) {
+        List<Group> groups = List.of(new Group("decay", lr, weightDecay), new Group("no_decay", lr, 0),
+                new Group("embeddings", embeddingLr, weightDecay), new Group("embeddings_no_decay", embeddingLr, 0));
+        return new AdamW(layout, groups, view -> {
+            if (!trainable.test(view.name())) return -1;
+            int g = Gpt2Layout.noDecay(view.name()) ? 1 : 0;
+            return isEmbedding.test(view.name()) ? g + 2 : g;
+        }, beta1, beta2, eps);
+    }
+
+    public ParamLayout layout() {
+        return layout;
+    }
+
+    public List<Group> groups() {
+        return groups;
+    }
+
+    /** Trainable runs of the buffer, in buffer order (also what gradient clipping and checkpoints walk). */
+    public List<Segment> segments() {
+        return segments;
+    }
+
+    /** True when {@code view} is updated by this optimizer. */
+    public boolean isTrainable(ParamLayout.View view) {
+        return viewGroup[indexOf(view)] >= 0;
+    }
+
+    /** Group index of a view, −1 when frozen. */
+    public int groupOf(ParamLayout.View view) {
+        return viewGroup[indexOf(view)];
+    }
+
+    /** Number of trainable elements (length of m and v). */
+    public int trainableCount() {
+        return m.length;
+    }
+
+    /** Optimizer steps taken so far (torch's {@code state["step"]}). */
+    public long stepCount() {
+        return step;
+    }
+
+    /** First moments, flat over the trainable elements; read-only by contract (for checkpoints). */
+    public float[] m() {
+        return m;
+    }
+
+    /** Second moments, flat over the trainable elements; read-only by contract (for checkpoints). */
+    public float[] v() {
+        return v;
+    }
+
+    /** Where a trainable view's moments start in {@link #m()}/{@link #v()}; −1 when frozen. */
+    public int stateOffset(ParamLayout.View view) {
+        return viewState[indexOf(view)];
+    }
+
+    /** Restores the state saved from {@link #m()}, {@link #v()} and {@link #stepCount()} (resume). */
+    public void restore(float[] m, float[] v, long step) {
+        if (m.length != this.m.length || v.length != this.v.length)
+            throw new IllegalArgumentException("optimizer state has " + m.length + " moments, expected " + this.m.length);
+        if (step < 0) throw new IllegalArgumentException("negative step");
+        System.arraycopy(m, 0, this.m, 0, m.length);
+        System.arraycopy(v, 0, this.v, 0, v.length);
+        this.step = step;
+    }
+
+    /** Learning rate of group {@code g} under the schedule multiplier {@code lrFactor}. */
+    public double lr(int g, double lrFactor) {
+        return groups.get(g).lr * lrFactor;
+    }
+
+    /**
+     * One AdamW step over every trainable element: each group uses {@code group.lr × lrFactor} (torch's LambdaLR
+     * scaling of the initial lr). Gradients are read, not modified.
+     */
+    public void step(float[] params, float[] grads, double lrFactor, Parallel par) {
+        step(params, grads, lrFactor, par, true);
+    }
+
+    /** The same step with the naive scalar kernel (the twin the vector kernel is tested against). */
+    public void stepNaive(float[] params, float[] grads, double lrFactor) {
+        step(params, grads, lrFactor, null, false);
+    }
+
+    private void step(float[] params, float[] grads, double lrFactor, Parallel par, boolean vector) {
+        if (params.length < layout.size() || grads.length < layout.size())
+            throw new IllegalArgumentException("params/grads shorter than the layout (" + layout.size() + ")");
+        step++;
+        // torch: bias_correction1 = 1 - beta1**step; step_size = lr / bias_correction1;
+        //        bias_correction2_sqrt = (1 - beta2**step)**0.5 — all Python floats (double), then used as fp32 scalars
+        double bc1 = 1 - Math.pow(beta1, step);
+        double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+        float w1 = (float) (1 - beta1), b2 = (float) beta2, c2 = (float) (1 - beta2);
+        float bc2 = (float) bc2Sqrt, e = (float) eps;
+        for (Segment s : segments) {
+            Group g = groups.get(s.group);
+            double lr = g.lr * lrFactor;
+            float decay = (float) (1 - lr * g.weightDecay);   // param.mul_(1 - lr * weight_decay)
+            float negStep = (float) -(lr / bc1);
+            if (!vector) {
+                updateNaive(params, grads, s.offset, m, v, s.stateOffset, s.length, decay, w1, b2, c2, bc2, e, negStep);
+            } else if (par == null || par.threads() == 1 || s.length < PAR_MIN) {
+                updateVector(params, grads, s.offset, m, v, s.stateOffset, s.length, decay, w1, b2, c2, bc2, e, negStep);
+            } else {
+                par.forRange(s.length, (a, b) -> updateVector(params, grads, s.offset + a, m, v, s.stateOffset + a,
+                        b - a, decay, w1, b2, c2, bc2, e, negStep));
+            }
+        }
+    }
+
+    /**
+     * The fp32 update of n elements, scalar. Same operation order as torch's CPU kernels: lerp as
+     * {@code fma(w, g − m, m)} (ATen {@code lerp_vec}), addcmul as {@code v + (c·g)·g}, addcdiv as {@code p + (s·m)/d}.
+     */
+    static void updateNaive(float[] p, float[] g, int pOff, float[] m, float[] v, int sOff, int n,
+                            float decay, float w1, float b2, float c2, float bc2, float eps, float negStep) {
+        for (int i = 0; i < n; i++) {
+            float gi = g[pOff + i];
+            float pi = p[pOff + i] * decay;
+            float mi = m[sOff + i];
+            mi = w1 < 0.5f ? Math.fma(w1, gi - mi, mi) : Math.fma(w1 - 1f, gi - mi, gi);
+            float vi = v[sOff + i] * b2;
+            vi = vi + c2 * gi * gi;
+            float denom = (float) Math.sqrt(vi) / bc2 + eps;
+            p[pOff + i] = pi + negStep * mi / denom;
+            m[sOff + i] = mi;
+            v[sOff + i] = vi;
+        }
+    }
+
+    static void updateVector(float[] p, float[] g, int pOff, float[] m, float[] v, int sOff, int n,
+                             float decay, float w1, float b2, float c2, float bc2, float eps, float negStep) {
+        int i = 0;
+        int bound = S.loopBound(n);
+        boolean small = w1 < 0.5f;
+        float coeff = small ? w1 : w1 - 1f;
+        for (; i < bound; i += S.length()) {
+            FloatVector gi = FloatVector.fromArray(S, g, pOff + i);
+            FloatVector pi = FloatVector.fromArray(S, p, pOff + i).mul(decay);
+            FloatVector mi = FloatVector.fromArray(S, m, sOff + i);
+            FloatVector diff = gi.sub(mi);
+            mi = diff.lanewise(VectorOperators.FMA, coeff, small ? mi : gi);
+            FloatVector vi = FloatVector.fromArray(S, v, sOff + i).mul(b2);
+            vi = vi.add(gi.mul(c2).mul(gi));
+            FloatVector denom = vi.sqrt().div(bc2).add(eps);
+            pi = pi.add(mi.mul(negStep).div(denom));
+            pi.intoArray(p, pOff + i);
+            mi.intoArray(m, sOff + i);
+            vi.intoArray(v, sOff + i);
+        }
+        if (i < n) updateNaive(p, g, pOff + i, m, v, sOff + i, n - i, decay, w1, b2, c2, bc2, eps, negStep);
+    }
+
+    private int indexOf(ParamLayout.View view) {
+        List<ParamLayout.View> views = layout.views();
+        for (int i = 0; i < views.size(); i++) if (views.get(i).name().equals(view.name())) return i;
+        throw new IllegalArgumentException("view " + view.name() + " is not in this optimizer's layout");
+    }
+}

@@ -1,0 +1,85 @@
+package dev.cpt4j.train;
+
+import dev.cpt4j.tensor.Parallel;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Gradient clipping by global L2 norm, as {@code torch.nn.utils.clip_grad_norm_}: the norm over all trainable
+ * gradients, {@code coef = max_norm / (norm + 1e-6)} in fp32, gradients multiplied by {@code min(coef, 1)}.
+ * The sum of squares is accumulated in fixed 4096-element blocks (fp32 lanes, then double), so the result does not
+ * depend on the thread count.
+ */
+public final class GradClip {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int BLOCK = 4096;
+
+    private GradClip() {}
+
+    /**
+     * Clips the gradients of the trainable runs {@code segments} in place and returns the norm BEFORE clipping
+     * (what HF Trainer logs as {@code grad_norm}). {@code maxNorm <= 0} only measures.
+     */
+    public static double clip(float[] grads, List<AdamW.Segment> segments, double maxNorm, Parallel par) {
+        double norm = globalNorm(grads, segments, par);
+        float coef = (float) maxNorm / ((float) norm + 1e-6f);  // clip_coef = max_norm / (total_norm + 1e-6), fp32
+        if (maxNorm > 0 && coef < 1f) {
+            for (AdamW.Segment s : segments) scale(grads, s.offset(), s.length(), coef, par);
+        }
+        return norm;
+    }
+
+    /** Global L2 norm over the trainable runs. */
+    public static double globalNorm(float[] grads, List<AdamW.Segment> segments, Parallel par) {
+        double sum = 0;
+        for (AdamW.Segment s : segments) {
+            int blocks = (s.length() + BLOCK - 1) / BLOCK;
+            double[] partial = new double[blocks];
+            Parallel.RangeBody body = (a, b) -> {
+                for (int k = a; k < b; k++) {
+                    int off = s.offset() + k * BLOCK;
+                    partial[k] = sumSquares(grads, off, Math.min(BLOCK, s.offset() + s.length() - off));
+                }
+            };
+            if (par == null || blocks < 8) body.run(0, blocks);
+            else par.forRange(blocks, body);
+            for (double d : partial) sum += d;
+        }
+        return Math.sqrt(sum);
+    }
+
+    /** Naive twin of {@link #globalNorm}: every square accumulated in double. */
+    public static double globalNormNaive(float[] grads, List<AdamW.Segment> segments) {
+        double sum = 0;
+        for (AdamW.Segment s : segments)
+            for (int i = 0; i < s.length(); i++) {
+                double g = grads[s.offset() + i];
+                sum += g * g;
+            }
+        return Math.sqrt(sum);
+    }
+
+    private static double sumSquares(float[] a, int off, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += S.length()) {
+            FloatVector x = FloatVector.fromArray(S, a, off + i);
+            acc = x.fma(x, acc);
+        }
+        double sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += (double) a[off + i] * a[off + i];
+        return sum;
+    }
+
+    private static void scale(float[] a, int off, int n, float c, Parallel par) {
+        Parallel.RangeBody body = (s, e) -> {
+            int i = s, bound = s + S.loopBound(e - s);
+            for (; i < bound; i += S.length()) FloatVector.fromArray(S, a, off + i).mul(c).intoArray(a, off + i);
+            for (; i < e; i++) a[off + i] *= c;
+        };
+        if (par == null || n < (1 << 15)) body.run(0, n);
+        else par.forRange(n, body);
+    }
+}

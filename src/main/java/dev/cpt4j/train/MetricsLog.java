@@ -1,0 +1,128 @@
+package dev.cpt4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cpt4j.UserError;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Training metrics as JSON Lines ({@code metrics.jsonl}): one object per logged step with {@code step},
+ * {@code loss}, {@code lr}, {@code grad_norm}, {@code tokens_per_s}, {@code elapsed_s}, and per evaluation
+ * {@code step}, {@code eval_loss}, {@code eval_ppl}. Each line is flushed as written so a killed run keeps its log;
+ * a resumed run first drops the lines past the checkpoint it resumes from (they belong to the lost steps).
+ */
+public final class MetricsLog implements AutoCloseable {
+    public static final String FILE = "metrics.jsonl";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One training record. */
+    public record Train(long step, double loss, double lr, double gradNorm, double tokensPerS, double elapsedS) {}
+
+    /** One evaluation record. */
+    public record Eval(long step, double evalLoss) {
+        public double perplexity() {
+            return Math.exp(evalLoss);
+        }
+    }
+
+    private final BufferedWriter out;
+    private final Path file;
+
+    private MetricsLog(Path file, BufferedWriter out) {
+        this.file = file;
+        this.out = out;
+    }
+
+    /**
+     * Opens {@code dir/metrics.jsonl}: a new run truncates it; a run resumed at {@code resumeStep} (≥ 0) keeps the
+     * lines with step ≤ resumeStep.
+     */
+    public static MetricsLog open(Path dir, long resumeStep) {
+        Path file = dir.resolve(FILE);
+        try {
+            Files.createDirectories(dir);
+            if (resumeStep >= 0 && Files.exists(file)) {
+                List<String> keep = new ArrayList<>();
+                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                    if (line.isBlank()) continue;
+                    try {
+                        if (JSON.readTree(line).path("step").asLong(Long.MAX_VALUE) <= resumeStep) keep.add(line);
+                    } catch (IOException torn) {
+                        // a line cut by kill -9: drop it
+                    }
+                }
+                Path tmp = Files.createTempFile(dir, ".metrics", ".tmp");
+                Files.write(tmp, keep, StandardCharsets.UTF_8);
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                return new MetricsLog(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
+            }
+            return new MetricsLog(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE));
+        } catch (IOException e) {
+            throw new UserError("cannot write " + file + ": " + e.getMessage() + "; check --output_dir", e);
+        }
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    public void log(Train r) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("step", r.step());
+        o.put("loss", r.loss());
+        o.put("lr", r.lr());
+        o.put("grad_norm", r.gradNorm());
+        o.put("tokens_per_s", r.tokensPerS());
+        o.put("elapsed_s", r.elapsedS());
+        write(o);
+    }
+
+    public void log(Eval r) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("step", r.step());
+        o.put("eval_loss", r.evalLoss());
+        o.put("eval_ppl", r.perplexity());
+        write(o);
+    }
+
+    private void write(JsonNode o) {
+        try {
+            out.write(JSON.writeValueAsString(o));
+            out.write('\n');
+            out.flush();
+        } catch (IOException e) {
+            throw new UserError("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads a metrics file back: training records and evaluation records, in file order. */
+    public static List<JsonNode> read(Path file) {
+        List<JsonNode> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8))
+                if (!line.isBlank()) out.add(JSON.readTree(line));
+        } catch (IOException e) {
+            throw new UserError("cannot read " + file + ": " + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        try {
+            out.close();
+        } catch (IOException e) {
+            throw new UserError("cannot close " + file + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+package dev.cpt4j.train;
+
+import dev.cpt4j.UserError;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Everything a training run is configured with, named after the flags of the original recipe
+ * ({@code run_clm_pt_with_peft.py} = HF {@code TrainingArguments} + LoRA arguments). Validated on construction;
+ * messages name the flag to change. Defaults (applied by the CLI) are transformers' {@code TrainingArguments}
+ * defaults and peft's {@code LoraConfig} defaults.
+ *
+ * @param modelNameOrPath       HF model folder to continue from; null with {@code configName} = from scratch
+ * @param configName            config.json to start from random weights; null when continuing a model
+ * @param tokenizerNameOrPath   tokenizer folder/file; defaults to {@code modelNameOrPath}
+ * @param datasetDir            folder of {@code *.txt} files (one example per line); may be null when
+ *                              {@code dataCacheDir} already holds prepared blocks
+ * @param dataCacheDir          where prepared token blocks are cached; null = the preparer's default
+ * @param validationSplit       FRACTION of blocks held out for evaluation (the recipe's
+ *                              {@code --validation_split_percentage 0.001} means 0.1 %)
+ * @param blockSize             tokens per training block; 0 = the model's context, capped at 1024 (run_clm's rule)
+ * @param preprocessingNumWorkers threads for tokenizing the corpus
+ * @param padToMultipleOf       resize embeddings to a multiple of this (0 = exact tokenizer size)
+ * @param maxSteps              optimizer steps; −1 = derive from {@code numTrainEpochs}
+ * @param embeddingLearningRate learning rate of trained embeddings (wte, wpe, lm_head), unsloth's recipe
+ * @param warmupSteps           linear warm-up steps; 0 = {@code ceil(warmupRatio × max_steps)}
+ * @param maxGradNorm           global-norm clipping threshold; 0 = off
+ * @param loraRank              LoRA rank r; 0 = full fine-tuning (no adapter)
+ * @param trainable             LoRA target modules, canonical: {@code attn.c_attn}, {@code attn.c_proj},
+ *                              {@code mlp.c_fc}, {@code mlp.c_proj}
+ * @param modulesToSave         modules trained in full beside LoRA, canonical HF paths: {@code transformer.wte},
+ *                              {@code lm_head}, {@code transformer.wpe}, {@code transformer.ln_f}
+ * @param ensureWeightTying     keep wte and lm_head one tensor when both are trained (peft's
+ *                              {@code ensure_weight_tying}); default unties them as peft does
+ * @param baseDtype             storage of frozen base weights
+ * @param evalSteps             evaluate every this many steps when {@code doEval}; 0 = only at the end
+ * @param saveSteps             checkpoint every this many steps; 0 = no intermediate checkpoints
+ * @param saveTotalLimit        keep at most this many checkpoints; 0 = keep all
+ * @param resumeFromCheckpoint  null, {@code "true"} (latest in outputDir) or a checkpoint folder
+ * @param threads               compute threads
+ */
+public record TrainOptions(
+        Path modelNameOrPath,
+        Path configName,
+        Path tokenizerNameOrPath,
+        Path datasetDir,
+        Path dataCacheDir,
+        double validationSplit,
+        int blockSize,
+        int preprocessingNumWorkers,
+        int padToMultipleOf,
+        int perDeviceTrainBatchSize,
+        int perDeviceEvalBatchSize,
+        int gradientAccumulationSteps,
+        int maxSteps,
+        double numTrainEpochs,
+        long seed,
+        double learningRate,
+        double embeddingLearningRate,
+        double weightDecay,
+        double adamBeta1,
+        double adamBeta2,
+        double adamEpsilon,
+        double maxGradNorm,
+        LrSchedule.Type lrSchedulerType,
+        int warmupSteps,
+        double warmupRatio,
+        int loraRank,
+        double loraAlpha,
+        double loraDropout,
+        List<String> trainable,
+        List<String> modulesToSave,
+        boolean useRslora,
+        boolean ensureWeightTying,
+        boolean gradientCheckpointing,
+        BaseDtype baseDtype,
+        int loggingSteps,
+        boolean loggingFirstStep,
+        boolean doEval,
+        int evalSteps,
+        int saveSteps,
+        int saveTotalLimit,
+        Path outputDir,
+        boolean overwriteOutputDir,
+        String resumeFromCheckpoint,
+        int threads) {
+
+    /** Storage of the frozen base weights. */
+    public enum BaseDtype { FP32, BF16 }
+
+    /** LoRA target modules by canonical name (module path inside {@code transformer.h.N}). */
+    public static final List<String> LORA_TARGETS = List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj");
+    /** Modules that {@code --modules_to_save} may name, canonical. */
+    public static final List<String> SAVABLE_MODULES =
+            List.of("transformer.wte", "lm_head", "transformer.wpe", "transformer.ln_f");
+
+    public TrainOptions {
+        if (modelNameOrPath == null && configName == null)
+            throw new UserError("no model: give --model_name_or_path DIR (a Hugging Face GPT-2 folder) or "
+                    + "--config_name config.json to train from scratch");
+        if (modelNameOrPath != null && configName != null)
+            throw new UserError("--config_name starts from random weights and --model_name_or_path continues a model; "
+                    + "give only one of them");
+        if (tokenizerNameOrPath == null) {
+            if (modelNameOrPath == null)
+                throw new UserError("training from --config_name needs --tokenizer_name_or_path (a tokenizer.json or "
+                        + "folder)");
+            tokenizerNameOrPath = modelNameOrPath;
+        }
+        if (datasetDir == null && dataCacheDir == null)
+            throw new UserError("no data: give --dataset_dir DIR (folder of *.txt files, one example per line)");
+        if (outputDir == null) throw new UserError("--output_dir DIR is required (checkpoints and the final model go there)");
+        if (!(validationSplit >= 0 && validationSplit < 1))
+            throw new UserError("--validation_split_percentage is a fraction in [0, 1) as in run_clm_pt_with_peft.py "
+                    + "(0.001 = 0.1 %), got " + validationSplit);
+        if (blockSize < 0) throw new UserError("--block_size must be positive (or omitted for the model's context), got " + blockSize);
+        positive(preprocessingNumWorkers, "--preprocessing_num_workers");
+        if (padToMultipleOf < 0) throw new UserError("--pad_to_multiple_of must be >= 0, got " + padToMultipleOf);
+        positive(perDeviceTrainBatchSize, "--per_device_train_batch_size");
+        positive(perDeviceEvalBatchSize, "--per_device_eval_batch_size");
+        positive(gradientAccumulationSteps, "--gradient_accumulation_steps");
+        if (maxSteps == 0 || maxSteps < -1)
+            throw new UserError("--max_steps must be positive (or -1 to use --num_train_epochs), got " + maxSteps);
+        if (maxSteps < 0 && !(numTrainEpochs > 0 && Double.isFinite(numTrainEpochs)))
+            throw new UserError("--num_train_epochs must be positive when --max_steps is not given, got " + numTrainEpochs);
+        if (!(learningRate > 0 && Double.isFinite(learningRate)))
+            throw new UserError("--learning_rate must be a positive number, got " + learningRate);
+        if (!(embeddingLearningRate > 0 && Double.isFinite(embeddingLearningRate)))
+            throw new UserError("--embedding_learning_rate must be a positive number, got " + embeddingLearningRate);
+        if (!(weightDecay >= 0 && Double.isFinite(weightDecay)))
+            throw new UserError("--weight_decay must be >= 0, got " + weightDecay);
+        if (!(adamBeta1 >= 0 && adamBeta1 < 1)) throw new UserError("--adam_beta1 must be in [0, 1), got " + adamBeta1);
+        if (!(adamBeta2 >= 0 && adamBeta2 < 1)) throw new UserError("--adam_beta2 must be in [0, 1), got " + adamBeta2);
+        if (!(adamEpsilon >= 0 && Double.isFinite(adamEpsilon)))
+            throw new UserError("--adam_epsilon must be >= 0, got " + adamEpsilon);
+        if (!(maxGradNorm >= 0 && Double.isFinite(maxGradNorm)))
+            throw new UserError("--max_grad_norm must be >= 0 (0 turns clipping off), got " + maxGradNorm);
+        if (lrSchedulerType == null) throw new UserError("--lr_scheduler_type must be one of linear, cosine, constant, constant_with_warmup");
+        if (warmupSteps < 0) throw new UserError("--warmup_steps must be >= 0, got " + warmupSteps);
+        if (!(warmupRatio >= 0 && warmupRatio <= 1)) throw new UserError("--warmup_ratio must be in [0, 1], got " + warmupRatio);
+
+        trainable = canonicalTargets(trainable == null ? List.of() : trainable);
+        modulesToSave = canonicalModules(modulesToSave == null ? List.of() : modulesToSave);
+        if (loraRank < 0) throw new UserError("--lora_rank must be >= 0 (0 = full fine-tuning), got " + loraRank);
+        if (loraRank > 0) {
+            if (trainable.isEmpty()) trainable = List.of("attn.c_attn"); // peft's GPT-2 default target
+            if (!(loraAlpha > 0 && Double.isFinite(loraAlpha))) throw new UserError("--lora_alpha must be positive, got " + loraAlpha);
+            if (!(loraDropout >= 0 && loraDropout < 1)) throw new UserError("--lora_dropout must be in [0, 1), got " + loraDropout);
+        } else {
+            if (!trainable.isEmpty())
+                throw new UserError("--trainable selects LoRA targets; add --lora_rank R (e.g. 8) or drop --trainable for full fine-tuning");
+            if (!modulesToSave.isEmpty())
+                throw new UserError("--modules_to_save only applies with LoRA; add --lora_rank R or drop --modules_to_save "
+                        + "(full fine-tuning trains every tensor)");
+            if (useRslora) throw new UserError("--use_rslora only applies with LoRA; add --lora_rank R");
+        }
+        if (ensureWeightTying && loraRank > 0
+                && !(modulesToSave.contains("transformer.wte") && modulesToSave.contains("lm_head")))
+            throw new UserError("--ensure_weight_tying keeps trained wte and lm_head tied; it needs "
+                    + "--modules_to_save transformer.wte,lm_head");
+        if (baseDtype == null) baseDtype = BaseDtype.FP32;
+        positive(loggingSteps, "--logging_steps");
+        if (evalSteps < 0) throw new UserError("--eval_steps must be >= 0, got " + evalSteps);
+        if (saveSteps < 0) throw new UserError("--save_steps must be >= 0 (0 = only the final model), got " + saveSteps);
+        if (saveTotalLimit < 0) throw new UserError("--save_total_limit must be >= 0 (0 = keep all), got " + saveTotalLimit);
+        if (resumeFromCheckpoint != null) {
+            String r = resumeFromCheckpoint.strip();
+            if (r.isEmpty() || r.equalsIgnoreCase("false")) resumeFromCheckpoint = null;
+            else if (r.equalsIgnoreCase("true")) resumeFromCheckpoint = "true";
+        }
+        positive(threads, "--threads");
+    }
+
+    /** True when training a LoRA adapter (else full fine-tuning). */
+    public boolean lora() {
+        return loraRank > 0;
+    }
+
+    /** LoRA scaling s: {@code alpha / r}, or {@code alpha / √r} with rsLoRA (peft {@code LoraLayer.update_layer}). */
+    public double loraScaling() {
+        if (loraRank == 0) return 0;
+        return useRslora ? loraAlpha / Math.sqrt(loraRank) : loraAlpha / loraRank;
+    }
+
+    /** True for {@code --resume_from_checkpoint true}: the latest complete checkpoint in {@link #outputDir()}. */
+    public boolean resumeLatest() {
+        return "true".equals(resumeFromCheckpoint);
+    }
+
+    /** The explicit checkpoint folder to resume from, or null. */
+    public Path resumePath() {
+        return resumeFromCheckpoint == null || resumeLatest() ? null : Path.of(resumeFromCheckpoint);
+    }
+
+    /** Sequences per optimizer step: batch size × accumulation steps. */
+    public int effectiveBatchSize() {
+        return perDeviceTrainBatchSize * gradientAccumulationSteps;
+    }
+
+    /**
+     * Optimizer steps of the run: {@code max_steps} if given, else HF Trainer's
+     * ({@code set_initial_training_values}) {@code ceil(num_train_epochs × max(ceil(batches / accumulation), 1))}
+     * with {@code batches = ceil(trainBlocks / batch)} (its dataloader keeps the last partial batch).
+     */
+    public int totalSteps(long trainBlocks) {
+        if (maxSteps > 0) return maxSteps;
+        if (trainBlocks < 1)
+            throw new UserError("the training split is empty; add data to --dataset_dir or lower --block_size");
+        long batches = (trainBlocks + perDeviceTrainBatchSize - 1) / perDeviceTrainBatchSize;
+        long perEpoch = Math.max((batches + gradientAccumulationSteps - 1) / gradientAccumulationSteps, 1);
+        double steps = Math.ceil(numTrainEpochs * perEpoch);
+        if (steps > Integer.MAX_VALUE) throw new UserError("--num_train_epochs " + numTrainEpochs + " gives too many steps");
+        return (int) steps;
+    }
+
+    /** The learning-rate schedule for a run of {@code totalSteps}. */
+    public LrSchedule schedule(int totalSteps) {
+        return new LrSchedule(lrSchedulerType, LrSchedule.resolveWarmup(warmupSteps, warmupRatio, totalSteps), totalSteps);
+    }
+
+    private static void positive(int v, String flag) {
+        if (v < 1) throw new UserError(flag + " must be >= 1, got " + v);
+    }
+
+    private static List<String> canonicalTargets(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String raw : names) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            switch (n) {
+                case "c_attn", "attn.c_attn" -> out.add("attn.c_attn");
+                case "attn.c_proj" -> out.add("attn.c_proj");
+                case "c_fc", "mlp.c_fc" -> out.add("mlp.c_fc");
+                case "mlp.c_proj" -> out.add("mlp.c_proj");
+                // peft matches target names by suffix: "c_proj" hits both projections
+                case "c_proj" -> { out.add("attn.c_proj"); out.add("mlp.c_proj"); }
+                default -> throw new UserError("--trainable '" + n + "' is not a GPT-2 LoRA target; use a comma list of "
+                        + "c_attn, attn.c_proj, c_fc, mlp.c_proj");
+            }
+        }
+        List<String> sorted = new ArrayList<>();
+        for (String t : LORA_TARGETS) if (out.contains(t)) sorted.add(t);
+        return List.copyOf(sorted);
+    }
+
+    private static List<String> canonicalModules(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String raw : names) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            if (n.endsWith(".weight")) n = n.substring(0, n.length() - ".weight".length());
+            switch (n) {
+                case "wte", "transformer.wte", "embed_tokens" -> out.add("transformer.wte");
+                case "lm_head" -> out.add("lm_head");
+                case "wpe", "transformer.wpe" -> out.add("transformer.wpe");
+                case "ln_f", "transformer.ln_f" -> out.add("transformer.ln_f");
+                default -> throw new UserError("--modules_to_save '" + n + "' is not supported; use a comma list of "
+                        + "transformer.wte, lm_head, transformer.wpe, transformer.ln_f");
+            }
+        }
+        return List.copyOf(out);
+    }
+}

@@ -1,0 +1,39 @@
+package dev.cpt4j.train;
+
+import dev.cpt4j.tensor.ParamLayout;
+
+/**
+ * What the trainer needs from a model: one flat parameter buffer and a gradient buffer with the same
+ * {@link ParamLayout}, which views train, and a fused forward+backward over a batch of token blocks.
+ * The GPT-2 (+ LoRA) engine is adapted to this; tests use tiny models.
+ */
+public interface TrainableModel {
+    /** Layout of {@link #params()} and {@link #grads()} (LoRA tensors included when training an adapter). */
+    ParamLayout layout();
+
+    /** All parameters, flat. The optimizer updates the trainable views in place. */
+    float[] params();
+
+    /** Gradients, same layout. The trainer zeroes the trainable views before each optimizer step; backward ADDS. */
+    float[] grads();
+
+    /** True for the views the optimizer updates (LoRA A/B and modules_to_save; everything for full fine-tuning). */
+    boolean isTrainable(String view);
+
+    /** True for the views trained with {@code --embedding_learning_rate} (wte, wpe, lm_head). */
+    boolean isEmbedding(String view);
+
+    /** The longest block the model accepts (n_positions). */
+    int maxSequenceLength();
+
+    /**
+     * Forward and backward on {@code batch} blocks of {@code seqLen} tokens ({@code tokens} is (batch, seqLen),
+     * labels = inputs shifted by one inside the model, as HF's causal-LM loss). Adds {@code gradScale ×} the
+     * gradient of the mean token loss into {@link #grads()} and returns that mean loss (unscaled).
+     * {@code dropoutSeed} seeds every dropout mask of this call, so a resumed run draws the same masks.
+     */
+    double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed);
+
+    /** Mean token loss without gradients and without dropout (evaluation). */
+    double loss(int[] tokens, int batch, int seqLen);
+}

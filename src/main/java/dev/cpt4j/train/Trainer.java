@@ -1,0 +1,205 @@
+package dev.cpt4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cpt4j.UserError;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The training loop: gradient accumulation, global-norm clipping, AdamW with the HF schedule, logging
+ * ({@code metrics.jsonl}, progress bar, loss PNG), evaluation, checkpoints every {@code --save_steps} and resume.
+ * Model-agnostic: it drives a {@link TrainableModel} over a {@link BatchSource}.
+ *
+ * <p>Step numbering follows HF Trainer: {@code global_step} counts completed optimizer steps; step {@code s}
+ * (1-based) uses the schedule factor {@code factor(s − 1)}, and {@code checkpoint-s} holds the state after it.
+ * Randomness (dropout) is a pure function of (seed, step, micro-batch), so a resumed run draws the same masks.
+ */
+public final class Trainer {
+    public static final String PLOT = "loss.png";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What a finished run produced. */
+    public record Result(long steps, double lastLoss, Double lastEvalLoss, Path lastCheckpoint, Path metrics, Path plot) {}
+
+    private Trainer() {}
+
+    /**
+     * The CLI entry point: validates what can be validated without the model, then stops with a clear error while
+     * the GPT-2 engine is not wired into training in this build (nothing is written).
+     */
+    public static Result train(TrainOptions o, PrintStream log) {
+        if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
+        throw new UserError("train: the GPT-2 training engine is not yet available in this build; nothing was "
+                + "trained or written (options were valid)");
+    }
+
+    /**
+     * Runs (or resumes) training of {@code model} on {@code data} as configured by {@code o}. Writes checkpoints,
+     * {@code metrics.jsonl} and {@code loss.png} into {@code o.outputDir()}. Exporting the final model/adapter is the
+     * caller's job (the model knows its file format).
+     */
+    public static Result run(TrainOptions o, TrainableModel model, BatchSource data, Parallel par, Progress progress,
+                             PrintStream log) {
+        int B = o.perDeviceTrainBatchSize(), T = data.blockSize();
+        if (T > model.maxSequenceLength())
+            throw new UserError("--block_size " + T + " is beyond the model's context of " + model.maxSequenceLength()
+                    + " positions; use --block_size " + model.maxSequenceLength() + " or less");
+        int total = o.totalSteps(data.trainBlocks());
+        Path resumeFrom = Checkpoints.resolveResume(o);
+        for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
+
+        ParamLayout layout = model.layout();
+        float[] params = model.params(), grads = model.grads();
+        AdamW opt = AdamW.forLanguageModel(layout, o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
+                o.adamBeta1(), o.adamBeta2(), o.adamEpsilon(), model::isTrainable, model::isEmbedding);
+        if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
+        LrSchedule schedule = o.schedule(total);
+
+        long step = 0;
+        ArrayNode history = JSON.createArrayNode();
+        Path lastCheckpoint = null;
+        if (resumeFrom != null) {
+            Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt);
+            if (st.maxSteps() != total)
+                log.println("cpt4j: note: the checkpoint's run had " + st.maxSteps() + " steps, this run has " + total
+                        + "; the schedule follows this run");
+            if (st.threads() != o.threads())
+                log.println("cpt4j: note: the checkpoint was written with --threads " + st.threads() + "; resuming with "
+                        + o.threads() + " gives slightly different numbers than an uninterrupted run");
+            step = st.globalStep();
+            history = st.logHistory();
+            if (st.dataCursor() != null && !st.dataCursor().isNull()) data.restore(st.dataCursor());
+            lastCheckpoint = resumeFrom;
+            log.println("cpt4j: resumed from " + resumeFrom + " at step " + step + " of " + total);
+        }
+        if (step >= total) throw new UserError("the checkpoint is already at step " + step + " of " + total
+                + "; raise --max_steps/--num_train_epochs to train further");
+
+        int[] tokens = new int[B * T];                       // (B, T)
+        List<LossPlot.Point> trainCurve = new ArrayList<>(), evalCurve = new ArrayList<>();
+        for (JsonNode h : history) {
+            if (h.has("loss")) trainCurve.add(new LossPlot.Point(h.path("step").asDouble(), h.path("loss").asDouble()));
+            if (h.has("eval_loss")) evalCurve.add(new LossPlot.Point(h.path("step").asDouble(), h.path("eval_loss").asDouble()));
+        }
+        double lastLoss = Double.NaN;
+        Double lastEval = null;
+        long t0 = System.nanoTime(), tLog = t0;
+        double lossSinceLog = 0;
+        long stepsSinceLog = 0, tokensSinceLog = 0;
+        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
+            progress.start(step, total);
+            while (step < total) {
+                long s = step + 1;                            // the step being computed, 1-based
+                zero(grads, opt.segments());
+                double lossSum = 0;
+                for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
+                    data.nextTrain(tokens, B);
+                    double l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
+                            dropoutSeed(o.seed(), s, micro));
+                    Finite.require(l, "loss", s, lastCheckpoint);
+                    lossSum += l;
+                }
+                double loss = lossSum / o.gradientAccumulationSteps();
+                double gradNorm = GradClip.clip(grads, opt.segments(), o.maxGradNorm(), par);
+                Finite.require(gradNorm, "gradient norm", s, lastCheckpoint);
+                double factor = schedule.factor(step);
+                double lr = o.learningRate() * factor;
+                opt.step(params, grads, factor, par);
+                step = s;
+                lastLoss = loss;
+                lossSinceLog += loss;
+                stepsSinceLog++;
+                tokensSinceLog += (long) B * T * o.gradientAccumulationSteps();
+
+                long now = System.nanoTime();
+                double tokPerS = tokensSinceLog / Math.max(1e-9, (now - tLog) / 1e9);
+                progress.step(step, loss, lr, gradNorm, tokPerS);
+                if ((step == 1 && o.loggingFirstStep()) || step % o.loggingSteps() == 0 || step == total) {
+                    double avg = lossSinceLog / stepsSinceLog;   // HF logs the mean loss since the last log
+                    metrics.log(new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, (now - t0) / 1e9));
+                    ObjectNode h = history.addObject();
+                    h.put("loss", avg);
+                    h.put("grad_norm", gradNorm);
+                    h.put("learning_rate", lr);
+                    h.put("step", step);
+                    trainCurve.add(new LossPlot.Point(step, avg));
+                    lossSinceLog = 0;
+                    stepsSinceLog = 0;
+                    tokensSinceLog = 0;
+                    tLog = now;
+                }
+                boolean evalNow = o.doEval() && data.evalBlocks() > 0
+                        && ((o.evalSteps() > 0 && step % o.evalSteps() == 0) || step == total);
+                if (evalNow) {
+                    double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
+                    Finite.require(ev, "eval loss", step, lastCheckpoint);
+                    lastEval = ev;
+                    metrics.log(new MetricsLog.Eval(step, ev));
+                    ObjectNode h = history.addObject();
+                    h.put("eval_loss", ev);
+                    h.put("eval_perplexity", Math.exp(ev));
+                    h.put("step", step);
+                    evalCurve.add(new LossPlot.Point(step, ev));
+                    progress.message(String.format(Locale.ROOT, "step %d: eval loss %.4f, perplexity %.2f", step, ev, Math.exp(ev)));
+                }
+                if ((o.saveSteps() > 0 && step % o.saveSteps() == 0) || step == total) {
+                    Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
+                            data.state(), history, o.threads());
+                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit());
+                    progress.message("step " + step + ": saved " + lastCheckpoint);
+                }
+            }
+        } finally {
+            progress.close();
+            if (!trainCurve.isEmpty() || !evalCurve.isEmpty()) {
+                LossPlot.write(o.outputDir().resolve(PLOT), trainCurve, evalCurve, 900, 540);
+            }
+        }
+        return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
+                o.outputDir().resolve(PLOT));
+    }
+
+    /** Mean loss over all evaluation blocks (each block weighs the same). */
+    public static double evaluate(TrainableModel model, BatchSource data, int batch) {
+        int T = data.blockSize();
+        long n = data.evalBlocks();
+        int[] tokens = new int[batch * T];
+        double sum = 0;
+        for (long first = 0; first < n; first += batch) {
+            int count = (int) Math.min(batch, n - first);
+            data.evalBlocks(tokens, first, count);
+            sum += model.loss(tokens, count, T) * count;
+        }
+        return sum / n;
+    }
+
+    /** The dropout seed of micro-batch {@code micro} of step {@code step}: SplitMix64 of (seed, step, micro). */
+    public static long dropoutSeed(long seed, long step, int micro) {
+        return mix(mix(seed ^ 0x9E3779B97F4A7C15L) + step * 0xBF58476D1CE4E5B9L + micro);
+    }
+
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    private static JsonNode rngState(long seed) {
+        ObjectNode r = JSON.createObjectNode();
+        r.put("kind", "splitmix64(seed, step, micro_batch)");   // stateless: the step restores it
+        r.put("seed", seed);
+        return r;
+    }
+
+    private static void zero(float[] grads, List<AdamW.Segment> segments) {
+        for (AdamW.Segment s : segments) java.util.Arrays.fill(grads, s.offset(), s.offset() + s.length(), 0f);
+    }
+}

@@ -1,0 +1,69 @@
+package dev.cpt4j.generate;
+
+import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+
+import java.util.SplittableRandom;
+
+/**
+ * {@code cpt4j bench generate}: new tokens per second of sampling (top-k 50 as HF's default, top-p) with the KV-cache
+ * decoder on randomly initialised weights, N sequences together, no early stop. The counterpart for transformers is
+ * {@code tools/bench/generate_python.py}, which times {@code model.generate} the same way (prefill included).
+ */
+public final class GenerateBench {
+    private GenerateBench() {}
+
+    /**
+     * @param tokensPerSecond new tokens over all sequences per wall-clock second (prefill included)
+     */
+    public record Result(double tokensPerSecond, long newTokens, double seconds, int threads) {}
+
+    /** The seed recipe's model shape: Wenzhong2.0-GPT2-110M (12 × 768, 12 heads, gelu_fast), vocab 21133. */
+    public static Gpt2Config seedGeometry() {
+        return new Gpt2Config(21133, 1024, 768, 12, 12, 3072, "gelu_fast", 1e-5f, 0.02f, 0f, 0f, 0f, true, true, false);
+    }
+
+    /** HF's GPT-2 init: N(0, initializer_range) weights, zero biases, LayerNorm weight 1. */
+    public static float[] randomParams(Gpt2Config cfg, ParamLayout layout, long seed) {
+        float[] p = new float[layout.size()];
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (ParamLayout.View v : layout.views()) {
+            String name = v.name();
+            boolean ln = name.contains(".ln_") || name.startsWith("transformer.ln_f");
+            for (int i = v.offset(); i < v.offset() + v.size(); i++) {
+                if (name.endsWith(".bias")) p[i] = 0f;
+                else if (ln) p[i] = 1f;
+                else p[i] = (float) (rng.nextGaussian() * cfg.initializerRange());
+            }
+        }
+        return p;
+    }
+
+    /**
+     * Times one generation of {@code maxNewTokens} for {@code numSeq} sequences from a random prompt of
+     * {@code promptTokens} tokens, after a short warm-up run (JIT).
+     */
+    public static Result run(Gpt2Config cfg, int promptTokens, int maxNewTokens, int numSeq, float topP, long seed,
+                             Parallel par) {
+        ParamLayout layout = Gpt2Layout.of(cfg);
+        float[] params = randomParams(cfg, layout, seed);
+        SplittableRandom rng = new SplittableRandom(seed + 1);
+        int[] prompt = new int[promptTokens];
+        for (int i = 0; i < promptTokens; i++) prompt[i] = rng.nextInt(cfg.vocabSize());
+        Gpt2Decoder dec = new Gpt2Decoder(cfg, params, layout, numSeq, promptTokens + maxNewTokens, par);
+        // no eos: every sequence runs to the end, as the Python side does
+        GenerationConfig gen = new GenerationConfig(true, 1f, 50, topP, 1f, numSeq, GenerationConfig.UNSET,
+                maxNewTokens, 0, new int[0], 0, seed);
+        GenerationConfig warm = new GenerationConfig(true, 1f, 50, topP, 1f, numSeq, GenerationConfig.UNSET,
+                Math.min(4, maxNewTokens), 0, new int[0], 0, seed);
+        Generator.generate(dec, prompt, warm, new SplittableRandom(seed), Generator.TokenListener.NONE);
+        long t0 = System.nanoTime();
+        Generator.Result r = Generator.generate(dec, prompt, gen, new SplittableRandom(seed), Generator.TokenListener.NONE);
+        double s = (System.nanoTime() - t0) / 1e9;
+        long tokens = 0;
+        for (int[] t : r.tokens()) tokens += t.length;
+        return new Result(tokens / s, tokens, s, par.threads());
+    }
+}

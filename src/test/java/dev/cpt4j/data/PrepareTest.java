@@ -24,7 +24,7 @@ class PrepareTest {
     Path tmp;
 
     private final List<String> log = new ArrayList<>();
-    private final CodePointTokenizer tok = new CodePointTokenizer(1000);
+    private final CodePointTokenizer tok = CodePointTokenizer.recording(1000);
 
     private Path corpus(String... nameThenText) throws IOException {
         Path dir = tmp.resolve("corpus");

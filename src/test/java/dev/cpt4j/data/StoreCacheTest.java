@@ -93,7 +93,7 @@ class StoreCacheTest {
         assertThat(Files.exists(out.resolve(Manifest.FILE))).isFalse();
         assertThatThrownBy(() -> TokenStore.open(out)).isInstanceOf(UserError.class).hasMessageContaining("no complete");
 
-        CodePointTokenizer counting = new CodePointTokenizer(1000);
+        CodePointTokenizer counting = CodePointTokenizer.recording(1000);
         assertThat(run(opts(dir, 4), counting)).isEqualTo(clean);
         assertThat(log).anyMatch(l -> l.contains("resuming the unfinished preparation"));
         assertThat(log).anyMatch(l -> l.contains("reusing the tokens of 1 of 3 files"));

@@ -288,7 +288,8 @@ public final class Prepare {
             Manifest manifest = assemble();
             swap(manifest);
             double s = (System.nanoTime() - t0) / 1e9;
-            log.accept(String.format("prepared %s in %.1f s: %s", out, s, summary(manifest)));
+            log.accept(String.format("prepared %s in %.1f s (%,.0f tokens/s): %s", out, s,
+                    manifest.counts().tokens() / Math.max(s, 1e-9), summary(manifest)));
         }
 
         private ShardMarker reusableShard(int i, String key) {

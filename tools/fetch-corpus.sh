@@ -6,7 +6,7 @@
 #   $ASSETS/corpus/song-shi.txt                  Quan Song Shi   (~254k poems, traditional characters)
 #   $ASSETS/corpus/song-ci.txt                   Quan Song Ci    (~21k ci, simplified)
 #   $ASSETS/corpus/yuan-qu.txt                   Yuan Qu         (~11k qu, simplified)
-#   $ASSETS/corpus/LICENSE-chinese-poetry.txt    the package's MIT licence + attribution
+#   $ASSETS/corpus/LICENSE-chinese-poetry    the package's MIT licence + attribution
 # ASSETS is ${CPT4J_ASSETS:-$HOME/.cache/cpt4j/assets}. Needs npm (to fetch) and node (to convert).
 # `tools/fetch-corpus.sh --excerpt` also (re)writes the small offline excerpt bundled in the jar,
 # src/main/resources/corpus/{song-ci,tang-shi}-excerpt.txt (every 11th Song ci, every 24th Tang shi; ~0.9 MB).
@@ -19,14 +19,14 @@ OUT="$ASSETS/corpus"
 FILES=(tang-shi.txt song-shi.txt song-ci.txt yuan-qu.txt)
 
 done_already=1
-for f in "${FILES[@]}" LICENSE-chinese-poetry.txt; do [ -s "$OUT/$f" ] || done_already=0; done
+for f in "${FILES[@]}" LICENSE-chinese-poetry; do [ -s "$OUT/$f" ] || done_already=0; done
 excerpt() {
   local res
   res="$(cd "$(dirname "$0")/.." && pwd)/src/main/resources/corpus"
   mkdir -p "$res"
   awk 'NR % 11 == 1' "$OUT/song-ci.txt" > "$res/song-ci-excerpt.txt"
   awk 'NR % 24 == 1' "$OUT/tang-shi.txt" > "$res/tang-shi-excerpt.txt"
-  cp "$OUT/LICENSE-chinese-poetry.txt" "$res/LICENSE-chinese-poetry.txt"
+  cp "$OUT/LICENSE-chinese-poetry" "$res/LICENSE-chinese-poetry"
   echo "fetch-corpus: excerpt written to $res ($(cat "$res"/*-excerpt.txt | wc -c) bytes)"
 }
 if [ "$done_already" = 1 ] && [ "${1:-}" != "--force" ]; then
@@ -98,6 +98,6 @@ JS
   echo "(https://github.com/chinese-poetry/chinese-poetry, by JackeyGao and contributors), under its MIT licence:"
   echo
   cat "$work/package/LICENSE"
-} > "$OUT/LICENSE-chinese-poetry.txt"
+} > "$OUT/LICENSE-chinese-poetry"
 echo "fetch-corpus: done; corpus in $OUT"
 if [ "${1:-}" = "--excerpt" ]; then excerpt; fi

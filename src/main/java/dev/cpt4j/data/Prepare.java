@@ -54,8 +54,8 @@ import java.util.function.Consumer;
 public final class Prepare {
     static final String MARKER = ".cpt4j-store";
     static final String BUILD_DIR = ".cpt4j-build";
-    private static final Set<String> OWN_ENTRIES = Set.of(MARKER, BUILD_DIR, Manifest.FILE, Manifest.TRAIN_FILE,
-            Manifest.VALIDATION_FILE);
+    private static final Set<String> OWN_ENTRIES = Set.of(MARKER, BUILD_DIR, Manifest.FILE, Manifest.FILE + ".tmp",
+            Manifest.TRAIN_FILE, Manifest.VALIDATION_FILE);
     static final int DEFAULT_CHUNK_BYTES = 512 * 1024;
 
     private Prepare() {}
@@ -100,6 +100,7 @@ public final class Prepare {
         if (old != null) {
             List<String> reasons = differences(old, o, fingerprint, sources, stats);
             if (reasons.isEmpty()) {
+                refreshMtimes(out, old, stats);
                 log.accept("using prepared data in " + out + " (" + summary(old) + ")");
                 return TokenStore.open(out);
             }
@@ -128,6 +129,29 @@ public final class Prepare {
             throw new UncheckedIOException("preparing " + out + ": " + e.getMessage(), e);
         }
         return TokenStore.open(out);
+    }
+
+    /**
+     * Files touched but unchanged (same content hash) keep the store; record their new mtimes so the next run does not
+     * hash them again. Best effort: the store stays valid if this fails.
+     */
+    private static void refreshMtimes(Path out, Manifest m, List<FileStat> stats) {
+        List<Manifest.Source> srcs = new ArrayList<>();
+        boolean changed = false;
+        for (int i = 0; i < stats.size(); i++) {
+            Manifest.Source s = m.sources().get(i);
+            long mt = stats.get(i).mtimeMillis();
+            changed |= mt != s.mtimeMillis();
+            srcs.add(new Manifest.Source(s.path(), s.name(), s.size(), mt, s.sha256(), s.lines(), s.tokens(), s.skippedLines()));
+        }
+        if (!changed) return;
+        Manifest updated = new Manifest(m.format(), m.formatVersion(), m.tokenizerFingerprint(), m.vocabSize(), m.blockSize(),
+                m.dtype(), m.validationFraction(), m.seed(), m.skipInvalidLines(), srcs, m.counts());
+        try (FileChannel ch = FileChannel.open(out.resolve(MARKER), StandardOpenOption.WRITE); FileLock lock = ch.tryLock()) {
+            if (lock != null) updated.write(out.resolve(Manifest.FILE));
+        } catch (IOException | RuntimeException e) {
+            // read-only output or a concurrent writer: the content hash will simply be checked again next time
+        }
     }
 
     /** Refuses (one line, nothing touched) an output that exists and is not empty, nor a cpt4j store. */

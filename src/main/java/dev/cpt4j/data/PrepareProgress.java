@@ -42,7 +42,7 @@ public interface PrepareProgress extends AutoCloseable {
                         .setStyle(ProgressBarStyle.ASCII)
                         .showSpeed(new java.text.DecimalFormat("#.0"))
                         .setUpdateIntervalMillis(500)
-                        .setConsumer(new ConsoleProgressBarConsumer(out))
+                        .setConsumer(new ConsoleProgressBarConsumer(out, 120))
                         .build();
             }
 
@@ -51,7 +51,7 @@ public interface PrepareProgress extends AutoCloseable {
                 if (bar == null) return;
                 double s = Math.max(1e-9, (System.nanoTime() - startNanos) / 1e9);
                 bar.stepTo(bytes);
-                bar.setExtraMessage(human(lines) + " lines, " + human((long) (tokens / s)) + " tok/s");
+                bar.setExtraMessage(" " + human(lines) + " lines, " + human((long) (tokens / s)) + " tok/s");
             }
 
             @Override

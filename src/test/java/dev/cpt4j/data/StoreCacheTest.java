@@ -58,6 +58,8 @@ class StoreCacheTest {
         PrepareTest.touch(dir.resolve("a.txt"), 5_000);
         run(opts(dir, 4), tok);
         assertThat(log.getLast()).startsWith("using prepared data in");
+        long mtime = Files.getLastModifiedTime(dir.resolve("a.txt")).toMillis();
+        assertThat(TokenStore.readValid(tmp.resolve("out")).sources().getFirst().mtimeMillis()).isEqualTo(mtime);
 
         run(opts(dir, 3), tok);
         assertThat(lastLog()).contains("block size 4 → 3");

@@ -118,7 +118,7 @@ public final class Prepare {
                 Files.writeString(marker, "cpt4j token store: made by 'cpt4j prepare'; do not put other files here\n");
             }
             try (FileChannel lockChannel = FileChannel.open(marker, StandardOpenOption.WRITE);
-                 FileLock lock = lockChannel.tryLock()) {
+                 FileLock lock = tryLock(lockChannel)) {
                 if (lock == null) {
                     throw new UserError("another 'cpt4j prepare' is writing " + out + "; wait for it or use another --output");
                 }
@@ -129,6 +129,15 @@ public final class Prepare {
             throw new UncheckedIOException("preparing " + out + ": " + e.getMessage(), e);
         }
         return TokenStore.open(out);
+    }
+
+    /** The lock, or null when another process (or another prepare in this JVM) holds it. */
+    private static FileLock tryLock(FileChannel ch) throws IOException {
+        try {
+            return ch.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            return null;
+        }
     }
 
     /**
@@ -147,7 +156,7 @@ public final class Prepare {
         if (!changed) return;
         Manifest updated = new Manifest(m.format(), m.formatVersion(), m.tokenizerFingerprint(), m.vocabSize(), m.blockSize(),
                 m.dtype(), m.validationFraction(), m.seed(), m.skipInvalidLines(), srcs, m.counts());
-        try (FileChannel ch = FileChannel.open(out.resolve(MARKER), StandardOpenOption.WRITE); FileLock lock = ch.tryLock()) {
+        try (FileChannel ch = FileChannel.open(out.resolve(MARKER), StandardOpenOption.WRITE); FileLock lock = tryLock(ch)) {
             if (lock != null) updated.write(out.resolve(Manifest.FILE));
         } catch (IOException | RuntimeException e) {
             // read-only output or a concurrent writer: the content hash will simply be checked again next time

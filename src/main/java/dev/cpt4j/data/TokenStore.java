@@ -56,7 +56,8 @@ public final class TokenStore implements AutoCloseable {
         if (!Files.isRegularFile(mf)) return null;
         try {
             Manifest m = Manifest.read(mf);
-            if (!Manifest.FORMAT.equals(m.format()) || m.formatVersion() != Manifest.VERSION || m.counts() == null) return null;
+            if (!Manifest.FORMAT.equals(m.format()) || m.formatVersion() != Manifest.VERSION || m.counts() == null
+                    || m.sources() == null || m.tokenizerFingerprint() == null) return null;
             long blockBytes = (long) m.blockSize() * m.tokenDtype().bytes();
             if (Files.size(dir.resolve(Manifest.TRAIN_FILE)) != m.counts().trainBlocks() * blockBytes) return null;
             if (Files.size(dir.resolve(Manifest.VALIDATION_FILE)) != m.counts().validationBlocks() * blockBytes) return null;

@@ -1,0 +1,71 @@
+package dev.cpt4j.data;
+
+import dev.cpt4j.UserError;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * What {@link Prepare} builds. Validated on construction; messages name the CLI flag to change.
+ *
+ * @param dataset            directories (walked recursively) and/or corpus files
+ * @param output             the store directory (created if missing; must be empty or a cpt4j store)
+ * @param blockSize          tokens per block (T), at least 1
+ * @param validationFraction fraction of blocks held out, in [0, 1): 0.001 = 0.1 % (as the seed's
+ *                           {@code --validation_split_percentage}, which despite its name is a fraction)
+ * @param workers            tokenizer threads, at least 1
+ * @param seed               seed of the validation split
+ * @param skipInvalidLines   skip (and count) lines that are not valid UTF-8 / JSON instead of failing
+ * @param maxBlockSize       the model's context length when known (block size must not exceed it), else 0
+ */
+public record PrepareOptions(List<Path> dataset, Path output, int blockSize, double validationFraction, int workers,
+                             long seed, boolean skipInvalidLines, int maxBlockSize) {
+    /** Default split seed, as {@code transformers.TrainingArguments.seed}. */
+    public static final long DEFAULT_SEED = 42;
+    /** The seed's {@code --validation_split_percentage 0.001}. */
+    public static final double DEFAULT_VALIDATION_FRACTION = 0.001;
+
+    public PrepareOptions {
+        dataset = List.copyOf(dataset);
+        if (dataset.isEmpty()) throw new UserError("no dataset given; pass --dataset_dir DIR");
+        if (output == null) throw new UserError("no output directory given; pass --output DIR (or --data_cache_dir DIR)");
+        if (blockSize < 1) throw new UserError("--block_size must be at least 1, got " + blockSize + "; the seed uses 512");
+        if (maxBlockSize > 0 && blockSize > maxBlockSize) {
+            throw new UserError("--block_size " + blockSize + " is larger than the model's context of " + maxBlockSize
+                    + " positions; pass --block_size " + maxBlockSize + " or less");
+        }
+        if (!(validationFraction >= 0 && validationFraction < 1)) {
+            throw new UserError("--validation_split_percentage is a fraction in [0, 1) (0.001 = 0.1 %), got "
+                    + validationFraction + "; for 5 % pass 0.05");
+        }
+        if (workers < 1) throw new UserError("--preprocessing_num_workers must be at least 1, got " + workers);
+        if (maxBlockSize < 0) throw new IllegalArgumentException("maxBlockSize must be >= 0");
+    }
+
+    /** Options with the defaults: validation fraction 0.001, all cores, seed 42, strict input, no context limit. */
+    public static PrepareOptions of(List<Path> dataset, Path output, int blockSize) {
+        return new PrepareOptions(dataset, output, blockSize, DEFAULT_VALIDATION_FRACTION,
+                Runtime.getRuntime().availableProcessors(), DEFAULT_SEED, false, 0);
+    }
+
+    public PrepareOptions withValidationFraction(double f) {
+        return new PrepareOptions(dataset, output, blockSize, f, workers, seed, skipInvalidLines, maxBlockSize);
+    }
+
+    public PrepareOptions withWorkers(int k) {
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, k, seed, skipInvalidLines, maxBlockSize);
+    }
+
+    public PrepareOptions withSeed(long s) {
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, s, skipInvalidLines, maxBlockSize);
+    }
+
+    public PrepareOptions withSkipInvalidLines(boolean skip) {
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skip, maxBlockSize);
+    }
+
+    /** The model's context length: a larger block size is refused. */
+    public PrepareOptions withMaxBlockSize(int max) {
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, max);
+    }
+}

@@ -1,0 +1,53 @@
+package dev.cpt4j.data;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The blocks of one split ({@code train.bin} or {@code validation.bin}), memory-mapped: block {@code i} is tokens
+ * {@code [i*T, (i+1)*T)}, little-endian u16 or u32. Reads are thread-safe.
+ */
+public final class TokenBlocks {
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final MemorySegment tokens; // (N, T) in dtype
+    private final TokenDtype dtype;
+    private final int blockSize;
+    private final long blockCount;
+
+    TokenBlocks(MemorySegment tokens, TokenDtype dtype, int blockSize) {
+        this.tokens = tokens;
+        this.dtype = dtype;
+        this.blockSize = blockSize;
+        this.blockCount = tokens.byteSize() / ((long) blockSize * dtype.bytes());
+    }
+
+    public long blockCount() {
+        return blockCount;
+    }
+
+    /** Tokens per block (T). */
+    public int blockSize() {
+        return blockSize;
+    }
+
+    /** Copies block {@code i} (T ids) into {@code dst[off, off+T)}. */
+    public void readBlock(long i, int[] dst, int off) {
+        if (i < 0 || i >= blockCount) throw new IndexOutOfBoundsException("block " + i + " of " + blockCount);
+        long base = i * blockSize * dtype.bytes();
+        if (dtype == TokenDtype.U16) {
+            for (int t = 0; t < blockSize; t++) dst[off + t] = tokens.get(U16, base + 2L * t) & 0xFFFF;
+        } else {
+            for (int t = 0; t < blockSize; t++) dst[off + t] = tokens.get(U32, base + 4L * t);
+        }
+    }
+
+    /** Block {@code i} as a new array. */
+    public int[] readBlock(long i) {
+        int[] out = new int[blockSize];
+        readBlock(i, out, 0);
+        return out;
+    }
+}

@@ -15,7 +15,6 @@ import dev.cpt4j.tensor.ParamLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -187,9 +186,5 @@ public final class HfCheckpoints {
     /** The parsed config.json of {@code dir}, for passing its other keys to {@link #save}. */
     public static ObjectNode readConfigJson(Path dir) {
         return Json.readObject(dir.resolve(CONFIG));
-    }
-
-    static String shape(long[] s) {
-        return Arrays.toString(s);
     }
 }

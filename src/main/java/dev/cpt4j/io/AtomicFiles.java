@@ -1,7 +1,6 @@
 package dev.cpt4j.io;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -59,9 +58,5 @@ public final class AtomicFiles {
             var buf = java.nio.ByteBuffer.wrap(bytes);
             while (buf.hasRemaining()) ch.write(buf);
         });
-    }
-
-    static UncheckedIOException unchecked(IOException e) {
-        return new UncheckedIOException(e);
     }
 }

@@ -1,8 +1,10 @@
 package dev.cpt4j.io;
 
-import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -57,11 +59,20 @@ public final class Json {
     /** Writes {@code node} pretty-printed (2-space indent, trailing newline) to {@code file} atomically. */
     public static void writeAtomic(Path file, JsonNode node) {
         try {
-            String s = MAPPER.writeValueAsString(node) + "\n";
+            String s = toPrettyString(node) + "\n";
             AtomicFiles.write(file, s.getBytes(StandardCharsets.UTF_8));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** {@code node} formatted like Python's {@code json.dumps(indent=2)}: {@code "key": value}, one item per line. */
+    public static String toPrettyString(JsonNode node) throws JsonProcessingException {
+        DefaultPrettyPrinter pp = new DefaultPrettyPrinter()
+                .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
+                .withArrayIndenter(DefaultIndenter.SYSTEM_LINEFEED_INSTANCE.withLinefeed("\n"))
+                .withObjectIndenter(DefaultIndenter.SYSTEM_LINEFEED_INSTANCE.withLinefeed("\n"));
+        return MAPPER.writer(pp).writeValueAsString(node);
     }
 
     private static String location(JsonProcessingException e) {
@@ -74,9 +85,5 @@ public final class Json {
         if (s == null) return "syntax error";
         int nl = s.indexOf('\n');
         return nl < 0 ? s : s.substring(0, nl);
-    }
-
-    static boolean isParseError(Exception e) {
-        return e instanceof JsonParseException;
     }
 }

@@ -8,8 +8,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -248,16 +246,5 @@ public final class TorchZip implements TensorSource {
     @Override
     public String toString() {
         return "TorchZip[" + path + ", " + tensors.size() + " tensors]";
-    }
-
-    static String shape(long[] s) {
-        return Arrays.toString(s);
-    }
-
-    static List<String> sorted(Iterable<String> it) {
-        List<String> l = new ArrayList<>();
-        it.forEach(l::add);
-        l.sort(null);
-        return l;
     }
 }

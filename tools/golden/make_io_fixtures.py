@@ -209,7 +209,11 @@ def verify_java():
     if os.path.isdir(out):
         shutil.rmtree(out)
     java = shutil.which("java", path=os.path.join(os.environ.get("JAVA_HOME", "/nonexistent"), "bin")) or "java"
-    subprocess.run([java, "-cp", jar, "tools/golden/SaveTinyModel.java", os.path.join(OUT, "tiny"), out], check=True)
+    adapter_out = os.path.join(OUT, "java_adapter")
+    if os.path.isdir(adapter_out):
+        shutil.rmtree(adapter_out)
+    subprocess.run([java, "-cp", jar, "tools/golden/SaveTinyModel.java", os.path.join(OUT, "tiny"), out,
+                    os.path.join(OUT, "peft"), adapter_out], check=True)
     ref = GPT2LMHeadModel.from_pretrained(os.path.join(OUT, "tiny")).eval()
     got = GPT2LMHeadModel.from_pretrained(out).eval()
     assert got.config.to_dict()["n_inner"] == ref.config.n_inner
@@ -222,7 +226,16 @@ def verify_java():
     got16 = GPT2LMHeadModel.from_pretrained(out16)
     for (k, a), (_, b) in zip(ref.state_dict().items(), got16.state_dict().items()):
         assert torch.equal(a.half(), b), k
-    print("transformers loads cpt4j's saved checkpoints: parameters and logits identical")
+    # peft loads the adapter cpt4j wrote, with every tensor equal to the one peft wrote
+    from peft import PeftModel, get_peft_model_state_dict
+    pm = PeftModel.from_pretrained(randomize(GPT2LMHeadModel(tiny_config()), 1), adapter_out)
+    ref_pm = PeftModel.from_pretrained(randomize(GPT2LMHeadModel(tiny_config()), 1), os.path.join(OUT, "peft"))
+    a, b = get_peft_model_state_dict(pm), get_peft_model_state_dict(ref_pm)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert pm.peft_config["default"].fan_in_fan_out and pm.peft_config["default"].r == 4
+    ids = torch.arange(12).view(1, 12) % 61
+    assert torch.equal(pm(ids).logits, ref_pm(ids).logits)
+    print("transformers loads cpt4j's saved checkpoints and peft its adapter: parameters and logits identical")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,26 @@ public final class PeftAdapters {
         public static LoraConfig of(int r, double alpha, double dropout, List<String> targets, List<String> modulesToSave,
                                     boolean useRslora, String baseModel) {
             return new LoraConfig("LORA", "CAUSAL_LM", r, alpha, dropout, targets, false, modulesToSave, true, "none",
-                    baseModel, "true", useRslora, true, null);
+                    baseModel, "true", useRslora, true, peftDefaults());
+        }
+
+        /** peft's LoraConfig defaults for the fields cpt4j does not use, so peft reads our file as one of its own. */
+        private static ObjectNode peftDefaults() {
+            ObjectNode o = JsonNodeFactory.instance.objectNode();
+            o.putObject("alpha_pattern");
+            o.putNull("auto_mapping");
+            o.putNull("exclude_modules");
+            o.putNull("layer_replication");
+            o.putNull("layers_pattern");
+            o.putNull("layers_to_transform");
+            o.putObject("loftq_config");
+            o.put("lora_bias", false);
+            o.putNull("megatron_config");
+            o.put("megatron_core", "megatron.core");
+            o.putObject("rank_pattern");
+            o.putNull("revision");
+            o.put("use_dora", false);
+            return o;
         }
 
         /** The LoRA scale: {@code lora_alpha / r}, or {@code lora_alpha / sqrt(r)} with rsLoRA (peft's LoraLayer). */
@@ -229,26 +248,12 @@ public final class PeftAdapters {
 
     public static ObjectNode toJson(LoraConfig c) {
         ObjectNode o = JsonNodeFactory.instance.objectNode();
-        // peft LoraConfig defaults for fields cpt4j does not use, so peft reads the file as it would its own.
-        o.putObject("alpha_pattern");
-        o.putNull("auto_mapping");
-        o.putNull("exclude_modules");
-        o.putNull("layer_replication");
-        o.putNull("layers_pattern");
-        o.putNull("layers_to_transform");
-        o.putObject("loftq_config");
-        o.put("lora_bias", false);
-        o.putNull("megatron_config");
-        o.put("megatron_core", "megatron.core");
-        o.putObject("rank_pattern");
-        o.putNull("revision");
-        o.put("use_dora", false);
         o.setAll(c.extra());
         o.put("peft_type", c.peftType());
         o.put("task_type", c.taskType());
         o.put("r", c.r());
         putNumber(o, "lora_alpha", c.loraAlpha());
-        putNumber(o, "lora_dropout", c.loraDropout());
+        o.put("lora_dropout", c.loraDropout());
         if (c.targetModulesIsRegex()) o.put("target_modules", c.targetModules().get(0));
         else {
             ArrayNode a = o.putArray("target_modules");

@@ -313,18 +313,28 @@ public final class Safetensors implements TensorSource {
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
             for (FloatTensor t : sorted) {
                 long n = t.numel();
-                for (long i = 0; i < n; i++) {
+                long i = 0;
+                while (i < n) {
                     if (buf.remaining() < 4) {
                         buf.flip();
                         writeFully(ch, buf);
                         buf.clear();
                     }
-                    float f = t.data()[(int) (t.offset() + i)];
+                    int k = (int) Math.min(n - i, buf.remaining() / dtype.bytes());
+                    int from = (int) (t.offset() + i);
                     switch (dtype) {
-                        case F32 -> buf.putFloat(f);
-                        case F16 -> buf.putShort(Float.floatToFloat16(f));
-                        default -> buf.putShort(DType.floatToBf16(f));
+                        case F32 -> {
+                            buf.asFloatBuffer().put(t.data(), from, k);
+                            buf.position(buf.position() + 4 * k);
+                        }
+                        case F16 -> {
+                            for (int j = 0; j < k; j++) buf.putShort(Float.floatToFloat16(t.data()[from + j]));
+                        }
+                        default -> {
+                            for (int j = 0; j < k; j++) buf.putShort(DType.floatToBf16(t.data()[from + j]));
+                        }
                     }
+                    i += k;
                 }
             }
             buf.flip();

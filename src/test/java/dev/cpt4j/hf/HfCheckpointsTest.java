@@ -157,6 +157,18 @@ class HfCheckpointsTest {
     }
 
     @Test
+    void shardedTorchBinThroughItsIndex() throws Exception {
+        Path d = dirWith("binsharded", "tiny_bin/pytorch_model.bin", "pytorch_model-00001-of-00001.bin");
+        StringBuilder wm = new StringBuilder("{\"metadata\": {}, \"weight_map\": {");
+        try (var z = dev.cpt4j.io.TorchZip.open(d.resolve("pytorch_model-00001-of-00001.bin"))) {
+            for (String n : z.names()) wm.append('"').append(n).append("\": \"pytorch_model-00001-of-00001.bin\",");
+        }
+        wm.setLength(wm.length() - 1);
+        Files.writeString(d.resolve("pytorch_model.bin.index.json"), wm + "}}");
+        assertThat(HfCheckpoints.loadModelDir(d).params()).containsExactly(tinyParams());
+    }
+
+    @Test
     void canonicalNames() {
         assertThat(HfCheckpoints.canonical("wte.weight")).isEqualTo("transformer.wte.weight");
         assertThat(HfCheckpoints.canonical("transformer.h.0.ln_1.bias")).isEqualTo("transformer.h.0.ln_1.bias");

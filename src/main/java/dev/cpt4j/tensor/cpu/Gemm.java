@@ -28,14 +28,12 @@ public final class Gemm {
                     for (int k = 0; k < K; k++) {
                         float a = arow[k];
                         int b0 = bOff + k * ldb;
-                        for (int j = 0; j < N; j++) C[c0 + j] += a * B[b0 + j];
+                        VecMath.axpy(a, B, b0, C, c0, N);
                     }
                 } else {
                     for (int j = 0; j < N; j++) {
                         int b0 = bOff + j * ldb;
-                        float acc = 0f;
-                        for (int k = 0; k < K; k++) acc += arow[k] * B[b0 + k];
-                        C[c0 + j] += acc;
+                        C[c0 + j] += VecMath.dot(arow, 0, B, b0, K);
                     }
                 }
             }

@@ -218,6 +218,9 @@ class KernelTwinsTest {
         Dropout.apply(PARS[0], c, 0, x, 0, n, 0.25f, 6, 1);
         assertThat(a).isEqualTo(b);
         assertThat(a).isNotEqualTo(c);
+        float[] naive = new float[n];
+        Dropout.applyNaive(naive, x, n, 0.25f, 5, 1);
+        assertThat(naive).isEqualTo(a);
         int kept = 0;
         for (float v : a) {
             assertThat(v).isIn(0f, 1f / 0.75f);

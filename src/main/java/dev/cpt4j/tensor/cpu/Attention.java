@@ -15,6 +15,9 @@ import jdk.incubator.vector.FloatVector;
 public final class Attention {
     private Attention() {}
 
+    /** Query rows processed together: the score block (R, T) is the only per-thread temporary of size T. */
+    private static final int R = 16;
+
     /**
      * out (B, T, C) = softmax(scale·q·kᵀ + causal mask) · v per head (dropout p on the probabilities);
      * lse (B, NH, T) = log Σ_j exp(scale·q_i·k_j).
@@ -25,27 +28,26 @@ public final class Attention {
         int hd = C / NH, C3 = 3 * C;
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
-            float[] s = new float[T + 1];
+            float[] sb = new float[R * T];  // (R, T) scores → probabilities of a block of query rows
             float[] kt = new float[hd * T]; // (hd, T) this head's keys, transposed
-            float[] acc = new float[hd];
             for (int bh = p0; bh < p1; bh++) {
                 int b = bh / NH, h = bh % NH;
                 int base = qkvOff + b * T * C3 + h * hd;
                 transpose(qkv, base + C, C3, kt, T, hd);
-                for (int i = 0; i < T; i++) {
-                    int n = i + 1;
-                    scores(qkv, base + i * C3, scale, kt, T, hd, s, n);
-                    float max = max(s, n);
-                    float sum = expShift(s, n, max);
-                    lse[lseOff + bh * T + i] = max + (float) Math.log(sum);
-                    scaleBy(s, n, 1f / sum);
-                    if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, s, 0, n);
-                    java.util.Arrays.fill(acc, 0f);
-                    int j = 0;
-                    for (; j + 4 <= n; j += 4)
-                        axpy4(s[j], s[j + 1], s[j + 2], s[j + 3], qkv, base + j * C3 + 2 * C, C3, acc, hd);
-                    for (; j < n; j++) VecMath.axpy(s[j], qkv, base + j * C3 + 2 * C, acc, 0, hd);
-                    System.arraycopy(acc, 0, out, outOff + (b * T + i) * C + h * hd, hd);
+                for (int i0 = 0; i0 < T; i0 += R) {
+                    int r = Math.min(R, T - i0), n = i0 + r;
+                    mm(false, r, n, hd, qkv, base + i0 * C3, C3, kt, 0, T, sb, 0, T, false);
+                    for (int ii = 0; ii < r; ii++) {
+                        int i = i0 + ii, v = i + 1, o = ii * T;
+                        scaleBy(sb, o, v, scale);
+                        float max = max(sb, o, v);
+                        float sum = expShift(sb, o, v, max);
+                        lse[lseOff + bh * T + i] = max + (float) Math.log(sum);
+                        scaleBy(sb, o, v, 1f / sum);
+                        java.util.Arrays.fill(sb, o + v, o + n, 0f);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, sb, o, v);
+                    }
+                    mm(false, r, hd, n, sb, 0, T, qkv, base + 2 * C, C3, out, outOff + (b * T + i0) * C + h * hd, C, false);
                 }
             }
         });
@@ -61,38 +63,105 @@ public final class Attention {
         int hd = C / NH, C3 = 3 * C;
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
-            float[] s = new float[T + 1], dp = new float[T + 1], mk = new float[T + 1];
-            float[] kt = new float[hd * T], vt = new float[hd * T], dkt = new float[hd * T], dvt = new float[hd * T];
+            float[] sb = new float[R * T], db = new float[R * T], mk = new float[T];
+            float[] kt = new float[hd * T], vt = new float[hd * T];
             for (int bh = p0; bh < p1; bh++) {
                 int b = bh / NH, h = bh % NH;
                 int base = qkvOff + b * T * C3 + h * hd, dbase = dqkvOff + b * T * C3 + h * hd;
                 transpose(qkv, base + C, C3, kt, T, hd);
                 transpose(qkv, base + 2 * C, C3, vt, T, hd);
-                java.util.Arrays.fill(dkt, 0f);
-                java.util.Arrays.fill(dvt, 0f);
-                for (int i = 0; i < T; i++) {
-                    int n = i + 1, qo = base + i * C3, go = doutOff + (b * T + i) * C + h * hd;
-                    // D_i = Σ_j P_ij·dP_ij = dout_i · out_i (holds with dropout too, since out = (P∘M)·v)
-                    float D = VecMath.dot(dout, go, out, outOff + (b * T + i) * C + h * hd, hd);
-                    scores(qkv, qo, scale, kt, T, hd, s, n);
-                    expShift(s, n, lse[lseOff + bh * T + i]); // s = P_i
-                    scores(dout, go, 1f, vt, T, hd, dp, n);   // dp = dout_i · v_j (gradient of the dropped P)
-                    java.util.Arrays.fill(mk, 0, n, 1f);
-                    if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, n);
-                    softmaxGrad(s, dp, mk, D, scale, n);     // dp = dS·scale, s = P∘M
-                    for (int d = 0; d < hd; d++) {
-                        VecMath.axpy(dout[go + d], s, 0, dvt, d * T, n);
-                        VecMath.axpy(qkv[qo + d], dp, 0, dkt, d * T, n);
-                        dqkv[dbase + i * C3 + d] += VecMath.dot(dp, 0, kt, d * T, n);
+                for (int i0 = 0; i0 < T; i0 += R) {
+                    int r = Math.min(R, T - i0), n = i0 + r, go = doutOff + (b * T + i0) * C + h * hd;
+                    mm(false, r, n, hd, qkv, base + i0 * C3, C3, kt, 0, T, sb, 0, T, false); // q·kᵀ
+                    mm(false, r, n, hd, dout, go, C, vt, 0, T, db, 0, T, false);             // dout·vᵀ
+                    for (int ii = 0; ii < r; ii++) {
+                        int i = i0 + ii, v = i + 1, o = ii * T;
+                        // D_i = Σ_j P_ij·dP_ij = dout_i · out_i (holds with dropout too, since out = (P∘M)·v)
+                        float D = VecMath.dot(dout, go + ii * C, out, outOff + (b * T + i) * C + h * hd, hd);
+                        scaleBy(sb, o, v, scale);
+                        expShift(sb, o, v, lse[lseOff + bh * T + i]); // P_i
+                        java.util.Arrays.fill(mk, 0, v, 1f);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, v);
+                        softmaxGrad(sb, o, db, o, mk, D, scale, v); // db = dS·scale, sb = P∘M
+                        java.util.Arrays.fill(sb, o + v, o + n, 0f);
+                        java.util.Arrays.fill(db, o + v, o + n, 0f);
                     }
+                    mm(false, r, hd, n, db, 0, T, qkv, base + C, C3, dqkv, dbase + i0 * C3, C3, true);  // dq += dS·k
+                    mm(true, n, hd, r, db, 0, T, qkv, base + i0 * C3, C3, dqkv, dbase + C, C3, true);   // dk += dSᵀ·q
+                    mm(true, n, hd, r, sb, 0, T, dout, go, C, dqkv, dbase + 2 * C, C3, true);          // dv += (P∘M)ᵀ·dout
                 }
-                for (int j = 0; j < T; j++)
-                    for (int d = 0; d < hd; d++) {
-                        dqkv[dbase + j * C3 + C + d] += dkt[d * T + j];
-                        dqkv[dbase + j * C3 + 2 * C + d] += dvt[d * T + j];
-                    }
             }
         });
+    }
+
+    /**
+     * A small register-blocked product for one head: C (M, N) (+)= op(A) · B, op(A)[i][k] = A[aOff + i·lda + k] or,
+     * if transA, A[aOff + k·lda + i]; B[bOff + k·ldb + j]; C[cOff + i·ldc + j]. Four rows of C per pass share each
+     * loaded vector of B.
+     */
+    static void mm(boolean transA, int M, int N, int K, float[] A, int aOff, int lda, float[] Bm, int bOff, int ldb,
+                   float[] Cm, int cOff, int ldc, boolean accumulate) {
+        var S = VecMath.S;
+        int L = S.length(), ub = S.loopBound(N);
+        int si = transA ? 1 : lda, sk = transA ? lda : 1;
+        int i = 0;
+        for (; i + 4 <= M; i += 4) {
+            int a0 = aOff + i * si, a1 = a0 + si, a2 = a1 + si, a3 = a2 + si;
+            int c0 = cOff + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+            int j = 0;
+            for (; j < ub; j += L) {
+                FloatVector x0, x1, x2, x3;
+                if (accumulate) {
+                    x0 = FloatVector.fromArray(S, Cm, c0 + j);
+                    x1 = FloatVector.fromArray(S, Cm, c1 + j);
+                    x2 = FloatVector.fromArray(S, Cm, c2 + j);
+                    x3 = FloatVector.fromArray(S, Cm, c3 + j);
+                } else x0 = x1 = x2 = x3 = FloatVector.zero(S);
+                for (int k = 0; k < K; k++) {
+                    FloatVector bv = FloatVector.fromArray(S, Bm, bOff + k * ldb + j);
+                    int ak = k * sk;
+                    x0 = bv.fma(FloatVector.broadcast(S, A[a0 + ak]), x0);
+                    x1 = bv.fma(FloatVector.broadcast(S, A[a1 + ak]), x1);
+                    x2 = bv.fma(FloatVector.broadcast(S, A[a2 + ak]), x2);
+                    x3 = bv.fma(FloatVector.broadcast(S, A[a3 + ak]), x3);
+                }
+                x0.intoArray(Cm, c0 + j);
+                x1.intoArray(Cm, c1 + j);
+                x2.intoArray(Cm, c2 + j);
+                x3.intoArray(Cm, c3 + j);
+            }
+            for (; j < N; j++) {
+                float y0 = 0, y1 = 0, y2 = 0, y3 = 0;
+                for (int k = 0; k < K; k++) {
+                    float bv = Bm[bOff + k * ldb + j];
+                    int ak = k * sk;
+                    y0 += A[a0 + ak] * bv;
+                    y1 += A[a1 + ak] * bv;
+                    y2 += A[a2 + ak] * bv;
+                    y3 += A[a3 + ak] * bv;
+                }
+                if (accumulate) {
+                    Cm[c0 + j] += y0; Cm[c1 + j] += y1; Cm[c2 + j] += y2; Cm[c3 + j] += y3;
+                } else {
+                    Cm[c0 + j] = y0; Cm[c1 + j] = y1; Cm[c2 + j] = y2; Cm[c3 + j] = y3;
+                }
+            }
+        }
+        for (; i < M; i++) {
+            int a0 = aOff + i * si, c0 = cOff + i * ldc;
+            int j = 0;
+            for (; j < ub; j += L) {
+                FloatVector x0 = accumulate ? FloatVector.fromArray(S, Cm, c0 + j) : FloatVector.zero(S);
+                for (int k = 0; k < K; k++)
+                    x0 = FloatVector.fromArray(S, Bm, bOff + k * ldb + j).fma(FloatVector.broadcast(S, A[a0 + k * sk]), x0);
+                x0.intoArray(Cm, c0 + j);
+            }
+            for (; j < N; j++) {
+                float y0 = 0;
+                for (int k = 0; k < K; k++) y0 += A[a0 + k * sk] * Bm[bOff + k * ldb + j];
+                Cm[c0 + j] = accumulate ? Cm[c0 + j] + y0 : y0;
+            }
+        }
     }
 
     /** dst (hd, T) = the (T, hd) rows src[off + j·stride + d]. */
@@ -103,96 +172,53 @@ public final class Attention {
         }
     }
 
-    /** s[j] = scale · Σ_d x[xOff + d]·kt[d·T + j] for j < n; four d at a time so s is loaded once per four. */
-    private static void scores(float[] x, int xOff, float scale, float[] kt, int T, int hd, float[] s, int n) {
-        var S = VecMath.S;
-        int ub = S.loopBound(n);
-        java.util.Arrays.fill(s, 0, n, 0f);
-        int d = 0;
-        for (; d + 4 <= hd; d += 4) {
-            float a0 = x[xOff + d] * scale, a1 = x[xOff + d + 1] * scale, a2 = x[xOff + d + 2] * scale, a3 = x[xOff + d + 3] * scale;
-            FloatVector v0 = FloatVector.broadcast(S, a0), v1 = FloatVector.broadcast(S, a1),
-                    v2 = FloatVector.broadcast(S, a2), v3 = FloatVector.broadcast(S, a3);
-            int r0 = d * T, r1 = r0 + T, r2 = r1 + T, r3 = r2 + T;
-            int j = 0;
-            for (; j < ub; j += S.length()) {
-                FloatVector acc = FloatVector.fromArray(S, s, j);
-                acc = FloatVector.fromArray(S, kt, r0 + j).fma(v0, acc);
-                acc = FloatVector.fromArray(S, kt, r1 + j).fma(v1, acc);
-                acc = FloatVector.fromArray(S, kt, r2 + j).fma(v2, acc);
-                acc = FloatVector.fromArray(S, kt, r3 + j).fma(v3, acc);
-                acc.intoArray(s, j);
-            }
-            for (; j < n; j++) s[j] += a0 * kt[r0 + j] + a1 * kt[r1 + j] + a2 * kt[r2 + j] + a3 * kt[r3 + j];
-        }
-        for (; d < hd; d++) VecMath.axpy(x[xOff + d] * scale, kt, d * T, s, 0, n);
-    }
-
-    /** acc (hd) += Σ_{r<4} a_r · x[off + r·stride ..]. */
-    private static void axpy4(float a0, float a1, float a2, float a3, float[] x, int off, int stride, float[] acc, int hd) {
-        var S = VecMath.S;
-        FloatVector v0 = FloatVector.broadcast(S, a0), v1 = FloatVector.broadcast(S, a1),
-                v2 = FloatVector.broadcast(S, a2), v3 = FloatVector.broadcast(S, a3);
-        int o1 = off + stride, o2 = o1 + stride, o3 = o2 + stride;
-        int d = 0, ub = S.loopBound(hd);
-        for (; d < ub; d += S.length()) {
-            FloatVector r = FloatVector.fromArray(S, acc, d);
-            r = FloatVector.fromArray(S, x, off + d).fma(v0, r);
-            r = FloatVector.fromArray(S, x, o1 + d).fma(v1, r);
-            r = FloatVector.fromArray(S, x, o2 + d).fma(v2, r);
-            r = FloatVector.fromArray(S, x, o3 + d).fma(v3, r);
-            r.intoArray(acc, d);
-        }
-        for (; d < hd; d++) acc[d] += a0 * x[off + d] + a1 * x[o1 + d] + a2 * x[o2 + d] + a3 * x[o3 + d];
-    }
-
     /** dp ← P∘(dp∘M − D)·scale (the score gradient); p ← P∘M (the weights of v). */
-    private static void softmaxGrad(float[] p, float[] dp, float[] mk, float D, float scale, int n) {
+    private static void softmaxGrad(float[] p, int po, float[] dp, int dpo, float[] mk, float D, float scale, int n) {
         var S = VecMath.S;
         int j = 0, ub = S.loopBound(n);
         for (; j < ub; j += S.length()) {
-            FloatVector pv = FloatVector.fromArray(S, p, j), m = FloatVector.fromArray(S, mk, j);
-            FloatVector g = FloatVector.fromArray(S, dp, j);
-            g.fma(m, FloatVector.broadcast(S, -D)).mul(pv).mul(scale).intoArray(dp, j);
-            pv.mul(m).intoArray(p, j);
+            FloatVector pv = FloatVector.fromArray(S, p, po + j), m = FloatVector.fromArray(S, mk, j);
+            FloatVector g = FloatVector.fromArray(S, dp, dpo + j);
+            g.fma(m, FloatVector.broadcast(S, -D)).mul(pv).mul(scale).intoArray(dp, dpo + j);
+            pv.mul(m).intoArray(p, po + j);
         }
         for (; j < n; j++) {
-            dp[j] = p[j] * (dp[j] * mk[j] - D) * scale;
-            p[j] *= mk[j];
+            dp[dpo + j] = p[po + j] * (dp[dpo + j] * mk[j] - D) * scale;
+            p[po + j] *= mk[j];
         }
     }
 
-    private static float max(float[] s, int n) {
+    private static float max(float[] s, int o, int n) {
         var S = VecMath.S;
         int j = 0, ub = S.loopBound(n);
         FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-        for (; j < ub; j += S.length()) m = m.max(FloatVector.fromArray(S, s, j));
+        for (; j < ub; j += S.length()) m = m.max(FloatVector.fromArray(S, s, o + j));
         float r = m.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
-        for (; j < n; j++) r = Math.max(r, s[j]);
+        for (; j < n; j++) r = Math.max(r, s[o + j]);
         return r;
     }
 
-    private static void scaleBy(float[] s, int n, float f) {
+    private static void scaleBy(float[] s, int o, int n, float f) {
         var S = VecMath.S;
         int j = 0, ub = S.loopBound(n);
-        for (; j < ub; j += S.length()) FloatVector.fromArray(S, s, j).mul(f).intoArray(s, j);
-        for (; j < n; j++) s[j] *= f;
+        for (; j < ub; j += S.length()) FloatVector.fromArray(S, s, o + j).mul(f).intoArray(s, o + j);
+        for (; j < n; j++) s[o + j] *= f;
     }
 
     /** s[j] = exp(s[j] − max) for j < n; returns the sum. */
-    private static float expShift(float[] s, int n, float max) {
+    private static float expShift(float[] s, int o, int n, float max) {
         var S = VecMath.S;
         int j = 0, ub = S.loopBound(n);
         var acc = FloatVector.zero(S);
         for (; j < ub; j += S.length()) {
-            var e = VecMath.exp(FloatVector.fromArray(S, s, j).sub(max));
-            e.intoArray(s, j);
+            var e = VecMath.exp(FloatVector.fromArray(S, s, o + j).sub(max));
+            e.intoArray(s, o + j);
             acc = acc.add(e);
         }
         float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
         for (; j < n; j++) {
-            s[j] = VecMath.exp(s[j] - max);
-            sum += s[j];
+            s[o + j] = VecMath.exp(s[o + j] - max);
+            sum += s[o + j];
         }
         return sum;
     }

@@ -234,7 +234,8 @@ public final class Gpt2Model {
     }
 
     public void zeroGrad() {
-        Arrays.fill(grads, 0f);
+        int n = grads.length, blocks = 64;
+        par.forRange(blocks, (b0, b1) -> Arrays.fill(grads, (int) ((long) n * b0 / blocks), (int) ((long) n * b1 / blocks), 0f));
     }
 
     /**
@@ -387,7 +388,6 @@ public final class Gpt2Model {
      */
     public void backward() {
         if (!lastTraining) throw new IllegalStateException("backward() needs a preceding forward(..., training=true, ...)");
-        lastTraining = true;
         int N = curB * curT;
         Arrays.fill(dres, 0, N * C, 0f);
         // dln holds dlnf from the fused head

@@ -91,11 +91,24 @@ public final class TrainBench {
         float bc1 = (float) (1 - Math.pow(b1, t)), bc2Sqrt = (float) Math.sqrt(1 - Math.pow(b2, t));
         float stepSize = lr / bc1;
         int n = p.length;
+        var S = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
         par.forRange(BLOCKS, (b0, b1x) -> {
             int s = (int) ((long) n * b0 / BLOCKS), e = (int) ((long) n * b1x / BLOCKS);
-            for (int i = s; i < e; i++) {
+            int i = s, ub = s + S.loopBound(e - s);
+            float decay = 1 - lr * wd;
+            for (; i < ub; i += S.length()) {
+                var gi = jdk.incubator.vector.FloatVector.fromArray(S, g, i).mul(gradMul);
+                var mi = jdk.incubator.vector.FloatVector.fromArray(S, m, i).mul(b1).add(gi.mul(1 - b1));
+                var vi = jdk.incubator.vector.FloatVector.fromArray(S, v, i).mul(b2).add(gi.mul(gi).mul(1 - b2));
+                var denom = vi.sqrt().div(bc2Sqrt).add(eps);
+                var pi = jdk.incubator.vector.FloatVector.fromArray(S, p, i).mul(decay).sub(mi.mul(stepSize).div(denom));
+                mi.intoArray(m, i);
+                vi.intoArray(v, i);
+                pi.intoArray(p, i);
+            }
+            for (; i < e; i++) {
                 float gi = g[i] * gradMul;
-                p[i] *= 1 - lr * wd;
+                p[i] *= decay;
                 m[i] = b1 * m[i] + (1 - b1) * gi;
                 v[i] = b2 * v[i] + (1 - b2) * gi * gi;
                 p[i] -= stepSize * m[i] / ((float) Math.sqrt(v[i]) / bc2Sqrt + eps);

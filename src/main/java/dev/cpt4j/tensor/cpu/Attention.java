@@ -109,6 +109,41 @@ public final class Attention {
             int a0 = aOff + i * si, a1 = a0 + si, a2 = a1 + si, a3 = a2 + si;
             int c0 = cOff + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
             int j = 0;
+            for (; j + 2 * L <= N; j += 2 * L) { // 4 rows × 2 vectors: 8 accumulators share 2 loads of B
+                FloatVector x0, x1, x2, x3, y0, y1, y2, y3;
+                if (accumulate) {
+                    x0 = FloatVector.fromArray(S, Cm, c0 + j);
+                    x1 = FloatVector.fromArray(S, Cm, c1 + j);
+                    x2 = FloatVector.fromArray(S, Cm, c2 + j);
+                    x3 = FloatVector.fromArray(S, Cm, c3 + j);
+                    y0 = FloatVector.fromArray(S, Cm, c0 + j + L);
+                    y1 = FloatVector.fromArray(S, Cm, c1 + j + L);
+                    y2 = FloatVector.fromArray(S, Cm, c2 + j + L);
+                    y3 = FloatVector.fromArray(S, Cm, c3 + j + L);
+                } else x0 = x1 = x2 = x3 = y0 = y1 = y2 = y3 = FloatVector.zero(S);
+                for (int k = 0; k < K; k++) {
+                    int bo = bOff + k * ldb + j, ak = k * sk;
+                    FloatVector bv = FloatVector.fromArray(S, Bm, bo), bw = FloatVector.fromArray(S, Bm, bo + L);
+                    FloatVector s0 = FloatVector.broadcast(S, A[a0 + ak]), s1 = FloatVector.broadcast(S, A[a1 + ak]);
+                    FloatVector s2 = FloatVector.broadcast(S, A[a2 + ak]), s3 = FloatVector.broadcast(S, A[a3 + ak]);
+                    x0 = bv.fma(s0, x0);
+                    y0 = bw.fma(s0, y0);
+                    x1 = bv.fma(s1, x1);
+                    y1 = bw.fma(s1, y1);
+                    x2 = bv.fma(s2, x2);
+                    y2 = bw.fma(s2, y2);
+                    x3 = bv.fma(s3, x3);
+                    y3 = bw.fma(s3, y3);
+                }
+                x0.intoArray(Cm, c0 + j);
+                x1.intoArray(Cm, c1 + j);
+                x2.intoArray(Cm, c2 + j);
+                x3.intoArray(Cm, c3 + j);
+                y0.intoArray(Cm, c0 + j + L);
+                y1.intoArray(Cm, c1 + j + L);
+                y2.intoArray(Cm, c2 + j + L);
+                y3.intoArray(Cm, c3 + j + L);
+            }
             for (; j < ub; j += L) {
                 FloatVector x0, x1, x2, x3;
                 if (accumulate) {

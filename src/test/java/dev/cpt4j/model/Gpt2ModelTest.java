@@ -83,6 +83,27 @@ class Gpt2ModelTest {
         assertThat(noDrop.forward(tok, B, T, true, 5)).isEqualTo(e1);
     }
 
+    /** Catches results that change once the JIT compiles a kernel (e.g. an unordered lane reduction). */
+    @Test
+    void repeatedStepsAreBitwiseIdentical() {
+        Gpt2Model m = model(cfg(0.1f, false), true);
+        int[] tok = tokens(41);
+        float[] first = null;
+        float firstLoss = 0;
+        for (int rep = 0; rep < 25; rep++) {
+            m.zeroGrad();
+            float loss = m.forward(tok, B, T, true, 3);
+            m.backward();
+            if (first == null) {
+                first = m.grads().clone();
+                firstLoss = loss;
+            } else {
+                assertThat(loss).isEqualTo(firstLoss);
+                assertThat(m.grads()).isEqualTo(first);
+            }
+        }
+    }
+
     @Test
     void checkpointingGivesIdenticalGradients() {
         int[] tok = tokens(41);

@@ -250,7 +250,7 @@ public final class Attention {
             e.intoArray(s, o + j);
             acc = acc.add(e);
         }
-        float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        float sum = VecMath.hsum(acc);
         for (; j < n; j++) {
             s[o + j] = VecMath.exp(s[o + j] - max);
             sum += s[o + j];

@@ -89,7 +89,7 @@ public final class CrossEntropyHead {
             e.intoArray(a, off + i);
             acc = acc.add(e);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VecMath.hsum(acc);
         for (; i < n; i++) {
             a[off + i] = VecMath.exp(a[off + i] - max);
             s += a[off + i];

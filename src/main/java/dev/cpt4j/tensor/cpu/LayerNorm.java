@@ -29,7 +29,7 @@ public final class LayerNorm {
                     FloatVector d = FloatVector.fromArray(S, x, xo + i).sub(m);
                     acc = d.fma(d, acc);
                 }
-                float v = acc.reduceLanes(VectorOperators.ADD);
+                float v = VecMath.hsum(acc);
                 for (; i < C; i++) { float d = x[xo + i] - m; v += d * d; }
                 v /= C;
                 float s = (float) (1.0 / Math.sqrt(v + eps));
@@ -61,7 +61,7 @@ public final class LayerNorm {
                     a1 = a1.add(dn);
                     a2 = dn.fma(nv, a2);
                 }
-                float dnMean = a1.reduceLanes(VectorOperators.ADD), dnnMean = a2.reduceLanes(VectorOperators.ADD);
+                float dnMean = VecMath.hsum(a1), dnnMean = VecMath.hsum(a2);
                 for (; i < C; i++) {
                     float dn = dout[go + i] * w[wOff + i], nv = (x[xo + i] - m) * s;
                     dnMean += dn;

@@ -85,12 +85,22 @@ public final class VecMath {
         return x < 0 ? -y : y;
     }
 
+    /**
+     * Sum of the lanes, in lane order. Used instead of {@code reduceLanes(ADD)}, whose order differs between the
+     * interpreted and the compiled code, so results would change once the JIT kicks in.
+     */
+    public static float hsum(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
     /** Sum of all elements of a[off, off+n) with lane-wise partial sums. */
     public static float sum(float[] a, int off, int n) {
         int i = 0, ub = S.loopBound(n);
         FloatVector acc = FloatVector.zero(S);
         for (; i < ub; i += S.length()) acc = acc.add(FloatVector.fromArray(S, a, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VecMath.hsum(acc);
         for (; i < n; i++) s += a[off + i];
         return s;
     }
@@ -101,7 +111,7 @@ public final class VecMath {
         FloatVector acc = FloatVector.zero(S);
         for (; i < ub; i += S.length())
             acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VecMath.hsum(acc);
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
     }

@@ -5,9 +5,11 @@ import jdk.incubator.vector.FloatVector;
 
 /**
  * Causal multi-head self-attention on GPT-2's fused qkv, forward and backward, without keeping the (B, NH, T, T)
- * attention matrix: forward saves only the output and each row's log-sum-exp; backward recomputes the scores row
- * by row (FlashAttention, Dao et al. 2022, Algorithm 2 specialised to one row at a time). Attention-probability
- * dropout (transformers' attn_dropout) uses a {@link Dropout} mask regenerated from the seed in backward.
+ * attention matrix: forward saves only the output and each row's log-sum-exp; backward recomputes the scores
+ * (FlashAttention, Dao et al. 2022: P = exp(S − lse), dS = P∘(dP − rowsum(dO∘O))). Each thread works on one head at
+ * a time in blocks of R query rows, so its only temporaries are an (R, T) score block and the head's transposed keys
+ * and values (hd, T). Attention-probability dropout (transformers' attn_dropout) uses a {@link Dropout} mask
+ * regenerated from the seed in backward.
  *
  * <p>B batch, T time, C width, NH heads, hd = C/NH. qkv (B, T, 3C) holds q | k | v per row, head h at columns
  * h·hd. Work is split over (b, h) pairs, which write disjoint slices, so results do not depend on the thread count.
@@ -15,7 +17,7 @@ import jdk.incubator.vector.FloatVector;
 public final class Attention {
     private Attention() {}
 
-    /** Query rows processed together: the score block (R, T) is the only per-thread temporary of size T. */
+    /** Query rows processed together (the diagonal block wastes at most R/2 columns per row). */
     private static final int R = 16;
 
     /**

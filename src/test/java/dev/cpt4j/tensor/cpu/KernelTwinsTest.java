@@ -185,6 +185,27 @@ class KernelTwinsTest {
     }
 
     @ParameterizedTest
+    @ValueSource(ints = {1, 7, 33, 4097, 9001})
+    void residualAndBiasGradMatchNaive(int n) {
+        SplittableRandom r = new SplittableRandom(n);
+        float[] a = rand(r, n, 1), b = rand(r, n, 1);
+        int rows = 3, cols = n;
+        float[] db0 = rand(r, cols, 1);
+        float[] dbN = db0.clone();
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) dbN[j] += a[(i * 7 + j) % n];
+        float[] dout = new float[rows * cols];
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) dout[i * cols + j] = a[(i * 7 + j) % n];
+        for (Parallel par : PARS) {
+            float[] out = new float[n + 1];
+            Linear.residualForward(par, out, 1, a, 0, b, 0, n);
+            for (int i = 0; i < n; i++) assertThat(out[1 + i]).isEqualTo(a[i] + b[i]);
+            float[] db = db0.clone();
+            Linear.biasBackward(par, db, 0, dout, 0, rows, cols);
+            assertThat(relDiff(db, dbN)).isLessThan(1e-6);
+        }
+    }
+
+    @ParameterizedTest
     @ValueSource(ints = {1, 7, 33})
     void crossEntropyHeadMatchesNaive(int C) {
         SplittableRandom r = new SplittableRandom(C);

@@ -1,12 +1,128 @@
 package dev.cpt4j.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cpt4j.UserError;
+import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.TrainBench;
+import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** Placeholder until this subcommand lands. */
-@Command(name = "bench", description = "(not yet available)")
-final class BenchCommand implements java.util.concurrent.Callable<Integer> {
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code cpt4j bench <what>}: performance measurements (training throughput; generation later). */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure performance on this machine.",
+        subcommands = {BenchCommand.Train.class})
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() {
-        throw new dev.cpt4j.UserError("'bench' is not available in this build yet");
+        throw new UserError("bench needs a subcommand, e.g. 'cpt4j bench train --config config.json --batch 4 --block 128'");
+    }
+
+    /** {@code cpt4j bench train}: whole training steps on random weights of a config. */
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "Train random weights of a GPT-2 config on random ids; report tokens/s, peak RSS, GFLOP/s, MFU.")
+    static final class Train implements Callable<Integer> {
+        @Option(names = "--config", required = true, description = "GPT-2 config.json (HF keys and aliases)")
+        Path config;
+        @Option(names = "--batch", required = true, description = "sequences per step")
+        int batch;
+        @Option(names = "--block", required = true, description = "tokens per sequence")
+        int block;
+        @Option(names = "--steps", defaultValue = "10", description = "timed steps (default ${DEFAULT-VALUE})")
+        int steps;
+        @Option(names = "--warmup", defaultValue = "2", description = "untimed steps first (default ${DEFAULT-VALUE})")
+        int warmup;
+        @Option(names = "--gradient_checkpointing", description = "recompute block activations in backward")
+        boolean checkpointing;
+        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        int threads;
+        @Option(names = "--json", description = "print the result as one JSON object on the last line")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            if (batch < 1) throw new UserError("--batch must be at least 1, got " + batch);
+            if (block < 1) throw new UserError("--block must be at least 1, got " + block);
+            if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
+            if (warmup < 0) throw new UserError("--warmup must not be negative, got " + warmup);
+            if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            Gpt2Config cfg = readConfig(config);
+            if (block > cfg.nPositions())
+                throw new UserError("--block " + block + " exceeds n_positions " + cfg.nPositions() + " of " + config + "; use a smaller --block");
+            try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
+                if (!json)
+                    System.out.printf(Locale.ROOT, "bench train: %d layers, %d wide, %d heads, vocab %d, batch %d × block %d, %d threads%s%n",
+                            cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), batch, block, par.threads(),
+                            checkpointing ? ", gradient checkpointing" : "");
+                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing,
+                        json ? null : System.out::println);
+                if (json) {
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.2f,\"mfu\":%.4f}%n",
+                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu());
+                } else {
+                    System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
+                            r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
+                }
+            }
+            return 0;
+        }
+    }
+
+    /**
+     * A minimal reader of an HF GPT-2 config.json (GPT2Config's keys, its attribute_map aliases and its defaults for
+     * missing keys).
+     */
+    static Gpt2Config readConfig(Path file) {
+        if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a GPT-2 config.json with --config");
+        JsonNode j;
+        try {
+            j = new ObjectMapper().readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            throw new UserError(file + " is not valid JSON (" + e.getOriginalMessage() + "); fix or regenerate the file");
+        } catch (IOException e) {
+            throw new UserError("cannot read " + file + ": " + e.getMessage());
+        }
+        if (j == null || !j.isObject()) throw new UserError(file + " must hold a JSON object with GPT-2 config keys");
+        String type = j.path("model_type").asText("gpt2");
+        if (!type.equals("gpt2")) throw new UserError(file + ": model_type '" + type + "' is not supported; only gpt2 is");
+        int nEmbd = intKey(file, j, 768, "n_embd", "hidden_size");
+        int nInner = j.hasNonNull("n_inner") ? intKey(file, j, 0, "n_inner") : 4 * nEmbd;
+        return new Gpt2Config(intKey(file, j, 50257, "vocab_size"), intKey(file, j, 1024, "n_positions", "max_position_embeddings"),
+                nEmbd, intKey(file, j, 12, "n_layer", "num_hidden_layers"), intKey(file, j, 12, "n_head", "num_attention_heads"),
+                nInner, j.path("activation_function").asText("gelu_new"),
+                (float) numKey(file, j, 1e-5, "layer_norm_epsilon"), (float) numKey(file, j, 0.02, "initializer_range"),
+                (float) numKey(file, j, 0.1, "embd_pdrop"), (float) numKey(file, j, 0.1, "attn_pdrop"),
+                (float) numKey(file, j, 0.1, "resid_pdrop"), j.path("tie_word_embeddings").asBoolean(true),
+                j.path("scale_attn_weights").asBoolean(true), j.path("scale_attn_by_inverse_layer_idx").asBoolean(false));
+    }
+
+    private static int intKey(Path file, JsonNode j, int dflt, String... names) {
+        for (String n : names) {
+            JsonNode v = j.get(n);
+            if (v == null || v.isNull()) continue;
+            if (!v.canConvertToInt() || !v.isIntegralNumber())
+                throw new UserError(file + ": '" + n + "' must be an integer, got " + v);
+            return v.intValue();
+        }
+        return dflt;
+    }
+
+    private static double numKey(Path file, JsonNode j, double dflt, String name) {
+        JsonNode v = j.get(name);
+        if (v == null || v.isNull()) return dflt;
+        if (!v.isNumber()) throw new UserError(file + ": '" + name + "' must be a number, got " + v);
+        return v.doubleValue();
     }
 }

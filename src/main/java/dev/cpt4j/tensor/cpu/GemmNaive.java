@@ -1,29 +1,28 @@
 package dev.cpt4j.tensor.cpu;
 
 /**
- * The naive twin of the packed GEMM: plain loops, single-threaded, the reference the fast kernel is tested against.
- * Row-major; see {@code Gemm.sgemm} for the contract.
+ * The naive twin of {@link Gemm}: the textbook triple loop, accumulating each element in double so it serves as the
+ * reference in tests. Slow; never used by the engine.
  */
 public final class GemmNaive {
-    private GemmNaive() {}
+    private GemmNaive() {
+    }
 
-    /**
-     * C = beta·C + op(A)·op(B), row-major. op(A) is M×K: A[i*lda+k], or if transA A[k*lda+i]. op(B) is K×N:
-     * B[k*ldb+j], or if transB B[j*ldb+k]. C[i*ldc+j]. beta is 0 (overwrite) or 1 (accumulate).
-     */
+    /** Same contract as {@link Gemm#sgemm}. */
     public static void sgemm(boolean transA, boolean transB, int M, int N, int K,
                              float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                              float beta, float[] C, int cOff, int ldc) {
+        Gemm.checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
         for (int i = 0; i < M; i++) {
             for (int j = 0; j < N; j++) {
-                float acc = 0f;
+                double s = 0;
                 for (int k = 0; k < K; k++) {
                     float a = transA ? A[aOff + k * lda + i] : A[aOff + i * lda + k];
                     float b = transB ? B[bOff + j * ldb + k] : B[bOff + k * ldb + j];
-                    acc += a * b;
+                    s += (double) a * b;
                 }
                 int c = cOff + i * ldc + j;
-                C[c] = beta == 0f ? acc : beta * C[c] + acc;
+                C[c] = beta == 0f ? (float) s : (float) (C[c] + s);
             }
         }
     }

@@ -1,0 +1,446 @@
+package dev.cpt4j.model;
+
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.cpu.Activation;
+import dev.cpt4j.tensor.cpu.Attention;
+import dev.cpt4j.tensor.cpu.CrossEntropyHead;
+import dev.cpt4j.tensor.cpu.Dropout;
+import dev.cpt4j.tensor.cpu.Embedding;
+import dev.cpt4j.tensor.cpu.Gemm;
+import dev.cpt4j.tensor.cpu.LayerNorm;
+import dev.cpt4j.tensor.cpu.Linear;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.function.Predicate;
+
+/**
+ * GPT-2 exactly as transformers' {@code GPT2LMHeadModel} computes it (pre-LayerNorm blocks, fused qkv Conv1D,
+ * causal attention, tied or untied head), forward and backward on the CPU, in the style of llm.c's train_gpt2.c:
+ * one flat parameter buffer, one flat gradient buffer, activations allocated once for (maxBatch, maxT) and reused.
+ *
+ * <h2>API</h2>
+ * <ul>
+ *   <li>{@code new Gpt2Model(config, gemm, par, maxBatch, maxT, gradientCheckpointing)} — parameters are zero until
+ *       {@link #initRandom(long)} or a loader writes {@link #params()} (layout {@link #layout()}, HF names/shapes,
+ *       see {@link Gpt2Layout}).</li>
+ *   <li>{@link #forward(int[], int, int, boolean, long)} — mean next-token cross-entropy with labels = input ids
+ *       (positions 0..T−2 predict tokens 1..T−1), as HF computes with {@code labels=input_ids};
+ *       {@link #forward(int[], int[], int, int, boolean, long)} takes separate labels (−100 or any negative is
+ *       ignored). With {@code training=true} dropout is applied (from the given seed) and the output head's
+ *       gradient is already accumulated into {@link #grads()}: call {@link #backward()} next to finish.</li>
+ *   <li>{@link #backward()} adds d(mean loss)/d(params) into {@link #grads()} (× {@link #setGradScale(float)});
+ *       {@link #zeroGrad()} clears it.</li>
+ *   <li>{@link #logits(int[], int, int, float[])} — eval-mode logits (B, T, V); {@link #evalLoss(int[], int, int)}
+ *       — eval-mode loss without any gradient work.</li>
+ *   <li>{@link #setLinearHook(LinearHook)} attaches extra computation (LoRA) to every Conv1D;
+ *       {@link #setFrozen(Predicate)} skips weight gradients of frozen tensors.</li>
+ * </ul>
+ * Results are deterministic for a given dropout seed and thread count. Not thread-safe.
+ *
+ * <p>Dimensions: B batch, T time, N = B·T rows, C width, NH heads, F = n_inner, V vocab, L layers.
+ */
+public final class Gpt2Model {
+    private final Gpt2Config cfg;
+    private final Gemm gemm;
+    private final Parallel par;
+    private final int maxB, maxT, maxN, L, C, NH, F, V;
+    private final boolean checkpointing;
+    private final Activation act;
+    private final ParamLayout layout;
+    private final float[] params, grads;
+    private final boolean[] frozen; // per view index
+    private LinearHook hook;
+    private float gradScale = 1f;
+
+    // parameter offsets
+    private final int wte, wpe, lnfW, lnfB, headW;
+    private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fcProjW, fcProjB;
+    private final int vWte, vWpe, vHead;
+    private final int[] vAttnW, vProjW, vFcW, vFcProjW;
+
+    // activations; per-layer ones have SL = (checkpointing ? 1 : L) slots
+    private final float[] resid;      // (L+1, maxN, C) block inputs (and the final residual stream)
+    private final float[] ln1, ln2;   // (SL, maxN, C)
+    private final float[] ln1Mean, ln1Rstd, ln2Mean, ln2Rstd; // (SL, maxN)
+    private final float[] qkv;        // (SL, maxN, 3C)
+    private final float[] atty;       // (SL, maxN, C) attention output before c_proj
+    private final float[] lse;        // (SL, maxB, NH, maxT)
+    private final float[] res2;       // (SL, maxN, C) residual after the attention half
+    private final float[] fch, fchAct; // (SL, maxN, F)
+    private final float[] lnf;        // (maxN, C)
+    private final float[] lnfMean, lnfRstd; // (maxN)
+    private final float[] tmp;        // (maxN, C)
+    // gradient scratch
+    private final float[] dres, dtmp, dln, datty; // (maxN, C)
+    private final float[] dqkv;       // (maxN, 3C)
+    private final float[] dfch, dfchAct; // (maxN, F)
+    private final float[] headScratch;
+    private static final int HEAD_ROWS = 256; // (256, V) logits at a time: 21 MB for V = 21k
+    private final int[] tokens, targets; // (maxN)
+
+    // state of the last forward
+    private int curB, curT, validCount;
+    private boolean lastTraining;
+    private long lastSeed;
+
+    private static final long STREAM_EMBD = -1;
+    private static final int ST_ATTN = 0, ST_RESID_ATTN = 1, ST_RESID_MLP = 2;
+
+    /**
+     * @param gradientCheckpointing keep only each block's input in forward and recompute the block in backward
+     *                              (less memory, ~1/3 more compute)
+     */
+    public Gpt2Model(Gpt2Config config, Gemm gemm, Parallel par, int maxBatch, int maxT, boolean gradientCheckpointing) {
+        if (maxBatch < 1 || maxT < 1) throw new IllegalArgumentException("maxBatch and maxT must be positive");
+        if (maxT > config.nPositions())
+            throw new IllegalArgumentException("maxT " + maxT + " exceeds n_positions " + config.nPositions());
+        this.cfg = config;
+        this.gemm = gemm;
+        this.par = par;
+        this.maxB = maxBatch;
+        this.maxT = maxT;
+        this.maxN = maxBatch * maxT;
+        this.L = config.nLayer();
+        this.C = config.nEmbd();
+        this.NH = config.nHead();
+        this.F = config.nInner();
+        this.V = config.vocabSize();
+        this.checkpointing = gradientCheckpointing;
+        this.act = Activation.of(config.activation());
+        this.layout = Gpt2Layout.of(config);
+        this.params = new float[layout.size()];
+        this.grads = new float[layout.size()];
+        this.frozen = new boolean[layout.views().size()];
+
+        wte = layout.get(Gpt2Layout.WTE).offset();
+        wpe = layout.get(Gpt2Layout.WPE).offset();
+        lnfW = layout.get(Gpt2Layout.LNF_W).offset();
+        lnfB = layout.get(Gpt2Layout.LNF_B).offset();
+        headW = config.tieWordEmbeddings() ? wte : layout.get(Gpt2Layout.LM_HEAD).offset();
+        vWte = viewIndex(Gpt2Layout.WTE);
+        vWpe = viewIndex(Gpt2Layout.WPE);
+        vHead = config.tieWordEmbeddings() ? vWte : viewIndex(Gpt2Layout.LM_HEAD);
+        ln1W = offsets("ln_1.weight");
+        ln1B = offsets("ln_1.bias");
+        attnW = offsets("attn.c_attn.weight");
+        attnB = offsets("attn.c_attn.bias");
+        projW = offsets("attn.c_proj.weight");
+        projB = offsets("attn.c_proj.bias");
+        ln2W = offsets("ln_2.weight");
+        ln2B = offsets("ln_2.bias");
+        fcW = offsets("mlp.c_fc.weight");
+        fcB = offsets("mlp.c_fc.bias");
+        fcProjW = offsets("mlp.c_proj.weight");
+        fcProjB = offsets("mlp.c_proj.bias");
+        vAttnW = viewIndices("attn.c_attn.weight");
+        vProjW = viewIndices("attn.c_proj.weight");
+        vFcW = viewIndices("mlp.c_fc.weight");
+        vFcProjW = viewIndices("mlp.c_proj.weight");
+
+        int SL = gradientCheckpointing ? 1 : L;
+        resid = new float[(L + 1) * maxN * C];
+        ln1 = new float[SL * maxN * C];
+        ln2 = new float[SL * maxN * C];
+        ln1Mean = new float[SL * maxN];
+        ln1Rstd = new float[SL * maxN];
+        ln2Mean = new float[SL * maxN];
+        ln2Rstd = new float[SL * maxN];
+        qkv = new float[SL * maxN * 3 * C];
+        atty = new float[SL * maxN * C];
+        lse = new float[SL * maxB * NH * maxT];
+        res2 = new float[SL * maxN * C];
+        fch = new float[SL * maxN * F];
+        fchAct = new float[SL * maxN * F];
+        lnf = new float[maxN * C];
+        lnfMean = new float[maxN];
+        lnfRstd = new float[maxN];
+        tmp = new float[maxN * C];
+        dres = new float[maxN * C];
+        dtmp = new float[maxN * C];
+        dln = new float[maxN * C];
+        datty = new float[maxN * C];
+        dqkv = new float[maxN * 3 * C];
+        dfch = new float[maxN * F];
+        dfchAct = new float[maxN * F];
+        headScratch = new float[CrossEntropyHead.scratchSize(Math.min(HEAD_ROWS, maxN), C, V)];
+        tokens = new int[maxN];
+        targets = new int[maxN];
+    }
+
+    private int viewIndex(String name) {
+        var vs = layout.views();
+        for (int i = 0; i < vs.size(); i++) if (vs.get(i).name().equals(name)) return i;
+        throw new IllegalArgumentException(name);
+    }
+
+    private int[] offsets(String suffix) {
+        int[] o = new int[L];
+        for (int l = 0; l < L; l++) o[l] = layout.get(Gpt2Layout.layer(l, suffix)).offset();
+        return o;
+    }
+
+    private int[] viewIndices(String suffix) {
+        int[] o = new int[L];
+        for (int l = 0; l < L; l++) o[l] = viewIndex(Gpt2Layout.layer(l, suffix));
+        return o;
+    }
+
+    public Gpt2Config config() {
+        return cfg;
+    }
+
+    /** The flat parameters, laid out by {@link #layout()}. */
+    public float[] params() {
+        return params;
+    }
+
+    /** The flat gradients, same layout as {@link #params()}. */
+    public float[] grads() {
+        return grads;
+    }
+
+    public ParamLayout layout() {
+        return layout;
+    }
+
+    public int maxBatch() {
+        return maxB;
+    }
+
+    public int maxT() {
+        return maxT;
+    }
+
+    public boolean gradientCheckpointing() {
+        return checkpointing;
+    }
+
+    /** Attaches (or with null removes) the extra computation run at every Conv1D (LoRA). */
+    public void setLinearHook(LinearHook hook) {
+        this.hook = hook;
+    }
+
+    /** Tensors for which the predicate is true get no gradient (Conv1D weights/biases, embeddings, head). */
+    public void setFrozen(Predicate<String> isFrozen) {
+        var vs = layout.views();
+        for (int i = 0; i < vs.size(); i++) frozen[i] = isFrozen.test(vs.get(i).name());
+    }
+
+    /** Multiplies every gradient {@link #forward}/{@link #backward} accumulate (e.g. 1/accumulation steps). */
+    public void setGradScale(float s) {
+        this.gradScale = s;
+    }
+
+    public void zeroGrad() {
+        int n = grads.length, blocks = 64;
+        par.forRange(blocks, (b0, b1) -> Arrays.fill(grads, (int) ((long) n * b0 / blocks), (int) ((long) n * b1 / blocks), 0f));
+    }
+
+    /**
+     * HF init (GPT2PreTrainedModel._init_weights): weights N(0, initializer_range), the two c_proj weights per block
+     * N(0, initializer_range/√(2·n_layer)), LayerNorm weight 1 and bias 0, biases 0. Deterministic in the seed.
+     */
+    public void initRandom(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        double std = cfg.initializerRange(), projStd = std / Math.sqrt(2.0 * L);
+        for (ParamLayout.View v : layout.views()) {
+            String n = v.name();
+            int o = v.offset(), size = v.size();
+            if (n.endsWith(".bias")) Arrays.fill(params, o, o + size, 0f);
+            else if (n.contains(".ln_") || n.startsWith("transformer.ln_f")) Arrays.fill(params, o, o + size, 1f);
+            else {
+                double s = n.endsWith("c_proj.weight") ? projStd : std;
+                for (int i = 0; i < size; i++) params[o + i] = (float) (r.nextGaussian() * s);
+            }
+        }
+    }
+
+    /** Mean next-token loss with labels = tokens; see the class comment. tokens is (B, T) row-major. */
+    public float forward(int[] tokens, int B, int T, boolean training, long dropoutSeed) {
+        return forward(tokens, null, B, T, training, dropoutSeed);
+    }
+
+    /** Eval-mode mean loss (no dropout, no gradient work). */
+    public float evalLoss(int[] tokens, int B, int T) {
+        return forward(tokens, null, B, T, false, 0L);
+    }
+
+    /**
+     * Mean cross-entropy of predicting labels[b, t+1] from positions t = 0..T−2 (HF's shift), ignoring negative
+     * labels; labels null means labels = tokens. NaN if no position has a label.
+     */
+    public float forward(int[] tokens, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+        int N = B * T;
+        encodeAndRun(tokens, B, T, training, dropoutSeed);
+        int[] lab = labels == null ? tokens : labels;
+        if (lab.length < N) throw new IllegalArgumentException("labels shorter than B·T");
+        int count = 0;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int tg = t < T - 1 ? lab[b * T + t + 1] : -1;
+                if (tg >= V) throw new IllegalArgumentException("label " + tg + " outside the vocabulary (" + V + ")");
+                targets[b * T + t] = tg < 0 ? -1 : tg;
+                if (tg >= 0) count++;
+            }
+        validCount = count;
+        float scale = count == 0 ? 0f : gradScale / count;
+        double total;
+        if (training) {
+            Arrays.fill(dln, 0, N * C, 0f);
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, scale,
+                    dln, 0, frozen[vHead] ? null : grads, headW, headScratch, Math.min(HEAD_ROWS, maxN));
+        } else {
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, 0f,
+                    null, 0, null, 0, headScratch, Math.min(HEAD_ROWS, maxN));
+        }
+        return count == 0 ? Float.NaN : (float) (total / count);
+    }
+
+    /** Eval-mode logits: out (B, T, V). */
+    public void logits(int[] tokens, int B, int T, float[] out) {
+        if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
+        encodeAndRun(tokens, B, T, false, 0L);
+        CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, headW, B * T, C, V);
+    }
+
+    /** Embedding, all blocks and ln_f: fills lnf (N, C). */
+    private void encodeAndRun(int[] toks, int B, int T, boolean training, long seed) {
+        if (B < 1 || B > maxB || T < 1 || T > maxT)
+            throw new IllegalArgumentException("batch " + B + "×" + T + " outside the allocated " + maxB + "×" + maxT);
+        int N = B * T;
+        if (toks.length < N) throw new IllegalArgumentException("tokens shorter than B·T");
+        for (int i = 0; i < N; i++) {
+            if (toks[i] < 0 || toks[i] >= V)
+                throw new IllegalArgumentException("token id " + toks[i] + " outside the vocabulary (" + V + ")");
+            tokens[i] = toks[i];
+        }
+        curB = B;
+        curT = T;
+        lastTraining = training;
+        lastSeed = seed;
+        Embedding.forward(par, resid, 0, tokens, 0, params, wte, params, wpe, B, T, C);
+        if (training && cfg.embdPdrop() > 0)
+            Dropout.apply(par, resid, 0, resid, 0, N * C, cfg.embdPdrop(), seed, STREAM_EMBD);
+        for (int l = 0; l < L; l++) blockForward(l, slot(l));
+        LayerNorm.forward(par, lnf, 0, lnfMean, lnfRstd, 0, resid, L * maxN * C, params, lnfW, params, lnfB,
+                N, C, cfg.layerNormEpsilon());
+    }
+
+    private int slot(int l) {
+        return checkpointing ? 0 : l;
+    }
+
+    private float attnScale(int l) {
+        double s = cfg.scaleAttnWeights() ? Math.pow(C / NH, -0.5) : 1.0;
+        if (cfg.scaleAttnByInverseLayerIdx()) s /= (l + 1);
+        return (float) s;
+    }
+
+    private static long stream(int l, int site) {
+        return (long) l * 4 + site;
+    }
+
+    /** One GPT-2 block: resid[l] → resid[l+1], saving activations in slot s. */
+    private void blockForward(int l, int s) {
+        int N = curB * curT;
+        boolean tr = lastTraining;
+        long seed = lastSeed;
+        int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sc = s * maxN * C, sm = s * maxN;
+        float eps = cfg.layerNormEpsilon();
+        LayerNorm.forward(par, ln1, sc, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
+        conv1dForward(l, LinearHook.Site.ATTN_QKV, qkv, s * maxN * 3 * C, ln1, sc, attnW[l], attnB[l], N, C, 3 * C);
+        Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, curB, curT, C, NH,
+                attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
+        conv1dForward(l, LinearHook.Site.ATTN_PROJ, tmp, 0, atty, sc, projW[l], projB[l], N, C, C);
+        if (tr && cfg.residPdrop() > 0)
+            Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
+        Linear.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
+        LayerNorm.forward(par, ln2, sc, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
+        conv1dForward(l, LinearHook.Site.MLP_FC, fch, s * maxN * F, ln2, sc, fcW[l], fcB[l], N, C, F);
+        act.forward(par, fchAct, s * maxN * F, fch, s * maxN * F, N * F);
+        conv1dForward(l, LinearHook.Site.MLP_PROJ, tmp, 0, fchAct, s * maxN * F, fcProjW[l], fcProjB[l], N, F, C);
+        if (tr && cfg.residPdrop() > 0)
+            Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
+        Linear.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
+    }
+
+    /** The one place a Conv1D runs forward: y = x·W + b, then the hook. */
+    private void conv1dForward(int l, LinearHook.Site site, float[] y, int yOff, float[] x, int xOff, int wOff, int bOff,
+                               int N, int in, int out) {
+        Linear.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
+        if (hook != null) hook.forward(l, site, x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
+    }
+
+    /** The one place a Conv1D runs backward: dx += dy·Wᵀ, dW += xᵀ·dy, db += Σ dy (unless frozen), then the hook. */
+    private void conv1dBackward(int l, LinearHook.Site site, int wView, float[] dx, int dxOff, float[] dy, int dyOff,
+                                float[] x, int xOff, int wOff, int bOff, int N, int in, int out) {
+        boolean fw = frozen[wView], fb = frozen[wView + 1]; // the bias view follows its weight in the layout
+        Linear.backward(gemm, par, dx, dxOff, fw ? null : grads, wOff, fb ? null : grads, bOff, dy, dyOff,
+                x, xOff, params, wOff, N, in, out);
+        if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
+    }
+
+    /**
+     * Adds the gradient of the last training forward's mean loss into {@link #grads()}. Call once per training
+     * forward.
+     */
+    public void backward() {
+        if (!lastTraining) throw new IllegalStateException("backward() needs a preceding forward(..., training=true, ...)");
+        int N = curB * curT;
+        Arrays.fill(dres, 0, N * C, 0f);
+        // dln holds dlnf from the fused head
+        LayerNorm.backward(par, dres, 0, grads, lnfW, grads, lnfB, dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
+                params, lnfW, N, C);
+        for (int l = L - 1; l >= 0; l--) {
+            if (checkpointing && l != L - 1) blockForward(l, 0);
+            blockBackward(l, slot(l));
+        }
+        if (cfg.embdPdrop() > 0)
+            Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
+        Embedding.backward(par, frozen[vWte] ? null : grads, wte, frozen[vWpe] ? null : grads, wpe, dres, 0,
+                tokens, 0, curB, curT, C);
+        lastTraining = false;
+    }
+
+    /** dres holds d resid[l+1] on entry and d resid[l] on exit. */
+    private void blockBackward(int l, int s) {
+        int N = curB * curT, NC = N * C;
+        int rIn = l * maxN * C, sc = s * maxN * C, sm = s * maxN, sf = s * maxN * F, sq = s * maxN * 3 * C;
+        long seed = lastSeed;
+        float[] dy;
+        // MLP half: resid[l+1] = res2 + dropout(c_proj(act(c_fc(ln_2(res2)))))
+        if (cfg.residPdrop() > 0) {
+            Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
+            dy = dtmp;
+        } else dy = dres;
+        Arrays.fill(dfchAct, 0, N * F, 0f);
+        conv1dBackward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], dfchAct, 0, dy, 0, fchAct, sf, fcProjW[l], fcProjB[l], N, F, C);
+        Arrays.fill(dfch, 0, N * F, 0f);
+        act.backward(par, dfch, 0, dfchAct, 0, fch, sf, N * F);
+        Arrays.fill(dln, 0, NC, 0f);
+        conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, sc, fcW[l], fcB[l], N, C, F);
+        LayerNorm.backward(par, dres, 0, grads, ln2W[l], grads, ln2B[l], dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
+                params, ln2W[l], N, C);
+        // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
+        if (cfg.residPdrop() > 0) {
+            Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
+            dy = dtmp;
+        } else dy = dres;
+        Arrays.fill(datty, 0, NC, 0f);
+        conv1dBackward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], datty, 0, dy, 0, atty, sc, projW[l], projB[l], N, C, C);
+        Arrays.fill(dqkv, 0, 3 * NC, 0f);
+        Attention.backward(par, dqkv, 0, datty, 0, atty, sc, lse, s * maxB * NH * maxT, qkv, sq, curB, curT, C, NH,
+                attnScale(l), cfg.attnPdrop(), seed, stream(l, ST_ATTN));
+        Arrays.fill(dln, 0, NC, 0f);
+        conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, sc, attnW[l], attnB[l], N, C, 3 * C);
+        LayerNorm.backward(par, dres, 0, grads, ln1W[l], grads, ln1B[l], dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
+                params, ln1W[l], N, C);
+    }
+
+    /** Number of positions with a label in the last forward (the loss's denominator). */
+    public int lastLabelCount() {
+        return validCount;
+    }
+}

@@ -1,0 +1,64 @@
+package dev.cpt4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class BenchCommandTest {
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        PrintStream o = System.out, e = System.err;
+        ByteArrayOutputStream bo = new ByteArrayOutputStream(), be = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(bo, true));
+        System.setErr(new PrintStream(be, true));
+        try {
+            int code = Main.execute(args);
+            return new Run(code, bo.toString(), be.toString());
+        } finally {
+            System.setOut(o);
+            System.setErr(e);
+        }
+    }
+
+    @Test
+    void trainBenchPrintsJson(@TempDir Path dir) throws Exception {
+        Path cfg = dir.resolve("config.json");
+        // aliases hidden_size / num_hidden_layers / num_attention_heads / max_position_embeddings
+        Files.writeString(cfg, "{\"model_type\":\"gpt2\",\"vocab_size\":50,\"max_position_embeddings\":16,\"hidden_size\":24,"
+                + "\"num_hidden_layers\":2,\"num_attention_heads\":3,\"n_inner\":null,\"activation_function\":\"gelu_fast\"}");
+        Run r = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--steps", "2",
+                "--warmup", "1", "--gradient_checkpointing", "--threads", "2", "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        String[] lines = r.out().strip().split("\n");
+        JsonNode j = new ObjectMapper().readTree(lines[lines.length - 1]);
+        assertThat(j.get("tokens_per_s").asDouble()).isPositive();
+        assertThat(j.get("peak_rss_mb").asDouble()).isPositive();
+        assertThat(j.get("gflops").asDouble()).isPositive();
+        assertThat(j.get("mfu").asDouble()).isPositive();
+    }
+
+    @Test
+    void badInputIsOneLineAndExit2(@TempDir Path dir) throws Exception {
+        Run missing = run("bench", "train", "--config", dir.resolve("nope.json").toString(), "--batch", "1", "--block", "4");
+        assertThat(missing.code()).isEqualTo(2);
+        assertThat(missing.err()).contains("not found").doesNotContain("Exception");
+        Path bad = dir.resolve("bad.json");
+        Files.writeString(bad, "{\"n_embd\": 10, \"n_head\": 3,");
+        Run invalid = run("bench", "train", "--config", bad.toString(), "--batch", "1", "--block", "4");
+        assertThat(invalid.code()).isEqualTo(2);
+        assertThat(invalid.err().strip().lines().count()).isEqualTo(1);
+        Files.writeString(bad, "{\"n_embd\": 10, \"n_head\": 3}");
+        Run shape = run("bench", "train", "--config", bad.toString(), "--batch", "1", "--block", "4");
+        assertThat(shape.code()).isEqualTo(2);
+        assertThat(shape.err()).contains("n_embd");
+    }
+}

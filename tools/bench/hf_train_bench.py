@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The Python-reference side of `cpt4j bench train`: transformers' GPT2LMHeadModel on torch CPU, random weights of a
+config.json, random ids, whole training steps (forward, backward, clip 1.0, torch.optim.AdamW), same FLOP count.
+
+Run: /work/.venv-ref/bin/python tools/bench/hf_train_bench.py --config CONFIG_JSON --batch 4 --block 128 \
+         --steps 5 --warmup 2 [--threads 2] [--bf16] [--gradient_checkpointing] [--json]
+--json prints {"tokens_per_s", "peak_rss_mb", "gflops"} on the last line (peak RSS from /proc/self/status VmHWM).
+"""
+import argparse
+import json
+import time
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--block", type=int, required=True)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16) around forward")
+    ap.add_argument("--gradient_checkpointing", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    with open(a.config) as f:
+        cfg = GPT2Config(**json.load(f))
+    model = GPT2LMHeadModel(cfg).float()
+    if a.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    ids = torch.randint(0, cfg.vocab_size, (a.batch, a.block))
+    t0 = None
+    for s in range(a.warmup + a.steps):
+        if s == a.warmup:
+            t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if not a.json:
+            print(f"step {s + 1} loss {loss.item():.4f}")
+    secs = time.perf_counter() - t0
+    tokens = a.batch * a.block * a.steps
+    P = sum(p.numel() for p in model.parameters())
+    flops = (6.0 * P + 12.0 * cfg.n_layer * cfg.n_embd * a.block) * tokens
+    res = {"tokens_per_s": tokens / secs, "peak_rss_mb": peak_rss_mb(), "gflops": flops / secs / 1e9}
+    print(json.dumps(res) if a.json else res)
+
+
+if __name__ == "__main__":
+    main()

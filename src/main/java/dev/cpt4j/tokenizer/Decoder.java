@@ -45,11 +45,17 @@ interface Decoder {
                 else if (!t.isEmpty() && !prev.isEmpty()
                         && (Unicode.isCjkNoSpace(prev.codePointBefore(prev.length())) || Unicode.isCjkNoSpace(t.codePointAt(0)))) out = t;
                 else out = " " + t;
-                if (cleanup) out = cleanup(out);
                 r.add(out);
                 prev = t;
             }
             return r;
+        }
+
+        /** Cleans up the joined text, as transformers' {@code clean_up_tokenization} does on the whole string. */
+        @Override
+        public String decode(List<String> tokens) {
+            String s = String.join("", decodeChain(tokens));
+            return cleanup ? cleanup(s) : s;
         }
 
         /** tokenizers' {@code wordpiece::cleanup}: no space before Latin punctuation and English contractions. */

@@ -182,7 +182,7 @@ interface PreTokenizer {
     }
 
     /** tokenizers' Split: a literal or regex pattern with a delimiter behavior, optionally inverted. */
-    record Split(Pattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
+    record Split(String source, boolean literal, Pattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
         @Override
         public void split(String s, int start, int end, boolean atTextStart, Words out) {
             splitOnRegex(s, start, end, pattern, behavior, invert, out);

@@ -161,10 +161,12 @@ final class TokenizerJson {
             case "Split" -> {
                 JsonNode p = req(n, "pattern", path);
                 Pattern pat;
-                if (p.has("String")) pat = Pattern.compile(Pattern.quote(p.get("String").asText()));
-                else if (p.has("Regex")) pat = regex(p.get("Regex").asText(), path + ".pattern.Regex");
+                boolean literal = p.has("String");
+                String src = literal ? p.get("String").asText() : p.path("Regex").asText();
+                if (literal) pat = Pattern.compile(Pattern.quote(src));
+                else if (p.has("Regex")) pat = regex(src, path + ".pattern.Regex");
                 else throw bad(path + ".pattern", "has neither String nor Regex", "{\"String\": …}, {\"Regex\": …}");
-                yield new PreTokenizer.Split(pat, behavior(n, path), bool(n, "invert", false));
+                yield new PreTokenizer.Split(src, literal, pat, behavior(n, path), bool(n, "invert", false));
             }
             case "Sequence" -> {
                 List<PreTokenizer> list = new ArrayList<>();
@@ -218,13 +220,30 @@ final class TokenizerJson {
         }
     }
 
+    /**
+     * Added tokens with the ids tokenizers gives them on load ({@code AddedVocabulary::add_tokens}): a token in the
+     * model vocabulary keeps that id; any other gets the next id after the model vocabulary and the added tokens so
+     * far — the file's "id" is only checked by HF (with a warning), so a file with gaps loads with other ids.
+     */
     List<AddedToken> addedTokens(JsonNode n, Model model) {
         List<AddedToken> r = new ArrayList<>();
         if (n == null || n.isNull()) return r;
+        Map<String, Integer> ids = new LinkedHashMap<>();
+        int modelSize = model.vocab().size();
+        int maxAdded = -1;
         for (int i = 0; i < n.size(); i++) {
             JsonNode t = n.get(i);
             String p = "added_tokens[" + i + "]";
-            r.add(new AddedToken(req(t, "id", p).asInt(), req(t, "content", p).asText(), bool(t, "special", false),
+            req(t, "id", p);
+            String content = req(t, "content", p).asText();
+            if (content.isEmpty()) continue;
+            Integer id = ids.get(content);
+            if (id == null) id = model.vocab().get(content);
+            if (id == null) id = maxAdded < 0 ? modelSize : (maxAdded >= modelSize || modelSize == 0 ? maxAdded + 1 : modelSize);
+            ids.put(content, id);
+            maxAdded = Math.max(maxAdded, id);
+            r.removeIf(x -> x.content().equals(content));
+            r.add(new AddedToken(id, content, bool(t, "special", false),
                     bool(t, "lstrip", false), bool(t, "rstrip", false), bool(t, "single_word", false), bool(t, "normalized", true)));
         }
         return r;

@@ -5,6 +5,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -80,5 +81,47 @@ class HfParityTest {
         List<String> lines = TestAssets.corpus(EXTRA);
         assertParity("LLaMA-2 BPE with byte fallback", t, f, lines, true);
         assertParity("LLaMA-2 BPE with byte fallback", t, f, lines.subList(0, 5000), false);
+    }
+
+    @Test
+    void gpt2VocabJsonMergesMatchesHf(@TempDir Path dir) throws Exception {
+        // OpenAI's encoder.json + vocab.bpe (= vocab.json + merges.txt), loaded as transformers' GPT2Tokenizer; HF's
+        // reference reads the same model from the tokenizer.json cpt4j writes (GPT-2's standard components).
+        Tokenizer t = Tokenizer.load(TestAssets.npmFile("gpt2", "encoder.json").getParent());
+        Path json = TokenizerJsonWriter.write((HfTokenizer) t, dir);
+        assertParity("GPT-2 byte-level BPE (encoder.json + vocab.bpe)", t, json, TestAssets.corpus(EXTRA), true);
+    }
+
+    @Test
+    void addedTokenFlagsMatchHf(@TempDir Path dir) throws Exception {
+        // lstrip / rstrip / single_word / normalized added tokens on the WordPiece and byte-level pipelines.
+        com.fasterxml.jackson.databind.ObjectMapper m = new com.fasterxml.jackson.databind.ObjectMapper();
+        List<String> lines = new ArrayList<>(TestAssets.corpus(0).subList(0, 4000));
+        java.util.Random rnd = new java.util.Random(7);
+        String[] toks = {"<L>", "<R>", "<LR>", "word", "Norm", "新词", "[MASK]"};
+        for (int i = 0; i < 4000; i++) {
+            String a = lines.get(rnd.nextInt(4000));
+            int p = rnd.nextInt(a.length() + 1);
+            if (p > 0 && p < a.length() && Character.isLowSurrogate(a.charAt(p))) p--;
+            String[] pads = {"", " ", "  ", "\t", "\u3000", "x", "1"};
+            lines.add(a.substring(0, p) + pads[rnd.nextInt(pads.length)] + toks[rnd.nextInt(toks.length)] + pads[rnd.nextInt(pads.length)] + a.substring(p));
+        }
+        lines.addAll(List.of("a<L>b", "a <L> b", "a  <R>  b", " <LR> ", "words word sword word1 word", "NORM norm Norm",
+                "新词新词 新 词", "x [MASK] y", "<L><R><LR>", "<LR><LR>"));
+        for (Path f : List.of(TestAssets.bgeTokenizerJson(Files.createDirectories(dir.resolve("bge"))), TestAssets.npmFile("qwen3", "tokenizer.json"))) {
+            com.fasterxml.jackson.databind.node.ObjectNode root = (com.fasterxml.jackson.databind.node.ObjectNode) m.readTree(f.toFile());
+            com.fasterxml.jackson.databind.node.ArrayNode added = (com.fasterxml.jackson.databind.node.ArrayNode) root.get("added_tokens");
+            int next = root.get("model").get("vocab").size() + 1000;
+            Object[][] spec = {{"<L>", true, false, false, false}, {"<R>", false, true, false, false}, {"<LR>", true, true, false, true},
+                    {"word", false, false, true, false}, {"Norm", false, false, false, true}, {"新词", false, false, false, true}};
+            for (Object[] s : spec) {
+                com.fasterxml.jackson.databind.node.ObjectNode o = added.addObject();
+                o.put("id", next++).put("content", (String) s[0]).put("single_word", (boolean) s[3]).put("lstrip", (boolean) s[1])
+                        .put("rstrip", (boolean) s[2]).put("normalized", (boolean) s[4]).put("special", false);
+            }
+            Path out = Files.createDirectories(dir.resolve("flags-" + f.getParent().getFileName())).resolve("tokenizer.json");
+            m.writeValue(out.toFile(), root);
+            assertParity("added-token flags on " + f.getParent().getFileName(), Tokenizer.load(out), out, lines, true);
+        }
     }
 }

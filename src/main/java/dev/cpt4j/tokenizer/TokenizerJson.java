@@ -29,7 +29,10 @@ final class TokenizerJson {
         try {
             root = JSON.readTree(file.toFile());
         } catch (IOException e) {
-            throw new UserError("tokenizer file " + file + " is not valid JSON (" + firstLine(e.getMessage())
+            String why = e instanceof com.fasterxml.jackson.core.JsonProcessingException j && j.getLocation() != null
+                    ? j.getOriginalMessage().replaceAll(" \\(start marker at .*", "") + " at line " + j.getLocation().getLineNr() + ", column " + j.getLocation().getColumnNr()
+                    : e.getMessage();
+            throw new UserError("tokenizer file " + file + " is not valid JSON (" + firstLine(why)
                     + "); give a Hugging Face tokenizer.json, vocab.txt, vocab.json+merges.txt or tokenizer.model");
         }
         if (root == null || !root.isObject()) throw new UserError("tokenizer file " + file + " is not a JSON object; give a Hugging Face tokenizer.json");
@@ -184,6 +187,7 @@ final class TokenizerJson {
 
     Model model(JsonNode n, String path) {
         String type = n.has("type") ? n.get("type").asText() : (n.has("merges") ? "BPE" : "WordPiece");
+        if (!type.equals("WordPiece") && !type.equals("BPE")) throw bad(path + ".type", "is '" + type + "'", "WordPiece, BPE");
         Map<String, Integer> vocab = new LinkedHashMap<>();
         JsonNode v = req(n, "vocab", path);
         if (!v.isObject()) throw bad(path + ".vocab", "is not an object of token → id", null);

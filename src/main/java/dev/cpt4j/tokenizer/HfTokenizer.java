@@ -26,12 +26,21 @@ final class HfTokenizer implements Tokenizer {
 
     HfTokenizer(Normalizer normalizer, PreTokenizer preTokenizer, Model model, PostProcessor postProcessor,
                 Decoder decoder, List<AddedToken> addedTokens, String fingerprint) {
+        this(normalizer, preTokenizer, model, postProcessor, decoder, addedTokens, fingerprint, false);
+    }
+
+    /**
+     * @param rawNormalizedTokens match normalized added tokens by their content as written (sentencepiece's
+     *     user-defined pieces), instead of by their normalized form (HF)
+     */
+    HfTokenizer(Normalizer normalizer, PreTokenizer preTokenizer, Model model, PostProcessor postProcessor,
+                Decoder decoder, List<AddedToken> addedTokens, String fingerprint, boolean rawNormalizedTokens) {
         this.normalizer = normalizer;
         this.preTokenizer = preTokenizer;
         this.model = model;
         this.postProcessor = postProcessor == null ? PostProcessor.NONE : postProcessor;
         this.decoder = decoder == null ? new Decoder.Plain() : decoder;
-        this.added = new AddedVocabulary(addedTokens, normalizer);
+        this.added = new AddedVocabulary(addedTokens, rawNormalizedTokens ? null : normalizer);
         int max = -1;
         for (int id : model.vocab().values()) max = Math.max(max, id);
         for (AddedToken t : addedTokens) {

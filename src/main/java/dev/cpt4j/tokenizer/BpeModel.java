@@ -94,6 +94,8 @@ final class BpeModel implements Model {
         out.addAll(r);
     }
 
+    void clearCache() { cache.clear(); }
+
     /** Initial symbols (tokenizers' {@code BPE::merge_word}), then merges. */
     int[] bpe(String w) {
         IntList sym = new IntList(w.length() + 4);

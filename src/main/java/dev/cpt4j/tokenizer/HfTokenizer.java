@@ -109,5 +109,10 @@ final class HfTokenizer implements Tokenizer {
     @Override
     public String fingerprint() { return fingerprint; }
 
+    /** Empties the BPE word cache (benchmarks measure cold passes). */
+    void clearCache() {
+        if (model instanceof BpeModel b) b.clearCache();
+    }
+
     boolean isSpecial(int id) { return specialIds.contains(id); }
 }

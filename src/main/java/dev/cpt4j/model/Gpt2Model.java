@@ -146,33 +146,40 @@ public final class Gpt2Model {
         vFcProjW = viewIndices("mlp.c_proj.weight");
 
         int SL = gradientCheckpointing ? 1 : L;
-        resid = new float[(L + 1) * maxN * C];
-        ln1 = new float[maxN * C];
-        ln2 = new float[maxN * C];
-        ln1Mean = new float[SL * maxN];
-        ln1Rstd = new float[SL * maxN];
-        ln2Mean = new float[SL * maxN];
-        ln2Rstd = new float[SL * maxN];
-        qkv = new float[SL * maxN * 3 * C];
-        atty = new float[SL * maxN * C];
-        lse = new float[SL * maxB * NH * maxT];
-        res2 = new float[SL * maxN * C];
-        fch = new float[SL * maxN * F];
-        fchAct = new float[maxN * F];
-        lnf = new float[maxN * C];
-        lnfMean = new float[maxN];
-        lnfRstd = new float[maxN];
-        tmp = new float[maxN * C];
-        dres = new float[maxN * C];
-        dtmp = new float[maxN * C];
-        dln = new float[maxN * C];
-        datty = new float[maxN * C];
-        dqkv = new float[maxN * 3 * C];
-        dfch = new float[maxN * F];
-        dfchAct = new float[maxN * F];
+        resid = alloc((long) (L + 1) * maxN * C, "resid");
+        ln1 = alloc((long) maxN * C, "ln1");
+        ln2 = alloc((long) maxN * C, "ln2");
+        ln1Mean = alloc((long) SL * maxN, "ln1Mean");
+        ln1Rstd = alloc((long) SL * maxN, "ln1Rstd");
+        ln2Mean = alloc((long) SL * maxN, "ln2Mean");
+        ln2Rstd = alloc((long) SL * maxN, "ln2Rstd");
+        qkv = alloc((long) SL * maxN * 3 * C, "qkv");
+        atty = alloc((long) SL * maxN * C, "atty");
+        lse = alloc((long) SL * maxB * NH * maxT, "lse");
+        res2 = alloc((long) SL * maxN * C, "res2");
+        fch = alloc((long) SL * maxN * F, "fch");
+        fchAct = alloc((long) maxN * F, "fchAct");
+        lnf = alloc((long) maxN * C, "lnf");
+        lnfMean = alloc((long) maxN, "lnfMean");
+        lnfRstd = alloc((long) maxN, "lnfRstd");
+        tmp = alloc((long) maxN * C, "tmp");
+        dres = alloc((long) maxN * C, "dres");
+        dtmp = alloc((long) maxN * C, "dtmp");
+        dln = alloc((long) maxN * C, "dln");
+        datty = alloc((long) maxN * C, "datty");
+        dqkv = alloc((long) maxN * 3 * C, "dqkv");
+        dfch = alloc((long) maxN * F, "dfch");
+        dfchAct = alloc((long) maxN * F, "dfchAct");
         headScratch = new float[CrossEntropyHead.scratchSize(Math.min(HEAD_ROWS, maxN), C, V)];
         tokens = new int[maxN];
         targets = new int[maxN];
+    }
+
+    private static float[] alloc(long n, String what) {
+        if (n > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("activation buffer " + what + " would need " + n
+                    + " floats (more than one Java array holds); use a smaller batch or block, or gradient checkpointing");
+        return new float[(int) n];
     }
 
     private int viewIndex(String name) {

@@ -39,6 +39,11 @@ import java.util.function.Predicate;
  * </ul>
  * Results are deterministic for a given dropout seed and thread count. Not thread-safe.
  *
+ * <p>Memory: kept per layer for backward are the block input, qkv, the attention output and its log-sum-exp, the
+ * residual after attention, the c_fc output and the LayerNorm statistics; LayerNorm and activation outputs are
+ * recomputed in backward (cheap). With gradient checkpointing only the block inputs are kept and each block is
+ * recomputed once in backward. Attention never stores (B, NH, T, T); the head never holds (B·T, V) logits.
+ *
  * <p>Dimensions: B batch, T time, N = B·T rows, C width, NH heads, F = n_inner, V vocab, L layers.
  */
 public final class Gpt2Model {
@@ -62,13 +67,14 @@ public final class Gpt2Model {
 
     // activations; per-layer ones have SL = (checkpointing ? 1 : L) slots
     private final float[] resid;      // (L+1, maxN, C) block inputs (and the final residual stream)
-    private final float[] ln1, ln2;   // (SL, maxN, C)
+    private final float[] ln1, ln2;   // (maxN, C) LayerNorm outputs of the current block (recomputed in backward)
     private final float[] ln1Mean, ln1Rstd, ln2Mean, ln2Rstd; // (SL, maxN)
     private final float[] qkv;        // (SL, maxN, 3C)
     private final float[] atty;       // (SL, maxN, C) attention output before c_proj
     private final float[] lse;        // (SL, maxB, NH, maxT)
     private final float[] res2;       // (SL, maxN, C) residual after the attention half
-    private final float[] fch, fchAct; // (SL, maxN, F)
+    private final float[] fch;        // (SL, maxN, F) c_fc output (activation input)
+    private final float[] fchAct;     // (maxN, F) activation output of the current block (recomputed in backward)
     private final float[] lnf;        // (maxN, C)
     private final float[] lnfMean, lnfRstd; // (maxN)
     private final float[] tmp;        // (maxN, C)
@@ -140,33 +146,40 @@ public final class Gpt2Model {
         vFcProjW = viewIndices("mlp.c_proj.weight");
 
         int SL = gradientCheckpointing ? 1 : L;
-        resid = new float[(L + 1) * maxN * C];
-        ln1 = new float[SL * maxN * C];
-        ln2 = new float[SL * maxN * C];
-        ln1Mean = new float[SL * maxN];
-        ln1Rstd = new float[SL * maxN];
-        ln2Mean = new float[SL * maxN];
-        ln2Rstd = new float[SL * maxN];
-        qkv = new float[SL * maxN * 3 * C];
-        atty = new float[SL * maxN * C];
-        lse = new float[SL * maxB * NH * maxT];
-        res2 = new float[SL * maxN * C];
-        fch = new float[SL * maxN * F];
-        fchAct = new float[SL * maxN * F];
-        lnf = new float[maxN * C];
-        lnfMean = new float[maxN];
-        lnfRstd = new float[maxN];
-        tmp = new float[maxN * C];
-        dres = new float[maxN * C];
-        dtmp = new float[maxN * C];
-        dln = new float[maxN * C];
-        datty = new float[maxN * C];
-        dqkv = new float[maxN * 3 * C];
-        dfch = new float[maxN * F];
-        dfchAct = new float[maxN * F];
+        resid = alloc((long) (L + 1) * maxN * C, "resid");
+        ln1 = alloc((long) maxN * C, "ln1");
+        ln2 = alloc((long) maxN * C, "ln2");
+        ln1Mean = alloc((long) SL * maxN, "ln1Mean");
+        ln1Rstd = alloc((long) SL * maxN, "ln1Rstd");
+        ln2Mean = alloc((long) SL * maxN, "ln2Mean");
+        ln2Rstd = alloc((long) SL * maxN, "ln2Rstd");
+        qkv = alloc((long) SL * maxN * 3 * C, "qkv");
+        atty = alloc((long) SL * maxN * C, "atty");
+        lse = alloc((long) SL * maxB * NH * maxT, "lse");
+        res2 = alloc((long) SL * maxN * C, "res2");
+        fch = alloc((long) SL * maxN * F, "fch");
+        fchAct = alloc((long) maxN * F, "fchAct");
+        lnf = alloc((long) maxN * C, "lnf");
+        lnfMean = alloc((long) maxN, "lnfMean");
+        lnfRstd = alloc((long) maxN, "lnfRstd");
+        tmp = alloc((long) maxN * C, "tmp");
+        dres = alloc((long) maxN * C, "dres");
+        dtmp = alloc((long) maxN * C, "dtmp");
+        dln = alloc((long) maxN * C, "dln");
+        datty = alloc((long) maxN * C, "datty");
+        dqkv = alloc((long) maxN * 3 * C, "dqkv");
+        dfch = alloc((long) maxN * F, "dfch");
+        dfchAct = alloc((long) maxN * F, "dfchAct");
         headScratch = new float[CrossEntropyHead.scratchSize(Math.min(HEAD_ROWS, maxN), C, V)];
         tokens = new int[maxN];
         targets = new int[maxN];
+    }
+
+    private static float[] alloc(long n, String what) {
+        if (n > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("activation buffer " + what + " would need " + n
+                    + " floats (more than one Java array holds); use a smaller batch or block, or gradient checkpointing");
+        return new float[(int) n];
     }
 
     private int viewIndex(String name) {
@@ -349,18 +362,18 @@ public final class Gpt2Model {
         long seed = lastSeed;
         int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sc = s * maxN * C, sm = s * maxN;
         float eps = cfg.layerNormEpsilon();
-        LayerNorm.forward(par, ln1, sc, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
-        conv1dForward(l, LinearHook.Site.ATTN_QKV, qkv, s * maxN * 3 * C, ln1, sc, attnW[l], attnB[l], N, C, 3 * C);
+        LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
+        conv1dForward(l, LinearHook.Site.ATTN_QKV, qkv, s * maxN * 3 * C, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
         Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, curB, curT, C, NH,
                 attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
         conv1dForward(l, LinearHook.Site.ATTN_PROJ, tmp, 0, atty, sc, projW[l], projB[l], N, C, C);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
         Linear.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
-        LayerNorm.forward(par, ln2, sc, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
-        conv1dForward(l, LinearHook.Site.MLP_FC, fch, s * maxN * F, ln2, sc, fcW[l], fcB[l], N, C, F);
-        act.forward(par, fchAct, s * maxN * F, fch, s * maxN * F, N * F);
-        conv1dForward(l, LinearHook.Site.MLP_PROJ, tmp, 0, fchAct, s * maxN * F, fcProjW[l], fcProjB[l], N, F, C);
+        LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
+        conv1dForward(l, LinearHook.Site.MLP_FC, fch, s * maxN * F, ln2, 0, fcW[l], fcB[l], N, C, F);
+        act.forward(par, fchAct, 0, fch, s * maxN * F, N * F);
+        conv1dForward(l, LinearHook.Site.MLP_PROJ, tmp, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
         Linear.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
@@ -409,6 +422,12 @@ public final class Gpt2Model {
         int N = curB * curT, NC = N * C;
         int rIn = l * maxN * C, sc = s * maxN * C, sm = s * maxN, sf = s * maxN * F, sq = s * maxN * 3 * C;
         long seed = lastSeed;
+        float eps = cfg.layerNormEpsilon();
+        if (!checkpointing) { // the cheap per-block activations were not kept: recompute them (same values)
+            LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
+            LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
+            act.forward(par, fchAct, 0, fch, sf, N * F);
+        }
         float[] dy;
         // MLP half: resid[l+1] = res2 + dropout(c_proj(act(c_fc(ln_2(res2)))))
         if (cfg.residPdrop() > 0) {
@@ -416,11 +435,11 @@ public final class Gpt2Model {
             dy = dtmp;
         } else dy = dres;
         Arrays.fill(dfchAct, 0, N * F, 0f);
-        conv1dBackward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], dfchAct, 0, dy, 0, fchAct, sf, fcProjW[l], fcProjB[l], N, F, C);
+        conv1dBackward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], dfchAct, 0, dy, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
         Arrays.fill(dfch, 0, N * F, 0f);
         act.backward(par, dfch, 0, dfchAct, 0, fch, sf, N * F);
         Arrays.fill(dln, 0, NC, 0f);
-        conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, sc, fcW[l], fcB[l], N, C, F);
+        conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, 0, fcW[l], fcB[l], N, C, F);
         LayerNorm.backward(par, dres, 0, grads, ln2W[l], grads, ln2B[l], dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
                 params, ln2W[l], N, C);
         // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
@@ -434,7 +453,7 @@ public final class Gpt2Model {
         Attention.backward(par, dqkv, 0, datty, 0, atty, sc, lse, s * maxB * NH * maxT, qkv, sq, curB, curT, C, NH,
                 attnScale(l), cfg.attnPdrop(), seed, stream(l, ST_ATTN));
         Arrays.fill(dln, 0, NC, 0f);
-        conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, sc, attnW[l], attnB[l], N, C, 3 * C);
+        conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
         LayerNorm.backward(par, dres, 0, grads, ln1W[l], grads, ln1B[l], dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
                 params, ln1W[l], N, C);
     }

@@ -1,0 +1,432 @@
+package dev.cpt4j.tensor.cpu;
+
+import dev.cpt4j.tensor.Parallel;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Packed single-precision GEMM on the Vector API: {@code C = beta·C + op(A)·op(B)}, row-major, every layer of the
+ * engine runs on it.
+ *
+ * <p>Design (Goto/BLIS, "Anatomy of High-Performance Matrix Multiplication", Goto &amp; van de Geijn 2008): K is cut
+ * into blocks of about {@code kc}; for each K block a KC×NC panel of op(B) is packed into NR-wide column strips and an
+ * MC×KC block of op(A) into MR-tall row strips, so the micro-kernel reads both contiguously whatever the transposes
+ * were — packing absorbs them. The micro-kernel keeps an MR×NR = 12×(2 vectors) tile of C in 24 vector registers and
+ * does one broadcast-FMA per row and vector per k (on AVX-512: 12×32, 24 of the 32 zmm registers).
+ *
+ * <p>Threads: the output is split into contiguous runs of whole MR-row strips (or NR-column strips when N is larger
+ * than M, so the larger operand is packed only once). Every element of C is summed in the same order (K blocks in
+ * order, k in order inside a block) whatever the split, so results are bitwise identical for any thread count.
+ *
+ * <p>Small M (generation, M ≤ {@value #SMALL_M}): packing would cost more than it saves, so A is used in place and the
+ * work is split over N ("GEMV-like" path).
+ *
+ * <p>What it is not: thread-safe. One instance holds per-thread packing buffers (grown once, then reused, so steady
+ * state makes no garbage); give each concurrent caller its own instance.
+ */
+public final class Gemm {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Vector lanes (16 on AVX-512). */
+    private static final int L = S.length();
+    /** Micro-tile rows: 12 rows × 2 vectors = 24 accumulators, leaving registers for two B vectors and one broadcast. */
+    static final int MR = 12;
+    /** Micro-tile columns: two vectors. */
+    static final int NR = 2 * L;
+    /** Row counts up to this use the unpacked small-M path. */
+    static final int SMALL_M = 8;
+
+    private static final int DEFAULT_MC = 8 * MR;     // 96 rows: A block 96×KC in L2
+    private static final int DEFAULT_KC = 384;
+    private static final int DEFAULT_NC = 128 * NR;   // 4096 columns
+
+    private final Parallel par;
+    private final int mcBlock, kcBlock, ncBlock;
+    // Per-worker buffers, grown once to the largest size a call needed.
+    private final float[][] packA, packB, tile;
+    private float[] smallA = new float[0];
+
+    /** A GEMM that splits its work across {@code par}'s threads. */
+    public Gemm(Parallel par) {
+        this(par, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC);
+    }
+
+    /** Block sizes for tuning: mc is rounded up to a multiple of MR, nc to a multiple of NR. */
+    Gemm(Parallel par, int mc, int kc, int nc) {
+        if (mc < 1 || kc < 1 || nc < 1) throw new IllegalArgumentException("block sizes must be positive");
+        this.par = par;
+        this.mcBlock = ceilDiv(mc, MR) * MR;
+        this.kcBlock = kc;
+        this.ncBlock = ceilDiv(nc, NR) * NR;
+        int t = par.threads();
+        packA = new float[t][0];
+        packB = new float[t][0];
+        tile = new float[t][MR * NR];
+    }
+
+    /**
+     * C = beta·C + op(A)·op(B), row-major. op(A) is M×K: {@code A[aOff + i*lda + k]}, or if transA
+     * {@code A[aOff + k*lda + i]}. op(B) is K×N: {@code B[bOff + k*ldb + j]}, or if transB {@code B[bOff + j*ldb + k]}.
+     * {@code C[cOff + i*ldc + j]}; elements of C outside the M×N window are not touched. beta is 0 (overwrite; C's old
+     * values, even NaN, are ignored) or 1 (accumulate).
+     */
+    public void sgemm(boolean transA, boolean transB, int M, int N, int K,
+                      float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                      float beta, float[] C, int cOff, int ldc) {
+        checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+        if (M == 0 || N == 0) return;
+        boolean accumulate = beta == 1f;
+        if (K == 0) {
+            if (!accumulate) for (int i = 0; i < M; i++) Arrays.fill(C, cOff + i * ldc, cOff + i * ldc + N, 0f);
+            return;
+        }
+        if (M <= SMALL_M) {
+            smallM(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+            return;
+        }
+        int mStrips = ceilDiv(M, MR), nStrips = ceilDiv(N, NR), t = par.threads();
+        // Split the larger dimension: each worker packs all of the other operand, so this packs the smaller one twice.
+        boolean byN = nStrips >= t && (N > M || mStrips < t);
+        int units = byN ? nStrips : mStrips;
+        int workers = Math.min(t, units);
+        if (workers == 1) {
+            blocked(0, transA, transB, 0, M, 0, N, K, A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+            return;
+        }
+        par.forRange(workers, (w0, w1) -> {
+            for (int w = w0; w < w1; w++) {
+                int s = (int) ((long) units * w / workers), e = (int) ((long) units * (w + 1) / workers);
+                if (byN) {
+                    blocked(w, transA, transB, 0, M, s * NR, Math.min(N, e * NR), K,
+                            A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+                } else {
+                    blocked(w, transA, transB, s * MR, Math.min(M, e * MR), 0, N, K,
+                            A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+                }
+            }
+        });
+    }
+
+    /** The worker's share: rows [m0, m1) × columns [n0, n1) of C, all of K. */
+    private void blocked(int w, boolean transA, boolean transB, int m0, int m1, int n0, int n1, int K,
+                         float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                         boolean accumulate, float[] C, int cOff, int ldc) {
+        // K blocks of near-equal size (768 → 2×384, not 384+384+0) so no block is a sliver.
+        int kBlocks = ceilDiv(K, kcBlock);
+        int kcMax = ceilDiv(K, kBlocks);
+        int mcMax = Math.min(mcBlock, ceilDiv(m1 - m0, MR) * MR);
+        int ncMax = Math.min(ncBlock, ceilDiv(n1 - n0, NR) * NR);
+        float[] ap = packA[w], bp = packB[w], tl = tile[w];
+        if (ap.length < mcMax * kcMax) packA[w] = ap = new float[mcMax * kcMax];
+        if (bp.length < ncMax * kcMax) packB[w] = bp = new float[ncMax * kcMax];
+        for (int jc = n0; jc < n1; jc += ncBlock) {
+            int nc = Math.min(ncBlock, n1 - jc);
+            for (int kb = 0; kb < kBlocks; kb++) {
+                int pc = (int) ((long) K * kb / kBlocks), kc = (int) ((long) K * (kb + 1) / kBlocks) - pc;
+                packB(transB, B, bOff, ldb, pc, kc, jc, nc, bp);
+                boolean add = accumulate || kb > 0;
+                for (int ic = m0; ic < m1; ic += mcBlock) {
+                    int mc = Math.min(mcBlock, m1 - ic);
+                    packA(transA, A, aOff, lda, ic, mc, pc, kc, ap);
+                    macro(mc, nc, kc, ap, bp, C, cOff + ic * ldc + jc, ldc, add, tl);
+                }
+            }
+        }
+    }
+
+    private static void macro(int mc, int nc, int kc, float[] ap, float[] bp, float[] C, int cBase, int ldc,
+                              boolean add, float[] tl) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir);
+                int co = cBase + ir * ldc + jr;
+                if (mr == MR && nr == NR) {
+                    kernel(kc, ap, ir * kc, bp, jr * kc, C, co, ldc, add);
+                } else {
+                    // Edge tile: same arithmetic into a scratch tile, then the valid part is added or copied.
+                    kernel(kc, ap, ir * kc, bp, jr * kc, tl, 0, NR, false);
+                    for (int r = 0; r < mr; r++) {
+                        int c = co + r * ldc, t = r * NR;
+                        if (add) for (int j = 0; j < nr; j++) C[c + j] = tl[t + j] + C[c + j];
+                        else System.arraycopy(tl, t, C, c, nr);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The MR×NR micro-kernel: c[co + r*ldc + j] (+)= Σ_k ap[ao + k*MR + r] · bp[bo + k*NR + j]. */
+    static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc,
+                               boolean add) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z, c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
+        for (int k = 0; k < kc; k++) {
+            int a = ao + k * MR, b = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, b);
+            FloatVector b1 = FloatVector.fromArray(S, bp, b + L);
+            FloatVector a0;
+            a0 = FloatVector.broadcast(S, ap[a + 0]); c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            a0 = FloatVector.broadcast(S, ap[a + 1]); c10 = a0.fma(b0, c10); c11 = a0.fma(b1, c11);
+            a0 = FloatVector.broadcast(S, ap[a + 2]); c20 = a0.fma(b0, c20); c21 = a0.fma(b1, c21);
+            a0 = FloatVector.broadcast(S, ap[a + 3]); c30 = a0.fma(b0, c30); c31 = a0.fma(b1, c31);
+            a0 = FloatVector.broadcast(S, ap[a + 4]); c40 = a0.fma(b0, c40); c41 = a0.fma(b1, c41);
+            a0 = FloatVector.broadcast(S, ap[a + 5]); c50 = a0.fma(b0, c50); c51 = a0.fma(b1, c51);
+            a0 = FloatVector.broadcast(S, ap[a + 6]); c60 = a0.fma(b0, c60); c61 = a0.fma(b1, c61);
+            a0 = FloatVector.broadcast(S, ap[a + 7]); c70 = a0.fma(b0, c70); c71 = a0.fma(b1, c71);
+            a0 = FloatVector.broadcast(S, ap[a + 8]); c80 = a0.fma(b0, c80); c81 = a0.fma(b1, c81);
+            a0 = FloatVector.broadcast(S, ap[a + 9]); c90 = a0.fma(b0, c90); c91 = a0.fma(b1, c91);
+            a0 = FloatVector.broadcast(S, ap[a + 10]); c100 = a0.fma(b0, c100); c101 = a0.fma(b1, c101);
+            a0 = FloatVector.broadcast(S, ap[a + 11]); c110 = a0.fma(b0, c110); c111 = a0.fma(b1, c111);
+        }
+        if (add) {
+            c00 = c00.add(FloatVector.fromArray(S, c, co + 0 * ldc)); c01 = c01.add(FloatVector.fromArray(S, c, co + 0 * ldc + L));
+            c10 = c10.add(FloatVector.fromArray(S, c, co + 1 * ldc)); c11 = c11.add(FloatVector.fromArray(S, c, co + 1 * ldc + L));
+            c20 = c20.add(FloatVector.fromArray(S, c, co + 2 * ldc)); c21 = c21.add(FloatVector.fromArray(S, c, co + 2 * ldc + L));
+            c30 = c30.add(FloatVector.fromArray(S, c, co + 3 * ldc)); c31 = c31.add(FloatVector.fromArray(S, c, co + 3 * ldc + L));
+            c40 = c40.add(FloatVector.fromArray(S, c, co + 4 * ldc)); c41 = c41.add(FloatVector.fromArray(S, c, co + 4 * ldc + L));
+            c50 = c50.add(FloatVector.fromArray(S, c, co + 5 * ldc)); c51 = c51.add(FloatVector.fromArray(S, c, co + 5 * ldc + L));
+            c60 = c60.add(FloatVector.fromArray(S, c, co + 6 * ldc)); c61 = c61.add(FloatVector.fromArray(S, c, co + 6 * ldc + L));
+            c70 = c70.add(FloatVector.fromArray(S, c, co + 7 * ldc)); c71 = c71.add(FloatVector.fromArray(S, c, co + 7 * ldc + L));
+            c80 = c80.add(FloatVector.fromArray(S, c, co + 8 * ldc)); c81 = c81.add(FloatVector.fromArray(S, c, co + 8 * ldc + L));
+            c90 = c90.add(FloatVector.fromArray(S, c, co + 9 * ldc)); c91 = c91.add(FloatVector.fromArray(S, c, co + 9 * ldc + L));
+            c100 = c100.add(FloatVector.fromArray(S, c, co + 10 * ldc)); c101 = c101.add(FloatVector.fromArray(S, c, co + 10 * ldc + L));
+            c110 = c110.add(FloatVector.fromArray(S, c, co + 11 * ldc)); c111 = c111.add(FloatVector.fromArray(S, c, co + 11 * ldc + L));
+        }
+        c00.intoArray(c, co + 0 * ldc); c01.intoArray(c, co + 0 * ldc + L);
+        c10.intoArray(c, co + 1 * ldc); c11.intoArray(c, co + 1 * ldc + L);
+        c20.intoArray(c, co + 2 * ldc); c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc); c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc); c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc); c51.intoArray(c, co + 5 * ldc + L);
+        c60.intoArray(c, co + 6 * ldc); c61.intoArray(c, co + 6 * ldc + L);
+        c70.intoArray(c, co + 7 * ldc); c71.intoArray(c, co + 7 * ldc + L);
+        c80.intoArray(c, co + 8 * ldc); c81.intoArray(c, co + 8 * ldc + L);
+        c90.intoArray(c, co + 9 * ldc); c91.intoArray(c, co + 9 * ldc + L);
+        c100.intoArray(c, co + 10 * ldc); c101.intoArray(c, co + 10 * ldc + L);
+        c110.intoArray(c, co + 11 * ldc); c111.intoArray(c, co + 11 * ldc + L);
+    }
+
+    /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-row strips, each k-major (MR values per k), rows past mc zero. */
+    private static void packA(boolean transA, float[] A, int aOff, int lda, int ic, int mc, int pc, int kc,
+                              float[] ap) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir), base = ir * kc;
+            if (transA) {
+                for (int k = 0; k < kc; k++) {
+                    int src = aOff + (pc + k) * lda + ic + ir, dst = base + k * MR;
+                    for (int r = 0; r < mr; r++) ap[dst + r] = A[src + r];
+                    for (int r = mr; r < MR; r++) ap[dst + r] = 0f;
+                }
+            } else {
+                for (int r = 0; r < mr; r++) {
+                    int src = aOff + (ic + ir + r) * lda + pc, dst = base + r;
+                    for (int k = 0; k < kc; k++) ap[dst + k * MR] = A[src + k];
+                }
+                for (int r = mr; r < MR; r++) for (int k = 0; k < kc; k++) ap[base + r + k * MR] = 0f;
+            }
+        }
+    }
+
+    /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-column strips, each k-major (NR values per k), columns past nc zero. */
+    private static void packB(boolean transB, float[] B, int bOff, int ldb, int pc, int kc, int jc, int nc,
+                              float[] bp) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr), base = jr * kc;
+            if (transB) {
+                for (int j = 0; j < nr; j++) {
+                    int src = bOff + (jc + jr + j) * ldb + pc, dst = base + j;
+                    for (int k = 0; k < kc; k++) bp[dst + k * NR] = B[src + k];
+                }
+                for (int j = nr; j < NR; j++) for (int k = 0; k < kc; k++) bp[base + j + k * NR] = 0f;
+            } else if (nr == NR) {
+                for (int k = 0; k < kc; k++) {
+                    int src = bOff + (pc + k) * ldb + jc + jr, dst = base + k * NR;
+                    FloatVector.fromArray(S, B, src).intoArray(bp, dst);
+                    FloatVector.fromArray(S, B, src + L).intoArray(bp, dst + L);
+                }
+            } else {
+                for (int k = 0; k < kc; k++) {
+                    int src = bOff + (pc + k) * ldb + jc + jr, dst = base + k * NR;
+                    System.arraycopy(B, src, bp, dst, nr);
+                    Arrays.fill(bp, dst + nr, dst + NR, 0f);
+                }
+            }
+        }
+    }
+
+    // ---- small M: no packing, split over N ----
+
+    private void smallM(boolean transA, boolean transB, int M, int N, int K, float[] A, int aOff, int lda,
+                        float[] B, int bOff, int ldb, boolean accumulate, float[] C, int cOff, int ldc) {
+        float[] a = A;
+        int ao = aOff, la = lda;
+        if (transA) {
+            // op(A) is at most SMALL_M×K: copying it row-major is cheap next to reading B.
+            if (smallA.length < M * K) smallA = new float[M * K];
+            a = smallA;
+            ao = 0;
+            la = K;
+            for (int k = 0; k < K; k++) for (int i = 0; i < M; i++) a[i * K + k] = A[aOff + k * lda + i];
+        }
+        float[] fa = a;
+        int fao = ao, fla = la;
+        if (transB) {
+            int groups = ceilDiv(N, 4);
+            par.forRange(groups, (s, e) -> smallNT(M, Math.min(N, e * 4), K, fa, fao, fla, B, bOff, ldb,
+                    accumulate, C, cOff, ldc, s * 4));
+        } else {
+            int w = 4 * L, blocks = ceilDiv(N, w);
+            par.forRange(blocks, (s, e) -> smallNN(M, s * w, Math.min(N, e * w), K, fa, fao, fla, B, bOff, ldb,
+                    accumulate, C, cOff, ldc));
+        }
+    }
+
+    /** Columns [j0, j1) of C = A·B, A row-major M×K, B row-major K×N. */
+    private static void smallNN(int M, int j0, int j1, int K, float[] A, int aOff, int lda, float[] B, int bOff,
+                                int ldb, boolean add, float[] C, int cOff, int ldc) {
+        int j = j0;
+        for (; j + 4 * L <= j1; j += 4 * L) {
+            for (int i = 0; i < M; i++) {
+                FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+                int ar = aOff + i * lda;
+                for (int k = 0; k < K; k++) {
+                    FloatVector a = FloatVector.broadcast(S, A[ar + k]);
+                    int b = bOff + k * ldb + j;
+                    c0 = a.fma(FloatVector.fromArray(S, B, b), c0);
+                    c1 = a.fma(FloatVector.fromArray(S, B, b + L), c1);
+                    c2 = a.fma(FloatVector.fromArray(S, B, b + 2 * L), c2);
+                    c3 = a.fma(FloatVector.fromArray(S, B, b + 3 * L), c3);
+                }
+                int c = cOff + i * ldc + j;
+                if (add) {
+                    c0 = c0.add(FloatVector.fromArray(S, C, c));
+                    c1 = c1.add(FloatVector.fromArray(S, C, c + L));
+                    c2 = c2.add(FloatVector.fromArray(S, C, c + 2 * L));
+                    c3 = c3.add(FloatVector.fromArray(S, C, c + 3 * L));
+                }
+                c0.intoArray(C, c);
+                c1.intoArray(C, c + L);
+                c2.intoArray(C, c + 2 * L);
+                c3.intoArray(C, c + 3 * L);
+            }
+        }
+        for (; j < j1; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, j1);
+            for (int i = 0; i < M; i++) {
+                FloatVector c0 = FloatVector.zero(S);
+                int ar = aOff + i * lda;
+                for (int k = 0; k < K; k++) {
+                    c0 = FloatVector.broadcast(S, A[ar + k]).fma(FloatVector.fromArray(S, B, bOff + k * ldb + j, m), c0);
+                }
+                int c = cOff + i * ldc + j;
+                if (add) c0 = c0.add(FloatVector.fromArray(S, C, c, m));
+                c0.intoArray(C, c, m);
+            }
+        }
+    }
+
+    /** Columns [j0, j1) of C = A·Bᵀ, A row-major M×K, B row-major N×K: dot products along K. */
+    private static void smallNT(int M, int j1, int K, float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                                boolean add, float[] C, int cOff, int ldc, int j0) {
+        int kv = K - K % L;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int b0 = bOff + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
+            for (int i = 0; i < M; i++) {
+                int ar = aOff + i * lda;
+                FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+                for (int k = 0; k < kv; k += L) {
+                    FloatVector a = FloatVector.fromArray(S, A, ar + k);
+                    s0 = a.fma(FloatVector.fromArray(S, B, b0 + k), s0);
+                    s1 = a.fma(FloatVector.fromArray(S, B, b1 + k), s1);
+                    s2 = a.fma(FloatVector.fromArray(S, B, b2 + k), s2);
+                    s3 = a.fma(FloatVector.fromArray(S, B, b3 + k), s3);
+                }
+                float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
+                float d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+                for (int k = kv; k < K; k++) {
+                    float a = A[ar + k];
+                    d0 += a * B[b0 + k];
+                    d1 += a * B[b1 + k];
+                    d2 += a * B[b2 + k];
+                    d3 += a * B[b3 + k];
+                }
+                int c = cOff + i * ldc + j;
+                if (add) {
+                    d0 += C[c];
+                    d1 += C[c + 1];
+                    d2 += C[c + 2];
+                    d3 += C[c + 3];
+                }
+                C[c] = d0;
+                C[c + 1] = d1;
+                C[c + 2] = d2;
+                C[c + 3] = d3;
+            }
+        }
+        for (; j < j1; j++) {
+            int b0 = bOff + j * ldb;
+            for (int i = 0; i < M; i++) {
+                int ar = aOff + i * lda;
+                FloatVector s0 = FloatVector.zero(S);
+                for (int k = 0; k < kv; k += L) {
+                    s0 = FloatVector.fromArray(S, A, ar + k).fma(FloatVector.fromArray(S, B, b0 + k), s0);
+                }
+                float d0 = s0.reduceLanes(VectorOperators.ADD);
+                for (int k = kv; k < K; k++) d0 += A[ar + k] * B[b0 + k];
+                int c = cOff + i * ldc + j;
+                C[c] = add ? d0 + C[c] : d0;
+            }
+        }
+    }
+
+    /**
+     * Measures this machine's sgemm GFLOP/s with this instance's threads: a few 1024×1024×1024 products after a
+     * short warm-up, best run reported. Takes about a second; for MFU reports.
+     */
+    public double measurePeakGflops() {
+        int n = 1024;
+        float[] a = new float[n * n], b = new float[n * n], c = new float[n * n];
+        SplittableRandom rnd = new SplittableRandom(1234);
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) rnd.nextDouble(-1, 1);
+            b[i] = (float) rnd.nextDouble(-1, 1);
+        }
+        long deadline = System.nanoTime() + 400_000_000L;
+        do sgemm(false, false, n, n, n, a, 0, n, b, 0, n, 0f, c, 0, n); while (System.nanoTime() < deadline);
+        long best = Long.MAX_VALUE;
+        for (int r = 0; r < 5; r++) {
+            long t0 = System.nanoTime();
+            sgemm(false, false, n, n, n, a, 0, n, b, 0, n, 0f, c, 0, n);
+            best = Math.min(best, System.nanoTime() - t0);
+        }
+        return 2.0 * n * n * n / best;
+    }
+
+    static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
+                          float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                          float beta, float[] C, int cOff, int ldc) {
+        if (M < 0 || N < 0 || K < 0) throw new IllegalArgumentException("negative size M=" + M + " N=" + N + " K=" + K);
+        if (beta != 0f && beta != 1f) throw new IllegalArgumentException("beta must be 0 or 1, got " + beta);
+        if (M == 0 || N == 0) return;
+        checkMatrix("A", A, aOff, lda, transA ? K : M, transA ? M : K);
+        checkMatrix("B", B, bOff, ldb, transB ? N : K, transB ? K : N);
+        checkMatrix("C", C, cOff, ldc, M, N);
+    }
+
+    private static void checkMatrix(String name, float[] x, int off, int ld, int rows, int cols) {
+        if (rows == 0 || cols == 0) return;
+        if (off < 0 || ld < cols || off + (long) (rows - 1) * ld + cols > x.length) {
+            throw new IllegalArgumentException(name + ": " + rows + "×" + cols + " at offset " + off + " with ld " + ld
+                    + " does not fit an array of " + x.length);
+        }
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+}

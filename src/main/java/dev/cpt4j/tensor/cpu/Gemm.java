@@ -22,7 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  * than M, so the larger operand is packed only once). Every element of C is summed in the same order (K blocks in
  * order, k in order inside a block) whatever the split, so results are bitwise identical for any thread count.
  *
- * <p>Small M (generation, M ≤ {@value #SMALL_M}): packing would cost more than it saves, so A is used in place and the
+ * <p>Small M (generation: M ≤ {@value #SMALL_M}, or ≤ {@value #SMALL_M_NT} when B is transposed, where packing B is a
+ * transpose): packing would cost more than it saves, so A is used in place and the
  * work is split over N ("GEMV-like" path).
  *
  * <p>What it is not: thread-safe. One instance holds per-thread packing buffers (grown once, then reused, so steady
@@ -41,6 +42,8 @@ public final class Gemm {
     static final int NR = 2 * L;
     /** Row counts up to this use the unpacked small-M path. */
     static final int SMALL_M = 8;
+    /** Same for transB (the output head's x·Wteᵀ): its dot-product path reads each row of B once for all M rows. */
+    static final int SMALL_M_NT = 16;
     private static final int UNROLL = 4;
 
     private static final int DEFAULT_MC = 16 * MR;    // 128 rows: A block 128×KC in L2
@@ -87,7 +90,7 @@ public final class Gemm {
             if (!accumulate) for (int i = 0; i < M; i++) Arrays.fill(C, cOff + i * ldc, cOff + i * ldc + N, 0f);
             return;
         }
-        if (M <= SMALL_M) {
+        if (M <= (transB ? SMALL_M_NT : SMALL_M)) {
             smallM(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
             return;
         }
@@ -303,7 +306,7 @@ public final class Gemm {
         float[] a = A;
         int ao = aOff, la = lda;
         if (transA) {
-            // op(A) is at most SMALL_M×K: copying it row-major is cheap next to reading B.
+            // op(A) is at most SMALL_M_NT×K: copying it row-major is cheap next to reading B.
             if (smallA.length < M * K) smallA = new float[M * K];
             a = smallA;
             ao = 0;

@@ -31,7 +31,7 @@ public final class GemmBench {
     };
 
     public static void main(String[] args) {
-        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 1.0;
+        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 0.8;
         int[] blocks = args.length > 3
                 ? new int[] {Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3])} : null;
         String only = args.length > 4 ? args[4] : null;

@@ -253,21 +253,27 @@ public final class Gemm {
     /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-row strips, each k-major (MR values per k), rows past mc zero. */
     private static void packA(boolean transA, float[] A, int aOff, int lda, int ic, int mc, int pc, int kc,
                               float[] ap) {
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = Math.min(MR, mc - ir), base = ir * kc;
-            if (transA) {
-                for (int k = 0; k < kc; k++) {
-                    int src = aOff + (pc + k) * lda + ic + ir, dst = base + k * MR;
-                    for (int r = 0; r < mr; r++) ap[dst + r] = A[src + r];
-                    for (int r = mr; r < MR; r++) ap[dst + r] = 0f;
+        int full = mc - mc % MR;
+        if (transA) {
+            // Row k of A holds column k of op(A): read the mc values contiguously, MR into each strip.
+            for (int k = 0; k < kc; k++) {
+                int src = aOff + (pc + k) * lda + ic;
+                for (int ir = 0; ir < full; ir += MR) {
+                    int dst = ir * kc + k * MR;
+                    for (int r = 0; r < MR; r++) ap[dst + r] = A[src + ir + r];
                 }
-            } else {
-                for (int r = 0; r < mr; r++) {
-                    int src = aOff + (ic + ir + r) * lda + pc, dst = base + r;
-                    for (int k = 0; k < kc; k++) ap[dst + k * MR] = A[src + k];
-                }
-                for (int r = mr; r < MR; r++) for (int k = 0; k < kc; k++) ap[base + r + k * MR] = 0f;
+                int dst = full * kc + k * MR;
+                for (int r = 0; r < mc - full; r++) ap[dst + r] = A[src + full + r];
             }
+        } else {
+            for (int i = 0; i < mc; i++) {
+                int src = aOff + (ic + i) * lda + pc, dst = (i - i % MR) * kc + i % MR;
+                for (int k = 0; k < kc; k++) ap[dst + k * MR] = A[src + k];
+            }
+        }
+        if (full < mc) {
+            int mr = mc - full;
+            for (int k = 0; k < kc; k++) Arrays.fill(ap, full * kc + k * MR + mr, full * kc + (k + 1) * MR, 0f);
         }
     }
 

@@ -121,7 +121,7 @@ public final class Gemm {
     private void blocked(int w, boolean transA, boolean transB, int m0, int m1, int n0, int n1, int K,
                          float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                          boolean accumulate, float[] C, int cOff, int ldc) {
-        // K blocks of near-equal size (768 → 2×384, not 384+384+0) so no block is a sliver.
+        // K blocks of near-equal size (K = 600 → 3×200, not 256+256+88) so no block is a sliver.
         int kBlocks = ceilDiv(K, kcBlock);
         int kcMax = ceilDiv(K, kBlocks);
         int mcMax = Math.min(mcBlock, ceilDiv(m1 - m0, MR) * MR);

@@ -5,7 +5,12 @@ import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.tensor.ParamLayout;
 
+import dev.cpt4j.io.DType;
+
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -51,6 +56,73 @@ public final class AdapterMerge {
         HfCheckpoints.ModelDir base = HfCheckpoints.loadModelDir(modelDir);
         if (adapterDir == null) return base;
         return merge(base, PeftAdapters.read(adapterDir), adapterDir.toString(), modelDir.toString());
+    }
+
+    /** Tokenizer and generation files a merged directory carries over (adapter directory first, then the base). */
+    public static final List<String> SIDE_FILES = List.of("tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
+            "generation_config.json");
+
+    /**
+     * Writes base + adapter as a plain transformers checkpoint: {@code model.safetensors} (F32), {@code config.json}
+     * (the base's other keys kept; vocab_size and tie_word_embeddings as merged) and the tokenizer files. Everything
+     * is written into a temporary sibling directory that is renamed to {@code output} at the end; an existing
+     * {@code output} must be an empty directory (nothing of the user's is replaced).
+     */
+    public static HfCheckpoints.ModelDir writeMerged(Path modelDir, Path adapterDir, Path output) {
+        Path out = output.toAbsolutePath().normalize();
+        checkOutput(out);
+        HfCheckpoints.ModelDir m = load(modelDir, adapterDir);
+        Path parent = out.getParent();
+        Path tmp;
+        try {
+            Files.createDirectories(parent);
+            tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
+        } catch (IOException e) {
+            throw new UserError("--output " + output + ": cannot create a directory beside it (" + e.getMessage() + ")");
+        }
+        try {
+            HfCheckpoints.save(tmp, m.config(), m.layout(), m.params(), DType.F32, HfCheckpoints.readConfigJson(modelDir));
+            for (String f : SIDE_FILES) {
+                Path src = adapterDir != null && Files.isRegularFile(adapterDir.resolve(f)) ? adapterDir.resolve(f) : modelDir.resolve(f);
+                if (Files.isRegularFile(src)) Files.copy(src, tmp.resolve(f));
+            }
+            checkOutput(out); // again: nothing may have appeared there meanwhile
+            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            deleteQuietly(tmp);
+            throw new UserError("--output " + output + ": cannot write the merged model (" + e.getMessage() + ")");
+        } catch (RuntimeException e) {
+            deleteQuietly(tmp);
+            throw e;
+        }
+        return m;
+    }
+
+    private static void checkOutput(Path out) {
+        if (!Files.exists(out)) return;
+        if (!Files.isDirectory(out)) throw new UserError("--output " + out + " is a file; give a new or empty directory");
+        try (var entries = Files.list(out)) {
+            if (entries.findAny().isPresent())
+                throw new UserError("--output " + out + " is not empty; give a new or empty directory (cpt4j never replaces existing files)");
+        } catch (IOException e) {
+            throw new UserError("--output " + out + ": cannot read it (" + e.getMessage() + ")");
+        }
+    }
+
+    /** Removes the temporary directory this class created (its own files only). */
+    private static void deleteQuietly(Path tmp) {
+        try (var walk = Files.walk(tmp)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> {
+                try {
+                    Files.deleteIfExists(f);
+                } catch (IOException ignored) {
+                    // best effort: a left-over temporary directory is harmless
+                }
+            });
+        } catch (IOException ignored) {
+            // best effort
+        }
     }
 
     /**

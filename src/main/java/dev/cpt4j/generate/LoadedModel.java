@@ -37,6 +37,14 @@ public record LoadedModel(Gpt2Config config, ParamLayout layout, float[] params,
         return new LoadedModel(m.config(), m.layout(), m.params(), tok, tokDir);
     }
 
+    /** The tokenizer {@link #load} would use (the adapter directory's, else the model directory's), without the weights. */
+    public static Tokenizer tokenizerOf(Path modelDir, Path adapterDir) {
+        Path tokDir = adapterDir != null && hasTokenizer(adapterDir) ? adapterDir : modelDir;
+        if (!hasTokenizer(tokDir))
+            throw new UserError(modelDir + " has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt or tokenizer.model); copy the base model's tokenizer files into it");
+        return Tokenizer.load(tokDir);
+    }
+
     /** The weights alone, as the hf package describes them. */
     public HfCheckpoints.ModelDir modelDir() {
         return new HfCheckpoints.ModelDir(config, layout, params);

@@ -154,6 +154,38 @@ class InferenceCommandsTest {
                 "--prompt", "春")).contains("was made for a base with");
     }
 
+    @Test
+    void compareWritesReportWithBothPerplexities() throws Exception {
+        Path prompts = Files.writeString(tmp.resolve("prompts.txt"), "春眠不觉\n\n明月\n");
+        Path report = tmp.resolve("report");
+        List<String> lines = ok("compare", "--model", golden("tiny_wp").toString(), "--adapter",
+                golden("tiny_wp_adapter").toString(), "--text-file", golden("tiny_wp/text.txt").toString(),
+                "--block-size", "16", "--prompts", prompts.toString(), "--num-return-sequences", "2",
+                "--max-new-tokens", "8", "--output", report.toString(), "--threads", "2");
+        String stdout = String.join("\n", lines);
+        var m = java.util.regex.Pattern.compile("base ([0-9.]+) -> base \\+ adapter ([0-9.]+)").matcher(stdout);
+        assertThat(m.find()).as(stdout).isTrue();
+        // perplexity = exp(loss): a loss within 1e-4 gives a perplexity within 1e-4 relative
+        assertThat(Double.parseDouble(m.group(1))).isCloseTo(Math.exp(golden.get("base_loss").asDouble()),
+                org.assertj.core.data.Percentage.withPercentage(0.01));
+        assertThat(Double.parseDouble(m.group(2))).isCloseTo(Math.exp(golden.get("adapter_loss").asDouble()),
+                org.assertj.core.data.Percentage.withPercentage(0.01));
+        String md = Files.readString(report.resolve("report.md"));
+        assertThat(md).contains("春眠不觉").contains("明月").doesNotContain("[SEP]", "[PAD]");
+        assertThat(report.resolve("report.html")).isRegularFile();
+
+        // the same on a prepared store's validation blocks
+        Path corpus = Files.createDirectories(tmp.resolve("corpus"));
+        Files.copy(golden("tiny_wp/text.txt"), corpus.resolve("a.txt"));
+        Path store = tmp.resolve("store");
+        ok("prepare", "--tokenizer", golden("tiny_wp").toString(), "--dataset_dir", corpus.toString(), "--block_size", "16",
+                "--output", store.toString(), "--validation_split_percentage", "0.3", "--no-progress");
+        List<String> viaData = ok("compare", "--model", golden("tiny_wp").toString(), "--adapter",
+                golden("tiny_wp_adapter").toString(), "--data", store.toString(), "--prompts", prompts.toString(),
+                "--num-return-sequences", "1", "--max-new-tokens", "4", "--output", tmp.resolve("r2").toString());
+        assertThat(String.join("\n", viaData)).contains("validation split").contains("perplexity on ");
+    }
+
     static int[] ints(JsonNode a) {
         int[] r = new int[a.size()];
         for (int i = 0; i < r.length; i++) r[i] = a.get(i).asInt();

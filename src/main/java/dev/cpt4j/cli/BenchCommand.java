@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cpt4j.UserError;
+import dev.cpt4j.generate.GenerateBench;
 import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.TrainBench;
 import dev.cpt4j.tensor.Parallel;
@@ -18,9 +19,9 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** {@code cpt4j bench <what>}: performance measurements (training throughput; generation later). */
+/** {@code cpt4j bench <what>}: performance measurements (training and generation throughput). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure performance on this machine.",
-        subcommands = {BenchCommand.Train.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Generate.class})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -74,6 +75,55 @@ final class BenchCommand implements Callable<Integer> {
                 } else {
                     System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
                             r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
+                }
+            }
+            return 0;
+        }
+    }
+
+    /** {@code cpt4j bench generate}: sampling throughput of the KV-cache decoder on random weights of a config. */
+    @Command(name = "generate", mixinStandardHelpOptions = true,
+            description = "Sample from random weights of a GPT-2 config (KV cache, N sequences together); report new tokens/s.")
+    static final class Generate implements Callable<Integer> {
+        @Option(names = "--config", required = true, description = "GPT-2 config.json (HF keys and aliases)")
+        Path config;
+        @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", description = "random prompt length (default ${DEFAULT-VALUE})")
+        int promptTokens;
+        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "128", description = "new tokens per sequence (default ${DEFAULT-VALUE})")
+        int maxNewTokens;
+        @Option(names = {"--num-return-sequences", "--num_return_sequences"}, defaultValue = "5", description = "sequences decoded together (default ${DEFAULT-VALUE})")
+        int numSeq;
+        @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", description = "nucleus filter (default ${DEFAULT-VALUE}); top-k 50 as transformers")
+        float topP;
+        @Option(names = "--seed", defaultValue = "42", description = "seed of weights, prompt and sampling")
+        long seed;
+        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        int threads;
+        @Option(names = "--json", description = "print the result as one JSON object on the last line")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            if (promptTokens < 1) throw new UserError("--prompt-tokens must be at least 1, got " + promptTokens);
+            if (maxNewTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
+            if (numSeq < 1) throw new UserError("--num-return-sequences must be at least 1, got " + numSeq);
+            if (!(topP > 0 && topP <= 1)) throw new UserError("--top-p must be in (0, 1], got " + topP);
+            if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            Gpt2Config cfg = readConfig(config).withDropout(0f, 0f, 0f);
+            if (promptTokens + maxNewTokens > cfg.nPositions())
+                throw new UserError("--prompt-tokens + --max-new-tokens (" + (promptTokens + maxNewTokens) + ") exceeds n_positions "
+                        + cfg.nPositions() + " of " + config + "; lower one of them");
+            try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
+                if (!json)
+                    System.out.printf(Locale.ROOT, "bench generate: %d layers, %d wide, vocab %d; prompt %d, %d new tokens × %d sequences, top-p %.2f, %d threads%n",
+                            cfg.nLayer(), cfg.nEmbd(), cfg.vocabSize(), promptTokens, maxNewTokens, numSeq, topP, par.threads());
+                GenerateBench.Result r = GenerateBench.run(cfg, promptTokens, maxNewTokens, numSeq, topP, seed, par);
+                if (json) {
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"new_tokens\":%d,\"seconds\":%.4f,\"threads\":%d}%n",
+                            r.tokensPerSecond(), r.newTokens(), r.seconds(), r.threads());
+                } else {
+                    System.out.printf(Locale.ROOT, "%d new tokens in %.3f s: %.1f tokens/s (prefill included)%n",
+                            r.newTokens(), r.seconds(), r.tokensPerSecond());
                 }
             }
             return 0;

@@ -1,15 +1,23 @@
 package dev.cpt4j.cli;
 
 import dev.cpt4j.UserError;
+import dev.cpt4j.generate.CompareReport;
+import dev.cpt4j.generate.Comparison;
+import dev.cpt4j.generate.GenerationConfig;
+import dev.cpt4j.generate.LoadedModel;
+import dev.cpt4j.generate.TextGeneration;
+import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
@@ -46,6 +54,27 @@ final class CompareCommand implements Callable<Integer> {
             description = "Samples per prompt and model (default ${DEFAULT-VALUE}).")
     int numReturnSequences;
 
+    @Option(names = {"--block-size", "--block_size"}, defaultValue = "128", paramLabel = "N",
+            description = "Tokens per held-out block with --text-file (default ${DEFAULT-VALUE}, capped at the model's context).")
+    int blockSize;
+
+    @Option(names = {"--batch-size", "--batch_size"}, defaultValue = "8", paramLabel = "B", description = "Blocks per forward pass.")
+    int batchSize;
+
+    @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "64", paramLabel = "N",
+            description = "New tokens per sample (default ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", description = "Nucleus filter (default ${DEFAULT-VALUE}, as the seed).")
+    float topP;
+
+    @Option(names = {"--eos-token-id", "--eos_token_id"}, split = ",", paramLabel = "ID",
+            description = "End-of-text id(s) (default: the tokenizer's <|endoftext|>, </s> or [SEP]).")
+    int[] eosTokenIds;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
+    Integer threads;
+
     @Option(names = "--output", defaultValue = "compare-report", paramLabel = "DIR",
             description = "Where report.md and report.html go (default ${DEFAULT-VALUE}).")
     Path output;
@@ -63,10 +92,29 @@ final class CompareCommand implements Callable<Integer> {
         List<String> lines = readPrompts(prompts);
         if (Files.exists(output) && !Files.isDirectory(output))
             throw new UserError("--output " + output + " exists and is not a directory");
-        // wired to evaluation (perplexity on held-out blocks) and model loading when they land; then
-        // CompareReport(...).write(output)
-        throw new UserError("'compare' needs model loading and evaluation, which are not yet available in this build ("
-                + lines.size() + " prompts read from " + prompts + ")");
+        if (blockSize < 2) throw new UserError("--block-size must be at least 2, got " + blockSize);
+        if (batchSize < 1) throw new UserError("--batch-size must be at least 1, got " + batchSize);
+        if (threads != null && threads < 1) throw new UserError("--threads must be at least 1, got " + threads);
+        int[] eos = eosTokenIds != null ? eosTokenIds
+                : TextGeneration.defaultEos(LoadedModel.tokenizerOf(model, adapter));
+        GenerationConfig gen = new GenerationConfig(true, 1f, 50, topP, 1f, numReturnSequences, GenerationConfig.UNSET,
+                maxNewTokens, 0, eos, GenerationConfig.UNSET, seed);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        CompareReport r;
+        try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
+            r = Comparison.run(model, adapter, new Comparison.EvalData(data.prepared, data.textFile, blockSize), lines, gen,
+                    batchSize, par, s -> System.err.println("compare: " + s));
+        }
+        r.write(output);
+        out.printf(Locale.ROOT, "perplexity on %d held-out blocks (%s): base %.4f -> base + adapter %.4f (%+.1f%%)%n",
+                r.blocks(), r.evalSource(), r.perplexityBefore(), r.perplexityAfter(), 100 * r.perplexityChange());
+        for (CompareReport.PromptSamples s : r.samples()) {
+            out.println("prompt: " + s.prompt());
+            out.println("  before: " + s.before().getFirst());
+            out.println("  after:  " + s.after().getFirst());
+        }
+        out.println("report: " + output.resolve("report.md") + ", " + output.resolve("report.html"));
+        return 0;
     }
 
     static List<String> readPrompts(Path file) throws IOException {

@@ -3,10 +3,9 @@ package dev.cpt4j.cli;
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.GenerationConfig;
 import dev.cpt4j.generate.Gpt2Decoder;
+import dev.cpt4j.generate.LoadedModel;
 import dev.cpt4j.generate.TextGeneration;
-import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.tensor.Parallel;
-import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -100,11 +99,12 @@ final class GenerateCommand implements Callable<Integer> {
         // flags are checked before anything is loaded
         GenerationConfig probe = config(eosTokenIds == null ? new int[0] : eosTokenIds);
 
-        Tokenizer tok = loadTokenizer(model);
+        LoadedModel ck = LoadedModel.load(model, adapter);
+        Tokenizer tok = ck.tokenizer();
         int[] ids = tok.encode(text, false); // as the seed: add_special_tokens=False
         GenerationConfig cfg = eosTokenIds != null ? probe : config(TextGeneration.defaultEos(tok));
-        Checkpoint ck = loadCheckpoint(model, adapter);
         int newTokens = cfg.newTokens(ids.length, ck.config().nPositions());
+        checkIds(cfg, ck.config().vocabSize());
 
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
@@ -147,20 +147,11 @@ final class GenerateCommand implements Callable<Integer> {
         if (!Files.isDirectory(dir)) throw new UserError(flag + " " + dir + " is not a directory; give the directory holding config.json");
     }
 
-    static Tokenizer loadTokenizer(Path dir) {
-        try {
-            return Tokenizer.load(dir);
-        } catch (UnsupportedOperationException e) {
-            throw new UserError("loading a tokenizer is not yet available in this build (needed for " + dir + ")");
-        }
-    }
-
-    /** A GPT-2 ready for decoding: config, layout and flat parameters (adapter merged). */
-    record Checkpoint(Gpt2Config config, ParamLayout layout, float[] params) {}
-
-    /** Loads a model directory, with a LoRA adapter merged in. */
-    static Checkpoint loadCheckpoint(Path model, Path adapter) {
-        // wired to the hf package's checkpoint/adapter loader when it lands
-        throw new UserError("loading model weights is not yet available in this build (needed for " + model + ")");
+    /** Token-id flags must name rows of this model's vocabulary. */
+    private static void checkIds(GenerationConfig cfg, int vocab) {
+        for (int e : cfg.eosTokenIds())
+            if (e >= vocab) throw new UserError("--eos-token-id " + e + " is outside the model's vocabulary of " + vocab + " ids");
+        if (cfg.padTokenId() >= vocab)
+            throw new UserError("--pad-token-id " + cfg.padTokenId() + " is outside the model's vocabulary of " + vocab + " ids");
     }
 }

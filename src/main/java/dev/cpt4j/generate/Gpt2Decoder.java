@@ -4,7 +4,11 @@ import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
-import dev.cpt4j.tensor.cpu.GemmNaive;
+import dev.cpt4j.tensor.cpu.Activation;
+import dev.cpt4j.tensor.cpu.Gemm;
+import dev.cpt4j.tensor.cpu.LayerNorm;
+import dev.cpt4j.tensor.cpu.Linear;
+import dev.cpt4j.tensor.cpu.VecMath;
 
 /**
  * GPT-2 inference with a KV cache (transformers' {@code GPT2LMHeadModel} forward with {@code use_cache}): a prefill
@@ -13,6 +17,9 @@ import dev.cpt4j.tensor.cpu.GemmNaive;
  * Every buffer, the cache included, is allocated once in the constructor.
  *
  * <p>Not a training forward: no dropout, no activations kept for backward, logits only for the last position.
+ * The matrix products run on the packed {@link Gemm} (its small-M path for decode steps) and the layernorm,
+ * activation and residual kernels are the engine's ({@code tensor.cpu}); only the cached causal attention is
+ * specific to decoding.
  *
  * <p>Dimensions: L layers, N sequences, NH heads, HS head size, C = NH·HS, F inner width, V vocab, maxT cache
  * positions, R = max(maxT, N) rows of activations (a prefill has up to maxT rows, a decode step N).
@@ -22,7 +29,8 @@ public final class Gpt2Decoder implements StepModel {
     private final float[] p;
     private final Parallel par;
     private final int L, NH, HS, C, F, V, maxT, maxN;
-    private final int act;
+    private final Activation act;
+    private final Gemm gemm;
     private final boolean tied;
     private final int wte, wpe, lnfW, lnfB, lmHead;
     private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fc2W, fc2B;
@@ -34,6 +42,7 @@ public final class Gpt2Decoder implements StepModel {
     private final float[] qkv;            // (R, 3C)
     private final float[] att;            // (R, C) attention output, heads side by side
     private final float[] fc;             // (R, F)
+    private final float[] mean, rstd;     // (R) layernorm statistics (not used afterwards)
     private final float[] rowLogits;      // (N, V) logits of the computed rows
     private final float[] logits;         // (N, V) logits by sequence
     private final int[] rowTok, rowSlot, rowPos; // (R)
@@ -60,7 +69,8 @@ public final class Gpt2Decoder implements StepModel {
         this.V = cfg.vocabSize();
         this.maxT = maxLength;
         this.maxN = maxSeqs;
-        this.act = activationCode(cfg.activation());
+        this.act = Activation.of(cfg.activation());
+        this.gemm = new Gemm(par);
         this.tied = cfg.tieWordEmbeddings();
         this.wte = layout.get(Gpt2Layout.WTE).offset();
         this.wpe = layout.get(Gpt2Layout.WPE).offset();
@@ -92,6 +102,9 @@ public final class Gpt2Decoder implements StepModel {
         qkv = new float[R * 3 * C];
         att = new float[R * C];
         fc = new float[R * F];
+        mean = new float[R];
+        rstd = new float[R];
+
         rowLogits = new float[maxN * V];
         logits = new float[maxN * V];
         rowTok = new int[R];
@@ -185,10 +198,11 @@ public final class Gpt2Decoder implements StepModel {
             int te = wte + tok * C, pe = wpe + rowPos[r] * C;
             for (int c = 0; c < C; c++) x[r * C + c] = p[te + c] + p[pe + c];
         }
+        float eps = cfg.layerNormEpsilon();
         float scale = cfg.scaleAttnWeights() ? (float) (1.0 / Math.sqrt(HS)) : 1f;
         for (int l = 0; l < L; l++) {
-            layernorm(h, x, ln1W[l], ln1B[l], R);
-            conv1d(qkv, h, attnW[l], attnB[l], R, C, 3 * C);
+            LayerNorm.forward(par, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
+            Linear.forward(gemm, par, qkv, 0, h, 0, p, attnW[l], p, attnB[l], R, C, 3 * C);
             // write this step's keys and values into the cache, then attend
             for (int r = 0; r < R; r++) {
                 for (int hh = 0; hh < NH; hh++) {
@@ -202,134 +216,46 @@ public final class Gpt2Decoder implements StepModel {
             par.forRange(R * NH, (a, b) -> {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
-            conv1d(h, att, projW[l], projB[l], R, C, C);
-            for (int i = 0; i < R * C; i++) x[i] += h[i];
-            layernorm(h, x, ln2W[l], ln2B[l], R);
-            conv1d(fc, h, fcW[l], fcB[l], R, C, F);
-            int kind = act;
-            par.forRange(R * F, (a, b) -> {
-                for (int i = a; i < b; i++) fc[i] = activation(kind, fc[i]);
-            });
-            conv1d(h, fc, fc2W[l], fc2B[l], R, F, C);
-            for (int i = 0; i < R * C; i++) x[i] += h[i];
+            Linear.forward(gemm, par, h, 0, att, 0, p, projW[l], p, projB[l], R, C, C);
+            Linear.residualForward(par, x, 0, x, 0, h, 0, R * C);
+            LayerNorm.forward(par, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
+            Linear.forward(gemm, par, fc, 0, h, 0, p, fcW[l], p, fcB[l], R, C, F);
+            act.forward(par, fc, 0, fc, 0, R * F);
+            Linear.forward(gemm, par, h, 0, fc, 0, p, fc2W[l], p, fc2B[l], R, F, C);
+            Linear.residualForward(par, x, 0, x, 0, h, 0, R * C);
         }
     }
 
     /** ln_f and the LM head for rows [first, first+rows) of x, into rowLogits (rows, V). */
     private void logitsOf(int first, int rows) {
-        layernorm(h, first, x, first, lnfW, lnfB, rows);
-        GemmNaive.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
-    }
-
-    /** out (R, out) = in (R, in) · W (in, out) + b: GPT-2's Conv1D. */
-    private void conv1d(float[] out, float[] in, int w, int b, int R, int nIn, int nOut) {
-        for (int r = 0; r < R; r++) System.arraycopy(p, b, out, r * nOut, nOut);
-        GemmNaive.sgemm(false, false, R, nOut, nIn, in, 0, nIn, p, w, nOut, 1f, out, 0, nOut);
-    }
-
-    // ---- private math: layernorm, causal attention with online softmax, activations (to move to shared kernels) ----
-
-    private void layernorm(float[] out, float[] in, int w, int b, int R) {
-        layernorm(out, 0, in, 0, w, b, R);
-    }
-
-    private void layernorm(float[] out, int outRow, float[] in, int inRow, int w, int b, int R) {
-        float eps = cfg.layerNormEpsilon();
-        for (int r = 0; r < R; r++) {
-            int io = (inRow + r) * C, oo = (outRow + r) * C;
-            double mean = 0;
-            for (int c = 0; c < C; c++) mean += in[io + c];
-            mean /= C;
-            double var = 0;
-            for (int c = 0; c < C; c++) {
-                double d = in[io + c] - mean;
-                var += d * d;
-            }
-            var /= C; // biased, as torch.nn.LayerNorm
-            float rstd = (float) (1.0 / Math.sqrt(var + eps));
-            float m = (float) mean;
-            for (int c = 0; c < C; c++) out[oo + c] = (in[io + c] - m) * rstd * p[w + c] + p[b + c];
-        }
+        LayerNorm.forward(par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
+        gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
     }
 
     /**
-     * softmax(q·Kᵀ·scale)·V for one row and head over the cached positions [0, pos], in one pass with a running
-     * maximum (online softmax), written to att[r, head].
+     * softmax(q·Kᵀ·scale)·V for one row and head over the cached positions [0, pos] (a causal row), in one pass
+     * with a running maximum (online softmax, Milakov &amp; Gimelshein 2018), written to att[r, head]; no score buffer.
      */
     private void attendRow(int l, int r, int head, float scale) {
         int q = r * 3 * C + head * HS, o = r * C + head * HS;
         int base = cacheBase(l, rowSlot[r], head);
         int pos = rowPos[r];
-        for (int i = 0; i < HS; i++) att[o + i] = 0f;
+        java.util.Arrays.fill(att, o, o + HS, 0f);
         float max = Float.NEGATIVE_INFINITY, sum = 0f;
         for (int t = 0; t <= pos; t++) {
             int k = base + t * HS;
-            float dot = 0f;
-            for (int i = 0; i < HS; i++) dot += qkv[q + i] * kCache[k + i];
-            dot *= scale;
+            float dot = VecMath.dot(qkv, q, kCache, k, HS) * scale;
             if (dot > max) {
                 float corr = (float) Math.exp(max - dot);
                 sum *= corr;
-                for (int i = 0; i < HS; i++) att[o + i] *= corr;
+                if (corr != 1f) for (int i = 0; i < HS; i++) att[o + i] *= corr;
                 max = dot;
             }
             float e = (float) Math.exp(dot - max);
             sum += e;
-            for (int i = 0; i < HS; i++) att[o + i] += e * vCache[k + i];
+            VecMath.axpy(e, vCache, k, att, o, HS);
         }
         float inv = 1f / sum;
         for (int i = 0; i < HS; i++) att[o + i] *= inv;
-    }
-
-    static final int GELU_TANH = 0, GELU_ERF = 1, RELU = 2, QUICK_GELU = 3, SILU = 4;
-
-    /** transformers' ACT2FN names → the formula they compute. */
-    static int activationCode(String name) {
-        return switch (name) {
-            // NewGELU, FastGELU and GELUTanh are the same tanh approximation written three ways
-            case "gelu_new", "gelu_fast", "gelu_pytorch_tanh" -> GELU_TANH;
-            case "gelu" -> GELU_ERF;
-            case "relu" -> RELU;
-            case "quick_gelu" -> QUICK_GELU;
-            case "silu" -> SILU;
-            default -> throw new IllegalArgumentException("unsupported activation " + name);
-        };
-    }
-
-    static float activation(int kind, float v) {
-        return switch (kind) {
-            // 0.5·x·(1 + tanh(u)) == x / (1 + exp(-2u)), u = √(2/π)·(x + 0.044715·x³); avoids the slow Math.tanh
-            case GELU_TANH -> {
-                double u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-                yield (float) (v / (1.0 + Math.exp(-2.0 * u)));
-            }
-            case GELU_ERF -> (float) (0.5 * v * (1.0 + erf(v * 0.7071067811865476)));
-            case RELU -> Math.max(0f, v);
-            case QUICK_GELU -> (float) (v / (1.0 + Math.exp(-1.702 * v)));
-            case SILU -> (float) (v / (1.0 + Math.exp(-v)));
-            default -> throw new IllegalStateException();
-        };
-    }
-
-    /**
-     * erf to double precision: below |z| = 3 the series erf(z) = 2/√π·exp(−z²)·Σ 2ⁿz²ⁿ⁺¹/(1·3·…·(2n+1)) (all terms
-     * positive, no cancellation); above, 1 − erfc(z) with erfc's continued fraction (Abramowitz & Stegun 7.1.14).
-     */
-    static double erf(double z) {
-        double a = Math.abs(z);
-        double r;
-        if (a < 3.0) {
-            double term = a, sum = a, z2 = a * a;
-            for (int n = 1; n < 200 && term > 1e-17 * sum; n++) {
-                term *= 2.0 * z2 / (2 * n + 1);
-                sum += term;
-            }
-            r = 2.0 / Math.sqrt(Math.PI) * Math.exp(-z2) * sum;
-        } else {
-            double f = a;
-            for (int n = 60; n >= 1; n--) f = a + (n / 2.0) / f;
-            r = 1.0 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
-        }
-        return z < 0 ? -r : r;
     }
 }

@@ -35,6 +35,17 @@ final class Golden {
         }
     }
 
+    /** The file-system path of golden/generate/REL (the test classpath is a directory). */
+    static java.nio.file.Path path(String rel) {
+        try {
+            java.net.URL url = Golden.class.getResource("/golden/generate/" + rel);
+            if (url == null) throw new IllegalStateException("missing test resource golden/generate/" + rel);
+            return java.nio.file.Path.of(url.toURI());
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     static JsonNode json(String resource) {
         try {
             return JSON.readTree(bytes(resource));

@@ -1,0 +1,121 @@
+package dev.cpt4j.generate;
+
+import dev.cpt4j.UserError;
+import dev.cpt4j.data.TokenBlocks;
+import dev.cpt4j.data.TokenStore;
+import dev.cpt4j.tensor.Parallel;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Consumer;
+
+/**
+ * Base model vs. base + adapter, the seed's before/after comparison done with numbers: held-out loss and perplexity
+ * of both on the same blocks, and continuations of the same prompts with the same seeds. The result is a
+ * {@link CompareReport}; {@code cpt4j compare} writes it, {@code cpt4j demo} reuses this call.
+ *
+ * <p>Both models see identical ids: held-out text and prompts are tokenized once, with the tokenizer of base +
+ * adapter (the adapter directory's, if it ships one). The two models are loaded one after the other, so only one
+ * parameter buffer is alive at a time.
+ */
+public final class Comparison {
+    private Comparison() {}
+
+    /** Held-out blocks, row-major (blocks, blockSize), and what they came from (for the report). */
+    public record HeldOut(int[] blocks, int blockSize, String source) {
+        public int count() {
+            return blocks.length / blockSize;
+        }
+
+        /** The validation blocks of a prepared store ({@code cpt4j prepare}). */
+        public static HeldOut fromStore(Path dir, String tokenizerFingerprint) {
+            try (TokenStore store = TokenStore.open(dir)) {
+                if (tokenizerFingerprint != null && !tokenizerFingerprint.equals(store.manifest().tokenizerFingerprint()))
+                    throw new UserError("--data " + dir + " was prepared with another tokenizer than the model's; run 'cpt4j prepare' with the model's tokenizer or use --text-file");
+                TokenBlocks v = store.validation();
+                if (v.blockCount() == 0)
+                    throw new UserError("--data " + dir + " has no validation blocks; prepare it with a validation split or use --text-file");
+                int n = Math.toIntExact(Math.min(v.blockCount(), Integer.MAX_VALUE / v.blockSize()));
+                int[] blocks = new int[n * v.blockSize()];
+                for (int i = 0; i < n; i++) v.readBlock(i, blocks, i * v.blockSize());
+                return new HeldOut(blocks, v.blockSize(), dir.toString() + " (validation split)");
+            }
+        }
+
+        /** The whole blocks of a text file's non-blank lines (see {@link Evaluation}). */
+        public static HeldOut fromText(LoadedModel m, Path file, int blockSize) {
+            int[] ids = Evaluation.tokenizeLines(m.tokenizer(), file);
+            return new HeldOut(Evaluation.cut(ids, blockSize, "--text-file " + file), blockSize, file.toString());
+        }
+    }
+
+    /** Where the held-out blocks come from: a prepared directory, or else a text file cut into blockSize blocks. */
+    public record EvalData(Path prepared, Path textFile, int blockSize) {}
+
+    /**
+     * Runs the comparison.
+     *
+     * @param gen      sampling settings, applied to both models with the same seed per prompt
+     * @param progress receives one line per stage (may be null)
+     */
+    public static CompareReport run(Path model, Path adapter, EvalData data, List<String> prompts, GenerationConfig gen,
+                                    int batchSize, Parallel par, Consumer<String> progress) {
+        Consumer<String> log = progress == null ? s -> {} : progress;
+        if (prompts.isEmpty()) throw new UserError("no prompts to compare; write one prompt per line");
+        log.accept("loading " + model + " + " + adapter);
+        LoadedModel tuned = LoadedModel.load(model, adapter);
+        HeldOut held = data.prepared() != null ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint())
+                : HeldOut.fromText(tuned, data.textFile(), Math.min(data.blockSize(), tuned.config().nPositions()));
+        if (held.blockSize() > tuned.config().nPositions())
+            throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the model's context of "
+                    + tuned.config().nPositions() + " positions");
+        List<int[]> promptIds = new ArrayList<>();
+        for (String p : prompts) {
+            int[] ids = tuned.tokenizer().encode(p, false);
+            gen.newTokens(ids.length, tuned.config().nPositions()); // empty or too long: one clear line now
+            promptIds.add(ids);
+        }
+        log.accept(String.format(Locale.ROOT, "evaluating base + adapter on %d blocks of %d tokens", held.count(), held.blockSize()));
+        Evaluation.Result after = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        List<List<String>> afterTexts = sample(tuned, promptIds, gen, par);
+        var tokenizer = tuned.tokenizer();
+        tuned = null; // one model in memory at a time
+
+        log.accept("loading " + model + " (base)");
+        LoadedModel base = LoadedModel.load(model, null);
+        for (int id : held.blocks())
+            if (id >= base.config().vocabSize())
+                throw new UserError("the held-out text has token " + id + ", which the base model's vocabulary of "
+                        + base.config().vocabSize() + " lacks (tokens were added for the adapter); compare on text without them");
+        log.accept("evaluating the base model");
+        Evaluation.Result before = Evaluation.evaluate(base.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        LoadedModel baseWithTokenizer = new LoadedModel(base.config(), base.layout(), base.params(), tokenizer, base.tokenizerDir());
+        List<List<String>> beforeTexts = sample(baseWithTokenizer, promptIds, gen, par);
+
+        List<CompareReport.PromptSamples> samples = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++)
+            samples.add(new CompareReport.PromptSamples(prompts.get(i), gen.seed(), beforeTexts.get(i), afterTexts.get(i)));
+        String settings = String.format(Locale.ROOT, "%s, %d sequence(s) per prompt, %s new tokens, seed %d",
+                gen.doSample() ? String.format(Locale.ROOT, "sampling (top-k %d, top-p %.2f, temperature %.2f)",
+                        gen.topK(), gen.topP(), gen.temperature()) : "greedy",
+                gen.numReturnSequences(), gen.maxNewTokens() == GenerationConfig.UNSET ? "default" : "" + gen.maxNewTokens(), gen.seed());
+        return new CompareReport(model.toString(), adapter.toString(), held.source(), Math.toIntExact(after.blocks()),
+                (long) after.blocks() * (held.blockSize() - 1), before.loss(), after.loss(), settings, samples);
+    }
+
+    /** Continuations (clean text, prompt excluded) of every prompt. */
+    private static List<List<String>> sample(LoadedModel m, List<int[]> prompts, GenerationConfig gen, Parallel par) {
+        int longest = 0;
+        for (int[] p : prompts) longest = Math.max(longest, p.length + gen.newTokens(p.length, m.config().nPositions()));
+        Gpt2Decoder dec = new Gpt2Decoder(m.config(), m.params(), m.layout(), gen.numReturnSequences(), longest, par);
+        List<List<String>> out = new ArrayList<>();
+        for (int[] p : prompts) {
+            List<String> texts = new ArrayList<>();
+            for (TextGeneration.Sample s : TextGeneration.run(dec, m.tokenizer()::decode, p, gen, null)) texts.add(s.completion());
+            out.add(texts);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,57 @@
+package dev.cpt4j.generate;
+
+import dev.cpt4j.UserError;
+import dev.cpt4j.hf.AdapterMerge;
+import dev.cpt4j.hf.HfCheckpoints;
+import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tokenizer.Tokenizer;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A model directory ready for inference: config, layout and flat parameters with the adapter (if any) merged in by
+ * {@link AdapterMerge}, and the tokenizer. The tokenizer comes from the adapter directory when it holds one (an
+ * adapter trained after adding tokens ships its tokenizer), else from the model directory.
+ */
+public record LoadedModel(Gpt2Config config, ParamLayout layout, float[] params, Tokenizer tokenizer, Path tokenizerDir) {
+
+    /** Tokenizer files {@link Tokenizer#load} looks for in a directory. */
+    static final String[] TOKENIZER_FILES = {"tokenizer.json", "vocab.txt", "vocab.json", "encoder.json", "tokenizer.model"};
+
+    /** Loads {@code modelDir} (+ {@code adapterDir}, may be null) and the tokenizer; any problem is a {@link UserError}. */
+    public static LoadedModel load(Path modelDir, Path adapterDir) {
+        if (!Files.isDirectory(modelDir))
+            throw new UserError("--model " + modelDir + " is not a directory; give the directory holding config.json and the weights");
+        if (adapterDir != null && !Files.isDirectory(adapterDir))
+            throw new UserError("--adapter " + adapterDir + " is not a directory; give the directory holding adapter_config.json");
+        Path tokDir = adapterDir != null && hasTokenizer(adapterDir) ? adapterDir : modelDir;
+        if (!hasTokenizer(tokDir))
+            throw new UserError(modelDir + " has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt or tokenizer.model); copy the base model's tokenizer files into it");
+        Tokenizer tok = Tokenizer.load(tokDir);
+        HfCheckpoints.ModelDir m = AdapterMerge.load(modelDir, adapterDir);
+        if (tok.vocabSize() > m.config().vocabSize())
+            throw new UserError("the tokenizer in " + tokDir + " has " + tok.vocabSize() + " ids but the model has only "
+                    + m.config().vocabSize() + " embedding rows; use the tokenizer the model was trained with");
+        return new LoadedModel(m.config(), m.layout(), m.params(), tok, tokDir);
+    }
+
+    /** The tokenizer {@link #load} would use (the adapter directory's, else the model directory's), without the weights. */
+    public static Tokenizer tokenizerOf(Path modelDir, Path adapterDir) {
+        Path tokDir = adapterDir != null && hasTokenizer(adapterDir) ? adapterDir : modelDir;
+        if (!hasTokenizer(tokDir))
+            throw new UserError(modelDir + " has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt or tokenizer.model); copy the base model's tokenizer files into it");
+        return Tokenizer.load(tokDir);
+    }
+
+    /** The weights alone, as the hf package describes them. */
+    public HfCheckpoints.ModelDir modelDir() {
+        return new HfCheckpoints.ModelDir(config, layout, params);
+    }
+
+    static boolean hasTokenizer(Path dir) {
+        for (String f : TOKENIZER_FILES) if (Files.isRegularFile(dir.resolve(f))) return true;
+        return false;
+    }
+}

@@ -145,6 +145,24 @@ class TrainEndToEndTest {
     }
 
     @Test
+    void fromScratchWithConfigName(@TempDir Path tmp) throws IOException {
+        Path model = tinyModel(tmp.resolve("model"), 48);           // only its vocab.txt is used
+        Path data = corpus(tmp.resolve("data"));
+        Path cfg = tmp.resolve("config.json");
+        Files.writeString(cfg, "{\"model_type\":\"gpt2\",\"vocab_size\":10,\"n_positions\":16,\"n_embd\":8,"
+                + "\"n_layer\":1,\"n_head\":2}");
+        Path out = tmp.resolve("out");
+        Run r = run("train", "--config_name", cfg.toString(), "--tokenizer_name_or_path", model.resolve("vocab.txt").toString(),
+                "--dataset_dir", data.toString(), "--output_dir", out.toString(), "--per_device_train_batch_size", "2",
+                "--max_steps", "2", "--threads", "1");
+        assertThat(r.code()).as(r.err()).isZero();
+        HfCheckpoints.ModelDir back = HfCheckpoints.loadModelDir(out);
+        assertThat(back.config().vocabSize()).as("sized to the tokenizer").isEqualTo(48);
+        assertThat(back.config().nPositions()).isEqualTo(16);
+        assertThat(out.resolve("vocab.txt")).isRegularFile();
+    }
+
+    @Test
     void refusesAForeignNonEmptyOutputDir(@TempDir Path tmp) throws IOException {
         Path model = tinyModel(tmp.resolve("model"), 48);
         Path data = corpus(tmp.resolve("data"));

@@ -51,6 +51,20 @@ final class BenchCommand implements Callable<Integer> {
         int threads;
         @Option(names = "--json", description = "print the result as one JSON object on the last line")
         boolean json;
+        @Option(names = {"--lora_rank", "--lora-rank"}, defaultValue = "0", description = "LoRA rank (0 = full fine-tuning)")
+        int loraRank;
+        @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "8", description = "LoRA alpha (scaling alpha/r; default ${DEFAULT-VALUE})")
+        double loraAlpha;
+        @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0", description = "dropout on the LoRA input")
+        double loraDropout;
+        @Option(names = "--trainable", split = ",", description = "LoRA targets: c_attn, attn.c_proj, c_fc, mlp.c_proj (default c_attn)")
+        java.util.List<String> trainable;
+        @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", description = "trained in full beside LoRA, e.g. transformer.wte,lm_head")
+        java.util.List<String> modulesToSave;
+
+        TrainBench.LoraSpec loraSpec() {
+            return loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave);
+        }
 
         @Override
         public Integer call() {
@@ -59,18 +73,21 @@ final class BenchCommand implements Callable<Integer> {
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
             if (warmup < 0) throw new UserError("--warmup must not be negative, got " + warmup);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            TrainBench.LoraSpec lora = loraSpec();
             Gpt2Config cfg = readConfig(config);
             if (block > cfg.nPositions())
                 throw new UserError("--block " + block + " exceeds n_positions " + cfg.nPositions() + " of " + config + "; use a smaller --block");
             try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
                 if (!json)
-                    System.out.printf(Locale.ROOT, "bench train: %d layers, %d wide, %d heads, vocab %d, batch %d × block %d, %d threads%s%n",
+                    System.out.printf(Locale.ROOT, "bench train: %d layers, %d wide, %d heads, vocab %d, batch %d × block %d, %d threads%s%s%n",
                             cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), batch, block, par.threads(),
-                            checkpointing ? ", gradient checkpointing" : "");
-                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing,
+                            checkpointing ? ", gradient checkpointing" : "",
+                            lora == null ? "" : ", LoRA r=" + lora.rank() + " alpha " + lora.alpha() + " on " + lora.targets()
+                                    + (lora.modulesToSave().isEmpty() ? "" : " + " + lora.modulesToSave()));
+                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
                         json ? null : System.out::println);
                 if (json) {
-                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.2f,\"mfu\":%.4f}%n",
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g}%n",
                             r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu());
                 } else {
                     System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
@@ -128,6 +145,22 @@ final class BenchCommand implements Callable<Integer> {
             }
             return 0;
         }
+    }
+
+    /** The LoRA flags of {@code bench train}, validated as {@code cpt4j train} validates them; null without --lora_rank. */
+    static TrainBench.LoraSpec loraSpecOf(int rank, double alpha, double dropout, java.util.List<String> trainable,
+                                          java.util.List<String> modulesToSave) {
+        java.util.List<String> t = dev.cpt4j.train.TrainOptions.canonicalTargets(trainable == null ? java.util.List.of() : trainable);
+        java.util.List<String> m = dev.cpt4j.train.TrainOptions.canonicalModules(modulesToSave == null ? java.util.List.of() : modulesToSave);
+        if (rank < 0) throw new UserError("--lora_rank must be >= 0 (0 = full fine-tuning), got " + rank);
+        if (rank == 0) {
+            if (!t.isEmpty() || !m.isEmpty())
+                throw new UserError("--trainable/--modules_to_save need --lora_rank R (e.g. 8)");
+            return null;
+        }
+        if (!(alpha > 0)) throw new UserError("--lora_alpha must be positive, got " + alpha);
+        if (!(dropout >= 0 && dropout < 1)) throw new UserError("--lora_dropout must be in [0, 1), got " + dropout);
+        return new TrainBench.LoraSpec(rank, alpha, dropout, t.isEmpty() ? java.util.List.of("attn.c_attn") : t, m);
     }
 
     /**

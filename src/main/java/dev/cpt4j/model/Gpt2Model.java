@@ -12,6 +12,7 @@ import dev.cpt4j.tensor.cpu.LayerNorm;
 import dev.cpt4j.tensor.cpu.Linear;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Predicate;
 
@@ -99,6 +100,22 @@ public final class Gpt2Model {
      *                              (less memory, ~1/3 more compute)
      */
     public Gpt2Model(Gpt2Config config, Gemm gemm, Parallel par, int maxBatch, int maxT, boolean gradientCheckpointing) {
+        this(config, Gpt2Layout.of(config), gemm, par, maxBatch, maxT, gradientCheckpointing);
+    }
+
+    /**
+     * As {@link #Gpt2Model(Gpt2Config, Gemm, Parallel, int, int, boolean)} with a layout that extends
+     * {@link Gpt2Layout#of} by extra views appended after the model's own (adapter tensors such as LoRA's A and B),
+     * so that parameters, gradients and optimizer state stay one flat buffer each. The model ignores the extra views.
+     */
+    public Gpt2Model(Gpt2Config config, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
+                     boolean gradientCheckpointing) {
+        List<ParamLayout.View> base = Gpt2Layout.of(config).views(), given = layout.views();
+        boolean prefix = given.size() >= base.size();
+        for (int i = 0; prefix && i < base.size(); i++)
+            prefix = base.get(i).name().equals(given.get(i).name()) && base.get(i).offset() == given.get(i).offset()
+                    && Arrays.equals(base.get(i).shape(), given.get(i).shape());
+        if (!prefix) throw new IllegalArgumentException("layout does not start with the GPT-2 layout of the config");
         if (maxBatch < 1 || maxT < 1) throw new IllegalArgumentException("maxBatch and maxT must be positive");
         if (maxT > config.nPositions())
             throw new IllegalArgumentException("maxT " + maxT + " exceeds n_positions " + config.nPositions());
@@ -115,7 +132,7 @@ public final class Gpt2Model {
         this.V = config.vocabSize();
         this.checkpointing = gradientCheckpointing;
         this.act = Activation.of(config.activation());
-        this.layout = Gpt2Layout.of(config);
+        this.layout = layout;
         this.params = new float[layout.size()];
         this.grads = new float[layout.size()];
         this.frozen = new boolean[layout.views().size()];

@@ -1,6 +1,7 @@
 package dev.cpt4j.model;
 
 import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.io.IOException;
@@ -26,40 +27,108 @@ public final class TrainBench {
                          double msPerStep, float lastLoss, long params) {}
 
     /**
+     * The LoRA setup of a benchmark run (peft semantics, as {@code cpt4j train}).
+     *
+     * @param targets       canonical Conv1D modules ({@code attn.c_attn}, {@code attn.c_proj}, {@code mlp.c_fc}, {@code mlp.c_proj})
+     * @param modulesToSave {@code transformer.wte}, {@code lm_head}, {@code transformer.wpe}, {@code transformer.ln_f}
+     */
+    public record LoraSpec(int rank, double alpha, double dropout, java.util.List<String> targets,
+                           java.util.List<String> modulesToSave) {
+        public LoraSpec {
+            if (rank < 1) throw new IllegalArgumentException("LoRA rank must be positive");
+            targets = java.util.List.copyOf(targets);
+            modulesToSave = java.util.List.copyOf(modulesToSave);
+        }
+    }
+
+    /**
      * Runs {@code warmup} untimed and {@code steps} timed training steps on (batch, block) random ids.
      *
      * @param log receives one line per step (may be null)
      */
     public static Result run(Gpt2Config cfg, Parallel par, int batch, int block, int steps, int warmup,
                              boolean gradientCheckpointing, Consumer<String> log) {
+        return run(cfg, par, batch, block, steps, warmup, gradientCheckpointing, null, log);
+    }
+
+    /**
+     * As {@link #run(Gpt2Config, Parallel, int, int, int, int, boolean, Consumer)}; with {@code lora} non-null the
+     * base is frozen, LoRA is attached to the targets and only the LoRA matrices and modules_to_save are trained
+     * (a tied wte/lm_head pair in modules_to_save is untied, as peft does). FLOPs are still counted as 6·P per token
+     * over all parameters (the frozen weights' input gradients still cost 4·P; their weight gradients are skipped).
+     */
+    public static Result run(Gpt2Config cfg, Parallel par, int batch, int block, int steps, int warmup,
+                             boolean gradientCheckpointing, LoraSpec lora, Consumer<String> log) {
         if (batch < 1 || block < 1 || steps < 1 || warmup < 0)
             throw new IllegalArgumentException("batch, block and steps must be positive, warmup non-negative");
         Gemm gemm = new Gemm(par);
-        Gpt2Model model = new Gpt2Model(cfg, gemm, par, batch, block, gradientCheckpointing);
+        java.util.Set<LinearHook.Site> sites = java.util.EnumSet.noneOf(LinearHook.Site.class);
+        if (lora != null) {
+            for (String t : lora.targets()) sites.add(Lora.site(t));
+            boolean saveEmb = lora.modulesToSave().contains("transformer.wte") || lora.modulesToSave().contains("lm_head");
+            if (saveEmb && cfg.tieWordEmbeddings()) cfg = cfg.withTiedEmbeddings(false);
+        }
+        ParamLayout layout = Gpt2Layout.of(cfg);
+        if (lora != null) Lora.extend(layout, cfg, sites, lora.rank());
+        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, batch, block, gradientCheckpointing);
         model.initRandom(1234);
+        float[] p = model.params(), g = model.grads();
+        java.util.Set<String> trainable = new java.util.HashSet<>();
+        if (lora != null) {
+            Lora hook = new Lora(model, sites, lora.rank(), (float) (lora.alpha() / lora.rank()), (float) lora.dropout(), gemm, par);
+            hook.init(99);
+            model.setLinearHook(hook);
+            trainable.addAll(Lora.viewNames(cfg, sites));
+            for (String m : lora.modulesToSave())
+                switch (m) {
+                    case "transformer.wte" -> trainable.add(Gpt2Layout.WTE);
+                    case "lm_head" -> trainable.add(cfg.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD);
+                    case "transformer.wpe" -> trainable.add(Gpt2Layout.WPE);
+                    case "transformer.ln_f" -> { trainable.add(Gpt2Layout.LNF_W); trainable.add(Gpt2Layout.LNF_B); }
+                    default -> throw new IllegalArgumentException("unsupported module to save: " + m);
+                }
+            model.setFrozen(n -> !trainable.contains(n));
+        } else {
+            for (ParamLayout.View v : layout.views()) trainable.add(v.name());
+        }
+        // trainable runs of the flat buffer: [offset, length] pairs, merged where adjacent
+        java.util.List<int[]> runs = new java.util.ArrayList<>();
+        int count = 0;
+        for (ParamLayout.View v : layout.views()) {
+            if (!trainable.contains(v.name())) continue;
+            int[] last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
+            if (last != null && last[0] + last[1] == v.offset()) last[1] += v.size();
+            else runs.add(new int[] {v.offset(), v.size()});
+            count += v.size();
+        }
         SplittableRandom r = new SplittableRandom(42);
         int[] ids = new int[batch * block];
         for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(cfg.vocabSize());
-        float[] p = model.params(), g = model.grads();
-        float[] m = new float[p.length], v = new float[p.length];
+        float[] m = new float[count], v = new float[count];
         float loss = Float.NaN;
         long t0 = 0;
         for (int s = 0; s < warmup + steps; s++) {
             if (s == warmup) t0 = System.nanoTime();
             long st = System.nanoTime();
-            model.zeroGrad();
+            for (int[] run : runs) java.util.Arrays.fill(g, run[0], run[0] + run[1], 0f);
             loss = model.forward(ids, batch, block, true, s);
             model.backward();
-            double norm = gradNorm(par, g);
+            double sq = 0;
+            for (int[] run : runs) sq += sumSquares(par, g, run[0], run[1]);
+            double norm = Math.sqrt(sq);
             float clip = norm > 1.0 ? (float) (1.0 / (norm + 1e-6)) : 1f;
-            adamw(par, p, g, m, v, s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
+            int so = 0;
+            for (int[] run : runs) {
+                adamw(par, p, g, m, v, run[0], so, run[1], s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
+                so += run[1];
+            }
             if (log != null)
                 log.accept(String.format("step %d%s loss %.4f grad-norm %.3f %.0f ms", s + 1, s < warmup ? " (warmup)" : "",
                         loss, norm, (System.nanoTime() - st) / 1e6));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         long tokens = (long) batch * block * steps;
-        long P = p.length;
+        long P = Gpt2Layout.of(cfg).size();
         double flops = (6.0 * P + 12.0 * cfg.nLayer() * cfg.nEmbd() * block) * tokens;
         double gflops = flops / secs / 1e9;
         double peak = gemm.measurePeakGflops();
@@ -68,13 +137,12 @@ public final class TrainBench {
 
     private static final int BLOCKS = 256;
 
-    /** Global L2 norm of the gradient, summed in fixed blocks (deterministic). */
-    static double gradNorm(Parallel par, float[] g) {
+    /** Sum of squares of g[off, off+n), summed in fixed blocks (deterministic). */
+    static double sumSquares(Parallel par, float[] g, int off, int n) {
         double[] partial = new double[BLOCKS];
-        int n = g.length;
         par.forRange(BLOCKS, (b0, b1) -> {
             for (int b = b0; b < b1; b++) {
-                int s = (int) ((long) n * b / BLOCKS), e = (int) ((long) n * (b + 1) / BLOCKS);
+                int s = off + (int) ((long) n * b / BLOCKS), e = off + (int) ((long) n * (b + 1) / BLOCKS);
                 double acc = 0;
                 for (int i = s; i < e; i++) acc += g[i] * g[i];
                 partial[b] = acc;
@@ -82,36 +150,39 @@ public final class TrainBench {
         });
         double t = 0;
         for (double x : partial) t += x;
-        return Math.sqrt(t);
+        return t;
     }
 
-    /** torch.optim.AdamW over the flat buffer, gradients multiplied by {@code gradMul} (the clip factor). */
-    static void adamw(Parallel par, float[] p, float[] g, float[] m, float[] v, int t, float lr, float b1, float b2,
-                      float eps, float wd, float gradMul) {
+    /**
+     * torch.optim.AdamW over p/g[off, off+n) with moments m/v[so, so+n), gradients multiplied by {@code gradMul}
+     * (the clip factor).
+     */
+    static void adamw(Parallel par, float[] p, float[] g, float[] m, float[] v, int off, int so, int n, int t, float lr,
+                      float b1, float b2, float eps, float wd, float gradMul) {
         float bc1 = (float) (1 - Math.pow(b1, t)), bc2Sqrt = (float) Math.sqrt(1 - Math.pow(b2, t));
         float stepSize = lr / bc1;
-        int n = p.length;
         var S = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        int d = so - off; // moment index = parameter index + d
         par.forRange(BLOCKS, (b0, b1x) -> {
-            int s = (int) ((long) n * b0 / BLOCKS), e = (int) ((long) n * b1x / BLOCKS);
+            int s = off + (int) ((long) n * b0 / BLOCKS), e = off + (int) ((long) n * b1x / BLOCKS);
             int i = s, ub = s + S.loopBound(e - s);
             float decay = 1 - lr * wd;
             for (; i < ub; i += S.length()) {
                 var gi = jdk.incubator.vector.FloatVector.fromArray(S, g, i).mul(gradMul);
-                var mi = jdk.incubator.vector.FloatVector.fromArray(S, m, i).mul(b1).add(gi.mul(1 - b1));
-                var vi = jdk.incubator.vector.FloatVector.fromArray(S, v, i).mul(b2).add(gi.mul(gi).mul(1 - b2));
+                var mi = jdk.incubator.vector.FloatVector.fromArray(S, m, i + d).mul(b1).add(gi.mul(1 - b1));
+                var vi = jdk.incubator.vector.FloatVector.fromArray(S, v, i + d).mul(b2).add(gi.mul(gi).mul(1 - b2));
                 var denom = vi.sqrt().div(bc2Sqrt).add(eps);
                 var pi = jdk.incubator.vector.FloatVector.fromArray(S, p, i).mul(decay).sub(mi.mul(stepSize).div(denom));
-                mi.intoArray(m, i);
-                vi.intoArray(v, i);
+                mi.intoArray(m, i + d);
+                vi.intoArray(v, i + d);
                 pi.intoArray(p, i);
             }
             for (; i < e; i++) {
                 float gi = g[i] * gradMul;
                 p[i] *= decay;
-                m[i] = b1 * m[i] + (1 - b1) * gi;
-                v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-                p[i] -= stepSize * m[i] / ((float) Math.sqrt(v[i]) / bc2Sqrt + eps);
+                m[i + d] = b1 * m[i + d] + (1 - b1) * gi;
+                v[i + d] = b2 * v[i + d] + (1 - b2) * gi * gi;
+                p[i] -= stepSize * m[i + d] / ((float) Math.sqrt(v[i + d]) / bc2Sqrt + eps);
             }
         });
     }

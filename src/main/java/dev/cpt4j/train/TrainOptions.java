@@ -225,7 +225,8 @@ public record TrainOptions(
         if (v < 1) throw new UserError(flag + " must be >= 1, got " + v);
     }
 
-    private static List<String> canonicalTargets(List<String> names) {
+    /** LoRA targets in canonical form ({@code c_attn} → {@code attn.c_attn}, {@code c_proj} → both projections); UserError naming --trainable otherwise. */
+    public static List<String> canonicalTargets(List<String> names) {
         Set<String> out = new LinkedHashSet<>();
         for (String raw : names) {
             String n = raw.strip();
@@ -246,7 +247,8 @@ public record TrainOptions(
         return List.copyOf(sorted);
     }
 
-    private static List<String> canonicalModules(List<String> names) {
+    /** modules_to_save in canonical form ({@code wte} → {@code transformer.wte}); UserError naming --modules_to_save otherwise. */
+    public static List<String> canonicalModules(List<String> names) {
         Set<String> out = new LinkedHashSet<>();
         for (String raw : names) {
             String n = raw.strip();

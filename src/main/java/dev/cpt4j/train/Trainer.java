@@ -5,13 +5,28 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
+import dev.cpt4j.data.Prepare;
+import dev.cpt4j.data.PrepareOptions;
+import dev.cpt4j.data.TokenStore;
+import dev.cpt4j.hf.HfCheckpoints;
+import dev.cpt4j.hf.HfConfigs;
+import dev.cpt4j.hf.PeftExport;
+import dev.cpt4j.io.DType;
+import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.model.TrainBench;
+import dev.cpt4j.model.VocabResize;
+import dev.cpt4j.tensor.cpu.Gemm;
+import dev.cpt4j.tokenizer.Tokenizer;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Consumer;
 
 /**
  * The training loop: gradient accumulation, global-norm clipping, AdamW with the HF schedule, logging
@@ -32,13 +47,95 @@ public final class Trainer {
     private Trainer() {}
 
     /**
-     * The CLI entry point: validates what can be validated without the model, then stops with a clear error while
-     * the GPT-2 engine is not wired into training in this build (nothing is written).
+     * The whole recipe of {@code run_clm_pt_with_peft.py}: tokenizer, prepared data (cached in
+     * {@code --data_cache_dir}, reused while valid), the base model prepared per {@link Gpt2Trainable} (resized
+     * embeddings, LoRA, frozen base), {@link #run}, then the final adapter (peft files) or full model (HF folder)
+     * with the tokenizer files in {@code o.outputDir()}. Messages go to {@code log}.
      */
     public static Result train(TrainOptions o, PrintStream log) {
+        return train(o, Progress.console(log), log);
+    }
+
+    /** As {@link #train(TrainOptions, PrintStream)} with an explicit progress sink. */
+    public static Result train(TrainOptions o, Progress progress, PrintStream log) {
         if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
-        throw new UserError("train: the GPT-2 training engine is not yet available in this build; nothing was "
-                + "trained or written (options were valid)");
+        for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
+        Consumer<String> say = m -> log.println("cpt4j: " + m);
+        Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
+        Gpt2Config base = o.modelNameOrPath() != null
+                ? HfConfigs.read(configOf(o.modelNameOrPath())) : Gpt2Trainable.readConfig(o.configName());
+        int T = o.blockSize() > 0 ? o.blockSize() : Math.min(base.nPositions(), 1024); // run_clm's default
+        if (T > base.nPositions())
+            throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()
+                    + " positions; use --block_size " + base.nPositions() + " or less");
+        int V = VocabResize.padded(tokenizer.vocabSize(), o.padToMultipleOf());
+
+        try (Parallel par = new Parallel(o.threads());
+             TokenStore store = openData(o, tokenizer, T, base.nPositions(), say)) {
+            Gemm gemm = new Gemm(par);
+            Gpt2Trainable.Spec spec = Gpt2Trainable.Spec.of(o, V, T);
+            Gpt2Trainable model = o.modelNameOrPath() != null
+                    ? Gpt2Trainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
+                    : Gpt2Trainable.fromScratch(base, spec, gemm, par, say);
+            long trainable = 0;
+            for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
+            say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
+                            + "blocks of %d tokens; %d threads",
+                    o.lora() ? "LoRA r=" + o.loraRank() + " on " + o.trainable() : "full fine-tuning", trainable,
+                    model.layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
+            StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
+            Result r = run(o, model, data, par, progress, log);
+            export(o, model);
+            say.accept(String.format(Locale.ROOT, "wrote the final %s to %s; peak memory (VmHWM) %.0f MiB",
+                    o.lora() ? "adapter (adapter_config.json, adapter_model.safetensors)" : "model (model.safetensors, config.json)",
+                    o.outputDir(), TrainBench.peakRssMb()));
+            return r;
+        }
+    }
+
+    /** Writes the final adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into the output dir. */
+    public static void export(TrainOptions o, Gpt2Trainable model) {
+        Path out = o.outputDir();
+        if (o.lora()) {
+            String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
+            PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
+                    o.loraDropout(), o.useRslora(), o.trainable(), o.modulesToSave(), baseName);
+        } else {
+            com.fasterxml.jackson.databind.node.ObjectNode baseJson = o.modelNameOrPath() != null
+                    ? HfCheckpoints.readConfigJson(o.modelNameOrPath()) : null;
+            HfCheckpoints.save(out, model.config(), Gpt2Layout.of(model.config()), model.params(), DType.F32, baseJson);
+        }
+        PeftExport.copyTokenizerFiles(o.tokenizerNameOrPath(), out);
+    }
+
+    private static Path configOf(Path modelDir) {
+        Path f = modelDir.resolve(HfCheckpoints.CONFIG);
+        if (!Files.isDirectory(modelDir))
+            throw new UserError("--model_name_or_path " + modelDir + ": model directory does not exist; give a Hugging "
+                    + "Face GPT-2 folder (config.json + model.safetensors)");
+        if (!Files.isRegularFile(f))
+            throw new UserError("--model_name_or_path " + modelDir + ": no config.json; a Hugging Face model directory "
+                    + "needs config.json beside its weights");
+        return f;
+    }
+
+    /** Prepares (or reuses) the token store: {@code --data_cache_dir}, default {@code <dataset_dir>/.cpt4j-cache}. */
+    private static TokenStore openData(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say) {
+        Path cache = o.dataCacheDir() != null ? o.dataCacheDir() : o.datasetDir().resolve(".cpt4j-cache");
+        TokenStore store;
+        if (o.datasetDir() == null) {
+            store = TokenStore.open(cache);
+            if (store.blockSize() != T) {
+                store.close();
+                throw new UserError("--data_cache_dir " + cache + " holds blocks of " + store.blockSize() + " tokens, not "
+                        + "--block_size " + T + "; give --dataset_dir to rebuild it or use --block_size " + store.blockSize());
+            }
+        } else {
+            PrepareOptions po = new PrepareOptions(List.of(o.datasetDir()), cache, T, o.validationSplit(),
+                    o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);
+            store = Prepare.run(po, tokenizer, say);
+        }
+        return store;
     }
 
     /**

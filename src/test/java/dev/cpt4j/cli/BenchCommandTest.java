@@ -47,6 +47,22 @@ class BenchCommandTest {
     }
 
     @Test
+    void trainBenchWithTheRecipesLoraFlags(@TempDir Path dir) throws Exception {
+        Path cfg = dir.resolve("config.json");
+        Files.writeString(cfg, "{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_positions\":16,\"n_embd\":24,"
+                + "\"n_layer\":2,\"n_head\":3}");
+        Run r = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--steps", "2",
+                "--warmup", "1", "--threads", "1", "--lora_rank", "8", "--lora-alpha", "32", "--trainable", "c_attn",
+                "--modules_to_save", "transformer.wte,lm_head", "--lora_dropout", "0.05");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("LoRA r=8").contains("[attn.c_attn] + [transformer.wte, lm_head]").contains("tokens/s");
+        Run bad = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--lora_rank", "4",
+                "--trainable", "q_proj");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("--trainable");
+    }
+
+    @Test
     void badInputIsOneLineAndExit2(@TempDir Path dir) throws Exception {
         Run missing = run("bench", "train", "--config", dir.resolve("nope.json").toString(), "--batch", "1", "--block", "4");
         assertThat(missing.code()).isEqualTo(2);

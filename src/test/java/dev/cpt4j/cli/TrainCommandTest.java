@@ -182,9 +182,9 @@ class TrainCommandTest {
         assertThat(cmd.notes()).singleElement().asString().startsWith("--save_strategy no");
     }
 
-    /** The engine is not wired yet: the command must fail clearly (exit 2), never report a fake success. */
+    /** The recipe's command without the model folder on disk: one clear line, exit 2, nothing written. */
     @Test
-    void trainSaysNotYetAvailableAndWritesNothing(@TempDir Path tmp) {
+    void missingModelFolderFailsClearlyAndWritesNothing(@TempDir Path tmp) {
         Path out = tmp.resolve("out");
         PrintStream oldErr = System.err;
         ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -197,7 +197,7 @@ class TrainCommandTest {
         }
         String text = err.toString(StandardCharsets.UTF_8);
         assertThat(code).isEqualTo(2);
-        assertThat(text).contains("not yet available");
+        assertThat(text).contains("IDEA-CCNL/Wenzhong2.0-GPT2-110M-BertTokenizer-chinese").contains("does not exist");
         assertThat(text).contains("--fp16: cpt4j trains in fp32");
         assertThat(Files.exists(out)).isFalse();
     }

@@ -1,0 +1,76 @@
+package dev.cpt4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cpt4j.UserError;
+import dev.cpt4j.data.BatchCursor;
+import dev.cpt4j.data.TokenBlocks;
+import dev.cpt4j.data.TokenStore;
+
+/**
+ * A {@link BatchSource} over a prepared {@link TokenStore}: training blocks through a seeded, shuffling
+ * {@link BatchCursor} (every epoch a fresh permutation, a batch running past an epoch's end continues into the next),
+ * evaluation blocks in stored order. The cursor position goes into checkpoints as {@code {"epoch", "position"}}.
+ */
+public final class StoreBatches implements BatchSource {
+    private final TokenBlocks train, validation;
+    private final BatchCursor cursor;
+
+    /** Batches of {@code batch} training blocks of {@code store}, shuffled with {@code seed}. */
+    public StoreBatches(TokenStore store, int batch, long seed) {
+        this.train = store.train();
+        this.validation = store.validation();
+        if (train.blockCount() < 1)
+            throw new UserError(store.dir() + ": the training split holds no block of " + store.blockSize() + " tokens; add "
+                    + "text to --dataset_dir or lower --block_size");
+        this.cursor = new BatchCursor(train, batch, seed, true);
+    }
+
+    @Override
+    public int blockSize() {
+        return train.blockSize();
+    }
+
+    @Override
+    public long trainBlocks() {
+        return train.blockCount();
+    }
+
+    @Override
+    public void nextTrain(int[] dst, int batch) {
+        if (batch != cursor.batchSize())
+            throw new IllegalArgumentException("batch " + batch + " differs from the cursor's " + cursor.batchSize());
+        cursor.next(dst);
+    }
+
+    @Override
+    public long evalBlocks() {
+        return validation.blockCount();
+    }
+
+    @Override
+    public void evalBlocks(int[] dst, long first, int count) {
+        int T = validation.blockSize();
+        for (int i = 0; i < count; i++) validation.readBlock(first + i, dst, i * T);
+    }
+
+    @Override
+    public JsonNode state() {
+        BatchCursor.State s = cursor.state();
+        ObjectNode o = JsonNodeFactory.instance.objectNode();
+        o.put("epoch", s.epoch());
+        o.put("position", s.position());
+        o.put("train_blocks", train.blockCount());
+        return o;
+    }
+
+    @Override
+    public void restore(JsonNode state) {
+        long blocks = state.path("train_blocks").asLong(train.blockCount());
+        if (blocks != train.blockCount())
+            throw new UserError("the checkpoint was trained on " + blocks + " training blocks, the prepared data now has "
+                    + train.blockCount() + "; resume with the same --dataset_dir, tokenizer and --block_size");
+        cursor.restore(new BatchCursor.State(state.path("epoch").asLong(), state.path("position").asLong()));
+    }
+}

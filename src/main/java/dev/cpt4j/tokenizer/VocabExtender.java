@@ -71,9 +71,16 @@ public final class VocabExtender {
         return chars == 0 ? 0 : tokens * 1000.0 / chars;
     }
 
+    private static void checkOutput(Path outputDir) {
+        if (Files.exists(outputDir.resolve("tokenizer.json"))) {
+            throw new UserError("output directory " + outputDir + " already has a tokenizer.json; choose a new directory (cpt4j never overwrites tokenizer files)");
+        }
+    }
+
     /** Extends the tokenizer at {@code base} with {@code add} new tokens/merges learned from {@code corpusDir}. */
     public static Report extend(Path base, Path corpusDir, int add, Path outputDir) {
         if (add <= 0) throw new UserError("--add must be a positive number of tokens, got " + add);
+        checkOutput(outputDir);
         Tokenizer t = Tokenizer.load(base);
         if (!(t instanceof HfTokenizer h)) throw new UserError("tokenizer " + base + " cannot be extended");
         Corpus corpus = readCorpus(corpusDir);
@@ -208,6 +215,7 @@ public final class VocabExtender {
      * [PAD] [UNK] [CLS] [SEP] [MASK], every character seen twice or more, and pieces learned as merges with {@code ##}).
      */
     public static Report train(Path corpusDir, String kind, int vocabSize, Path outputDir) {
+        checkOutput(outputDir);
         Corpus corpus = readCorpus(corpusDir);
         HfTokenizer t = switch (kind) {
             case "bpe" -> trainBpe(corpus, vocabSize);

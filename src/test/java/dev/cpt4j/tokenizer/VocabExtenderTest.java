@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Vocabulary extension and training: ids kept, fewer tokens on held-out text, HF tokenizers encodes identically. */
 class VocabExtenderTest {
@@ -39,6 +40,15 @@ class VocabExtenderTest {
     void extendWordPieceWithChinesePieces(@TempDir Path dir) throws Exception {
         Path base = TestAssets.bge();
         assertExtension(base, corpusDir(dir, 0, 5000), 300, dir.resolve("out"));
+    }
+
+    @Test
+    void extendVocabTxtTokenizer(@TempDir Path dir) throws Exception {
+        // Wenzhong-like vocab.txt + added tokens: the written tokenizer.json keeps [CLS] … [SEP] and ids 21128..21134
+        Path base = BertVocabTxtTest.makeDir(dir);
+        assertExtension(base.resolve("vocab.txt"), corpusDir(dir, 0, 5000), 200, dir.resolve("out"));
+        assertThatThrownBy(() -> VocabExtender.extend(base, dir.resolve("corpus"), 10, dir.resolve("out")))
+                .isInstanceOf(dev.cpt4j.UserError.class).hasMessageContaining("already has a tokenizer.json");
     }
 
     @Test

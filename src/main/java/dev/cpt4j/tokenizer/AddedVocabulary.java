@@ -1,6 +1,5 @@
 package dev.cpt4j.tokenizer;
 
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -114,11 +113,5 @@ final class AddedVocabulary {
             }
             if (startOffset < to) sink.text(s, startOffset, to);
         }
-    }
-
-    static List<AddedToken> specials(List<AddedToken> tokens) {
-        List<AddedToken> r = new ArrayList<>();
-        for (AddedToken t : tokens) if (t.special()) r.add(t);
-        return r;
     }
 }

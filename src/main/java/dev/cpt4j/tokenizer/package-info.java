@@ -17,7 +17,9 @@
  *     WhitespaceSplit, Punctuation, Digits, Sequence), models (WordPiece, BPE incl. byte fallback, fuse_unk,
  *     ignore_merges, subword prefix/suffix), post-processors (TemplateProcessing, BertProcessing, RobertaProcessing,
  *     ByteLevel, Sequence) and decoders (WordPiece, ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip,
- *     BPEDecoder, Sequence). Anything else is a one-line {@link dev.cpt4j.UserError} naming the field.</li>
+ *     BPEDecoder, Sequence). Anything else is a one-line {@link dev.cpt4j.UserError} naming the field. The file's
+ *     {@code truncation} and {@code padding} are ignored on purpose: cpt4j encodes whole lines, and data
+ *     preparation packs them into blocks.</li>
  * <li>{@code vocab.txt}: transformers' BertTokenizer — BertNormalizer(clean_text, tokenize_chinese_chars,
  *     strip_accents, {@code do_lower_case}, default true), BertPreTokenizer, WordPiece (max 100 chars per word),
  *     post-processor {@code cls_token $A sep_token} ([CLS] … [SEP]). Added tokens come from tokenizer_config.json's

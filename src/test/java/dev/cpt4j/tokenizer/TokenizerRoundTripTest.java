@@ -46,9 +46,9 @@ class TokenizerRoundTripTest {
 
     @Test
     void writtenTokenizerJsonLoadsIdentically(@TempDir Path dir) throws Exception {
-        List<String> lines = TestAssets.corpus(0).subList(0, 1500);
-        for (Path f : List.of(TestAssets.bge(), TestAssets.npmFile("llama2", "tokenizer.json"),
-                TestAssets.npmFile("gpt2", "encoder.json"))) {
+        List<String> lines = TestAssets.corpus(0).subList(0, 1000);
+        // (GPT-2's written tokenizer.json is checked against HF in HfParityTest.gpt2VocabJsonMergesMatchesHf)
+        for (Path f : List.of(TestAssets.bge(), TestAssets.npmFile("llama2", "tokenizer.json"))) {
             HfTokenizer a = (HfTokenizer) TestAssets.load(f);
             Path out = TokenizerJsonWriter.write(a, dir.resolve("out-" + f.getParent().getFileName() + "-" + f.getFileName()));
             Tokenizer b = Tokenizer.load(out);

@@ -31,44 +31,44 @@ class VocabExtenderTest {
             assertThat(after.tokenToId(e.getKey())).as(e.getKey()).isEqualTo(e.getValue().intValue());
         }
         for (AddedToken a : before.added.tokens) assertThat(after.tokenToId(a.content())).isEqualTo(a.id());
-        List<String> check = TestAssets.corpus(3000);
-        HfParityTest.assertParity("extended " + base.getFileName(), after, r.tokenizerJson(), check.subList(0, 4000), true);
+        List<String> check = TestAssets.corpus(0);
+        HfParityTest.assertParity("extended " + base.getFileName(), after, r.tokenizerJson(), check.subList(0, 2500), true);
         System.out.printf("extend %s by %d: %.1f -> %.1f tokens per 1,000 held-out chars%n", base, add, r.tokensPer1kCharsBefore(), r.tokensPer1kCharsAfter());
     }
 
     @Test
     void extendWordPieceWithChinesePieces(@TempDir Path dir) throws Exception {
         Path base = TestAssets.bge();
-        assertExtension(base, corpusDir(dir, 0, 5000), 300, dir.resolve("out"));
+        assertExtension(base, corpusDir(dir, 0, 4000), 300, dir.resolve("out"));
     }
 
     @Test
     void extendVocabTxtTokenizer(@TempDir Path dir) throws Exception {
         // Wenzhong-like vocab.txt + added tokens: the written tokenizer.json keeps [CLS] … [SEP] and ids 21128..21134
         Path base = BertVocabTxtTest.makeDir(dir);
-        assertExtension(base.resolve("vocab.txt"), corpusDir(dir, 0, 5000), 200, dir.resolve("out"));
+        assertExtension(base.resolve("vocab.txt"), corpusDir(dir, 0, 4000), 200, dir.resolve("out"));
         assertThatThrownBy(() -> VocabExtender.extend(base, dir.resolve("corpus"), 10, dir.resolve("out")))
                 .isInstanceOf(dev.cpt4j.UserError.class).hasMessageContaining("already has a tokenizer.json");
     }
 
     @Test
     void extendByteFallbackBpe(@TempDir Path dir) throws Exception {
-        assertExtension(TestAssets.npmFile("llama2", "tokenizer.json"), corpusDir(dir, 0, 5000), 300, dir.resolve("out"));
+        assertExtension(TestAssets.npmFile("llama2", "tokenizer.json"), corpusDir(dir, 0, 4000), 300, dir.resolve("out"));
     }
 
     @Test
     void extendByteLevelBpe(@TempDir Path dir) throws Exception {
-        assertExtension(TestAssets.npmFile("gpt2", "encoder.json"), corpusDir(dir, 0, 5000), 300, dir.resolve("out"));
+        assertExtension(TestAssets.npmFile("gpt2", "encoder.json"), corpusDir(dir, 0, 3000), 300, dir.resolve("out"));
     }
 
     @Test
     void trainFromScratch(@TempDir Path dir) throws Exception {
-        Path corpus = corpusDir(dir, 0, 4000);
+        Path corpus = corpusDir(dir, 0, 2500);
         for (String kind : List.of("bpe", "wordpiece")) {
-            VocabExtender.Report r = VocabExtender.train(corpus, kind, kind.equals("bpe") ? 2000 : 5000, dir.resolve(kind));
+            VocabExtender.Report r = VocabExtender.train(corpus, kind, kind.equals("bpe") ? 1500 : 4000, dir.resolve(kind));
             Tokenizer t = Tokenizer.load(r.tokenizerJson());
             assertThat(t.vocabSize()).isBetween(300, 6001);
-            HfParityTest.assertParity("trained " + kind, t, r.tokenizerJson(), TestAssets.corpus(0).subList(6000, 8000), true);
+            HfParityTest.assertParity("trained " + kind, t, r.tokenizerJson(), TestAssets.corpus(0).subList(6000, 7500), true);
             String s = kind.equals("bpe") ? "床前明月光，疑是地上霜。" : "明月，地上";
             assertThat(t.decode(t.encode(s, true))).isEqualTo(s);
         }

@@ -3,7 +3,7 @@
 
 Builds a Wenzhong-like tokenizer directory: vocab.txt = the 21,128 bert-base-chinese tokens (taken, by id, from the
 bge-small-zh tokenizer.json that the test-scope jar ships), plus added tokens appended after it (ids 21128..21134:
-special <|endoftext|>, <s>, </s>, <pad> and non-special 〈新词〉, Wenzhong, ChatGPT), then encodes the first 3,000
+special <|endoftext|>, <s>, </s>, <pad> and non-special 〈新词〉, Wenzhong, ChatGPT), then encodes the first 1,500
 lines of the parity corpus with transformers' BertTokenizer. The Java test builds the same directory
 (BertVocabTxtTest.makeDir) and must produce the same ids.
 
@@ -33,7 +33,7 @@ for name, obj in SIDE.items():
     with open(os.path.join(d, name), 'w', encoding='utf-8') as f:
         json.dump(obj, f, ensure_ascii=False)
 tok = BertTokenizer.from_pretrained(d)
-lines = open(os.path.join(root, 'parity-corpus.txt'), encoding='utf-8', newline='').read().split('\n')[:3000]
+lines = open(os.path.join(root, 'parity-corpus.txt'), encoding='utf-8', newline='').read().split('\n')[:1500]
 extra = ["Wenzhong 和 ChatGPT 都是模型", "wenzhong chatgpt", "〈新词〉出现了〈新词〉", "<s>开头</s>结尾<|endoftext|>",
          "[CLS]x[SEP]", "Café ÉCOLE naïve", "  <pad>  ", "ChatGPTs Wenzhong2.0"]
 with open(os.path.join(root, 'bert-vocab-txt-golden.jsonl'), 'w', encoding='utf-8') as f:

@@ -1,9 +1,6 @@
 package dev.cpt4j.tokenizer;
 
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Splits text on added tokens, as tokenizers' {@code AddedVocabulary::extract_and_normalize}: tokens with
@@ -53,16 +50,41 @@ final class AddedVocabulary {
         });
     }
 
-    /** A char trie over token contents. */
+    /** A char trie over token contents: sorted child keys, binary search, no boxing; a bitmap of first chars. */
     static final class Trie {
-        private final Map<Character, Trie> children = new HashMap<>();
+        private char[] keys = new char[0];
+        private Trie[] children = new Trie[0];
         private AddedToken token;
         private boolean empty = true;
+        private final java.util.BitSet first = new java.util.BitSet(1 << 16);
+
+        private Trie child(char c) {
+            int i = java.util.Arrays.binarySearch(keys, c);
+            return i >= 0 ? children[i] : null;
+        }
+
+        private Trie childOrAdd(char c) {
+            int i = java.util.Arrays.binarySearch(keys, c);
+            if (i >= 0) return children[i];
+            int at = -i - 1;
+            char[] nk = new char[keys.length + 1];
+            Trie[] nc = new Trie[keys.length + 1];
+            System.arraycopy(keys, 0, nk, 0, at);
+            System.arraycopy(children, 0, nc, 0, at);
+            nk[at] = c;
+            nc[at] = new Trie();
+            System.arraycopy(keys, at, nk, at + 1, keys.length - at);
+            System.arraycopy(children, at, nc, at + 1, keys.length - at);
+            keys = nk;
+            children = nc;
+            return nc[at];
+        }
 
         void add(String s, AddedToken t) {
             empty = false;
+            first.set(s.charAt(0));
             Trie node = this;
-            for (int i = 0; i < s.length(); i++) node = node.children.computeIfAbsent(s.charAt(i), k -> new Trie());
+            for (int i = 0; i < s.length(); i++) node = node.childOrAdd(s.charAt(i));
             if (node.token == null) node.token = t;   // first definition wins for duplicate contents
         }
 
@@ -74,11 +96,15 @@ final class AddedVocabulary {
             int startOffset = from;   // end of the previous emitted piece
             int i = from;
             while (i < to) {
+                if (!first.get(s.charAt(i))) {
+                    i++;
+                    continue;
+                }
                 Trie node = this;
                 AddedToken best = null;
                 int bestEnd = -1;
                 for (int j = i; j < to; j++) {
-                    node = node.children.get(s.charAt(j));
+                    node = node.child(s.charAt(j));
                     if (node == null) break;
                     if (node.token != null) {
                         best = node.token;
@@ -114,11 +140,5 @@ final class AddedVocabulary {
             }
             if (startOffset < to) sink.text(s, startOffset, to);
         }
-    }
-
-    static List<AddedToken> specials(List<AddedToken> tokens) {
-        List<AddedToken> r = new ArrayList<>();
-        for (AddedToken t : tokens) if (t.special()) r.add(t);
-        return r;
     }
 }

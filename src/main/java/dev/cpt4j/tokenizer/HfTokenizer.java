@@ -79,6 +79,32 @@ final class HfTokenizer implements Tokenizer {
         return addSpecialTokens ? postProcessor.process(ids) : ids;
     }
 
+    /** The pre-tokenized words of {@code text} (added tokens excluded), as the model sees them. */
+    void words(String text, java.util.function.Consumer<String> sink) {
+        Words words = new Words();
+        boolean[] first = {true};
+        added.split(text, normalizer, new AddedVocabulary.Sink() {
+            @Override
+            public void token(int id) { first[0] = false; }
+
+            @Override
+            public void text(String s, int start, int end) {
+                words.clear();
+                if (preTokenizer == null) words.add(s, start, end);
+                else preTokenizer.split(s, start, end, first[0], words);
+                for (int i = 0; i < words.n; i++) sink.accept(words.word(i));
+                first[0] = false;
+            }
+        });
+    }
+
+    /** Ids of one pre-tokenized word. */
+    int[] encodeWord(String word) {
+        IntList out = new IntList();
+        model.encode(word, 0, word.length(), out);
+        return out.toArray();
+    }
+
     @Override
     public String decode(int[] ids) {
         List<String> tokens = new ArrayList<>(ids.length);

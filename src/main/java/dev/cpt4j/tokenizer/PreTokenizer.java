@@ -182,10 +182,16 @@ interface PreTokenizer {
     }
 
     /** tokenizers' Split: a literal or regex pattern with a delimiter behavior, optionally inverted. */
-    record Split(String source, boolean literal, Pattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
+    record Split(String source, boolean literal, Pattern pattern, Behavior behavior, boolean invert, SplitScanner scanner) implements PreTokenizer {
+        Split(String source, boolean literal, Pattern pattern, Behavior behavior, boolean invert) {
+            this(source, literal, pattern, behavior, invert,
+                    !literal && behavior == Behavior.ISOLATED && !invert ? SplitScanner.forPattern(source) : null);
+        }
+
         @Override
         public void split(String s, int start, int end, boolean atTextStart, Words out) {
-            splitOnRegex(s, start, end, pattern, behavior, invert, out);
+            if (scanner != null) scanner.split(s, start, end, out);
+            else splitOnRegex(s, start, end, pattern, behavior, invert, out);
         }
     }
 
@@ -194,9 +200,7 @@ interface PreTokenizer {
      * character (GPT-2's {@code bytes_to_unicode}).
      */
     record ByteLevel(boolean addPrefixSpace, boolean useRegex) implements PreTokenizer {
-        static final Pattern GPT2 = Pattern.compile(
-                "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
-                Pattern.UNICODE_CHARACTER_CLASS);
+        static final SplitScanner GPT2_SCANNER = SplitScanner.forPattern(SplitScanner.GPT2);
 
         @Override
         public void split(String s, int start, int end, boolean atTextStart, Words out) {
@@ -207,7 +211,7 @@ interface PreTokenizer {
             }
             if (useRegex) {
                 Words tmp = new Words();
-                splitOnRegex(s, start, end, GPT2, Behavior.ISOLATED, false, tmp);
+                GPT2_SCANNER.split(s, start, end, tmp);
                 for (int i = 0; i < tmp.n; i++) out.add(ByteLevelCodec.encode(tmp.text[i], tmp.start[i], tmp.end[i]));
             } else {
                 out.add(ByteLevelCodec.encode(s, start, end));

@@ -58,4 +58,23 @@ class TokenizeCommandTest {
         assertThat(r.err().strip()).doesNotContain("\n").contains(bad.toString()).contains("'pre_tokenizer.type' is 'UnicodeScripts'")
                 .contains("supported: BertPreTokenizer");
     }
+
+    @Test
+    void tokenizerExtendAndTrainReport(@TempDir Path dir) throws Exception {
+        Path tok = bge(dir);
+        Path corpus = Files.createDirectories(dir.resolve("corpus"));
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < 400; i++) b.append("北京大学的学生在北京学习自然语言处理。第").append(i).append("行\n");
+        Files.writeString(corpus.resolve("a.txt"), b);
+        Run r = run("tokenizer", "extend", "--base", tok.toString(), "--corpus", corpus.toString(), "--add", "20", "--output", dir.resolve("ext").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        // a repetitive corpus runs out of pairs seen twice before 20 merges: fewer new tokens, never more
+        assertThat(r.out()).containsPattern("vocabulary: 21128 -> 211[3-4]\\d ids").contains("tokens per 1,000 chars");
+        assertThat(Files.exists(dir.resolve("ext/tokenizer.json"))).isTrue();
+        Run t = run("tokenizer", "train", "--corpus", corpus.toString(), "--type", "wordpiece", "--vocab-size", "200", "--output", dir.resolve("tr").toString());
+        assertThat(t.code()).as(t.err()).isZero();
+        Run again = run("tokenizer", "train", "--corpus", corpus.toString(), "--vocab-size", "300", "--output", dir.resolve("tr").toString());
+        assertThat(again.code()).isEqualTo(2);
+        assertThat(again.err()).contains("already has a tokenizer.json");
+    }
 }

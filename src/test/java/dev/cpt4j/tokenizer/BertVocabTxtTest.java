@@ -67,7 +67,7 @@ class BertVocabTxtTest {
         }
         System.out.printf("parity vocab.txt BertTokenizer: %d lines compared, %d differences%n", n, diffs);
         if (diffs > 0) fail(diffs + " of " + n + " lines differ from transformers' BertTokenizer:\n" + String.join("\n", report));
-        assertThat(n).isGreaterThan(3000);
+        assertThat(n).isGreaterThan(1500);
     }
 
     @Test

@@ -40,14 +40,34 @@ final class TestAssets {
         }
     }
 
+    private static final java.util.Map<Path, Tokenizer> LOADED = new java.util.concurrent.ConcurrentHashMap<>();
+    private static List<String> corpusCache;
+
+    /** Loads each tokenizer file once per test JVM (tokenizers are immutable; Qwen3's takes seconds to parse). */
+    static Tokenizer load(Path f) {
+        return LOADED.computeIfAbsent(f.toAbsolutePath(), Tokenizer::load);
+    }
+
+    /** bge-small-zh's tokenizer.json in a per-JVM temp directory (for tests that only read it). */
+    static synchronized Path bge() throws IOException {
+        if (bgeShared == null) bgeShared = bgeTokenizerJson(Files.createTempDirectory("cpt4j-bge"));
+        return bgeShared;
+    }
+
+    private static Path bgeShared;
+
     /** The committed parity corpus (tools/golden/gen_tokenizer_corpus.py) plus seeded synthetic mixes of it. */
-    static List<String> corpus(int extraLines) throws IOException {
-        List<String> lines = new ArrayList<>();
-        try (InputStream in = TestAssets.class.getResourceAsStream("/tokenizer/parity-corpus.txt")) {
-            String all = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            for (String l : all.split("\n", -1)) lines.add(l);
-            if (lines.getLast().isEmpty()) lines.removeLast();
+    static synchronized List<String> corpus(int extraLines) throws IOException {
+        if (corpusCache == null) {
+            List<String> base = new ArrayList<>();
+            try (InputStream in = TestAssets.class.getResourceAsStream("/tokenizer/parity-corpus.txt")) {
+                String all = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                for (String l : all.split("\n", -1)) base.add(l);
+                if (base.getLast().isEmpty()) base.removeLast();
+            }
+            corpusCache = List.copyOf(base);
         }
+        List<String> lines = new ArrayList<>(corpusCache);
         Random rnd = new Random(42);
         int n = lines.size();
         String[] odd = {" ", "\t", "\u3000", "\u00a0", "\u200b", "", "  ", "\r", "\u0301", "😀", "👩‍💻", "𠮷", "ﬁ", "'s", "'S"};

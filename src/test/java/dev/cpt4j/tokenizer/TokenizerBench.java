@@ -1,18 +1,17 @@
 package dev.cpt4j.tokenizer;
 
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.cpt4j.tensor.Parallel;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 
 /**
- * Encode throughput of cpt4j vs HF tokenizers (Rust, via DJL's JNI binding) on the parity corpus, 1 thread and all
- * cores. HF 1 thread = a loop of single {@code encode} calls; HF all cores = {@code batchEncode} (Rust's rayon pool).
- * Not a test. Run: {@code java --add-modules jdk.incubator.vector -cp <test classpath> dev.cpt4j.tokenizer.TokenizerBench [seconds-per-case]}
+ * cpt4j encode throughput on the parity corpus, 1 thread and all cores; every timed pass starts with an empty BPE
+ * word cache. HF tokenizers is measured on the same text by tools/bench_hf_tokenizers.py (DJL's JNI wrapper is not
+ * used for timing: its per-call overhead exceeds the Rust encode itself). Not a test. Run:
+ * {@code java --add-modules jdk.incubator.vector -cp <test classpath> dev.cpt4j.tokenizer.TokenizerBench [seconds-per-case]}
  */
 public final class TokenizerBench {
     interface Encoder { long run(List<String> lines); }
@@ -41,43 +40,27 @@ public final class TokenizerBench {
         String[] names = {"bert-base-chinese WordPiece", "Qwen3 byte-level BPE", "LLaMA-2 BPE byte fallback"};
         int cores = Runtime.getRuntime().availableProcessors();
         System.out.printf("corpus: %d lines, %.2f MB UTF-8; %d cores; %.1f s per case%n", lines.size(), bytes / 1e6, cores, seconds);
-        System.out.printf("%-28s %12s %12s %12s %12s%n", "tokenizer (MB/s)", "cpt4j 1T", "HF 1T", "cpt4j " + cores + "T", "HF " + cores + "T");
+        System.out.printf("%-28s %12s %12s%n", "tokenizer (MB/s)", "cpt4j 1T", "cpt4j " + cores + "T");
         try (Parallel par = Parallel.allCores()) {
             for (int k = 0; k < files.length; k++) {
-                Tokenizer ours = Tokenizer.load(files[k]);
-                try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(files[k], Map.of("truncation", "false", "padding", "false"))) {
-                    HfTokenizer h = (HfTokenizer) ours;
-                    Encoder ours1 = ls -> {
-                        h.clearCache();   // every pass starts cold: no line-level cache hits from the previous pass
-                        long n = 0;
-                        for (String l : ls) n += ours.encode(l, true).length;
-                        return n;
-                    };
-                    Encoder oursN = ls -> {
-                        h.clearCache();
-                        long[] n = new long[1];
-                        par.forRange(ls.size(), (a, b) -> {
-                            long c = 0;
-                            for (int i = a; i < b; i++) c += ours.encode(ls.get(i), true).length;
-                            synchronized (n) { n[0] += c; }
-                        });
-                        return n[0];
-                    };
-                    Encoder hf1 = ls -> {
-                        long n = 0;
-                        for (String l : ls) n += hf.encode(l, true, false).getIds().length;
-                        return n;
-                    };
-                    Encoder hfN = ls -> {
-                        long n = 0;
-                        for (int s = 0; s < ls.size(); s += 4096) {
-                            for (var e : hf.batchEncode(ls.subList(s, Math.min(ls.size(), s + 4096)), true, false)) n += e.getIds().length;
-                        }
-                        return n;
-                    };
-                    System.out.printf("%-28s %12.2f %12.2f %12.2f %12.2f%n", names[k], mbPerSec(ours1, lines, bytes, seconds),
-                            mbPerSec(hf1, lines, bytes, seconds), mbPerSec(oursN, lines, bytes, seconds), mbPerSec(hfN, lines, bytes, seconds));
-                }
+                HfTokenizer h = (HfTokenizer) Tokenizer.load(files[k]);
+                Encoder ours1 = ls -> {
+                    h.clearCache();   // every pass starts cold: no line-level cache hits from the previous pass
+                    long n = 0;
+                    for (String l : ls) n += h.encode(l, true).length;
+                    return n;
+                };
+                Encoder oursN = ls -> {
+                    h.clearCache();
+                    long[] n = new long[1];
+                    par.forRange(ls.size(), (a, b) -> {
+                        long c = 0;
+                        for (int i = a; i < b; i++) c += h.encode(ls.get(i), true).length;
+                        synchronized (n) { n[0] += c; }
+                    });
+                    return n[0];
+                };
+                System.out.printf("%-28s %12.2f %12.2f%n", names[k], mbPerSec(ours1, lines, bytes, seconds), mbPerSec(oursN, lines, bytes, seconds));
             }
         }
     }

@@ -14,7 +14,7 @@ import java.util.TreeMap;
 /**
  * Encodes every Unicode scalar value (in "a{c}a {c}1{c} {c}") with cpt4j and with HF tokenizers (DJL) and prints the
  * code points that differ, grouped by JDK general category. Too slow for the test suite (minutes); it produced the
- * tables in {@code Unicode}. Run: {@code java -cp target/test-classes:target/classes:<deps> dev.cpt4j.tokenizer.UnicodeSweep}
+ * tables in {@code Unicode}. Run: {@code java -cp target/test-classes:target/classes:<deps> dev.cpt4j.tokenizer.UnicodeSweep [bge] [qwen3] [llama2]}
  * (last result: zero differences for bge-small-zh WordPiece, Qwen3 and LLaMA-2).
  */
 public final class UnicodeSweep {
@@ -48,9 +48,10 @@ public final class UnicodeSweep {
     }
 
     public static void main(String[] args) throws Exception {
+        List<String> which = args.length == 0 ? List.of("bge", "qwen3", "llama2") : List.of(args);
         Path tmp = Files.createTempDirectory("sweep");
-        sweep("bge-small-zh WordPiece", TestAssets.bgeTokenizerJson(tmp));
-        sweep("Qwen3", TestAssets.npmFile("qwen3", "tokenizer.json"));
-        sweep("LLaMA-2", TestAssets.npmFile("llama2", "tokenizer.json"));
+        if (which.contains("bge")) sweep("bge-small-zh WordPiece", TestAssets.bgeTokenizerJson(tmp));
+        if (which.contains("qwen3")) sweep("Qwen3", TestAssets.npmFile("qwen3", "tokenizer.json"));
+        if (which.contains("llama2")) sweep("LLaMA-2", TestAssets.npmFile("llama2", "tokenizer.json"));
     }
 }

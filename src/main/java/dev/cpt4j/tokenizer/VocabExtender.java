@@ -1,0 +1,300 @@
+package dev.cpt4j.tokenizer;
+
+import dev.cpt4j.UserError;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * Vocabulary extension (continued pretraining on a new domain/language, as Chinese-LLaMA extended LLaMA's vocabulary)
+ * and training from scratch. Every existing id stays unchanged; new tokens get the ids after the largest existing id.
+ * The result is written as a {@code tokenizer.json} that HF tokenizers loads and encodes exactly as cpt4j does.
+ *
+ * <ul>
+ * <li>BPE (byte-level, or byte-fallback/metaspace): characters that fell back to bytes and occur often become new
+ *     single-character tokens; then N new merges are learned on the corpus's current tokenization and appended after
+ *     the existing merges (lowest priority, so existing words tokenize as before unless a new merge applies).</li>
+ * <li>WordPiece: BERT isolates every CJK character before WordPiece, so multi-character Chinese pieces are learned as
+ *     merges over CJK runs and added as non-normalized added tokens (matched in the raw text before pre-tokenization,
+ *     leftmost-longest); frequent [UNK] characters become vocabulary entries. Added tokens are also put into the
+ *     model vocabulary with their ids, because HF re-numbers added tokens that are not in it.</li>
+ * </ul>
+ * Held-out text (every 20th line of the corpus) is never used for learning; the report gives tokens per 1,000
+ * characters on it before and after.
+ */
+public final class VocabExtender {
+    private VocabExtender() {}
+
+    /** What an extension or training run did. Token rates are per 1,000 characters (code points) of held-out text. */
+    public record Report(int baseVocabSize, int newVocabSize, int newTokens, int newMerges, long heldOutLines,
+                         long heldOutChars, double tokensPer1kCharsBefore, double tokensPer1kCharsAfter, Path tokenizerJson) {}
+
+    record Corpus(List<String> train, List<String> heldOut) {}
+
+    /** Every line of every *.txt under {@code dir} (sorted paths); every 20th line is held out. */
+    static Corpus readCorpus(Path dir) {
+        if (!Files.isDirectory(dir)) throw new UserError("corpus directory " + dir + " does not exist or is not a directory; give --corpus DIR with *.txt files");
+        List<Path> files;
+        try (Stream<Path> s = Files.walk(dir)) {
+            files = s.filter(p -> Files.isRegularFile(p) && p.getFileName().toString().endsWith(".txt")).sorted().toList();
+        } catch (IOException e) {
+            throw new UserError("cannot list corpus directory " + dir + ": " + e.getMessage());
+        }
+        if (files.isEmpty()) throw new UserError("corpus directory " + dir + " has no *.txt files; put the domain text there, one example per line");
+        List<String> train = new ArrayList<>(), held = new ArrayList<>();
+        long n = 0;
+        for (Path f : files) {
+            for (String line : LineEncoder.readLines(f)) {
+                if (line.isBlank()) continue;
+                if (n++ % 20 == 19) held.add(line); else train.add(line);
+            }
+        }
+        if (held.isEmpty()) held.addAll(train.subList(0, Math.min(train.size(), 1)));
+        return new Corpus(train, held);
+    }
+
+    static double tokensPer1k(Tokenizer t, List<String> lines, long[] charsOut) {
+        long tokens = 0, chars = 0;
+        for (String l : lines) {
+            tokens += t.encode(l, false).length;
+            chars += l.codePointCount(0, l.length());
+        }
+        charsOut[0] = chars;
+        return chars == 0 ? 0 : tokens * 1000.0 / chars;
+    }
+
+    private static void checkOutput(Path outputDir) {
+        if (Files.exists(outputDir.resolve("tokenizer.json"))) {
+            throw new UserError("output directory " + outputDir + " already has a tokenizer.json; choose a new directory (cpt4j never overwrites tokenizer files)");
+        }
+    }
+
+    /** Extends the tokenizer at {@code base} with {@code add} new tokens/merges learned from {@code corpusDir}. */
+    public static Report extend(Path base, Path corpusDir, int add, Path outputDir) {
+        if (add <= 0) throw new UserError("--add must be a positive number of tokens, got " + add);
+        checkOutput(outputDir);
+        Tokenizer t = Tokenizer.load(base);
+        if (!(t instanceof HfTokenizer h)) throw new UserError("tokenizer " + base + " cannot be extended");
+        Corpus corpus = readCorpus(corpusDir);
+        HfTokenizer ext = h.model instanceof BpeModel ? extendBpe(h, corpus, add) : extendWordPiece(h, corpus, add);
+        Path json = TokenizerJsonWriter.write(ext, outputDir);
+        Tokenizer reloaded = Tokenizer.load(json);
+        long[] chars = new long[1];
+        double before = tokensPer1k(t, corpus.heldOut(), chars), after = tokensPer1k(reloaded, corpus.heldOut(), chars);
+        int newMerges = ext.model instanceof BpeModel b && h.model instanceof BpeModel a ? b.merges.size() - a.merges.size() : 0;
+        return new Report(t.vocabSize(), reloaded.vocabSize(), reloaded.vocabSize() - t.vocabSize(), newMerges,
+                corpus.heldOut().size(), chars[0], before, after, json);
+    }
+
+    private static Map<String, Long> wordCounts(HfTokenizer h, List<String> lines) {
+        Map<String, Long> counts = new HashMap<>();
+        for (String l : lines) h.words(l, w -> counts.merge(w, 1L, Long::sum));
+        return new TreeMap<>(counts);   // sorted: deterministic symbol numbering
+    }
+
+    /** Model vocabulary plus every added token (so HF keeps their ids), and the next free id. */
+    private static Map<String, Integer> fullVocab(HfTokenizer h) {
+        Map<String, Integer> v = new LinkedHashMap<>(h.model.vocab());
+        for (AddedToken a : h.added.tokens) v.putIfAbsent(a.content(), a.id());
+        return v;
+    }
+
+    private static int nextId(Map<String, Integer> v) {
+        int m = -1;
+        for (int id : v.values()) m = Math.max(m, id);
+        return m + 1;
+    }
+
+    static HfTokenizer extendBpe(HfTokenizer h, Corpus corpus, int add) {
+        BpeModel m = (BpeModel) h.model;
+        Map<String, Integer> vocab = fullVocab(h);
+        int next = nextId(vocab);
+        Map<String, Long> words = wordCounts(h, corpus.train());
+        // 1. byte-fallback models: frequent characters spelled as bytes become tokens
+        int budget = add;
+        if (m.byteFallback) {
+            Map<String, Long> chars = new TreeMap<>();
+            for (Map.Entry<String, Long> e : words.entrySet()) {
+                String w = e.getKey();
+                for (int i = 0; i < w.length(); ) {
+                    int c = w.codePointAt(i);
+                    String ch = w.substring(i, i + Character.charCount(c));
+                    if (!vocab.containsKey(ch)) chars.merge(ch, e.getValue(), Long::sum);
+                    i += Character.charCount(c);
+                }
+            }
+            List<Map.Entry<String, Long>> top = chars.entrySet().stream().filter(e -> e.getValue() >= 2)
+                    .sorted((x, y) -> y.getValue().equals(x.getValue()) ? x.getKey().compareTo(y.getKey()) : Long.compare(y.getValue(), x.getValue()))
+                    .limit(budget / 2).toList();
+            for (Map.Entry<String, Long> e : top) vocab.put(e.getKey(), next++);
+            budget -= top.size();
+        }
+        BpeModel withChars = new BpeModel(vocab, m.merges, m.unkToken, m.prefix, m.suffix, m.fuseUnk, m.byteFallback, m.ignoreMerges);
+        // 2. merges over the current tokenization; no pair across a metaspace word start or with a byte token
+        MergeLearner learner = new MergeLearner();
+        for (Map.Entry<String, Long> e : words.entrySet()) {
+            IntList ids = new IntList();
+            withChars.encode(e.getKey(), 0, e.getKey().length(), ids);
+            List<String> seq = new ArrayList<>();
+            for (int i = 0; i < ids.size(); i++) {
+                String tok = withChars.idToToken(ids.get(i));
+                boolean barrier = tok == null || Decoder.ByteFallback.byteToken(tok) >= 0 || tok.equals(m.unkToken);
+                if (barrier || (tok.startsWith("\u2581") && !seq.isEmpty())) {
+                    learner.addWord(seq, e.getValue());
+                    seq = new ArrayList<>();
+                    if (barrier) continue;
+                }
+                seq.add(tok);
+            }
+            learner.addWord(seq, e.getValue());
+        }
+        List<String[]> merges = new ArrayList<>(m.merges);
+        for (MergeLearner.Merge mg : learner.learn(budget, 2, String::concat, (a, b) -> true)) {
+            merges.add(new String[] {mg.left(), mg.right()});
+            if (!vocab.containsKey(mg.joined())) vocab.put(mg.joined(), next++);
+        }
+        BpeModel nm = new BpeModel(vocab, merges, m.unkToken, m.prefix, m.suffix, m.fuseUnk, m.byteFallback, m.ignoreMerges);
+        return new HfTokenizer(h.normalizer, h.preTokenizer, nm, h.postProcessor, h.decoder, h.added.tokens, "extended");
+    }
+
+    static HfTokenizer extendWordPiece(HfTokenizer h, Corpus corpus, int add) {
+        WordPieceModel m = (WordPieceModel) h.model;
+        Map<String, Integer> vocab = fullVocab(h);
+        int next = nextId(vocab);
+        // CJK runs of the raw text (added tokens are matched there, before normalization)
+        Map<String, Long> runs = new TreeMap<>();
+        Map<String, Long> unkChars = new TreeMap<>();
+        for (String l : corpus.train()) {
+            int i = 0;
+            while (i < l.length()) {
+                int c = l.codePointAt(i);
+                if (!Unicode.isChineseChar(c)) { i += Character.charCount(c); continue; }
+                int s = i;
+                while (i < l.length() && Unicode.isChineseChar(l.codePointAt(i))) {
+                    String ch = l.substring(i, i + Character.charCount(l.codePointAt(i)));
+                    if (!vocab.containsKey(ch)) unkChars.merge(ch, 1L, Long::sum);
+                    i += ch.length();
+                }
+                runs.merge(l.substring(s, i), 1L, Long::sum);
+            }
+        }
+        int budget = add;
+        List<Map.Entry<String, Long>> topUnk = unkChars.entrySet().stream().filter(e -> e.getValue() >= 2)
+                .sorted((x, y) -> y.getValue().equals(x.getValue()) ? x.getKey().compareTo(y.getKey()) : Long.compare(y.getValue(), x.getValue()))
+                .limit(budget / 4).toList();
+        for (Map.Entry<String, Long> e : topUnk) vocab.put(e.getKey(), next++);
+        budget -= topUnk.size();
+        MergeLearner learner = new MergeLearner();
+        for (Map.Entry<String, Long> e : runs.entrySet()) {
+            List<String> chars = new ArrayList<>();
+            e.getKey().codePoints().forEach(c -> chars.add(new String(Character.toChars(c))));
+            learner.addWord(chars, e.getValue());
+        }
+        List<AddedToken> added = new ArrayList<>(h.added.tokens);
+        for (MergeLearner.Merge mg : learner.learn(budget, 2, String::concat, (a, b) -> true)) {
+            if (vocab.containsKey(mg.joined())) continue;
+            int id = next++;
+            vocab.put(mg.joined(), id);
+            added.add(new AddedToken(id, mg.joined(), false, false, false, false, false));
+        }
+        WordPieceModel nm = new WordPieceModel(vocab, m.unkToken, m.prefix, m.maxInputCharsPerWord);
+        return new HfTokenizer(h.normalizer, h.preTokenizer, nm, h.postProcessor, h.decoder, added, "extended");
+    }
+
+    /**
+     * Trains a tokenizer from scratch: {@code bpe} = GPT-2-style byte-level BPE (256 byte symbols, then merges, plus
+     * {@code <|endoftext|>}); {@code wordpiece} = BERT-style (BertNormalizer without lowercasing, BERT pre-tokenizer,
+     * [PAD] [UNK] [CLS] [SEP] [MASK], every character seen twice or more, and pieces learned as merges with {@code ##}).
+     */
+    public static Report train(Path corpusDir, String kind, int vocabSize, Path outputDir) {
+        checkOutput(outputDir);
+        Corpus corpus = readCorpus(corpusDir);
+        HfTokenizer t = switch (kind) {
+            case "bpe" -> trainBpe(corpus, vocabSize);
+            case "wordpiece" -> trainWordPiece(corpus, vocabSize);
+            default -> throw new UserError("--type is '" + kind + "'; supported: bpe, wordpiece");
+        };
+        Path json = TokenizerJsonWriter.write(t, outputDir);
+        Tokenizer reloaded = Tokenizer.load(json);
+        long[] chars = new long[1];
+        double after = tokensPer1k(reloaded, corpus.heldOut(), chars);
+        int merges = t.model instanceof BpeModel b ? b.merges.size() : 0;
+        return new Report(0, reloaded.vocabSize(), reloaded.vocabSize(), merges, corpus.heldOut().size(), chars[0], Double.NaN, after, json);
+    }
+
+    static HfTokenizer trainBpe(Corpus corpus, int vocabSize) {
+        if (vocabSize < 300) throw new UserError("--vocab-size " + vocabSize + " is too small for byte-level BPE; use at least 300 (256 bytes + merges)");
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        for (int b = 0; b < 256; b++) vocab.put(String.valueOf(ByteLevelCodec.BYTE_TO_CHAR[b]), b);
+        PreTokenizer pre = new PreTokenizer.ByteLevel(false, true);
+        HfTokenizer seed = new HfTokenizer(null, pre, new BpeModel(vocab, List.of(), null, null, null, false, false, false),
+                null, new Decoder.ByteLevel(), List.of(), "seed");
+        MergeLearner learner = new MergeLearner();
+        for (Map.Entry<String, Long> e : wordCounts(seed, corpus.train()).entrySet()) {
+            List<String> syms = new ArrayList<>();
+            for (char c : e.getKey().toCharArray()) syms.add(String.valueOf(c));
+            learner.addWord(syms, e.getValue());
+        }
+        List<String[]> merges = new ArrayList<>();
+        int next = 256;
+        for (MergeLearner.Merge mg : learner.learn(vocabSize - 257, 2, String::concat, (a, b) -> true)) {
+            merges.add(new String[] {mg.left(), mg.right()});
+            if (!vocab.containsKey(mg.joined())) vocab.put(mg.joined(), next++);
+        }
+        vocab.put("<|endoftext|>", next);
+        List<AddedToken> added = List.of(new AddedToken(next, "<|endoftext|>", true, false, false, false, false));
+        return new HfTokenizer(null, pre, new BpeModel(vocab, merges, null, null, null, false, false, false), null,
+                new Decoder.ByteLevel(), added, "trained");
+    }
+
+    static HfTokenizer trainWordPiece(Corpus corpus, int vocabSize) {
+        Normalizer norm = new Normalizer.Bert(true, true, false, false);
+        PreTokenizer pre = new PreTokenizer.Bert();
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        String[] specials = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+        for (String s : specials) vocab.put(s, vocab.size());
+        HfTokenizer seed = new HfTokenizer(norm, pre, new WordPieceModel(vocab, "[UNK]", "##", 100), null, null, List.of(), "seed");
+        Map<String, Long> words = wordCounts(seed, corpus.train());
+        Map<String, Long> alphabet = new TreeMap<>();
+        for (Map.Entry<String, Long> e : words.entrySet()) {
+            String w = e.getKey();
+            for (int i = 0; i < w.length(); ) {
+                int c = w.codePointAt(i);
+                String ch = new String(Character.toChars(c));
+                alphabet.merge(i == 0 ? ch : "##" + ch, e.getValue(), Long::sum);
+                i += Character.charCount(c);
+            }
+        }
+        alphabet.entrySet().stream().filter(e -> e.getValue() >= 2)   // most frequent characters first
+                .sorted((x, y) -> y.getValue().equals(x.getValue()) ? x.getKey().compareTo(y.getKey()) : Long.compare(y.getValue(), x.getValue()))
+                .forEach(e -> { if (vocab.size() < vocabSize) vocab.putIfAbsent(e.getKey(), vocab.size()); });
+        MergeLearner learner = new MergeLearner();
+        for (Map.Entry<String, Long> e : words.entrySet()) {
+            List<String> syms = new ArrayList<>();
+            String w = e.getKey();
+            for (int i = 0; i < w.length(); ) {
+                int c = w.codePointAt(i);
+                syms.add((i == 0 ? "" : "##") + new String(Character.toChars(c)));
+                i += Character.charCount(c);
+            }
+            learner.addWord(syms, e.getValue());
+        }
+        int room = Math.max(0, vocabSize - vocab.size());
+        for (MergeLearner.Merge mg : learner.learn(room * 2, 2, (a, b) -> a + b.substring(2), (a, b) -> true)) {
+            if (vocab.size() >= vocabSize) break;
+            vocab.putIfAbsent(mg.joined(), vocab.size());
+        }
+        List<AddedToken> added = new ArrayList<>();
+        for (String s : specials) added.add(new AddedToken(vocab.get(s), s, true, false, false, false, false));
+        PostProcessor post = new PostProcessor.Template(new int[] {vocab.get("[CLS]")}, new int[] {vocab.get("[SEP]")});
+        return new HfTokenizer(norm, pre, new WordPieceModel(vocab, "[UNK]", "##", 100), post, new Decoder.WordPiece("##", true), added, "trained");
+    }
+}

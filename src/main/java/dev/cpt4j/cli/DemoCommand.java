@@ -30,6 +30,8 @@ final class DemoCommand implements Callable<Integer> {
     Integer threads;
     @Option(names = "--offline", description = "Don't try npm; use the bundled Song ci excerpt unless the full corpus is cached.")
     boolean offline;
+    @Option(names = "--excerpt", description = "Always use the Song ci excerpt bundled in cpt4j (faster; every 11th ci).")
+    boolean excerpt;
     @Option(names = "--json", description = "Print the result as one JSON object on the last stdout line.")
     boolean json;
 
@@ -40,7 +42,8 @@ final class DemoCommand implements Callable<Integer> {
         Path base = baseModel != null ? baseModel : home.resolve("models/cpt4j-poetry-base");
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         PrintStream log = System.err;
-        Demo.Options o = new Demo.Options(home, base, output.toAbsolutePath(), maxSteps, n, !offline);
+        Demo.Options o = new Demo.Options(home, base, output.toAbsolutePath(), maxSteps, n,
+                excerpt ? Demo.Corpus.EXCERPT : offline ? Demo.Corpus.OFFLINE : Demo.Corpus.AUTO);
         Demo.Result r;
         try (Progress progress = Progress.console(log)) {
             r = Demo.run(o, DemoCommand::parseTrainFlags, log, progress);

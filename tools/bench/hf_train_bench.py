@@ -3,7 +3,7 @@
 config.json, random ids, whole training steps (forward, backward, clip 1.0, torch.optim.AdamW), same FLOP count.
 
 Run: /work/.venv-ref/bin/python tools/bench/hf_train_bench.py --config CONFIG_JSON --batch 4 --block 128 \
-         --steps 5 --warmup 2 [--threads 2] [--bf16] [--gradient_checkpointing] [--json]
+         --steps 5 --warmup 2 [--threads 2] [--bf16] [--gradient_checkpointing] [--lora] [--json]
 --json prints {"tokens_per_s", "peak_rss_mb", "gflops"} on the last line (peak RSS from /proc/self/status VmHWM).
 """
 import argparse
@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16) around forward")
     ap.add_argument("--gradient_checkpointing", action="store_true")
+    ap.add_argument("--lora", action="store_true",
+                    help="the seed's LoRA via peft: r 8, alpha 32, dropout 0.05, c_attn; wte + lm_head in modules_to_save")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -41,8 +43,15 @@ def main():
     model = GPT2LMHeadModel(cfg).float()
     if a.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if a.lora:
+        from peft import LoraConfig, get_peft_model
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules=["c_attn"],
+                                                 modules_to_save=["transformer.wte", "lm_head"], task_type="CAUSAL_LM"))
+        if a.gradient_checkpointing:
+            model.enable_input_require_grads()
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
     ids = torch.randint(0, cfg.vocab_size, (a.batch, a.block))
     t0 = None
     for s in range(a.warmup + a.steps):
@@ -52,7 +61,7 @@ def main():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
             loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if not a.json:
             print(f"step {s + 1} loss {loss.item():.4f}")

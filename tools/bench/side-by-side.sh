@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks of cpt4j and the Python reference (transformers/peft on torch CPU), run back to back on
+# the same machine, 2 threads each. Needs the reference venv (REFERENCE.md):
+#   python3 -m venv .venv-ref && .venv-ref/bin/pip install torch transformers peft safetensors tokenizers datasets
+# Usage: tools/bench/side-by-side.sh [train|lora|generate|all] > results.jsonl   (each line: one JSON result)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+PY="${CPT4J_PY:-$ROOT/.venv-ref/bin/python}"
+[ -x "$PY" ] || PY=/work/.venv-ref/bin/python
+[ -x "$PY" ] || { echo "side-by-side: no Python reference venv (set CPT4J_PY)" >&2; exit 1; }
+CFG=tools/bench/seed-gpt2-110m.json
+STEPS="${STEPS:-5}"; WARM="${WARM:-3}"
+what="${1:-all}"
+lora=(--lora_rank 8 --lora_alpha 32 --trainable c_attn --modules_to_save transformer.wte,lm_head --lora_dropout 0.05)
+tag() { sed "s/^{/{\"case\":\"$1\",\"impl\":\"$2\",/"; }
+run_train() {  # run_train case [cpt4j flags...] -- [python flags...]
+  local c="$1"; shift
+  local jf=() pf=() side=j
+  for a in "$@"; do if [ "$a" = "--" ]; then side=p; elif [ $side = j ]; then jf+=("$a"); else pf+=("$a"); fi; done
+  ./cpt4j bench train --config $CFG --batch 4 --block 128 --steps "$STEPS" --warmup "$WARM" --threads 2 --json "${jf[@]}" 2>/dev/null | tail -n1 | tag "$c" cpt4j
+  "$PY" tools/bench/hf_train_bench.py --config $CFG --batch 4 --block 128 --steps "$STEPS" --warmup "$WARM" --threads 2 --json "${pf[@]}" 2>/dev/null | tail -n1 | tag "$c" transformers
+}
+if [ "$what" = train ] || [ "$what" = all ]; then
+  run_train full-fp32 --
+  run_train full-bf16-autocast -- --bf16
+fi
+if [ "$what" = lora ] || [ "$what" = all ]; then
+  run_train lora "${lora[@]}" -- --lora
+  run_train lora-bf16-autocast "${lora[@]}" -- --lora --bf16
+  run_train lora-ckpt "${lora[@]}" --gradient_checkpointing -- --lora --gradient_checkpointing
+fi
+if [ "$what" = generate ] || [ "$what" = all ]; then
+  ./cpt4j bench generate --config $CFG --prompt-tokens 32 --max-new-tokens 128 --num-return-sequences 5 --top-p 0.9 --threads 2 --json 2>/dev/null | tail -n1 | tag generate cpt4j
+  "$PY" tools/bench/generate_python.py --threads 2 --json 2>/dev/null | tail -n1 | tag generate transformers
+fi

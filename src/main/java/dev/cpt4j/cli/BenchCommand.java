@@ -163,49 +163,9 @@ final class BenchCommand implements Callable<Integer> {
         return new TrainBench.LoraSpec(rank, alpha, dropout, t.isEmpty() ? java.util.List.of("attn.c_attn") : t, m);
     }
 
-    /**
-     * A minimal reader of an HF GPT-2 config.json (GPT2Config's keys, its attribute_map aliases and its defaults for
-     * missing keys).
-     */
+    /** An HF GPT-2 config.json, read as everywhere else (keys, aliases, defaults; one-line errors). */
     static Gpt2Config readConfig(Path file) {
         if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a GPT-2 config.json with --config");
-        JsonNode j;
-        try {
-            j = new ObjectMapper().readTree(file.toFile());
-        } catch (JsonProcessingException e) {
-            throw new UserError(file + " is not valid JSON (" + e.getOriginalMessage() + "); fix or regenerate the file");
-        } catch (IOException e) {
-            throw new UserError("cannot read " + file + ": " + e.getMessage());
-        }
-        if (j == null || !j.isObject()) throw new UserError(file + " must hold a JSON object with GPT-2 config keys");
-        String type = j.path("model_type").asText("gpt2");
-        if (!type.equals("gpt2")) throw new UserError(file + ": model_type '" + type + "' is not supported; only gpt2 is");
-        int nEmbd = intKey(file, j, 768, "n_embd", "hidden_size");
-        int nInner = j.hasNonNull("n_inner") ? intKey(file, j, 0, "n_inner") : 4 * nEmbd;
-        return new Gpt2Config(intKey(file, j, 50257, "vocab_size"), intKey(file, j, 1024, "n_positions", "max_position_embeddings"),
-                nEmbd, intKey(file, j, 12, "n_layer", "num_hidden_layers"), intKey(file, j, 12, "n_head", "num_attention_heads"),
-                nInner, j.path("activation_function").asText("gelu_new"),
-                (float) numKey(file, j, 1e-5, "layer_norm_epsilon"), (float) numKey(file, j, 0.02, "initializer_range"),
-                (float) numKey(file, j, 0.1, "embd_pdrop"), (float) numKey(file, j, 0.1, "attn_pdrop"),
-                (float) numKey(file, j, 0.1, "resid_pdrop"), j.path("tie_word_embeddings").asBoolean(true),
-                j.path("scale_attn_weights").asBoolean(true), j.path("scale_attn_by_inverse_layer_idx").asBoolean(false));
-    }
-
-    private static int intKey(Path file, JsonNode j, int dflt, String... names) {
-        for (String n : names) {
-            JsonNode v = j.get(n);
-            if (v == null || v.isNull()) continue;
-            if (!v.canConvertToInt() || !v.isIntegralNumber())
-                throw new UserError(file + ": '" + n + "' must be an integer, got " + v);
-            return v.intValue();
-        }
-        return dflt;
-    }
-
-    private static double numKey(Path file, JsonNode j, double dflt, String name) {
-        JsonNode v = j.get(name);
-        if (v == null || v.isNull()) return dflt;
-        if (!v.isNumber()) throw new UserError(file + ": '" + name + "' must be a number, got " + v);
-        return v.doubleValue();
+        return dev.cpt4j.hf.HfConfigs.read(file);
     }
 }

@@ -11,13 +11,13 @@ import jdk.incubator.vector.VectorSpecies;
  * kernel is written to stream B exactly once per call, in long contiguous runs the hardware prefetcher follows.
  *
  * <p>How: threads split the columns; each thread walks its columns in tiles of {@code M × NT} outputs that stay in
- * L1, and for each tile goes down K four rows at a time, adding {@code A[i, k..k+3] · B[k..k+3, tile]} into every row i
- * of the tile (the four B row pieces are read from memory for row 0 and from L1 for the others). A dot-product order
+ * L1, and for each tile goes down K eight rows at a time, adding {@code A[i, k..k+7] · B[k..k+7, tile]} into every row i
+ * of the tile (the eight B row pieces are read from memory for row 0 and from L1 for the others). A dot-product order
  * (reading B down its columns) would jump a whole B row per element and defeat the prefetcher; a packed GEMM would
  * copy B, which costs as much as the product itself here.
  *
  * <p>Not a GEMM replacement: for many rows (a prefill) use {@link Gemm}, whose micro-kernel reuses B from cache.
- * Sums run in k order per output (each output is {@code bias + Σ_k} with four-term partial groups), so results differ
+ * Sums run in k order per output (each output is {@code bias + Σ_k} with four-term partial sums), so results differ
  * from {@link Gemm}'s only by float rounding.
  */
 public final class MatVec {
@@ -25,8 +25,8 @@ public final class MatVec {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Floats of one C tile (all M rows): 12 KiB leaves room in a 32 KiB L1 for the four B row pieces. */
-    private static final int TILE_FLOATS = 3072;
+    /** Floats of one C tile (all M rows): 8 KiB, so the tile and eight B row pieces of its width fit a 32 KiB L1. */
+    private static final int TILE_FLOATS = 2048;
     /** Columns per thread chunk are a multiple of this (a 64-byte line), so threads rarely share a line of C. */
     private static final int UNIT = 16;
 
@@ -68,6 +68,10 @@ public final class MatVec {
                 else java.util.Arrays.fill(C, c, c + w, 0f);
             }
             int k = 0;
+            for (; k + 8 <= K; k += 8) {
+                int b0 = bOff + k * ldb + t0;
+                for (int i = 0; i < M; i++) add8(A, aOff + i * lda + k, B, b0, ldb, C, cOff + i * ldc + t0, w);
+            }
             for (; k + 4 <= K; k += 4) {
                 int b0 = bOff + k * ldb + t0, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
                 for (int i = 0; i < M; i++) {
@@ -79,6 +83,38 @@ public final class MatVec {
                 int b0 = bOff + k * ldb + t0;
                 for (int i = 0; i < M; i++) add1(A[aOff + i * lda + k], B, b0, C, cOff + i * ldc + t0, w);
             }
+        }
+    }
+
+    /** c[0, w) += Σ_{r<8} A[a + r] · B[b0 + r·ldb ..], as two four-term chains. */
+    private static void add8(float[] A, int a, float[] B, int b0, int ldb, float[] C, int c, int w) {
+        FloatVector v0 = FloatVector.broadcast(S, A[a]), v1 = FloatVector.broadcast(S, A[a + 1]);
+        FloatVector v2 = FloatVector.broadcast(S, A[a + 2]), v3 = FloatVector.broadcast(S, A[a + 3]);
+        FloatVector v4 = FloatVector.broadcast(S, A[a + 4]), v5 = FloatVector.broadcast(S, A[a + 5]);
+        FloatVector v6 = FloatVector.broadcast(S, A[a + 6]), v7 = FloatVector.broadcast(S, A[a + 7]);
+        int b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb, b4 = b3 + ldb, b5 = b4 + ldb, b6 = b5 + ldb, b7 = b6 + ldb;
+        int j = 0, ub = S.loopBound(w);
+        for (; j < ub; j += L) {
+            FloatVector s0 = v0.mul(FloatVector.fromArray(S, B, b0 + j));
+            s0 = v1.fma(FloatVector.fromArray(S, B, b1 + j), s0);
+            s0 = v2.fma(FloatVector.fromArray(S, B, b2 + j), s0);
+            s0 = v3.fma(FloatVector.fromArray(S, B, b3 + j), s0);
+            FloatVector s1 = v4.mul(FloatVector.fromArray(S, B, b4 + j));
+            s1 = v5.fma(FloatVector.fromArray(S, B, b5 + j), s1);
+            s1 = v6.fma(FloatVector.fromArray(S, B, b6 + j), s1);
+            s1 = v7.fma(FloatVector.fromArray(S, B, b7 + j), s1);
+            FloatVector.fromArray(S, C, c + j).add(s0.add(s1)).intoArray(C, c + j);
+        }
+        for (; j < w; j++) {
+            float s0 = A[a] * B[b0 + j];
+            s0 = Math.fma(A[a + 1], B[b1 + j], s0);
+            s0 = Math.fma(A[a + 2], B[b2 + j], s0);
+            s0 = Math.fma(A[a + 3], B[b3 + j], s0);
+            float s1 = A[a + 4] * B[b4 + j];
+            s1 = Math.fma(A[a + 5], B[b5 + j], s1);
+            s1 = Math.fma(A[a + 6], B[b6 + j], s1);
+            s1 = Math.fma(A[a + 7], B[b7 + j], s1);
+            C[c + j] += s0 + s1;
         }
     }
 

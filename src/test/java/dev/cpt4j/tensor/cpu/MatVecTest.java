@@ -23,7 +23,7 @@ class MatVecTest {
         SplittableRandom r = new SplittableRandom(7);
         int[] ms = {1, 2, 5, 7, 17};
         int[] ns = {1, 7, 16, 33, 100, 1000};
-        int[] ks = {1, 3, 4, 7, 33};
+        int[] ks = {1, 3, 4, 7, 9, 13, 33};
         for (Parallel par : PARS) for (int M : ms) for (int N : ns) for (int K : ks) for (boolean withBias : new boolean[]{false, true}) {
             int lda = K + 3, ldb = N + 5, ldc = N + 2, aOff = 2, bOff = 3, cOff = 1, biasOff = 4;
             float[] A = rand(r, aOff + M * lda), B = rand(r, bOff + K * ldb), bias = withBias ? rand(r, biasOff + N) : null;

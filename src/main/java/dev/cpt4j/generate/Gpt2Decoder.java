@@ -28,9 +28,12 @@ import dev.cpt4j.tensor.cpu.VecMath;
 public final class Gpt2Decoder implements StepModel {
     /** Row counts up to this take the weight-streaming {@link MatVec} path, larger ones the packed GEMM. */
     static final int MATVEC_ROWS = 16;
+    /** Cached key floats one attention call must read before it is split across threads (~1 MiB of K and V). */
+    static final long PARALLEL_ATTENTION_FLOATS = 1 << 17;
     private final Gpt2Config cfg;
     private final float[] p;
     private final Parallel par;
+    private final Parallel serial = Parallel.serial();
     private final int L, NH, HS, C, F, V, maxT, maxN;
     private final Activation act;
     private final Gemm gemm;
@@ -203,8 +206,14 @@ public final class Gpt2Decoder implements StepModel {
         }
         float eps = cfg.layerNormEpsilon();
         float scale = cfg.scaleAttnWeights() ? (float) (1.0 / Math.sqrt(HS)) : 1f;
+        // A decode step's layernorms, residuals and activation touch a few rows only: handing them to the worker
+        // threads costs more than they do (a wake-up per call, ~10 calls per layer), so they run on this thread.
+        Parallel small = R <= MATVEC_ROWS ? serial : par;
+        long attnWork = 0;
+        for (int r = 0; r < R; r++) attnWork += (long) (rowPos[r] + 1) * NH * HS;
+        Parallel attnPar = attnWork >= PARALLEL_ATTENTION_FLOATS ? par : serial;
         for (int l = 0; l < L; l++) {
-            LayerNorm.forward(par, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
+            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
             linear(qkv, 0, h, 0, p, attnW[l], p, attnB[l], R, C, 3 * C);
             // write this step's keys and values into the cache, then attend
             for (int r = 0; r < R; r++) {
@@ -216,16 +225,16 @@ public final class Gpt2Decoder implements StepModel {
             }
             float s = cfg.scaleAttnByInverseLayerIdx() ? scale / (l + 1) : scale;
             int layer = l;
-            par.forRange(R * NH, (a, b) -> {
+            attnPar.forRange(R * NH, (a, b) -> {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
             linear(h, 0, att, 0, p, projW[l], p, projB[l], R, C, C);
-            Linear.residualForward(par, x, 0, x, 0, h, 0, R * C);
-            LayerNorm.forward(par, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
+            Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
+            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
             linear(fc, 0, h, 0, p, fcW[l], p, fcB[l], R, C, F);
-            act.forward(par, fc, 0, fc, 0, R * F);
+            act.forward(small, fc, 0, fc, 0, R * F);
             linear(h, 0, fc, 0, p, fc2W[l], p, fc2B[l], R, F, C);
-            Linear.residualForward(par, x, 0, x, 0, h, 0, R * C);
+            Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
         }
     }
 
@@ -241,7 +250,7 @@ public final class Gpt2Decoder implements StepModel {
 
     /** ln_f and the LM head for rows [first, first+rows) of x, into rowLogits (rows, V). */
     private void logitsOf(int first, int rows) {
-        LayerNorm.forward(par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
+        LayerNorm.forward(rows <= MATVEC_ROWS ? serial : par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
         gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
     }
 

@@ -79,6 +79,45 @@ public final class LogitsProcessors {
     }
 
     /**
+     * {@link #topP} on a row whose only finite scores are at {@code cand[0, n)}, ascending token ids (e.g. after
+     * top-k, as {@link #finiteIndices} lists them): reads and writes those positions only, with the same sums in the
+     * same order, so the row ends bit-identical to the dense version.
+     *
+     * @param probs scratch indexed by token id (at least V doubles); keys scratch of at least n longs
+     */
+    public static void topP(float[] scores, int off, int[] cand, int n, float topP, double[] probs, long[] keys) {
+        if (topP >= 1f) return;
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) max = Math.max(max, scores[off + cand[j]]);
+        double total = 0;
+        int m = 0;
+        for (int j = 0; j < n; j++) {
+            int i = cand[j];
+            float s = scores[off + i];
+            double p = s == Float.NEGATIVE_INFINITY ? 0.0 : Math.exp(s - max);
+            probs[i] = p;
+            total += p;
+            if (p > 0) keys[m++] = key(s, i);
+        }
+        double inv = 1.0 / total;
+        for (int j = 0; j < n; j++) probs[cand[j]] *= inv;
+        int kept = keptPrefix(keys, m, probs, 1.0 - topP);
+        long minKept = Long.MAX_VALUE;
+        for (int j = 0; j < kept; j++) minKept = Math.min(minKept, keys[j]);
+        for (int j = 0; j < n; j++) {
+            int i = cand[j];
+            if (key(scores[off + i], i) < minKept) scores[off + i] = Float.NEGATIVE_INFINITY;
+        }
+    }
+
+    /** Writes the ids of the row's scores above -Infinity to {@code cand}, ascending; returns how many. */
+    public static int finiteIndices(float[] scores, int off, int V, int[] cand) {
+        int n = 0;
+        for (int i = 0; i < V; i++) if (scores[off + i] != Float.NEGATIVE_INFINITY) cand[n++] = i;
+        return n;
+    }
+
+    /**
      * Partitions {@code keys[0, n)} so that the first m hold the m largest keys, where m is the number of tokens top-p
      * keeps: position j of the descending order is kept iff j == 0 or (1 - mass of positions before j) > threshold.
      * Returns m. Invariant of the loop: m lies in [lo, hi]; {@code above} is the mass of positions before lo.

@@ -228,6 +228,12 @@ class LogitsProcessorsTest {
             float[] sorted = a.clone();
             Arrays.sort(sorted);
             assertThat(LogitsProcessors.kthLargest(a.clone(), n, k)).isEqualTo(sorted[n - k]);
+            float[] padded = new float[n + 3];
+            System.arraycopy(a, 0, padded, 3, n);
+            if (trial % 5 == 0) padded[3] = NEG;
+            float[] sortedPadded = Arrays.copyOfRange(padded, 3, n + 3);
+            Arrays.sort(sortedPadded);
+            assertThat(LogitsProcessors.kthLargestByHeap(padded, 3, n, k, new float[k])).isEqualTo(sortedPadded[n - k]);
         }
     }
 

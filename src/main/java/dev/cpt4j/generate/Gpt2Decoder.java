@@ -7,6 +7,7 @@ import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.cpu.Activation;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.LayerNorm;
+import dev.cpt4j.tensor.cpu.MatVec;
 import dev.cpt4j.tensor.cpu.Linear;
 import dev.cpt4j.tensor.cpu.VecMath;
 
@@ -25,9 +26,14 @@ import dev.cpt4j.tensor.cpu.VecMath;
  * positions, R = max(maxT, N) rows of activations (a prefill has up to maxT rows, a decode step N).
  */
 public final class Gpt2Decoder implements StepModel {
+    /** Row counts up to this take the weight-streaming {@link MatVec} path, larger ones the packed GEMM. */
+    static final int MATVEC_ROWS = 16;
+    /** Cached key floats one attention call must read before it is split across threads (~1 MiB of K and V). */
+    static final long PARALLEL_ATTENTION_FLOATS = 1 << 17;
     private final Gpt2Config cfg;
     private final float[] p;
     private final Parallel par;
+    private final Parallel serial = Parallel.serial();
     private final int L, NH, HS, C, F, V, maxT, maxN;
     private final Activation act;
     private final Gemm gemm;
@@ -200,9 +206,15 @@ public final class Gpt2Decoder implements StepModel {
         }
         float eps = cfg.layerNormEpsilon();
         float scale = cfg.scaleAttnWeights() ? (float) (1.0 / Math.sqrt(HS)) : 1f;
+        // A decode step's layernorms, residuals and activation touch a few rows only: handing them to the worker
+        // threads costs more than they do (a wake-up per call, ~10 calls per layer), so they run on this thread.
+        Parallel small = R <= MATVEC_ROWS ? serial : par;
+        long attnWork = 0;
+        for (int r = 0; r < R; r++) attnWork += (long) (rowPos[r] + 1) * NH * HS;
+        Parallel attnPar = attnWork >= PARALLEL_ATTENTION_FLOATS ? par : serial;
         for (int l = 0; l < L; l++) {
-            LayerNorm.forward(par, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
-            Linear.forward(gemm, par, qkv, 0, h, 0, p, attnW[l], p, attnB[l], R, C, 3 * C);
+            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
+            linear(qkv, 0, h, 0, p, attnW[l], p, attnB[l], R, C, 3 * C);
             // write this step's keys and values into the cache, then attend
             for (int r = 0; r < R; r++) {
                 for (int hh = 0; hh < NH; hh++) {
@@ -213,22 +225,32 @@ public final class Gpt2Decoder implements StepModel {
             }
             float s = cfg.scaleAttnByInverseLayerIdx() ? scale / (l + 1) : scale;
             int layer = l;
-            par.forRange(R * NH, (a, b) -> {
+            attnPar.forRange(R * NH, (a, b) -> {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
-            Linear.forward(gemm, par, h, 0, att, 0, p, projW[l], p, projB[l], R, C, C);
-            Linear.residualForward(par, x, 0, x, 0, h, 0, R * C);
-            LayerNorm.forward(par, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
-            Linear.forward(gemm, par, fc, 0, h, 0, p, fcW[l], p, fcB[l], R, C, F);
-            act.forward(par, fc, 0, fc, 0, R * F);
-            Linear.forward(gemm, par, h, 0, fc, 0, p, fc2W[l], p, fc2B[l], R, F, C);
-            Linear.residualForward(par, x, 0, x, 0, h, 0, R * C);
+            linear(h, 0, att, 0, p, projW[l], p, projB[l], R, C, C);
+            Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
+            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
+            linear(fc, 0, h, 0, p, fcW[l], p, fcB[l], R, C, F);
+            act.forward(small, fc, 0, fc, 0, R * F);
+            linear(h, 0, fc, 0, p, fc2W[l], p, fc2B[l], R, F, C);
+            Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
         }
+    }
+
+    /**
+     * out (R, OUT) = in (R, IN) · W (IN, OUT) + b. A decode step has few rows and reads every weight once: the
+     * streaming {@link MatVec} reads it once for all rows; a prefill's many rows go to the packed {@link Gemm}.
+     */
+    private void linear(float[] out, int outOff, float[] in, int inOff, float[] w, int wOff, float[] b, int bOff,
+                        int R, int IN, int OUT) {
+        if (R <= MATVEC_ROWS) MatVec.nn(par, R, OUT, IN, in, inOff, IN, w, wOff, OUT, b, bOff, out, outOff, OUT);
+        else Linear.forward(gemm, par, out, outOff, in, inOff, w, wOff, b, bOff, R, IN, OUT);
     }
 
     /** ln_f and the LM head for rows [first, first+rows) of x, into rowLogits (rows, V). */
     private void logitsOf(int first, int rows) {
-        LayerNorm.forward(par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
+        LayerNorm.forward(rows <= MATVEC_ROWS ? serial : par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
         gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
     }
 

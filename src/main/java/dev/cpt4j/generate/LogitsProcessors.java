@@ -43,8 +43,13 @@ public final class LogitsProcessors {
      */
     public static void topK(float[] scores, int off, int V, int k, float[] scratch) {
         if (k >= V) return;
-        System.arraycopy(scores, off, scratch, 0, V);
-        float kth = kthLargest(scratch, V, k);
+        float kth;
+        if (k <= HEAP_K) {
+            kth = kthLargestByHeap(scores, off, V, k, scratch);
+        } else {
+            System.arraycopy(scores, off, scratch, 0, V);
+            kth = kthLargest(scratch, V, k);
+        }
         for (int i = off; i < off + V; i++) if (scores[i] < kth) scores[i] = Float.NEGATIVE_INFINITY;
     }
 
@@ -76,6 +81,45 @@ public final class LogitsProcessors {
         long minKept = Long.MAX_VALUE;
         for (int j = 0; j < kept; j++) minKept = Math.min(minKept, keys[j]);
         for (int i = 0; i < V; i++) if (key(scores[off + i], i) < minKept) scores[off + i] = Float.NEGATIVE_INFINITY;
+    }
+
+    /**
+     * {@link #topP} on a row whose only finite scores are at {@code cand[0, n)}, ascending token ids (e.g. after
+     * top-k, as {@link #finiteIndices} lists them): reads and writes those positions only, with the same sums in the
+     * same order, so the row ends bit-identical to the dense version.
+     *
+     * @param probs scratch indexed by token id (at least V doubles); keys scratch of at least n longs
+     */
+    public static void topP(float[] scores, int off, int[] cand, int n, float topP, double[] probs, long[] keys) {
+        if (topP >= 1f) return;
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) max = Math.max(max, scores[off + cand[j]]);
+        double total = 0;
+        int m = 0;
+        for (int j = 0; j < n; j++) {
+            int i = cand[j];
+            float s = scores[off + i];
+            double p = s == Float.NEGATIVE_INFINITY ? 0.0 : Math.exp(s - max);
+            probs[i] = p;
+            total += p;
+            if (p > 0) keys[m++] = key(s, i);
+        }
+        double inv = 1.0 / total;
+        for (int j = 0; j < n; j++) probs[cand[j]] *= inv;
+        int kept = keptPrefix(keys, m, probs, 1.0 - topP);
+        long minKept = Long.MAX_VALUE;
+        for (int j = 0; j < kept; j++) minKept = Math.min(minKept, keys[j]);
+        for (int j = 0; j < n; j++) {
+            int i = cand[j];
+            if (key(scores[off + i], i) < minKept) scores[off + i] = Float.NEGATIVE_INFINITY;
+        }
+    }
+
+    /** Writes the ids of the row's scores above -Infinity to {@code cand}, ascending; returns how many. */
+    public static int finiteIndices(float[] scores, int off, int V, int[] cand) {
+        int n = 0;
+        for (int i = 0; i < V; i++) if (scores[off + i] != Float.NEGATIVE_INFINITY) cand[n++] = i;
+        return n;
     }
 
     /**
@@ -145,6 +189,42 @@ public final class LogitsProcessors {
 
     static int index(long key) {
         return ~(int) key;
+    }
+
+    /** Up to this k, top-k finds its threshold with a heap in one pass instead of a quickselect over a copy. */
+    static final int HEAP_K = 256;
+
+    /**
+     * The k-th largest of {@code a[off, off+n)} (1-based k, duplicates counted), with a min-heap of the k largest
+     * seen so far in {@code heap[0, k)}: one pass in which most elements lose a single comparison to the heap's top.
+     */
+    static float kthLargestByHeap(float[] a, int off, int n, int k, float[] heap) {
+        for (int i = 0; i < k; i++) {
+            float v = a[off + i];
+            int j = i;
+            while (j > 0) {                       // sift up
+                int parent = (j - 1) >>> 1;
+                if (!(heap[parent] > v)) break;
+                heap[j] = heap[parent];
+                j = parent;
+            }
+            heap[j] = v;
+        }
+        for (int i = k; i < n; i++) {
+            float v = a[off + i];
+            if (!(v > heap[0])) continue;
+            int j = 0;                            // replace the top, sift down
+            while (true) {
+                int c = 2 * j + 1;
+                if (c >= k) break;
+                if (c + 1 < k && heap[c + 1] < heap[c]) c++;
+                if (!(heap[c] < v)) break;
+                heap[j] = heap[c];
+                j = c;
+            }
+            heap[j] = v;
+        }
+        return heap[0];
     }
 
     /** The k-th largest of a[0, n) (1-based k), reordering a. */

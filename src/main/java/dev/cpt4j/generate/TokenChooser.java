@@ -23,6 +23,8 @@ public final class TokenChooser {
     private final float[] rowScratch; // (V)
     private final double[] probs;     // (V)
     private final long[] keys;        // (V)
+    private final int[] cand;         // (V) ids left after top-k, ascending
+    private int nCand = -1;           // entries of cand for the row last processed; -1: all V
 
     public TokenChooser(GenerationConfig cfg, int vocabSize, int numSeq) {
         this.cfg = cfg;
@@ -41,6 +43,7 @@ public final class TokenChooser {
         this.rowScratch = new float[V];
         this.probs = new double[V];
         this.keys = new long[V];
+        this.cand = new int[V];
     }
 
     /** Records the prompt as the start of every sequence. */
@@ -71,20 +74,30 @@ public final class TokenChooser {
      */
     public void process(float[] logits, int n) {
         int off = n * V;
+        nCand = -1;
         if (cfg.repetitionPenalty() != 1f)
             LogitsProcessors.repetitionPenalty(logits, off, V, seenList[n], seenCount[n], cfg.repetitionPenalty());
         if (generated[n] < cfg.minNewTokens()) LogitsProcessors.suppress(logits, off, V, eos);
         if (!cfg.doSample()) return;
         if (cfg.temperature() != 1f) LogitsProcessors.temperature(logits, off, V, cfg.temperature());
-        if (cfg.topK() != 0) LogitsProcessors.topK(logits, off, V, cfg.topK(), rowScratch);
-        if (cfg.topP() < 1f) LogitsProcessors.topP(logits, off, V, cfg.topP(), probs, keys);
+        if (cfg.topK() != 0 && cfg.topK() < V) {
+            LogitsProcessors.topK(logits, off, V, cfg.topK(), rowScratch);
+            // top-k leaves about k finite scores: top-p and the draw then visit those only (same sums, same order)
+            nCand = LogitsProcessors.finiteIndices(logits, off, V, cand);
+        }
+        if (cfg.topP() < 1f) {
+            if (nCand >= 0) LogitsProcessors.topP(logits, off, cand, nCand, cfg.topP(), probs, keys);
+            else LogitsProcessors.topP(logits, off, V, cfg.topP(), probs, keys);
+        }
     }
 
     /** Processes row n and returns the chosen token. */
     public int choose(float[] logits, int n, RandomGenerator rng) {
         process(logits, n);
         int off = n * V;
-        return cfg.doSample() ? sample(logits, off, V, rng.nextDouble()) : argmax(logits, off, V);
+        if (!cfg.doSample()) return argmax(logits, off, V);
+        double u = rng.nextDouble();
+        return nCand >= 0 ? sample(logits, off, cand, nCand, u) : sample(logits, off, V, u);
     }
 
     /** First index of the largest score. */
@@ -98,6 +111,33 @@ public final class TokenChooser {
             }
         }
         return best;
+    }
+
+    /**
+     * {@link #sample} on a row whose only finite scores are at {@code cand[0, n)}, ascending ids: the same draw,
+     * visiting those positions only.
+     */
+    public static int sample(float[] scores, int off, int[] cand, int n, double u) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) max = Math.max(max, scores[off + cand[j]]);
+        double total = 0;
+        for (int j = 0; j < n; j++) {
+            float s = scores[off + cand[j]];
+            if (s != Float.NEGATIVE_INFINITY) total += Math.exp(s - max);
+        }
+        double target = u * total, acc = 0;
+        int last = -1;
+        for (int j = 0; j < n; j++) {
+            int i = cand[j];
+            float s = scores[off + i];
+            if (s == Float.NEGATIVE_INFINITY) continue;
+            double p = Math.exp(s - max);
+            if (p == 0) continue;
+            acc += p;
+            last = i;
+            if (acc > target) return i;
+        }
+        return last;
     }
 
     /**

@@ -167,6 +167,31 @@ class LogitsProcessorsTest {
         }
     }
 
+    @Test
+    void candidateTopPAndDrawEqualTheDenseOnesAfterTopK() {
+        // the sparse path (ids left by top-k) must give bit-identical rows and the same draws as the dense one
+        SplittableRandom rng = new SplittableRandom(7);
+        for (int trial = 0; trial < 200; trial++) {
+            int V = 1 + rng.nextInt(3000), k = 1 + rng.nextInt(80);
+            float[] s = new float[V];
+            double spread = rng.nextDouble() * 8;
+            for (int i = 0; i < V; i++) s[i] = (float) (rng.nextGaussian() * spread);
+            if (trial % 4 == 0) for (int i = 0; i < V; i += 3) s[i] = s[0]; // ties
+            LogitsProcessors.topK(s, 0, V, k, new float[V]);
+            float p = (float) rng.nextDouble();
+            float[] dense = s.clone(), sparse = s.clone();
+            int[] cand = new int[V];
+            int n = LogitsProcessors.finiteIndices(sparse, 0, V, cand);
+            LogitsProcessors.topP(dense, 0, V, p, new double[V], new long[V]);
+            LogitsProcessors.topP(sparse, 0, cand, n, p, new double[V], new long[V]);
+            assertThat(sparse).as("trial %d", trial).containsExactly(dense);
+            for (int d = 0; d < 20; d++) {
+                double u = rng.nextDouble();
+                assertThat(TokenChooser.sample(sparse, 0, cand, n, u)).isEqualTo(TokenChooser.sample(dense, 0, V, u));
+            }
+        }
+    }
+
     /** HF's algorithm literally: ascending sort, cumulative softmax, remove <= 1 - p, keep the last one. */
     private static float[] topPBySorting(float[] s, float p) {
         int V = s.length;
@@ -203,6 +228,12 @@ class LogitsProcessorsTest {
             float[] sorted = a.clone();
             Arrays.sort(sorted);
             assertThat(LogitsProcessors.kthLargest(a.clone(), n, k)).isEqualTo(sorted[n - k]);
+            float[] padded = new float[n + 3];
+            System.arraycopy(a, 0, padded, 3, n);
+            if (trial % 5 == 0) padded[3] = NEG;
+            float[] sortedPadded = Arrays.copyOfRange(padded, 3, n + 3);
+            Arrays.sort(sortedPadded);
+            assertThat(LogitsProcessors.kthLargestByHeap(padded, 3, n, k, new float[k])).isEqualTo(sortedPadded[n - k]);
         }
     }
 

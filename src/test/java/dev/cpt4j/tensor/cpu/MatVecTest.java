@@ -1,0 +1,52 @@
+package dev.cpt4j.tensor.cpu;
+
+import dev.cpt4j.tensor.Parallel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** {@link MatVec} against its naive twin on odd sizes (1, 7, 33, non-multiples of the vector width), 1–3 threads. */
+class MatVecTest {
+    static final Parallel[] PARS = {new Parallel(1), new Parallel(2), new Parallel(3)};
+
+    @AfterAll
+    static void close() {
+        for (Parallel p : PARS) p.close();
+    }
+
+    @Test
+    void nnMatchesNaiveOnOddSizesWithOffsetsAndStrides() {
+        SplittableRandom r = new SplittableRandom(7);
+        int[] ms = {1, 2, 5, 7, 17};
+        int[] ns = {1, 7, 16, 33, 100, 1000};
+        int[] ks = {1, 3, 4, 7, 9, 13, 33};
+        for (Parallel par : PARS) for (int M : ms) for (int N : ns) for (int K : ks) for (boolean withBias : new boolean[]{false, true}) {
+            int lda = K + 3, ldb = N + 5, ldc = N + 2, aOff = 2, bOff = 3, cOff = 1, biasOff = 4;
+            float[] A = rand(r, aOff + M * lda), B = rand(r, bOff + K * ldb), bias = withBias ? rand(r, biasOff + N) : null;
+            float[] C = rand(r, cOff + M * ldc), want = C.clone();
+            MatVec.nn(par, M, N, K, A, aOff, lda, B, bOff, ldb, bias, biasOff, C, cOff, ldc);
+            MatVec.nnNaive(M, N, K, A, aOff, lda, B, bOff, ldb, bias, biasOff, want, cOff, ldc);
+            double max = 0;
+            for (int i = 0; i < C.length; i++) max = Math.max(max, Math.abs(C[i] - want[i]));
+            // outside the M×N window C keeps its values: the naive twin leaves them too, so they must be equal
+            assertThat(max).as("M=%d N=%d K=%d bias=%s threads=%d", M, N, K, withBias, par.threads()).isLessThan(1e-4 * Math.sqrt(K));
+        }
+    }
+
+    @Test
+    void rejectsShortArrays() {
+        Parallel par = PARS[0];
+        assertThatThrownBy(() -> MatVec.nn(par, 2, 4, 3, new float[5], 0, 3, new float[12], 0, 4, null, 0, new float[8], 0, 4))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("A too short");
+    }
+
+    static float[] rand(SplittableRandom r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();
+        return a;
+    }
+}

@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -466,8 +465,10 @@ public final class Gemm {
                     s2 = a.fma(FloatVector.fromArray(S, B, b2 + k), s2);
                     s3 = a.fma(FloatVector.fromArray(S, B, b3 + k), s3);
                 }
-                float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
-                float d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+                // VecMath.hsum, not reduceLanes(ADD): the latter sums in a different order once the JIT compiles
+                // it, so a repeated call could change the last bit (Gpt2ModelTest.repeatedStepsAreBitwiseIdentical).
+                float d0 = VecMath.hsum(s0), d1 = VecMath.hsum(s1);
+                float d2 = VecMath.hsum(s2), d3 = VecMath.hsum(s3);
                 for (int k = kv; k < K; k++) {
                     float a = A[ar + k];
                     d0 += a * B[b0 + k];
@@ -496,7 +497,7 @@ public final class Gemm {
                 for (int k = 0; k < kv; k += L) {
                     s0 = FloatVector.fromArray(S, A, ar + k).fma(FloatVector.fromArray(S, B, b0 + k), s0);
                 }
-                float d0 = s0.reduceLanes(VectorOperators.ADD);
+                float d0 = VecMath.hsum(s0);
                 for (int k = kv; k < K; k++) d0 += A[ar + k] * B[b0 + k];
                 int c = cOff + i * ldc + j;
                 C[c] = add ? d0 + C[c] : d0;

@@ -59,6 +59,7 @@ public final class Gpt2Model {
     private final boolean[] frozen; // per view index
     private LinearHook hook;
     private float gradScale = 1f;
+    private final PhaseProfile prof = new PhaseProfile();
 
     // parameter offsets
     private final int wte, wpe, lnfW, lnfB, headW;
@@ -319,12 +320,14 @@ public final class Gpt2Model {
         double total;
         if (training) {
             Arrays.fill(dln, 0, N * C, 0f);
+            prof.lap(PhaseProfile.Phase.ZERO_FILL);
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, scale,
                     dln, 0, frozen[vHead] ? null : grads, headW, headScratch, Math.min(HEAD_ROWS, maxN));
         } else {
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, Math.min(HEAD_ROWS, maxN));
         }
+        prof.lap(PhaseProfile.Phase.HEAD);
         return count == 0 ? Float.NaN : (float) (total / count);
     }
 
@@ -353,9 +356,11 @@ public final class Gpt2Model {
         Embedding.forward(par, resid, 0, tokens, 0, params, wte, params, wpe, B, T, C);
         if (training && cfg.embdPdrop() > 0)
             Dropout.apply(par, resid, 0, resid, 0, N * C, cfg.embdPdrop(), seed, STREAM_EMBD);
+        prof.lap(PhaseProfile.Phase.EMBED_FWD);
         for (int l = 0; l < L; l++) blockForward(l, slot(l));
         LayerNorm.forward(par, lnf, 0, lnfMean, lnfRstd, 0, resid, L * maxN * C, params, lnfW, params, lnfB,
                 N, C, cfg.layerNormEpsilon());
+        prof.lap(PhaseProfile.Phase.LNF_FWD);
     }
 
     private int slot(int l) {
@@ -380,20 +385,30 @@ public final class Gpt2Model {
         int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sc = s * maxN * C, sm = s * maxN;
         float eps = cfg.layerNormEpsilon();
         LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
+        prof.lap(PhaseProfile.Phase.LN_FWD);
         conv1dForward(l, LinearHook.Site.ATTN_QKV, qkv, s * maxN * 3 * C, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
+        prof.lap(PhaseProfile.Phase.QKV_FWD);
         Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, curB, curT, C, NH,
                 attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
+        prof.lap(PhaseProfile.Phase.ATTN_FWD);
         conv1dForward(l, LinearHook.Site.ATTN_PROJ, tmp, 0, atty, sc, projW[l], projB[l], N, C, C);
+        prof.lap(PhaseProfile.Phase.PROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
         Linear.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
+        prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
         LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
+        prof.lap(PhaseProfile.Phase.LN_FWD);
         conv1dForward(l, LinearHook.Site.MLP_FC, fch, s * maxN * F, ln2, 0, fcW[l], fcB[l], N, C, F);
+        prof.lap(PhaseProfile.Phase.FC_FWD);
         act.forward(par, fchAct, 0, fch, s * maxN * F, N * F);
+        prof.lap(PhaseProfile.Phase.ACT_FWD);
         conv1dForward(l, LinearHook.Site.MLP_PROJ, tmp, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
+        prof.lap(PhaseProfile.Phase.FCPROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
         Linear.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
+        prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
     }
 
     /** The one place a Conv1D runs forward: y = x·W + b, then the hook. */
@@ -420,17 +435,23 @@ public final class Gpt2Model {
         if (!lastTraining) throw new IllegalStateException("backward() needs a preceding forward(..., training=true, ...)");
         int N = curB * curT;
         Arrays.fill(dres, 0, N * C, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         // dln holds dlnf from the fused head
         LayerNorm.backward(par, dres, 0, grads, lnfW, grads, lnfB, dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
                 params, lnfW, N, C);
+        prof.lap(PhaseProfile.Phase.LNF_BWD);
         for (int l = L - 1; l >= 0; l--) {
-            if (checkpointing && l != L - 1) blockForward(l, 0);
+            if (checkpointing && l != L - 1) {
+                blockForward(l, 0);
+                prof.lap(PhaseProfile.Phase.RECOMPUTE); // (the block's laps are charged to the forward phases)
+            }
             blockBackward(l, slot(l));
         }
         if (cfg.embdPdrop() > 0)
             Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
         Embedding.backward(par, frozen[vWte] ? null : grads, wte, frozen[vWpe] ? null : grads, wpe, dres, 0,
                 tokens, 0, curB, curT, C);
+        prof.lap(PhaseProfile.Phase.EMBED_BWD);
         lastTraining = false;
     }
 
@@ -444,6 +465,7 @@ public final class Gpt2Model {
             LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
             LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
             act.forward(par, fchAct, 0, fch, sf, N * F);
+            prof.lap(PhaseProfile.Phase.RECOMPUTE);
         }
         float[] dy;
         // MLP half: resid[l+1] = res2 + dropout(c_proj(act(c_fc(ln_2(res2)))))
@@ -452,27 +474,46 @@ public final class Gpt2Model {
             dy = dtmp;
         } else dy = dres;
         Arrays.fill(dfchAct, 0, N * F, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], dfchAct, 0, dy, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
+        prof.lap(PhaseProfile.Phase.FCPROJ_BWD);
         Arrays.fill(dfch, 0, N * F, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         act.backward(par, dfch, 0, dfchAct, 0, fch, sf, N * F);
+        prof.lap(PhaseProfile.Phase.ACT_BWD);
         Arrays.fill(dln, 0, NC, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, 0, fcW[l], fcB[l], N, C, F);
+        prof.lap(PhaseProfile.Phase.FC_BWD);
         LayerNorm.backward(par, dres, 0, grads, ln2W[l], grads, ln2B[l], dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
                 params, ln2W[l], N, C);
+        prof.lap(PhaseProfile.Phase.LN_BWD);
         // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
         if (cfg.residPdrop() > 0) {
             Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
             dy = dtmp;
         } else dy = dres;
         Arrays.fill(datty, 0, NC, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], datty, 0, dy, 0, atty, sc, projW[l], projB[l], N, C, C);
+        prof.lap(PhaseProfile.Phase.PROJ_BWD);
         Arrays.fill(dqkv, 0, 3 * NC, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         Attention.backward(par, dqkv, 0, datty, 0, atty, sc, lse, s * maxB * NH * maxT, qkv, sq, curB, curT, C, NH,
                 attnScale(l), cfg.attnPdrop(), seed, stream(l, ST_ATTN));
+        prof.lap(PhaseProfile.Phase.ATTN_BWD);
         Arrays.fill(dln, 0, NC, 0f);
+        prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
+        prof.lap(PhaseProfile.Phase.QKV_BWD);
         LayerNorm.backward(par, dres, 0, grads, ln1W[l], grads, ln1B[l], dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
                 params, ln1W[l], N, C);
+        prof.lap(PhaseProfile.Phase.LN_BWD);
+    }
+
+    /** The opt-in phase timer ({@code -Dcpt4j.profile=true}). */
+    PhaseProfile profile() {
+        return prof;
     }
 
     /** Number of positions with a label in the last forward (the loss's denominator). */

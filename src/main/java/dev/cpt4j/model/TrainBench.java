@@ -72,6 +72,7 @@ public final class TrainBench {
         if (lora != null) Lora.extend(layout, cfg, sites, lora.rank());
         Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, batch, block, gradientCheckpointing);
         model.initRandom(1234);
+        PhaseProfile prof = model.profile();
         float[] p = model.params(), g = model.grads();
         java.util.Set<String> trainable = new java.util.HashSet<>();
         if (lora != null) {
@@ -108,25 +109,34 @@ public final class TrainBench {
         float loss = Float.NaN;
         long t0 = 0;
         for (int s = 0; s < warmup + steps; s++) {
-            if (s == warmup) t0 = System.nanoTime();
+            if (s == warmup) {
+                t0 = System.nanoTime();
+                prof.reset();
+            }
             long st = System.nanoTime();
+            prof.begin();
             for (int[] run : runs) java.util.Arrays.fill(g, run[0], run[0] + run[1], 0f);
+            prof.lap(PhaseProfile.Phase.GRAD_ZERO);
             loss = model.forward(ids, batch, block, true, s);
             model.backward();
             double sq = 0;
             for (int[] run : runs) sq += sumSquares(par, g, run[0], run[1]);
             double norm = Math.sqrt(sq);
+            prof.lap(PhaseProfile.Phase.GRAD_NORM);
             float clip = norm > 1.0 ? (float) (1.0 / (norm + 1e-6)) : 1f;
             int so = 0;
             for (int[] run : runs) {
                 adamw(par, p, g, m, v, run[0], so, run[1], s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
                 so += run[1];
             }
+            prof.lap(PhaseProfile.Phase.OPTIMIZER);
+            prof.countStep();
             if (log != null)
                 log.accept(String.format("step %d%s loss %.4f grad-norm %.3f %.0f ms", s + 1, s < warmup ? " (warmup)" : "",
                         loss, norm, (System.nanoTime() - st) / 1e6));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
+        if (PhaseProfile.ENABLED) System.err.print(prof.report());
         long tokens = (long) batch * block * steps;
         long P = Gpt2Layout.of(cfg).size();
         double flops = (6.0 * P + 12.0 * cfg.nLayer() * cfg.nEmbd() * block) * tokens;

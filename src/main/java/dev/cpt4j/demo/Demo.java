@@ -160,7 +160,10 @@ public final class Demo {
 
         // 3. after: perplexity on the same blocks, samples from the same prompts and seeds, report.
         Tokenizer promptTok = tok;
-        GenerationConfig gen = GenerationConfig.sampling(0.9f, 2, 48, 42, TextGeneration.defaultEos(promptTok));
+        // The seed's sampling (top-p 0.9, HF's default top-k 50); at least 32 new tokens so a sample shows some text
+        // even where the model would end the poem at once.
+        GenerationConfig gen = new GenerationConfig(true, 1f, 50, 0.9f, 1f, 2, GenerationConfig.UNSET, 48, 32,
+                TextGeneration.defaultEos(promptTok), GenerationConfig.UNSET, 42);
         CompareReport cmp;
         try (Parallel par = new Parallel(o.threads())) {
             cmp = Comparison.run(o.baseModel(), adapter, new Comparison.EvalData(cache, null, BLOCK), PROMPTS, gen, 16,

@@ -134,6 +134,7 @@ public record CompareReport(String model, String adapter, String evalSource, int
         Path tmp = Files.createTempFile(dst.toAbsolutePath().getParent(), dst.getFileName().toString(), ".tmp");
         try {
             Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            dev.cpt4j.io.AtomicFiles.publishable(tmp);
             Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } finally {
             Files.deleteIfExists(tmp);

@@ -88,6 +88,7 @@ public final class AdapterMerge {
                 if (Files.isRegularFile(src)) Files.copy(src, tmp.resolve(f));
             }
             checkOutput(out); // again: nothing may have appeared there meanwhile
+            dev.cpt4j.io.AtomicFiles.publishable(tmp);
             Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             deleteQuietly(tmp);

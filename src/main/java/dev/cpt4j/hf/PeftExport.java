@@ -100,6 +100,7 @@ public final class PeftExport {
                 if (Files.exists(dst) && Arrays.equals(Files.readAllBytes(src), Files.readAllBytes(dst))) continue;
                 Path tmp = Files.createTempFile(dir, ".tmp-" + src.getFileName(), "");
                 Files.copy(src, tmp, StandardCopyOption.REPLACE_EXISTING);
+                dev.cpt4j.io.AtomicFiles.publishable(tmp);
                 Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 copied.add(src.getFileName().toString());
             } catch (IOException e) {

@@ -33,6 +33,7 @@ public final class AtomicFiles {
                 w.write(ch);
                 ch.force(true);
             }
+            publishable(tmp);
             try {
                 Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -49,6 +50,21 @@ public final class AtomicFiles {
                     // best effort
                 }
             }
+        }
+    }
+
+    /**
+     * Gives a temporary file or directory the usual permissions (rw-r--r--, rwxr-xr-x) before it is renamed into
+     * place: {@code createTempFile}/{@code createTempDirectory} make them private to the owner. No-op where the file
+     * system has no POSIX permissions.
+     */
+    public static void publishable(Path p) {
+        try {
+            if (!Files.getFileStore(p).supportsFileAttributeView("posix")) return;
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString(
+                    Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // keep the default permissions
         }
     }
 

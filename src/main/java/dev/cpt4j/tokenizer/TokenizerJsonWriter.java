@@ -27,6 +27,7 @@ final class TokenizerJsonWriter {
             Path dst = dir.resolve("tokenizer.json");
             Path tmp = Files.createTempFile(dir, "tokenizer.json.", ".tmp");
             Files.writeString(tmp, toJson(t), StandardCharsets.UTF_8);
+            dev.cpt4j.io.AtomicFiles.publishable(tmp);
             Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             return dst;
         } catch (IOException e) {

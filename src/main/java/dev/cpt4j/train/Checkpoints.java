@@ -295,6 +295,7 @@ public final class Checkpoints {
     }
 
     private static void moveAtomic(Path src, Path dst) throws IOException {
+        dev.cpt4j.io.AtomicFiles.publishable(src);
         try {
             Files.move(src, dst, StandardCopyOption.ATOMIC_MOVE);
         } catch (AtomicMoveNotSupportedException e) {

@@ -113,6 +113,7 @@ public final class LossPlot {
         try {
             Path tmp = Files.createTempFile(png.toAbsolutePath().getParent(), ".loss", ".png.tmp");
             if (!ImageIO.write(img, "png", tmp.toFile())) throw new IOException("no PNG writer");
+            dev.cpt4j.io.AtomicFiles.publishable(tmp);
             Files.move(tmp, png, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new UserError("cannot write " + png + ": " + e.getMessage(), e);

@@ -62,6 +62,7 @@ public final class MetricsLog implements AutoCloseable {
                 }
                 Path tmp = Files.createTempFile(dir, ".metrics", ".tmp");
                 Files.write(tmp, keep, StandardCharsets.UTF_8);
+                dev.cpt4j.io.AtomicFiles.publishable(tmp);
                 Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 return new MetricsLog(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
             }

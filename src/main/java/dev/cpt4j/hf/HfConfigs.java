@@ -1,5 +1,7 @@
 package dev.cpt4j.hf;
 
+import static dev.cpt4j.io.Json.bool;
+import static dev.cpt4j.io.Json.number;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -153,19 +155,7 @@ public final class HfConfigs {
         return v.asInt();
     }
 
-    private static double number(ObjectNode j, String where, String key, double dflt) {
-        JsonNode v = j.get(key);
-        if (v == null || v.isNull()) return dflt;
-        if (!v.isNumber()) throw new UserError(where + ": field '" + key + "' must be a number, got " + v);
-        return v.asDouble();
-    }
 
-    private static boolean bool(ObjectNode j, String where, String key, boolean dflt) {
-        JsonNode v = j.get(key);
-        if (v == null || v.isNull()) return dflt;
-        if (!v.isBoolean()) throw new UserError(where + ": field '" + key + "' must be true or false, got " + v);
-        return v.asBoolean();
-    }
 
     private static String string(ObjectNode j, String where, String key, String dflt) {
         JsonNode v = j.get(key);

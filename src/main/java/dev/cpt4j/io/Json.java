@@ -86,4 +86,20 @@ public final class Json {
         int nl = s.indexOf('\n');
         return nl < 0 ? s : s.substring(0, nl);
     }
+
+    /** Field {@code key} of {@code j} as a number, {@code dflt} if absent or null; a one-line error naming {@code where} otherwise. */
+    public static double number(ObjectNode j, String where, String key, double dflt) {
+        JsonNode v = j.get(key);
+        if (v == null || v.isNull()) return dflt;
+        if (!v.isNumber()) throw new dev.cpt4j.UserError(where + ": field '" + key + "' must be a number, got " + v);
+        return v.asDouble();
+    }
+
+    /** Field {@code key} of {@code j} as a boolean, {@code dflt} if absent or null. */
+    public static boolean bool(ObjectNode j, String where, String key, boolean dflt) {
+        JsonNode v = j.get(key);
+        if (v == null || v.isNull()) return dflt;
+        if (!v.isBoolean()) throw new dev.cpt4j.UserError(where + ": field '" + key + "' must be true or false, got " + v);
+        return v.asBoolean();
+    }
 }

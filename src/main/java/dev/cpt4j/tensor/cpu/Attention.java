@@ -43,7 +43,7 @@ public final class Attention {
                         int i = i0 + ii, v = i + 1, o = ii * T;
                         scaleBy(sb, o, v, scale);
                         float max = max(sb, o, v);
-                        float sum = expShift(sb, o, v, max);
+                        float sum = VecMath.expShift(sb, o, v, max);
                         lse[lseOff + bh * T + i] = max + (float) Math.log(sum);
                         scaleBy(sb, o, v, 1f / sum);
                         java.util.Arrays.fill(sb, o + v, o + n, 0f);
@@ -81,7 +81,7 @@ public final class Attention {
                         // D_i = Σ_j P_ij·dP_ij = dout_i · out_i (holds with dropout too, since out = (P∘M)·v)
                         float D = VecMath.dot(dout, go + ii * C, out, outOff + (b * T + i) * C + h * hd, hd);
                         scaleBy(sb, o, v, scale);
-                        expShift(sb, o, v, lse[lseOff + bh * T + i]); // P_i
+                        VecMath.expShift(sb, o, v, lse[lseOff + bh * T + i]); // P_i
                         java.util.Arrays.fill(mk, 0, v, 1f);
                         if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, v);
                         softmaxGrad(sb, o, db, o, mk, D, scale, v); // db = dS·scale, sb = P∘M
@@ -242,23 +242,6 @@ public final class Attention {
         for (; j < n; j++) s[o + j] *= f;
     }
 
-    /** s[j] = exp(s[j] − max) for j < n; returns the sum. */
-    private static float expShift(float[] s, int o, int n, float max) {
-        var S = VecMath.S;
-        int j = 0, ub = S.loopBound(n);
-        var acc = FloatVector.zero(S);
-        for (; j < ub; j += S.length()) {
-            var e = VecMath.exp(FloatVector.fromArray(S, s, o + j).sub(max));
-            e.intoArray(s, o + j);
-            acc = acc.add(e);
-        }
-        float sum = VecMath.hsum(acc);
-        for (; j < n; j++) {
-            s[o + j] = VecMath.exp(s[o + j] - max);
-            sum += s[o + j];
-        }
-        return sum;
-    }
 
     /** Naive twin of {@link #forward}: the full T×T score matrix per head in double. */
     public static void forwardNaive(float[] out, float[] lse, float[] qkv, int B, int T, int C, int NH, float scale,

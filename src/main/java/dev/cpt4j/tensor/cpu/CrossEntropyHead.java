@@ -45,7 +45,7 @@ public final class CrossEntropyHead {
                 for (int k = k0; k < k1; k++) {
                     int o = lo + k * V, tgt = targets[tOff + rows[k]];
                     float max = max(scratch, o, V), target = scratch[o + tgt];
-                    float sum = expShift(scratch, o, V, max);
+                    float sum = VecMath.expShift(scratch, o, V, max);
                     double lse = max + Math.log(sum);
                     rowLoss[k] = lse - target;
                     if (dx != null) {
@@ -80,22 +80,6 @@ public final class CrossEntropyHead {
         return r;
     }
 
-    private static float expShift(float[] a, int off, int n, float max) {
-        var S = VecMath.S;
-        int i = 0, ub = S.loopBound(n);
-        FloatVector acc = FloatVector.zero(S);
-        for (; i < ub; i += S.length()) {
-            FloatVector e = VecMath.exp(FloatVector.fromArray(S, a, off + i).sub(max));
-            e.intoArray(a, off + i);
-            acc = acc.add(e);
-        }
-        float s = VecMath.hsum(acc);
-        for (; i < n; i++) {
-            a[off + i] = VecMath.exp(a[off + i] - max);
-            s += a[off + i];
-        }
-        return s;
-    }
 
     private static void scale(float[] a, int off, int n, float f) {
         var S = VecMath.S;

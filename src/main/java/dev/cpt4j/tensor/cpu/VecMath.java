@@ -131,4 +131,21 @@ public final class VecMath {
             FloatVector.fromArray(S, x, xOff + i).add(FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
         for (; i < n; i++) y[yOff + i] += x[xOff + i];
     }
+
+    /** a[off+j] = exp(a[off+j] − max) for j < n, in place; returns their sum (lane-order summation, deterministic). */
+    static float expShift(float[] a, int off, int n, float max) {
+        int i = 0, ub = S.loopBound(n);
+        FloatVector acc = FloatVector.zero(S);
+        for (; i < ub; i += S.length()) {
+            FloatVector e = exp(FloatVector.fromArray(S, a, off + i).sub(max));
+            e.intoArray(a, off + i);
+            acc = acc.add(e);
+        }
+        float s = hsum(acc);
+        for (; i < n; i++) {
+            a[off + i] = exp(a[off + i] - max);
+            s += a[off + i];
+        }
+        return s;
+    }
 }

@@ -18,7 +18,9 @@ import dev.cpt4j.tensor.cpu.VecMath;
  * Every buffer, the cache included, is allocated once in the constructor.
  *
  * <p>Not a training forward: no dropout, no activations kept for backward, logits only for the last position.
- * The matrix products run on the packed {@link Gemm} (its small-M path for decode steps) and the layernorm,
+ * A prefill's matrix products run on the packed {@link Gemm}; a decode step's on {@link MatVec#nnPacked}, over a copy
+ * of the weight matrices (and the head) laid out once, at construction, as contiguous column strips, so each step
+ * streams every weight exactly once (the step is bound by that stream). The layernorm,
  * activation and residual kernels are the engine's ({@code tensor.cpu}); only the cached causal attention is
  * specific to decoding.
  *
@@ -52,6 +54,12 @@ public final class Gpt2Decoder implements StepModel {
     private final float[] rowLogits;      // (N, V) logits of the computed rows
     private final float[] logits;         // (N, V) logits by sequence
     private final int[] rowTok, rowSlot, rowPos; // (R)
+    // The matrices again, packed for MatVec.nnPacked (decode steps stream each exactly once, contiguously), or null
+    // when the model is too large for one array (then decode steps use MatVec.nn on the layout's weights).
+    private final float[] packed;
+    private final long[] pAttn, pProj, pFc, pFc2; // (L) offsets into packed
+    private final long pHead;
+    private final float[] packScratch;
 
     /**
      * @param params     flat parameters with {@code layout} (from {@link Gpt2Layout#of})
@@ -116,6 +124,37 @@ public final class Gpt2Decoder implements StepModel {
         rowTok = new int[R];
         rowSlot = new int[R];
         rowPos = new int[R];
+
+        pAttn = new long[L];
+        pProj = new long[L];
+        pFc = new long[L];
+        pFc2 = new long[L];
+        long at = 0;
+        for (int l = 0; l < L; l++) {
+            pAttn[l] = at;
+            at += MatVec.packedSize(C, 3 * C);
+            pProj[l] = at;
+            at += MatVec.packedSize(C, C);
+            pFc[l] = at;
+            at += MatVec.packedSize(C, F);
+            pFc2[l] = at;
+            at += MatVec.packedSize(F, C);
+        }
+        pHead = at;
+        at += MatVec.packedSize(C, V);
+        if (at <= Integer.MAX_VALUE - 16) {
+            packed = new float[(int) at];
+            for (int l = 0; l < L; l++) {
+                MatVec.pack(par, false, C, 3 * C, p, attnW[l], 3 * C, packed, (int) pAttn[l]);
+                MatVec.pack(par, false, C, C, p, projW[l], C, packed, (int) pProj[l]);
+                MatVec.pack(par, false, C, F, p, fcW[l], F, packed, (int) pFc[l]);
+                MatVec.pack(par, false, F, C, p, fc2W[l], C, packed, (int) pFc2[l]);
+            }
+            MatVec.pack(par, true, C, V, p, lmHead, C, packed, (int) pHead);
+        } else {
+            packed = null;
+        }
+        packScratch = new float[MatVec.scratchSize(MATVEC_ROWS, Math.max(C, F))];
     }
 
     private int[] offsets(ParamLayout layout, String suffix) {
@@ -214,7 +253,7 @@ public final class Gpt2Decoder implements StepModel {
         Parallel attnPar = attnWork >= PARALLEL_ATTENTION_FLOATS ? par : serial;
         for (int l = 0; l < L; l++) {
             LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
-            linear(qkv, 0, h, 0, p, attnW[l], p, attnB[l], R, C, 3 * C);
+            linear(qkv, 0, h, 0, attnW[l], pAttn[l], p, attnB[l], R, C, 3 * C);
             // write this step's keys and values into the cache, then attend
             for (int r = 0; r < R; r++) {
                 for (int hh = 0; hh < NH; hh++) {
@@ -228,30 +267,35 @@ public final class Gpt2Decoder implements StepModel {
             attnPar.forRange(R * NH, (a, b) -> {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
-            linear(h, 0, att, 0, p, projW[l], p, projB[l], R, C, C);
+            linear(h, 0, att, 0, projW[l], pProj[l], p, projB[l], R, C, C);
             Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
             LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
-            linear(fc, 0, h, 0, p, fcW[l], p, fcB[l], R, C, F);
+            linear(fc, 0, h, 0, fcW[l], pFc[l], p, fcB[l], R, C, F);
             act.forward(small, fc, 0, fc, 0, R * F);
-            linear(h, 0, fc, 0, p, fc2W[l], p, fc2B[l], R, F, C);
+            linear(h, 0, fc, 0, fc2W[l], pFc2[l], p, fc2B[l], R, F, C);
             Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
         }
     }
 
     /**
      * out (R, OUT) = in (R, IN) · W (IN, OUT) + b. A decode step has few rows and reads every weight once: the
-     * streaming {@link MatVec} reads it once for all rows; a prefill's many rows go to the packed {@link Gemm}.
+     * streaming {@link MatVec} reads it once for all rows (from the packed copy); a prefill's many rows go to the
+     * packed {@link Gemm}.
      */
-    private void linear(float[] out, int outOff, float[] in, int inOff, float[] w, int wOff, float[] b, int bOff,
+    private void linear(float[] out, int outOff, float[] in, int inOff, int wOff, long packedOff, float[] b, int bOff,
                         int R, int IN, int OUT) {
-        if (R <= MATVEC_ROWS) MatVec.nn(par, R, OUT, IN, in, inOff, IN, w, wOff, OUT, b, bOff, out, outOff, OUT);
-        else Linear.forward(gemm, par, out, outOff, in, inOff, w, wOff, b, bOff, R, IN, OUT);
+        if (R > MATVEC_ROWS) Linear.forward(gemm, par, out, outOff, in, inOff, p, wOff, b, bOff, R, IN, OUT);
+        else if (packed != null)
+            MatVec.nnPacked(par, R, OUT, IN, in, inOff, IN, packed, (int) packedOff, b, bOff, out, outOff, OUT, packScratch);
+        else MatVec.nn(par, R, OUT, IN, in, inOff, IN, p, wOff, OUT, b, bOff, out, outOff, OUT);
     }
 
     /** ln_f and the LM head for rows [first, first+rows) of x, into rowLogits (rows, V). */
     private void logitsOf(int first, int rows) {
         LayerNorm.forward(rows <= MATVEC_ROWS ? serial : par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
-        gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
+        if (packed != null && rows <= MATVEC_ROWS)
+            MatVec.nnPacked(par, rows, V, C, h, first * C, C, packed, (int) pHead, null, 0, rowLogits, 0, V, packScratch);
+        else gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
     }
 
     /**

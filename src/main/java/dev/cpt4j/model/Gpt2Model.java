@@ -55,8 +55,11 @@ public final class Gpt2Model {
     private final boolean checkpointing;
     private final Activation act;
     private final ParamLayout layout;
-    private final float[] params, grads;
-    private final boolean[] frozen; // per view index
+    private final float[] params;
+    private float[] grads;            // (gradient views,) allocated on first use; see gradOffset
+    private final boolean[] frozen;   // per view index
+    private final int[] gradOff;      // per view index: offset into grads, -1 = no gradient (frozen)
+    private int gradSize;
     private LinearHook hook;
     private float gradScale = 1f;
     private final PhaseProfile prof = new PhaseProfile();
@@ -64,7 +67,8 @@ public final class Gpt2Model {
     // parameter offsets
     private final int wte, wpe, lnfW, lnfB, headW;
     private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fcProjW, fcProjB;
-    private final int vWte, vWpe, vHead;
+    private final int vWte, vWpe, vHead, vLnfW, vLnfB;
+    private final int[] vLn1W, vLn1B, vLn2W, vLn2B;
     private final int[] vAttnW, vProjW, vFcW, vFcProjW;
 
     // activations; per-layer ones have SL = (checkpointing ? 1 : L) slots
@@ -135,8 +139,9 @@ public final class Gpt2Model {
         this.act = Activation.of(config.activation());
         this.layout = layout;
         this.params = new float[layout.size()];
-        this.grads = new float[layout.size()];
         this.frozen = new boolean[layout.views().size()];
+        this.gradOff = new int[frozen.length];
+        planGrads();
 
         wte = layout.get(Gpt2Layout.WTE).offset();
         wpe = layout.get(Gpt2Layout.WPE).offset();
@@ -146,6 +151,12 @@ public final class Gpt2Model {
         vWte = viewIndex(Gpt2Layout.WTE);
         vWpe = viewIndex(Gpt2Layout.WPE);
         vHead = config.tieWordEmbeddings() ? vWte : viewIndex(Gpt2Layout.LM_HEAD);
+        vLnfW = viewIndex(Gpt2Layout.LNF_W);
+        vLnfB = viewIndex(Gpt2Layout.LNF_B);
+        vLn1W = viewIndices("ln_1.weight");
+        vLn1B = viewIndices("ln_1.bias");
+        vLn2W = viewIndices("ln_2.weight");
+        vLn2B = viewIndices("ln_2.bias");
         ln1W = offsets("ln_1.weight");
         ln1B = offsets("ln_1.bias");
         attnW = offsets("attn.c_attn.weight");
@@ -227,9 +238,49 @@ public final class Gpt2Model {
         return params;
     }
 
-    /** The flat gradients, same layout as {@link #params()}. */
+    /**
+     * The flat gradients of the views that have one (all views unless {@link #setFrozen} froze some): view
+     * {@code name} starts at {@link #gradOffset(String)}. With nothing frozen this is the layout of
+     * {@link #params()}; frozen views take no space. {@link #setFrozen} may replace the array: fetch it again after.
+     */
     public float[] grads() {
+        if (grads == null) grads = new float[gradSize];
         return grads;
+    }
+
+    /** Where view {@code name}'s gradient starts in {@link #grads()}, or −1 when it has none (frozen). */
+    public int gradOffset(String name) {
+        return gradOff[viewIndex(name)];
+    }
+
+    /** {@link #gradOffset(String)} by index into {@code layout().views()}. */
+    public int gradOffset(int view) {
+        return gradOff[view];
+    }
+
+    /** Gradient offsets: the unfrozen views in layout order, packed. (Nothing frozen: the parameter offsets.) */
+    private void planGrads() {
+        var vs = layout.views();
+        int n = 0;
+        for (int i = 0; i < vs.size(); i++) {
+            if (frozen[i]) gradOff[i] = -1;
+            else {
+                gradOff[i] = n;
+                n += vs.get(i).size();
+            }
+        }
+        if (grads != null && grads.length != n) grads = null;
+        else if (grads != null) Arrays.fill(grads, 0f);
+        gradSize = n;
+    }
+
+    /** The gradient buffer for a view, or null when it has none (frozen): what the kernels take. */
+    private float[] g(int view) {
+        return gradOff[view] < 0 ? null : grads();
+    }
+
+    private int go(int view) {
+        return Math.max(0, gradOff[view]);
     }
 
     public ParamLayout layout() {
@@ -253,10 +304,14 @@ public final class Gpt2Model {
         this.hook = hook;
     }
 
-    /** Tensors for which the predicate is true get no gradient (Conv1D weights/biases, embeddings, head). */
+    /**
+     * Tensors for which the predicate is true get no gradient and no space in {@link #grads()} (which this replaces
+     * and zeroes).
+     */
     public void setFrozen(Predicate<String> isFrozen) {
         var vs = layout.views();
         for (int i = 0; i < vs.size(); i++) frozen[i] = isFrozen.test(vs.get(i).name());
+        planGrads();
     }
 
     /** Multiplies every gradient {@link #forward}/{@link #backward} accumulate (e.g. 1/accumulation steps). */
@@ -265,6 +320,7 @@ public final class Gpt2Model {
     }
 
     public void zeroGrad() {
+        float[] grads = grads();
         int n = grads.length, blocks = 64;
         par.forRange(blocks, (b0, b1) -> Arrays.fill(grads, (int) ((long) n * b0 / blocks), (int) ((long) n * b1 / blocks), 0f));
     }
@@ -322,7 +378,7 @@ public final class Gpt2Model {
             Arrays.fill(dln, 0, N * C, 0f);
             prof.lap(PhaseProfile.Phase.ZERO_FILL);
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, scale,
-                    dln, 0, frozen[vHead] ? null : grads, headW, headScratch, Math.min(HEAD_ROWS, maxN));
+                    dln, 0, g(vHead), go(vHead), headScratch, Math.min(HEAD_ROWS, maxN));
         } else {
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, Math.min(HEAD_ROWS, maxN));
@@ -421,8 +477,8 @@ public final class Gpt2Model {
     /** The one place a Conv1D runs backward: dx += dy·Wᵀ, dW += xᵀ·dy, db += Σ dy (unless frozen), then the hook. */
     private void conv1dBackward(int l, LinearHook.Site site, int wView, float[] dx, int dxOff, float[] dy, int dyOff,
                                 float[] x, int xOff, int wOff, int bOff, int N, int in, int out) {
-        boolean fw = frozen[wView], fb = frozen[wView + 1]; // the bias view follows its weight in the layout
-        Linear.backward(gemm, par, dx, dxOff, fw ? null : grads, wOff, fb ? null : grads, bOff, dy, dyOff,
+        // the bias view follows its weight in the layout
+        Linear.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
                 x, xOff, params, wOff, N, in, out);
         if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
     }
@@ -437,7 +493,7 @@ public final class Gpt2Model {
         Arrays.fill(dres, 0, N * C, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         // dln holds dlnf from the fused head
-        LayerNorm.backward(par, dres, 0, grads, lnfW, grads, lnfB, dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
+        LayerNorm.backward(par, dres, 0, g(vLnfW), go(vLnfW), g(vLnfB), go(vLnfB), dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
                 params, lnfW, N, C);
         prof.lap(PhaseProfile.Phase.LNF_BWD);
         for (int l = L - 1; l >= 0; l--) {
@@ -449,7 +505,7 @@ public final class Gpt2Model {
         }
         if (cfg.embdPdrop() > 0)
             Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
-        Embedding.backward(par, frozen[vWte] ? null : grads, wte, frozen[vWpe] ? null : grads, wpe, dres, 0,
+        Embedding.backward(par, g(vWte), go(vWte), g(vWpe), go(vWpe), dres, 0,
                 tokens, 0, curB, curT, C);
         prof.lap(PhaseProfile.Phase.EMBED_BWD);
         lastTraining = false;
@@ -485,7 +541,7 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, 0, fcW[l], fcB[l], N, C, F);
         prof.lap(PhaseProfile.Phase.FC_BWD);
-        LayerNorm.backward(par, dres, 0, grads, ln2W[l], grads, ln2B[l], dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
+        LayerNorm.backward(par, dres, 0, g(vLn2W[l]), go(vLn2W[l]), g(vLn2B[l]), go(vLn2B[l]), dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
                 params, ln2W[l], N, C);
         prof.lap(PhaseProfile.Phase.LN_BWD);
         // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
@@ -506,7 +562,7 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_BWD);
-        LayerNorm.backward(par, dres, 0, grads, ln1W[l], grads, ln1B[l], dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
+        LayerNorm.backward(par, dres, 0, g(vLn1W[l]), go(vLn1W[l]), g(vLn1B[l]), go(vLn1B[l]), dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
                 params, ln1W[l], N, C);
         prof.lap(PhaseProfile.Phase.LN_BWD);
     }

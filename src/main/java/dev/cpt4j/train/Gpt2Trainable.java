@@ -203,6 +203,11 @@ public final class Gpt2Trainable implements TrainableModel {
     }
 
     @Override
+    public int gradOffset(String view) {
+        return model.gradOffset(view);
+    }
+
+    @Override
     public boolean isTrainable(String view) {
         return trainable.contains(view);
     }

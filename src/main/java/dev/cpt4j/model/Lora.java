@@ -125,8 +125,8 @@ public final class Lora implements LinearHook {
                 ParamLayout.View a = layout.get(viewName(l, s, 'A')), b = layout.get(viewName(l, s, 'B'));
                 if (!Arrays.equals(a.shape(), new int[] {r, d[0]}) || !Arrays.equals(b.shape(), new int[] {d[1], r}))
                     throw new IllegalArgumentException("LoRA views of layer " + l + " " + s.hfName() + " have the wrong shape");
-                aOff[l][i] = a.offset();
-                bOff[l][i] = b.offset();
+                aOff[l][i] = model.paramOffset(a.name());
+                bOff[l][i] = model.paramOffset(b.name());
                 aView[l][i] = views.indexOf(a);
                 bView[l][i] = views.indexOf(b);
                 u[l * 4 + i] = new float[maxN * r];

@@ -31,13 +31,20 @@ public final class TrainBench {
      *
      * @param targets       canonical Conv1D modules ({@code attn.c_attn}, {@code attn.c_proj}, {@code mlp.c_fc}, {@code mlp.c_proj})
      * @param modulesToSave {@code transformer.wte}, {@code lm_head}, {@code transformer.wpe}, {@code transformer.ln_f}
+     * @param baseBf16      store the frozen Conv1D weights in bf16 ({@code --base_dtype bf16})
      */
     public record LoraSpec(int rank, double alpha, double dropout, java.util.List<String> targets,
-                           java.util.List<String> modulesToSave) {
+                           java.util.List<String> modulesToSave, boolean baseBf16) {
         public LoraSpec {
             if (rank < 1) throw new IllegalArgumentException("LoRA rank must be positive");
             targets = java.util.List.copyOf(targets);
             modulesToSave = java.util.List.copyOf(modulesToSave);
+        }
+
+        /** An fp32 base. */
+        public LoraSpec(int rank, double alpha, double dropout, java.util.List<String> targets,
+                        java.util.List<String> modulesToSave) {
+            this(rank, alpha, dropout, targets, modulesToSave, false);
         }
     }
 
@@ -70,14 +77,8 @@ public final class TrainBench {
         }
         ParamLayout layout = Gpt2Layout.of(cfg);
         if (lora != null) Lora.extend(layout, cfg, sites, lora.rank());
-        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, batch, block, gradientCheckpointing);
-        model.initRandom(1234);
-        PhaseProfile prof = model.profile();
         java.util.Set<String> trainable = new java.util.HashSet<>();
         if (lora != null) {
-            Lora hook = new Lora(model, sites, lora.rank(), (float) (lora.alpha() / lora.rank()), (float) lora.dropout(), gemm, par);
-            hook.init(99);
-            model.setLinearHook(hook);
             trainable.addAll(Lora.viewNames(cfg, sites));
             for (String m : lora.modulesToSave())
                 switch (m) {
@@ -87,9 +88,19 @@ public final class TrainBench {
                     case "transformer.ln_f" -> { trainable.add(Gpt2Layout.LNF_W); trainable.add(Gpt2Layout.LNF_B); }
                     default -> throw new IllegalArgumentException("unsupported module to save: " + m);
                 }
-            model.setFrozen(n -> !trainable.contains(n));
         } else {
             for (ParamLayout.View v : layout.views()) trainable.add(v.name());
+        }
+        boolean bf16 = lora != null && lora.baseBf16();
+        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, batch, block, gradientCheckpointing,
+                n -> bf16 && !trainable.contains(n) && Gpt2Model.isConv1dWeight(n));
+        model.initRandom(1234);
+        PhaseProfile prof = model.profile();
+        if (lora != null) {
+            Lora hook = new Lora(model, sites, lora.rank(), (float) (lora.alpha() / lora.rank()), (float) lora.dropout(), gemm, par);
+            hook.init(99);
+            model.setLinearHook(hook);
+            model.setFrozen(n -> !trainable.contains(n));
         }
         float[] p = model.params(), g = model.grads(); // after setFrozen: grads holds the trainable views only
         // trainable runs: [param offset, length, grad offset] triples, merged where adjacent in both buffers
@@ -97,10 +108,10 @@ public final class TrainBench {
         int count = 0;
         for (ParamLayout.View v : layout.views()) {
             if (!trainable.contains(v.name())) continue;
-            int go = model.gradOffset(v.name());
+            int po = model.paramOffset(v.name()), go = model.gradOffset(v.name());
             int[] last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
-            if (last != null && last[0] + last[1] == v.offset() && last[2] + last[1] == go) last[1] += v.size();
-            else runs.add(new int[] {v.offset(), v.size(), go});
+            if (last != null && last[0] + last[1] == po && last[2] + last[1] == go) last[1] += v.size();
+            else runs.add(new int[] {po, v.size(), go});
             count += v.size();
         }
         SplittableRandom r = new SplittableRandom(42);

@@ -82,7 +82,7 @@ public final class Trainer {
             say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
                             + "blocks of %d tokens; %d threads",
                     o.lora() ? "LoRA r=" + o.loraRank() + " on " + o.trainable() : "full fine-tuning", trainable,
-                    model.layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
+                    model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
             StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
             Result r = run(o, model, data, par, progress, log);
             export(o, model);

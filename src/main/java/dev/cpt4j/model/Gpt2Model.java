@@ -21,6 +21,9 @@ import java.util.function.Predicate;
  * GPT-2 exactly as transformers' {@code GPT2LMHeadModel} computes it (pre-LayerNorm blocks, fused qkv Conv1D,
  * causal attention, tied or untied head), forward and backward on the CPU, in the style of llm.c's train_gpt2.c:
  * one flat parameter buffer, one flat gradient buffer, activations allocated once for (maxBatch, maxT) and reused.
+ * The gradient buffer holds only the views that are not frozen ({@link #gradOffset}), so a LoRA run pays nothing for
+ * the base's gradients; frozen Conv1D weights may be stored in bf16 outside the parameter buffer (see the
+ * constructor with {@code storedBf16}, {@link #paramOffset}, {@link #storageLayout()}).
  *
  * <h2>API</h2>
  * <ul>

@@ -61,9 +61,12 @@ final class BenchCommand implements Callable<Integer> {
         java.util.List<String> trainable;
         @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", description = "trained in full beside LoRA, e.g. transformer.wte,lm_head")
         java.util.List<String> modulesToSave;
+        @Option(names = {"--base_dtype", "--base-dtype"}, defaultValue = "fp32", paramLabel = "fp32|bf16",
+                description = "storage of the frozen base weights with LoRA (default ${DEFAULT-VALUE})")
+        String baseDtype;
 
         TrainBench.LoraSpec loraSpec() {
-            return loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave);
+            return loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave, baseDtype);
         }
 
         @Override
@@ -83,7 +86,8 @@ final class BenchCommand implements Callable<Integer> {
                             cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), batch, block, par.threads(),
                             checkpointing ? ", gradient checkpointing" : "",
                             lora == null ? "" : ", LoRA r=" + lora.rank() + " alpha " + lora.alpha() + " on " + lora.targets()
-                                    + (lora.modulesToSave().isEmpty() ? "" : " + " + lora.modulesToSave()));
+                                    + (lora.modulesToSave().isEmpty() ? "" : " + " + lora.modulesToSave())
+                                    + (lora.baseBf16() ? ", base in bf16" : ""));
                 TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
                         json ? null : System.out::println);
                 if (json) {
@@ -149,18 +153,24 @@ final class BenchCommand implements Callable<Integer> {
 
     /** The LoRA flags of {@code bench train}, validated as {@code cpt4j train} validates them; null without --lora_rank. */
     static TrainBench.LoraSpec loraSpecOf(int rank, double alpha, double dropout, java.util.List<String> trainable,
-                                          java.util.List<String> modulesToSave) {
+                                          java.util.List<String> modulesToSave, String baseDtype) {
+        boolean bf16 = switch (baseDtype == null ? "fp32" : baseDtype.strip().toLowerCase(Locale.ROOT)) {
+            case "fp32", "float32" -> false;
+            case "bf16", "bfloat16" -> true;
+            default -> throw new UserError("--base_dtype '" + baseDtype + "' is not supported; use fp32 or bf16");
+        };
         java.util.List<String> t = dev.cpt4j.train.TrainOptions.canonicalTargets(trainable == null ? java.util.List.of() : trainable);
         java.util.List<String> m = dev.cpt4j.train.TrainOptions.canonicalModules(modulesToSave == null ? java.util.List.of() : modulesToSave);
         if (rank < 0) throw new UserError("--lora_rank must be >= 0 (0 = full fine-tuning), got " + rank);
         if (rank == 0) {
             if (!t.isEmpty() || !m.isEmpty())
                 throw new UserError("--trainable/--modules_to_save need --lora_rank R (e.g. 8)");
+            if (bf16) throw new UserError("--base_dtype bf16 needs --lora_rank R (a frozen base); full fine-tuning trains in fp32");
             return null;
         }
         if (!(alpha > 0)) throw new UserError("--lora_alpha must be positive, got " + alpha);
         if (!(dropout >= 0 && dropout < 1)) throw new UserError("--lora_dropout must be in [0, 1), got " + dropout);
-        return new TrainBench.LoraSpec(rank, alpha, dropout, t.isEmpty() ? java.util.List.of("attn.c_attn") : t, m);
+        return new TrainBench.LoraSpec(rank, alpha, dropout, t.isEmpty() ? java.util.List.of("attn.c_attn") : t, m, bf16);
     }
 
     /** An HF GPT-2 config.json, read as everywhere else (keys, aliases, defaults; one-line errors). */

@@ -1,5 +1,6 @@
 package dev.cpt4j.model;
 
+import dev.cpt4j.io.DType;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.cpu.Activation;
@@ -20,6 +21,9 @@ import java.util.function.Predicate;
  * GPT-2 exactly as transformers' {@code GPT2LMHeadModel} computes it (pre-LayerNorm blocks, fused qkv Conv1D,
  * causal attention, tied or untied head), forward and backward on the CPU, in the style of llm.c's train_gpt2.c:
  * one flat parameter buffer, one flat gradient buffer, activations allocated once for (maxBatch, maxT) and reused.
+ * The gradient buffer holds only the views that are not frozen ({@link #gradOffset}), so a LoRA run pays nothing for
+ * the base's gradients; frozen Conv1D weights may be stored in bf16 outside the parameter buffer (see the
+ * constructor with {@code storedBf16}, {@link #paramOffset}, {@link #storageLayout()}).
  *
  * <h2>API</h2>
  * <ul>
@@ -55,8 +59,15 @@ public final class Gpt2Model {
     private final boolean checkpointing;
     private final Activation act;
     private final ParamLayout layout;
-    private final float[] params, grads;
-    private final boolean[] frozen; // per view index
+    private final float[] params;     // fp32 storage, laid out by storageLayout
+    private final short[] params16;   // bf16 storage of the views stored so (frozen Conv1D weights)
+    private final boolean[] bf16;     // per view index: stored in params16
+    private final int[] paramOff;     // per view index: offset into params, or into params16 when bf16
+    private final ParamLayout storageLayout; // the fp32-stored views, packed (layout itself when none is bf16)
+    private float[] grads;            // (gradient views,) allocated on first use; see gradOffset
+    private final boolean[] frozen;   // per view index
+    private final int[] gradOff;      // per view index: offset into grads, -1 = no gradient (frozen)
+    private int gradSize;
     private LinearHook hook;
     private float gradScale = 1f;
     private final PhaseProfile prof = new PhaseProfile();
@@ -64,7 +75,8 @@ public final class Gpt2Model {
     // parameter offsets
     private final int wte, wpe, lnfW, lnfB, headW;
     private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fcProjW, fcProjB;
-    private final int vWte, vWpe, vHead;
+    private final int vWte, vWpe, vHead, vLnfW, vLnfB;
+    private final int[] vLn1W, vLn1B, vLn2W, vLn2B;
     private final int[] vAttnW, vProjW, vFcW, vFcProjW;
 
     // activations; per-layer ones have SL = (checkpointing ? 1 : L) slots
@@ -111,6 +123,19 @@ public final class Gpt2Model {
      */
     public Gpt2Model(Gpt2Config config, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
                      boolean gradientCheckpointing) {
+        this(config, layout, gemm, par, maxBatch, maxT, gradientCheckpointing, name -> false);
+    }
+
+    /**
+     * As {@link #Gpt2Model(Gpt2Config, ParamLayout, Gemm, Parallel, int, int, boolean)}, with the Conv1D weights for
+     * which {@code storedBf16} is true kept in bfloat16 (half the memory of fp32) instead of in {@link #params()}:
+     * they are frozen (no gradient), written with {@link #writeView} (rounded to nearest even, as torch's
+     * {@code .to(torch.bfloat16)}) and widened to fp32 inside the GEMM's packing. Results equal an fp32 model whose
+     * weights were rounded through bf16. Only {@code transformer.h.*.{attn.c_attn, attn.c_proj, mlp.c_fc,
+     * mlp.c_proj}.weight} may be stored so.
+     */
+    public Gpt2Model(Gpt2Config config, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
+                     boolean gradientCheckpointing, Predicate<String> storedBf16) {
         List<ParamLayout.View> base = Gpt2Layout.of(config).views(), given = layout.views();
         boolean prefix = given.size() >= base.size();
         for (int i = 0; prefix && i < base.size(); i++)
@@ -134,18 +159,46 @@ public final class Gpt2Model {
         this.checkpointing = gradientCheckpointing;
         this.act = Activation.of(config.activation());
         this.layout = layout;
-        this.params = new float[layout.size()];
-        this.grads = new float[layout.size()];
-        this.frozen = new boolean[layout.views().size()];
+        List<ParamLayout.View> views = layout.views();
+        int nv = views.size();
+        this.bf16 = new boolean[nv];
+        this.paramOff = new int[nv];
+        ParamLayout fp32 = new ParamLayout();
+        int n16 = 0;
+        for (int i = 0; i < nv; i++) {
+            ParamLayout.View v = views.get(i);
+            bf16[i] = storedBf16.test(v.name());
+            if (bf16[i] && !isConv1dWeight(v.name()))
+                throw new IllegalArgumentException(v.name() + " cannot be stored in bf16 (only Conv1D weights can)");
+            if (bf16[i]) {
+                paramOff[i] = n16;
+                n16 += v.size();
+            } else {
+                paramOff[i] = fp32.add(v.name(), v.shape()).offset();
+            }
+        }
+        this.storageLayout = n16 == 0 ? layout : fp32;
+        this.params = new float[storageLayout.size()];
+        this.params16 = new short[n16];
+        this.frozen = new boolean[nv];
+        for (int i = 0; i < nv; i++) frozen[i] = bf16[i];
+        this.gradOff = new int[nv];
+        planGrads();
 
-        wte = layout.get(Gpt2Layout.WTE).offset();
-        wpe = layout.get(Gpt2Layout.WPE).offset();
-        lnfW = layout.get(Gpt2Layout.LNF_W).offset();
-        lnfB = layout.get(Gpt2Layout.LNF_B).offset();
-        headW = config.tieWordEmbeddings() ? wte : layout.get(Gpt2Layout.LM_HEAD).offset();
+        wte = paramOff[viewIndex(Gpt2Layout.WTE)];
+        wpe = paramOff[viewIndex(Gpt2Layout.WPE)];
+        lnfW = paramOff[viewIndex(Gpt2Layout.LNF_W)];
+        lnfB = paramOff[viewIndex(Gpt2Layout.LNF_B)];
+        headW = config.tieWordEmbeddings() ? wte : paramOff[viewIndex(Gpt2Layout.LM_HEAD)];
         vWte = viewIndex(Gpt2Layout.WTE);
         vWpe = viewIndex(Gpt2Layout.WPE);
         vHead = config.tieWordEmbeddings() ? vWte : viewIndex(Gpt2Layout.LM_HEAD);
+        vLnfW = viewIndex(Gpt2Layout.LNF_W);
+        vLnfB = viewIndex(Gpt2Layout.LNF_B);
+        vLn1W = viewIndices("ln_1.weight");
+        vLn1B = viewIndices("ln_1.bias");
+        vLn2W = viewIndices("ln_2.weight");
+        vLn2B = viewIndices("ln_2.bias");
         ln1W = offsets("ln_1.weight");
         ln1B = offsets("ln_1.bias");
         attnW = offsets("attn.c_attn.weight");
@@ -208,7 +261,7 @@ public final class Gpt2Model {
 
     private int[] offsets(String suffix) {
         int[] o = new int[L];
-        for (int l = 0; l < L; l++) o[l] = layout.get(Gpt2Layout.layer(l, suffix)).offset();
+        for (int l = 0; l < L; l++) o[l] = paramOff[viewIndex(Gpt2Layout.layer(l, suffix))];
         return o;
     }
 
@@ -222,14 +275,95 @@ public final class Gpt2Model {
         return cfg;
     }
 
-    /** The flat parameters, laid out by {@link #layout()}. */
+    /**
+     * The flat fp32 parameters, laid out by {@link #storageLayout()} — which is {@link #layout()} unless some views
+     * are stored in bf16 (see the constructor); view {@code name} starts at {@link #paramOffset(String)}.
+     */
     public float[] params() {
         return params;
     }
 
-    /** The flat gradients, same layout as {@link #params()}. */
+    /** The layout of {@link #params()}: every view not stored in bf16, packed in layout order. */
+    public ParamLayout storageLayout() {
+        return storageLayout;
+    }
+
+    /** Where view {@code name} starts in {@link #params()}, or −1 when it is stored in bf16. */
+    public int paramOffset(String name) {
+        int i = viewIndex(name);
+        return bf16[i] ? -1 : paramOff[i];
+    }
+
+    /** True when view {@code name} is stored in bf16 (outside {@link #params()}). */
+    public boolean storedBf16(String name) {
+        return bf16[viewIndex(name)];
+    }
+
+    /** Sets view {@code name} from {@code src[srcOff ..]} (its size), rounding to bf16 when it is stored so. */
+    public void writeView(String name, float[] src, int srcOff) {
+        int i = viewIndex(name), n = layout.views().get(i).size(), o = paramOff[i];
+        if (!bf16[i]) System.arraycopy(src, srcOff, params, o, n);
+        else for (int k = 0; k < n; k++) params16[o + k] = DType.floatToBf16(src[srcOff + k]);
+    }
+
+    /** Copies view {@code name} into {@code dst[dstOff ..]} (widened from bf16 when stored so). */
+    public void readView(String name, float[] dst, int dstOff) {
+        int i = viewIndex(name), n = layout.views().get(i).size(), o = paramOff[i];
+        if (!bf16[i]) System.arraycopy(params, o, dst, dstOff, n);
+        else for (int k = 0; k < n; k++) dst[dstOff + k] = DType.bf16ToFloat(params16[o + k]);
+    }
+
+    /** True for the weight of a block's Conv1D ({@code transformer.h.N.attn.c_attn.weight}, …): what may be bf16. */
+    public static boolean isConv1dWeight(String name) {
+        if (!name.startsWith("transformer.h.")) return false;
+        for (LinearHook.Site s : LinearHook.Site.values())
+            if (name.endsWith("." + s.hfName() + ".weight") && name.split("\\.").length == 6) return true;
+        return false;
+    }
+
+    /**
+     * The flat gradients of the views that have one (all views unless {@link #setFrozen} froze some): view
+     * {@code name} starts at {@link #gradOffset(String)}. With nothing frozen this is the layout of
+     * {@link #params()}; frozen views take no space. {@link #setFrozen} may replace the array: fetch it again after.
+     */
     public float[] grads() {
+        if (grads == null) grads = new float[gradSize];
         return grads;
+    }
+
+    /** Where view {@code name}'s gradient starts in {@link #grads()}, or −1 when it has none (frozen). */
+    public int gradOffset(String name) {
+        return gradOff[viewIndex(name)];
+    }
+
+    /** {@link #gradOffset(String)} by index into {@code layout().views()}. */
+    public int gradOffset(int view) {
+        return gradOff[view];
+    }
+
+    /** Gradient offsets: the unfrozen views in layout order, packed. (Nothing frozen: the parameter offsets.) */
+    private void planGrads() {
+        var vs = layout.views();
+        int n = 0;
+        for (int i = 0; i < vs.size(); i++) {
+            if (frozen[i]) gradOff[i] = -1;
+            else {
+                gradOff[i] = n;
+                n += vs.get(i).size();
+            }
+        }
+        if (grads != null && grads.length != n) grads = null;
+        else if (grads != null) Arrays.fill(grads, 0f);
+        gradSize = n;
+    }
+
+    /** The gradient buffer for a view, or null when it has none (frozen): what the kernels take. */
+    private float[] g(int view) {
+        return gradOff[view] < 0 ? null : grads();
+    }
+
+    private int go(int view) {
+        return Math.max(0, gradOff[view]);
     }
 
     public ParamLayout layout() {
@@ -253,10 +387,14 @@ public final class Gpt2Model {
         this.hook = hook;
     }
 
-    /** Tensors for which the predicate is true get no gradient (Conv1D weights/biases, embeddings, head). */
+    /**
+     * Tensors for which the predicate is true get no gradient and no space in {@link #grads()} (which this replaces
+     * and zeroes). Views stored in bf16 are always frozen.
+     */
     public void setFrozen(Predicate<String> isFrozen) {
         var vs = layout.views();
-        for (int i = 0; i < vs.size(); i++) frozen[i] = isFrozen.test(vs.get(i).name());
+        for (int i = 0; i < vs.size(); i++) frozen[i] = bf16[i] || isFrozen.test(vs.get(i).name());
+        planGrads();
     }
 
     /** Multiplies every gradient {@link #forward}/{@link #backward} accumulate (e.g. 1/accumulation steps). */
@@ -265,6 +403,7 @@ public final class Gpt2Model {
     }
 
     public void zeroGrad() {
+        float[] grads = grads();
         int n = grads.length, blocks = 64;
         par.forRange(blocks, (b0, b1) -> Arrays.fill(grads, (int) ((long) n * b0 / blocks), (int) ((long) n * b1 / blocks), 0f));
     }
@@ -276,14 +415,17 @@ public final class Gpt2Model {
     public void initRandom(long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         double std = cfg.initializerRange(), projStd = std / Math.sqrt(2.0 * L);
-        for (ParamLayout.View v : layout.views()) {
+        var views = layout.views();
+        for (int vi = 0; vi < views.size(); vi++) {
+            ParamLayout.View v = views.get(vi);
             String n = v.name();
-            int o = v.offset(), size = v.size();
+            int o = paramOff[vi], size = v.size();
             if (n.endsWith(".bias")) Arrays.fill(params, o, o + size, 0f);
             else if (n.contains(".ln_") || n.startsWith("transformer.ln_f")) Arrays.fill(params, o, o + size, 1f);
             else {
                 double s = n.endsWith("c_proj.weight") ? projStd : std;
-                for (int i = 0; i < size; i++) params[o + i] = (float) (r.nextGaussian() * s);
+                if (bf16[vi]) for (int i = 0; i < size; i++) params16[o + i] = DType.floatToBf16((float) (r.nextGaussian() * s));
+                else for (int i = 0; i < size; i++) params[o + i] = (float) (r.nextGaussian() * s);
             }
         }
     }
@@ -322,7 +464,7 @@ public final class Gpt2Model {
             Arrays.fill(dln, 0, N * C, 0f);
             prof.lap(PhaseProfile.Phase.ZERO_FILL);
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, scale,
-                    dln, 0, frozen[vHead] ? null : grads, headW, headScratch, Math.min(HEAD_ROWS, maxN));
+                    dln, 0, g(vHead), go(vHead), headScratch, Math.min(HEAD_ROWS, maxN));
         } else {
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, Math.min(HEAD_ROWS, maxN));
@@ -386,12 +528,12 @@ public final class Gpt2Model {
         float eps = cfg.layerNormEpsilon();
         LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
         prof.lap(PhaseProfile.Phase.LN_FWD);
-        conv1dForward(l, LinearHook.Site.ATTN_QKV, qkv, s * maxN * 3 * C, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
+        conv1dForward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], qkv, s * maxN * 3 * C, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_FWD);
         Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, curB, curT, C, NH,
                 attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
         prof.lap(PhaseProfile.Phase.ATTN_FWD);
-        conv1dForward(l, LinearHook.Site.ATTN_PROJ, tmp, 0, atty, sc, projW[l], projB[l], N, C, C);
+        conv1dForward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], tmp, 0, atty, sc, projW[l], projB[l], N, C, C);
         prof.lap(PhaseProfile.Phase.PROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
@@ -399,11 +541,11 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
         LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
         prof.lap(PhaseProfile.Phase.LN_FWD);
-        conv1dForward(l, LinearHook.Site.MLP_FC, fch, s * maxN * F, ln2, 0, fcW[l], fcB[l], N, C, F);
+        conv1dForward(l, LinearHook.Site.MLP_FC, vFcW[l], fch, s * maxN * F, ln2, 0, fcW[l], fcB[l], N, C, F);
         prof.lap(PhaseProfile.Phase.FC_FWD);
         act.forward(par, fchAct, 0, fch, s * maxN * F, N * F);
         prof.lap(PhaseProfile.Phase.ACT_FWD);
-        conv1dForward(l, LinearHook.Site.MLP_PROJ, tmp, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
+        conv1dForward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], tmp, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
         prof.lap(PhaseProfile.Phase.FCPROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
@@ -411,18 +553,21 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
     }
 
-    /** The one place a Conv1D runs forward: y = x·W + b, then the hook. */
-    private void conv1dForward(int l, LinearHook.Site site, float[] y, int yOff, float[] x, int xOff, int wOff, int bOff,
-                               int N, int in, int out) {
-        Linear.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
+    /** The one place a Conv1D runs forward: y = x·W + b (W fp32 or bf16), then the hook. */
+    private void conv1dForward(int l, LinearHook.Site site, int wView, float[] y, int yOff, float[] x, int xOff,
+                               int wOff, int bOff, int N, int in, int out) {
+        if (bf16[wView]) Linear.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wOff, params, bOff, N, in, out);
+        else Linear.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
         if (hook != null) hook.forward(l, site, x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
     }
 
     /** The one place a Conv1D runs backward: dx += dy·Wᵀ, dW += xᵀ·dy, db += Σ dy (unless frozen), then the hook. */
     private void conv1dBackward(int l, LinearHook.Site site, int wView, float[] dx, int dxOff, float[] dy, int dyOff,
                                 float[] x, int xOff, int wOff, int bOff, int N, int in, int out) {
-        boolean fw = frozen[wView], fb = frozen[wView + 1]; // the bias view follows its weight in the layout
-        Linear.backward(gemm, par, dx, dxOff, fw ? null : grads, wOff, fb ? null : grads, bOff, dy, dyOff,
+        // the bias view follows its weight in the layout
+        if (bf16[wView]) Linear.backwardBf16(gemm, par, dx, dxOff, g(wView + 1), go(wView + 1), dy, dyOff,
+                params16, wOff, N, in, out);
+        else Linear.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
                 x, xOff, params, wOff, N, in, out);
         if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
     }
@@ -437,7 +582,7 @@ public final class Gpt2Model {
         Arrays.fill(dres, 0, N * C, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         // dln holds dlnf from the fused head
-        LayerNorm.backward(par, dres, 0, grads, lnfW, grads, lnfB, dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
+        LayerNorm.backward(par, dres, 0, g(vLnfW), go(vLnfW), g(vLnfB), go(vLnfB), dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
                 params, lnfW, N, C);
         prof.lap(PhaseProfile.Phase.LNF_BWD);
         for (int l = L - 1; l >= 0; l--) {
@@ -449,7 +594,7 @@ public final class Gpt2Model {
         }
         if (cfg.embdPdrop() > 0)
             Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
-        Embedding.backward(par, frozen[vWte] ? null : grads, wte, frozen[vWpe] ? null : grads, wpe, dres, 0,
+        Embedding.backward(par, g(vWte), go(vWte), g(vWpe), go(vWpe), dres, 0,
                 tokens, 0, curB, curT, C);
         prof.lap(PhaseProfile.Phase.EMBED_BWD);
         lastTraining = false;
@@ -485,7 +630,7 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, 0, fcW[l], fcB[l], N, C, F);
         prof.lap(PhaseProfile.Phase.FC_BWD);
-        LayerNorm.backward(par, dres, 0, grads, ln2W[l], grads, ln2B[l], dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
+        LayerNorm.backward(par, dres, 0, g(vLn2W[l]), go(vLn2W[l]), g(vLn2B[l]), go(vLn2B[l]), dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
                 params, ln2W[l], N, C);
         prof.lap(PhaseProfile.Phase.LN_BWD);
         // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
@@ -506,7 +651,7 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_BWD);
-        LayerNorm.backward(par, dres, 0, grads, ln1W[l], grads, ln1B[l], dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
+        LayerNorm.backward(par, dres, 0, g(vLn1W[l]), go(vLn1W[l]), g(vLn1B[l]), go(vLn1B[l]), dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
                 params, ln1W[l], N, C);
         prof.lap(PhaseProfile.Phase.LN_BWD);
     }

@@ -35,9 +35,11 @@ public final class Lora implements LinearHook {
     private final Set<Site> sites;
     private final Gemm gemm;
     private final Parallel par;
-    private final float[] params, grads;
+    private final Gpt2Model model;
+    private final float[] params;
     private final int[][] siteDims;     // [site] (in, out)
-    private final int[][] aOff, bOff;   // [L][site] offsets into params/grads, −1 where not adapted
+    private final int[][] aOff, bOff;   // [L][site] offsets into params, −1 where not adapted
+    private final int[][] aView, bView; // [L][site] view indices (their gradients are at model.gradOffset(view))
     private final float[][] u;          // [L·4] (maxN, r) s·dropout(x)·Aᵀ of the last forward
     private final float[] scratch;      // (maxN, max in) dropped input / input gradient
     private final float[] du;           // (maxN, r)
@@ -100,13 +102,16 @@ public final class Lora implements LinearHook {
         this.sites = sites.isEmpty() ? EnumSet.noneOf(Site.class) : EnumSet.copyOf(sites);
         this.gemm = gemm;
         this.par = par;
+        this.model = model;
         this.params = model.params();
-        this.grads = model.grads();
         ParamLayout layout = model.layout();
         siteDims = new int[4][];
         for (Site s : Site.values()) siteDims[s.ordinal()] = dims(c, s);
         aOff = new int[L][4];
         bOff = new int[L][4];
+        aView = new int[L][4];
+        bView = new int[L][4];
+        List<ParamLayout.View> views = layout.views();
         u = new float[L * 4][];
         int maxIn = 1;
         for (int l = 0; l < L; l++)
@@ -120,8 +125,10 @@ public final class Lora implements LinearHook {
                 ParamLayout.View a = layout.get(viewName(l, s, 'A')), b = layout.get(viewName(l, s, 'B'));
                 if (!Arrays.equals(a.shape(), new int[] {r, d[0]}) || !Arrays.equals(b.shape(), new int[] {d[1], r}))
                     throw new IllegalArgumentException("LoRA views of layer " + l + " " + s.hfName() + " have the wrong shape");
-                aOff[l][i] = a.offset();
-                bOff[l][i] = b.offset();
+                aOff[l][i] = model.paramOffset(a.name());
+                bOff[l][i] = model.paramOffset(b.name());
+                aView[l][i] = views.indexOf(a);
+                bView[l][i] = views.indexOf(b);
                 u[l * 4 + i] = new float[maxN * r];
                 maxIn = Math.max(maxIn, d[0]);
             }
@@ -205,8 +212,10 @@ public final class Lora implements LinearHook {
         int i = site.ordinal();
         if (aOff[layer][i] < 0) return;
         float[] us = u[layer * 4 + i];
+        float[] grads = model.grads();
+        int gA = model.gradOffset(aView[layer][i]), gB = model.gradOffset(bView[layer][i]); // −1: frozen
         // dB (out, r) += dyᵀ (out, N) · us (N, r)
-        gemm.sgemm(true, false, out, r, n, dy, dyOff, out, us, 0, r, 1f, grads, bOff[layer][i], r);
+        if (gB >= 0) gemm.sgemm(true, false, out, r, n, dy, dyOff, out, us, 0, r, 1f, grads, gB, r);
         // du (N, r) = s · dy (N, out) · B (out, r)
         gemm.sgemm(false, false, n, r, out, dy, dyOff, out, params, bOff[layer][i], r, 0f, du, 0, r);
         for (int k = 0; k < n * r; k++) du[k] *= scaling;
@@ -219,7 +228,7 @@ public final class Lora implements LinearHook {
             xo = 0;
         }
         // dA (r, in) += duᵀ (r, N) · dropout(x) (N, in)
-        gemm.sgemm(true, false, r, in, n, du, 0, r, xs, xo, in, 1f, grads, aOff[layer][i], in);
+        if (gA >= 0) gemm.sgemm(true, false, r, in, n, du, 0, r, xs, xo, in, 1f, grads, gA, in);
         if (!drop) {
             // dx (N, in) += du (N, r) · A (r, in)
             gemm.sgemm(false, false, n, in, r, du, 0, r, params, aOff[layer][i], in, 1f, dx, dxOff, in);

@@ -31,13 +31,20 @@ public final class TrainBench {
      *
      * @param targets       canonical Conv1D modules ({@code attn.c_attn}, {@code attn.c_proj}, {@code mlp.c_fc}, {@code mlp.c_proj})
      * @param modulesToSave {@code transformer.wte}, {@code lm_head}, {@code transformer.wpe}, {@code transformer.ln_f}
+     * @param baseBf16      store the frozen Conv1D weights in bf16 ({@code --base_dtype bf16})
      */
     public record LoraSpec(int rank, double alpha, double dropout, java.util.List<String> targets,
-                           java.util.List<String> modulesToSave) {
+                           java.util.List<String> modulesToSave, boolean baseBf16) {
         public LoraSpec {
             if (rank < 1) throw new IllegalArgumentException("LoRA rank must be positive");
             targets = java.util.List.copyOf(targets);
             modulesToSave = java.util.List.copyOf(modulesToSave);
+        }
+
+        /** An fp32 base. */
+        public LoraSpec(int rank, double alpha, double dropout, java.util.List<String> targets,
+                        java.util.List<String> modulesToSave) {
+            this(rank, alpha, dropout, targets, modulesToSave, false);
         }
     }
 
@@ -70,15 +77,8 @@ public final class TrainBench {
         }
         ParamLayout layout = Gpt2Layout.of(cfg);
         if (lora != null) Lora.extend(layout, cfg, sites, lora.rank());
-        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, batch, block, gradientCheckpointing);
-        model.initRandom(1234);
-        PhaseProfile prof = model.profile();
-        float[] p = model.params(), g = model.grads();
         java.util.Set<String> trainable = new java.util.HashSet<>();
         if (lora != null) {
-            Lora hook = new Lora(model, sites, lora.rank(), (float) (lora.alpha() / lora.rank()), (float) lora.dropout(), gemm, par);
-            hook.init(99);
-            model.setLinearHook(hook);
             trainable.addAll(Lora.viewNames(cfg, sites));
             for (String m : lora.modulesToSave())
                 switch (m) {
@@ -88,18 +88,30 @@ public final class TrainBench {
                     case "transformer.ln_f" -> { trainable.add(Gpt2Layout.LNF_W); trainable.add(Gpt2Layout.LNF_B); }
                     default -> throw new IllegalArgumentException("unsupported module to save: " + m);
                 }
-            model.setFrozen(n -> !trainable.contains(n));
         } else {
             for (ParamLayout.View v : layout.views()) trainable.add(v.name());
         }
-        // trainable runs of the flat buffer: [offset, length] pairs, merged where adjacent
+        boolean bf16 = lora != null && lora.baseBf16();
+        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, batch, block, gradientCheckpointing,
+                n -> bf16 && !trainable.contains(n) && Gpt2Model.isConv1dWeight(n));
+        model.initRandom(1234);
+        PhaseProfile prof = model.profile();
+        if (lora != null) {
+            Lora hook = new Lora(model, sites, lora.rank(), (float) (lora.alpha() / lora.rank()), (float) lora.dropout(), gemm, par);
+            hook.init(99);
+            model.setLinearHook(hook);
+            model.setFrozen(n -> !trainable.contains(n));
+        }
+        float[] p = model.params(), g = model.grads(); // after setFrozen: grads holds the trainable views only
+        // trainable runs: [param offset, length, grad offset] triples, merged where adjacent in both buffers
         java.util.List<int[]> runs = new java.util.ArrayList<>();
         int count = 0;
         for (ParamLayout.View v : layout.views()) {
             if (!trainable.contains(v.name())) continue;
+            int po = model.paramOffset(v.name()), go = model.gradOffset(v.name());
             int[] last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
-            if (last != null && last[0] + last[1] == v.offset()) last[1] += v.size();
-            else runs.add(new int[] {v.offset(), v.size()});
+            if (last != null && last[0] + last[1] == po && last[2] + last[1] == go) last[1] += v.size();
+            else runs.add(new int[] {po, v.size(), go});
             count += v.size();
         }
         SplittableRandom r = new SplittableRandom(42);
@@ -115,18 +127,18 @@ public final class TrainBench {
             }
             long st = System.nanoTime();
             prof.begin();
-            for (int[] run : runs) java.util.Arrays.fill(g, run[0], run[0] + run[1], 0f);
+            for (int[] run : runs) java.util.Arrays.fill(g, run[2], run[2] + run[1], 0f);
             prof.lap(PhaseProfile.Phase.GRAD_ZERO);
             loss = model.forward(ids, batch, block, true, s);
             model.backward();
             double sq = 0;
-            for (int[] run : runs) sq += sumSquares(par, g, run[0], run[1]);
+            for (int[] run : runs) sq += sumSquares(par, g, run[2], run[1]);
             double norm = Math.sqrt(sq);
             prof.lap(PhaseProfile.Phase.GRAD_NORM);
             float clip = norm > 1.0 ? (float) (1.0 / (norm + 1e-6)) : 1f;
             int so = 0;
             for (int[] run : runs) {
-                adamw(par, p, g, m, v, run[0], so, run[1], s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
+                adamw(par, p, g, m, v, run[0], run[2], so, run[1], s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
                 so += run[1];
             }
             prof.lap(PhaseProfile.Phase.OPTIMIZER);
@@ -164,21 +176,21 @@ public final class TrainBench {
     }
 
     /**
-     * torch.optim.AdamW over p/g[off, off+n) with moments m/v[so, so+n), gradients multiplied by {@code gradMul}
-     * (the clip factor).
+     * torch.optim.AdamW over p[off, off+n) with gradients g[go, go+n) and moments m/v[so, so+n), gradients
+     * multiplied by {@code gradMul} (the clip factor).
      */
-    static void adamw(Parallel par, float[] p, float[] g, float[] m, float[] v, int off, int so, int n, int t, float lr,
-                      float b1, float b2, float eps, float wd, float gradMul) {
+    static void adamw(Parallel par, float[] p, float[] g, float[] m, float[] v, int off, int go, int so, int n, int t,
+                      float lr, float b1, float b2, float eps, float wd, float gradMul) {
         float bc1 = (float) (1 - Math.pow(b1, t)), bc2Sqrt = (float) Math.sqrt(1 - Math.pow(b2, t));
         float stepSize = lr / bc1;
         var S = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
-        int d = so - off; // moment index = parameter index + d
+        int d = so - off, dg = go - off; // moment index = parameter index + d, gradient index = parameter index + dg
         par.forRange(BLOCKS, (b0, b1x) -> {
             int s = off + (int) ((long) n * b0 / BLOCKS), e = off + (int) ((long) n * b1x / BLOCKS);
             int i = s, ub = s + S.loopBound(e - s);
             float decay = 1 - lr * wd;
             for (; i < ub; i += S.length()) {
-                var gi = jdk.incubator.vector.FloatVector.fromArray(S, g, i).mul(gradMul);
+                var gi = jdk.incubator.vector.FloatVector.fromArray(S, g, i + dg).mul(gradMul);
                 var mi = jdk.incubator.vector.FloatVector.fromArray(S, m, i + d).mul(b1).add(gi.mul(1 - b1));
                 var vi = jdk.incubator.vector.FloatVector.fromArray(S, v, i + d).mul(b2).add(gi.mul(gi).mul(1 - b2));
                 var denom = vi.sqrt().div(bc2Sqrt).add(eps);
@@ -188,7 +200,7 @@ public final class TrainBench {
                 pi.intoArray(p, i);
             }
             for (; i < e; i++) {
-                float gi = g[i] * gradMul;
+                float gi = g[i + dg] * gradMul;
                 p[i] *= decay;
                 m[i + d] = b1 * m[i + d] + (1 - b1) * gi;
                 v[i + d] = b2 * v[i + d] + (1 - b2) * gi * gi;

@@ -36,10 +36,16 @@ public final class AdamW {
     }
 
     /**
-     * A contiguous trainable run of the parameter buffer: elements {@code [offset, offset+length)} of params/grads,
-     * whose moments live at {@code [stateOffset, stateOffset+length)} of m and v.
+     * A contiguous trainable run of the parameter buffer: elements {@code [offset, offset+length)} of params, whose
+     * gradients are {@code [gradOffset, gradOffset+length)} of grads and whose moments live at
+     * {@code [stateOffset, stateOffset+length)} of m and v.
      */
-    public record Segment(int offset, int length, int stateOffset, int group) {}
+    public record Segment(int offset, int length, int stateOffset, int group, int gradOffset) {
+        /** A run whose gradients share the parameters' offsets (a gradient buffer laid out like the parameters). */
+        public Segment(int offset, int length, int stateOffset, int group) {
+            this(offset, length, stateOffset, group, offset);
+        }
+    }
 
     private final ParamLayout layout;
     private final List<Group> groups;
@@ -48,6 +54,7 @@ public final class AdamW {
     private final int[] viewState;      // state offset per layout view, -1 = frozen
     private final double beta1, beta2, eps;
     private final float[] m, v;         // (trainable elements,)
+    private final int gradEnd;          // grads must hold at least this many elements
     private long step;                  // optimizer steps taken (torch's state["step"])
 
     /**
@@ -55,6 +62,17 @@ public final class AdamW {
      */
     public AdamW(ParamLayout layout, List<Group> groups, ToIntFunction<ParamLayout.View> groupOf,
                  double beta1, double beta2, double eps) {
+        this(layout, groups, groupOf, ParamLayout.View::offset, beta1, beta2, eps);
+    }
+
+    /**
+     * As {@link #AdamW(ParamLayout, List, ToIntFunction, double, double, double)} with a gradient buffer laid out
+     * differently from the parameters (e.g. holding only the trainable views).
+     *
+     * @param gradOffsetOf where a trainable view's gradient starts in the gradient buffer
+     */
+    public AdamW(ParamLayout layout, List<Group> groups, ToIntFunction<ParamLayout.View> groupOf,
+                 ToIntFunction<ParamLayout.View> gradOffsetOf, double beta1, double beta2, double eps) {
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
             throw new IllegalArgumentException("betas must be in [0, 1): " + beta1 + ", " + beta2);
         if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0");
@@ -67,7 +85,7 @@ public final class AdamW {
         viewGroup = new int[views.size()];
         viewState = new int[views.size()];
         List<Segment> segs = new ArrayList<>();
-        int state = 0;
+        int state = 0, gEnd = 0;
         for (int i = 0; i < views.size(); i++) {
             ParamLayout.View view = views.get(i);
             int g = groupOf.applyAsInt(view);
@@ -78,15 +96,21 @@ public final class AdamW {
                 continue;
             }
             viewState[i] = state;
+            int go = gradOffsetOf.applyAsInt(view);
+            if (go < 0) throw new IllegalArgumentException("trainable view " + view.name() + " has no gradient");
+            gEnd = Math.max(gEnd, go + view.size());
             Segment last = segs.isEmpty() ? null : segs.get(segs.size() - 1);
-            if (last != null && last.group == g && last.offset + last.length == view.offset()) {
-                segs.set(segs.size() - 1, new Segment(last.offset, last.length + view.size(), last.stateOffset, g));
+            if (last != null && last.group == g && last.offset + last.length == view.offset()
+                    && last.gradOffset + last.length == go) {
+                segs.set(segs.size() - 1, new Segment(last.offset, last.length + view.size(), last.stateOffset, g,
+                        last.gradOffset));
             } else {
-                segs.add(new Segment(view.offset(), view.size(), state, g));
+                segs.add(new Segment(view.offset(), view.size(), state, g, go));
             }
             state += view.size();
         }
         this.segments = Collections.unmodifiableList(segs);
+        this.gradEnd = gEnd;
         this.m = new float[state];
         this.v = new float[state];
     }
@@ -102,13 +126,21 @@ public final class AdamW {
     public static AdamW forLanguageModel(ParamLayout layout, double lr, double embeddingLr, double weightDecay,
                                          double beta1, double beta2, double eps,
                                          Predicate<String> trainable, Predicate<String> isEmbedding) {
+        return forLanguageModel(layout, ParamLayout.View::offset, lr, embeddingLr, weightDecay, beta1, beta2, eps,
+                trainable, isEmbedding);
+    }
+
+    /** As above, with gradients at {@code gradOffsetOf(view)} of the gradient buffer. */
+    public static AdamW forLanguageModel(ParamLayout layout, ToIntFunction<ParamLayout.View> gradOffsetOf, double lr,
+                                         double embeddingLr, double weightDecay, double beta1, double beta2, double eps,
+                                         Predicate<String> trainable, Predicate<String> isEmbedding) {
         List<Group> groups = List.of(new Group("decay", lr, weightDecay), new Group("no_decay", lr, 0),
                 new Group("embeddings", embeddingLr, weightDecay), new Group("embeddings_no_decay", embeddingLr, 0));
         return new AdamW(layout, groups, view -> {
             if (!trainable.test(view.name())) return -1;
             int g = Gpt2Layout.noDecay(view.name()) ? 1 : 0;
             return isEmbedding.test(view.name()) ? g + 2 : g;
-        }, beta1, beta2, eps);
+        }, gradOffsetOf, beta1, beta2, eps);
     }
 
     public ParamLayout layout() {
@@ -188,8 +220,9 @@ public final class AdamW {
     }
 
     private void step(float[] params, float[] grads, double lrFactor, Parallel par, boolean vector) {
-        if (params.length < layout.size() || grads.length < layout.size())
-            throw new IllegalArgumentException("params/grads shorter than the layout (" + layout.size() + ")");
+        if (params.length < layout.size() || grads.length < gradEnd)
+            throw new IllegalArgumentException("params shorter than the layout (" + layout.size() + ") or grads than "
+                    + gradEnd);
         step++;
         // torch: bias_correction1 = 1 - beta1**step; step_size = lr / bias_correction1;
         //        bias_correction2_sqrt = (1 - beta2**step)**0.5 — all Python floats (double), then used as fp32 scalars
@@ -203,12 +236,14 @@ public final class AdamW {
             float decay = (float) (1 - lr * g.weightDecay);   // param.mul_(1 - lr * weight_decay)
             float negStep = (float) -(lr / bc1);
             if (!vector) {
-                updateNaive(params, grads, s.offset, m, v, s.stateOffset, s.length, decay, w1, b2, c2, bc2, e, negStep);
+                updateNaive(params, s.offset, grads, s.gradOffset, m, v, s.stateOffset, s.length, decay, w1, b2, c2,
+                        bc2, e, negStep);
             } else if (par == null || par.threads() == 1 || s.length < PAR_MIN) {
-                updateVector(params, grads, s.offset, m, v, s.stateOffset, s.length, decay, w1, b2, c2, bc2, e, negStep);
+                updateVector(params, s.offset, grads, s.gradOffset, m, v, s.stateOffset, s.length, decay, w1, b2, c2,
+                        bc2, e, negStep);
             } else {
-                par.forRange(s.length, (a, b) -> updateVector(params, grads, s.offset + a, m, v, s.stateOffset + a,
-                        b - a, decay, w1, b2, c2, bc2, e, negStep));
+                par.forRange(s.length, (a, b) -> updateVector(params, s.offset + a, grads, s.gradOffset + a, m, v,
+                        s.stateOffset + a, b - a, decay, w1, b2, c2, bc2, e, negStep));
             }
         }
     }
@@ -217,10 +252,10 @@ public final class AdamW {
      * The fp32 update of n elements, scalar. Same operation order as torch's CPU kernels: lerp as
      * {@code fma(w, g − m, m)} (ATen {@code lerp_vec}), addcmul as {@code v + (c·g)·g}, addcdiv as {@code p + (s·m)/d}.
      */
-    static void updateNaive(float[] p, float[] g, int pOff, float[] m, float[] v, int sOff, int n,
+    static void updateNaive(float[] p, int pOff, float[] g, int gOff, float[] m, float[] v, int sOff, int n,
                             float decay, float w1, float b2, float c2, float bc2, float eps, float negStep) {
         for (int i = 0; i < n; i++) {
-            float gi = g[pOff + i];
+            float gi = g[gOff + i];
             float pi = p[pOff + i] * decay;
             float mi = m[sOff + i];
             mi = w1 < 0.5f ? Math.fma(w1, gi - mi, mi) : Math.fma(w1 - 1f, gi - mi, gi);
@@ -233,14 +268,14 @@ public final class AdamW {
         }
     }
 
-    static void updateVector(float[] p, float[] g, int pOff, float[] m, float[] v, int sOff, int n,
+    static void updateVector(float[] p, int pOff, float[] g, int gOff, float[] m, float[] v, int sOff, int n,
                              float decay, float w1, float b2, float c2, float bc2, float eps, float negStep) {
         int i = 0;
         int bound = S.loopBound(n);
         boolean small = w1 < 0.5f;
         float coeff = small ? w1 : w1 - 1f;
         for (; i < bound; i += S.length()) {
-            FloatVector gi = FloatVector.fromArray(S, g, pOff + i);
+            FloatVector gi = FloatVector.fromArray(S, g, gOff + i);
             FloatVector pi = FloatVector.fromArray(S, p, pOff + i).mul(decay);
             FloatVector mi = FloatVector.fromArray(S, m, sOff + i);
             FloatVector diff = gi.sub(mi);
@@ -253,7 +288,7 @@ public final class AdamW {
             mi.intoArray(m, sOff + i);
             vi.intoArray(v, sOff + i);
         }
-        if (i < n) updateNaive(p, g, pOff + i, m, v, sOff + i, n - i, decay, w1, b2, c2, bc2, eps, negStep);
+        if (i < n) updateNaive(p, pOff + i, g, gOff + i, m, v, sOff + i, n - i, decay, w1, b2, c2, bc2, eps, negStep);
     }
 
     private int indexOf(ParamLayout.View view) {

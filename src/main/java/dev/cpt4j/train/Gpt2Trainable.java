@@ -45,7 +45,8 @@ public final class Gpt2Trainable implements TrainableModel {
      * @param loraRank        0 = full fine-tuning
      * @param loraTargets     canonical module names ({@code attn.c_attn}, …)
      * @param modulesToSave   canonical ({@code transformer.wte}, {@code lm_head}, {@code transformer.wpe}, {@code transformer.ln_f})
-     * @param baseBf16        round the frozen base weights through bf16 (numerics of a bf16-stored base)
+     * @param baseBf16        frozen base in bf16: Conv1D weights stored in bf16, the other frozen tensors rounded
+     *                        through bf16 (numerics of a bf16 base)
      */
     public record Spec(int vocabSize, int maxBatch, int maxT, boolean gradientCheckpointing, int loraRank,
                        double loraScaling, double loraDropout, List<String> loraTargets, List<String> modulesToSave,
@@ -115,29 +116,8 @@ public final class Gpt2Trainable implements TrainableModel {
         for (String t : spec.loraTargets()) sites.add(Lora.site(t));
         ParamLayout layout = Gpt2Layout.of(cfg);
         if (spec.lora()) Lora.extend(layout, cfg, sites, spec.loraRank());
-        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, spec.maxBatch(), spec.maxT(), spec.gradientCheckpointing());
-        float[] p = model.params();
-        int C = cfg.nEmbd();
-        for (ParamLayout.View v : baseLayout.views()) {
-            ParamLayout.View dst = layout.get(v.name());
-            if (v.name().equals(Gpt2Layout.WTE) || v.name().equals(Gpt2Layout.LM_HEAD))
-                VocabResize.copyResized(baseParams, v.offset(), base.vocabSize(), p, dst.offset(), V, C);
-            else System.arraycopy(baseParams, v.offset(), p, dst.offset(), v.size());
-        }
-        if (V != base.vocabSize())
-            log.accept("resized the embeddings from " + base.vocabSize() + " to " + V + " rows (new rows = mean of the old "
-                    + "rows, as transformers' resize_token_embeddings)");
-        if (untie) {
-            System.arraycopy(p, layout.get(Gpt2Layout.WTE).offset(), p, layout.get(Gpt2Layout.LM_HEAD).offset(), V * C);
-            log.accept("modules_to_save on a tied base: transformer.wte and lm_head are trained as two separate copies, "
-                    + "as peft does (--ensure_weight_tying keeps them tied)");
-        }
         Set<String> trainable = new HashSet<>();
-        Lora lora = null;
         if (spec.lora()) {
-            lora = new Lora(model, sites, spec.loraRank(), (float) spec.loraScaling(), (float) spec.loraDropout(), gemm, par);
-            lora.init(spec.seed());
-            model.setLinearHook(lora);
             trainable.addAll(Lora.viewNames(cfg, sites));
             for (String m : spec.modulesToSave())
                 switch (m) {
@@ -153,9 +133,34 @@ public final class Gpt2Trainable implements TrainableModel {
         } else {
             for (ParamLayout.View v : layout.views()) trainable.add(v.name());
         }
+        // --base_dtype bf16: the frozen Conv1D weights (the bulk of the base) are stored in bf16 (the GEMM widens
+        // them while packing); the other frozen tensors are small and only rounded through bf16 below.
+        Gpt2Model model = new Gpt2Model(cfg, layout, gemm, par, spec.maxBatch(), spec.maxT(), spec.gradientCheckpointing(),
+                n -> spec.baseBf16() && !trainable.contains(n) && Gpt2Model.isConv1dWeight(n));
+        float[] p = model.params();
+        int C = cfg.nEmbd();
+        for (ParamLayout.View v : baseLayout.views()) {
+            if (v.name().equals(Gpt2Layout.WTE) || v.name().equals(Gpt2Layout.LM_HEAD))
+                VocabResize.copyResized(baseParams, v.offset(), base.vocabSize(), p, model.paramOffset(v.name()), V, C);
+            else model.writeView(v.name(), baseParams, v.offset());
+        }
+        if (V != base.vocabSize())
+            log.accept("resized the embeddings from " + base.vocabSize() + " to " + V + " rows (new rows = mean of the old "
+                    + "rows, as transformers' resize_token_embeddings)");
+        if (untie) {
+            System.arraycopy(p, model.paramOffset(Gpt2Layout.WTE), p, model.paramOffset(Gpt2Layout.LM_HEAD), V * C);
+            log.accept("modules_to_save on a tied base: transformer.wte and lm_head are trained as two separate copies, "
+                    + "as peft does (--ensure_weight_tying keeps them tied)");
+        }
+        Lora lora = null;
+        if (spec.lora()) {
+            lora = new Lora(model, sites, spec.loraRank(), (float) spec.loraScaling(), (float) spec.loraDropout(), gemm, par);
+            lora.init(spec.seed());
+            model.setLinearHook(lora);
+        }
         model.setFrozen(n -> !trainable.contains(n));
         if (spec.baseBf16()) {
-            for (ParamLayout.View v : layout.views()) {
+            for (ParamLayout.View v : model.storageLayout().views()) {
                 if (trainable.contains(v.name())) continue;
                 for (int i = v.offset(), e = v.offset() + v.size(); i < e; i++)
                     p[i] = DType.bf16ToFloat(DType.floatToBf16(p[i]));
@@ -187,9 +192,10 @@ public final class Gpt2Trainable implements TrainableModel {
         return spec;
     }
 
+    /** The layout of {@link #params()}: the model's {@link Gpt2Model#storageLayout()} (bf16-stored views absent). */
     @Override
     public ParamLayout layout() {
-        return model.layout();
+        return model.storageLayout();
     }
 
     @Override
@@ -200,6 +206,11 @@ public final class Gpt2Trainable implements TrainableModel {
     @Override
     public float[] grads() {
         return model.grads();
+    }
+
+    @Override
+    public int gradOffset(String view) {
+        return model.gradOffset(view);
     }
 
     @Override

@@ -19,14 +19,14 @@ public final class GradClip {
     private GradClip() {}
 
     /**
-     * Clips the gradients of the trainable runs {@code segments} in place and returns the norm BEFORE clipping
+     * Clips the gradients of the trainable runs {@code segments} (at their {@code gradOffset}) in place and returns the norm BEFORE clipping
      * (what HF Trainer logs as {@code grad_norm}). {@code maxNorm <= 0} only measures.
      */
     public static double clip(float[] grads, List<AdamW.Segment> segments, double maxNorm, Parallel par) {
         double norm = globalNorm(grads, segments, par);
         float coef = (float) maxNorm / ((float) norm + 1e-6f);  // clip_coef = max_norm / (total_norm + 1e-6), fp32
         if (maxNorm > 0 && coef < 1f) {
-            for (AdamW.Segment s : segments) scale(grads, s.offset(), s.length(), coef, par);
+            for (AdamW.Segment s : segments) scale(grads, s.gradOffset(), s.length(), coef, par);
         }
         return norm;
     }
@@ -39,8 +39,8 @@ public final class GradClip {
             double[] partial = new double[blocks];
             Parallel.RangeBody body = (a, b) -> {
                 for (int k = a; k < b; k++) {
-                    int off = s.offset() + k * BLOCK;
-                    partial[k] = sumSquares(grads, off, Math.min(BLOCK, s.offset() + s.length() - off));
+                    int off = s.gradOffset() + k * BLOCK;
+                    partial[k] = sumSquares(grads, off, Math.min(BLOCK, s.gradOffset() + s.length() - off));
                 }
             };
             if (par == null || blocks < 8) body.run(0, blocks);
@@ -55,7 +55,7 @@ public final class GradClip {
         double sum = 0;
         for (AdamW.Segment s : segments)
             for (int i = 0; i < s.length(); i++) {
-                double g = grads[s.offset() + i];
+                double g = grads[s.gradOffset() + i];
                 sum += g * g;
             }
         return Math.sqrt(sum);

@@ -8,14 +8,25 @@ import dev.cpt4j.tensor.ParamLayout;
  * The GPT-2 (+ LoRA) engine is adapted to this; tests use tiny models.
  */
 public interface TrainableModel {
-    /** Layout of {@link #params()} and {@link #grads()} (LoRA tensors included when training an adapter). */
+    /** Layout of {@link #params()} (LoRA tensors included when training an adapter). */
     ParamLayout layout();
 
     /** All parameters, flat. The optimizer updates the trainable views in place. */
     float[] params();
 
-    /** Gradients, same layout. The trainer zeroes the trainable views before each optimizer step; backward ADDS. */
+    /**
+     * Gradients: view {@code v}'s at {@link #gradOffset(String)}. The trainer zeroes the trainable views before each
+     * optimizer step; backward ADDS. Fetched once per run, after the model is set up.
+     */
     float[] grads();
+
+    /**
+     * Where a trainable view's gradient starts in {@link #grads()}; by default the parameter offset (a gradient
+     * buffer laid out like the parameters). A model may pack only the trainable views' gradients.
+     */
+    default int gradOffset(String view) {
+        return layout().get(view).offset();
+    }
 
     /** True for the views the optimizer updates (LoRA A/B and modules_to_save; everything for full fine-tuning). */
     boolean isTrainable(String view);

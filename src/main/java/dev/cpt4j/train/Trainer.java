@@ -82,7 +82,7 @@ public final class Trainer {
             say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
                             + "blocks of %d tokens; %d threads",
                     o.lora() ? "LoRA r=" + o.loraRank() + " on " + o.trainable() : "full fine-tuning", trainable,
-                    model.layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
+                    model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
             StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
             Result r = run(o, model, data, par, progress, log);
             export(o, model);
@@ -155,7 +155,7 @@ public final class Trainer {
 
         ParamLayout layout = model.layout();
         float[] params = model.params(), grads = model.grads();
-        AdamW opt = AdamW.forLanguageModel(layout, o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
+        AdamW opt = AdamW.forLanguageModel(layout, v -> model.gradOffset(v.name()), o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
                 o.adamBeta1(), o.adamBeta2(), o.adamEpsilon(), model::isTrainable, model::isEmbedding);
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
         LrSchedule schedule = o.schedule(total);
@@ -297,6 +297,6 @@ public final class Trainer {
     }
 
     private static void zero(float[] grads, List<AdamW.Segment> segments) {
-        for (AdamW.Segment s : segments) java.util.Arrays.fill(grads, s.offset(), s.offset() + s.length(), 0f);
+        for (AdamW.Segment s : segments) java.util.Arrays.fill(grads, s.gradOffset(), s.gradOffset() + s.length(), 0f);
     }
 }

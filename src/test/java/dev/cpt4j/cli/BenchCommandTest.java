@@ -60,6 +60,14 @@ class BenchCommandTest {
                 "--trainable", "q_proj");
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err()).contains("--trainable");
+        Run bf16 = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--steps", "1",
+                "--warmup", "0", "--threads", "1", "--lora_rank", "4", "--modules_to_save", "transformer.wte,lm_head",
+                "--base_dtype", "bf16");
+        assertThat(bf16.code()).as(bf16.err()).isZero();
+        assertThat(bf16.out()).contains("base in bf16").contains("tokens/s");
+        Run fullBf16 = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--base_dtype", "bf16");
+        assertThat(fullBf16.code()).isEqualTo(2);
+        assertThat(fullBf16.err()).contains("--base_dtype bf16 needs --lora_rank");
     }
 
     @Test

@@ -54,6 +54,7 @@ public final class Gemm {
     // Per-worker buffers, grown once to the largest size a call needed.
     private final float[][] packA, packB, tile;
     private float[] smallA = new float[0];
+    private float[] smallB = new float[0];   // op(B) of a small-M bf16 product, widened to fp32
 
     /** A GEMM that splits its work across {@code par}'s threads. */
     public Gemm(Parallel par) {
@@ -83,6 +84,27 @@ public final class Gemm {
                       float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                       float beta, float[] C, int cOff, int ldc) {
         checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+        run(transA, transB, M, N, K, A, aOff, lda, B, null, bOff, ldb, beta, C, cOff, ldc);
+    }
+
+    /**
+     * {@link #sgemm} with op(B) stored as bfloat16 ({@code B16[i]} holds the upper 16 bits of an fp32 value, as
+     * {@code torch.bfloat16}): the weight operand of a frozen base kept in bf16, e.g. y = x·W ({@code transB} false)
+     * and dX = dY·Wᵀ ({@code transB} true). Each value is widened to fp32 exactly while op(B) is packed, so the result
+     * is bitwise the one {@link #sgemm} gives on the widened matrix, and no fp32 copy of B is ever made (the small-M
+     * path widens only the K×N window it reads, into a reused scratch).
+     */
+    public void sgemmBf16(boolean transA, boolean transB, int M, int N, int K,
+                          float[] A, int aOff, int lda, short[] B16, int bOff, int ldb,
+                          float beta, float[] C, int cOff, int ldc) {
+        checkArgs(transA, transB, M, N, K, A, aOff, lda, B16.length, bOff, ldb, beta, C, cOff, ldc);
+        run(transA, transB, M, N, K, A, aOff, lda, null, B16, bOff, ldb, beta, C, cOff, ldc);
+    }
+
+    /** The product with op(B) in {@code B} (fp32) or, when that is null, in {@code B16} (bf16). */
+    private void run(boolean transA, boolean transB, int M, int N, int K,
+                     float[] A, int aOff, int lda, float[] B, short[] B16, int bOff, int ldb,
+                     float beta, float[] C, int cOff, int ldc) {
         if (M == 0 || N == 0) return;
         boolean accumulate = beta == 1f;
         if (K == 0) {
@@ -90,7 +112,17 @@ public final class Gemm {
             return;
         }
         if (M <= (transB ? SMALL_M_NT : SMALL_M)) {
-            smallM(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+            if (B == null) {                    // widen the window of B that is read, keeping its strides
+                int rows = transB ? N : K, cols = transB ? K : N, n = (rows - 1) * ldb + cols;
+                if (smallB.length < n) smallB = new float[n];
+                for (int r = 0; r < rows; r++) {
+                    int src = bOff + r * ldb, dst = r * ldb;
+                    for (int c = 0; c < cols; c++) smallB[dst + c] = bf16(B16[src + c]);
+                }
+                smallM(transA, transB, M, N, K, A, aOff, lda, smallB, 0, ldb, accumulate, C, cOff, ldc);
+            } else {
+                smallM(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+            }
             return;
         }
         int mStrips = ceilDiv(M, MR), nStrips = ceilDiv(N, NR), t = par.threads();
@@ -99,7 +131,7 @@ public final class Gemm {
         int units = byN ? nStrips : mStrips;
         int workers = Math.min(t, units);
         if (workers == 1) {
-            blocked(0, transA, transB, 0, M, 0, N, K, A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+            blocked(0, transA, transB, 0, M, 0, N, K, A, aOff, lda, B, B16, bOff, ldb, accumulate, C, cOff, ldc);
             return;
         }
         par.forRange(workers, (w0, w1) -> {
@@ -107,18 +139,18 @@ public final class Gemm {
                 int s = (int) ((long) units * w / workers), e = (int) ((long) units * (w + 1) / workers);
                 if (byN) {
                     blocked(w, transA, transB, 0, M, s * NR, Math.min(N, e * NR), K,
-                            A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+                            A, aOff, lda, B, B16, bOff, ldb, accumulate, C, cOff, ldc);
                 } else {
                     blocked(w, transA, transB, s * MR, Math.min(M, e * MR), 0, N, K,
-                            A, aOff, lda, B, bOff, ldb, accumulate, C, cOff, ldc);
+                            A, aOff, lda, B, B16, bOff, ldb, accumulate, C, cOff, ldc);
                 }
             }
         });
     }
 
-    /** The worker's share: rows [m0, m1) × columns [n0, n1) of C, all of K. */
+    /** The worker's share: rows [m0, m1) × columns [n0, n1) of C, all of K. B is fp32, or if null B16 is bf16. */
     private void blocked(int w, boolean transA, boolean transB, int m0, int m1, int n0, int n1, int K,
-                         float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
+                         float[] A, int aOff, int lda, float[] B, short[] B16, int bOff, int ldb,
                          boolean accumulate, float[] C, int cOff, int ldc) {
         // K blocks of near-equal size (K = 600 → 3×200, not 256+256+88) so no block is a sliver.
         int kBlocks = ceilDiv(K, kcBlock);
@@ -132,7 +164,8 @@ public final class Gemm {
             int nc = Math.min(ncBlock, n1 - jc);
             for (int kb = 0; kb < kBlocks; kb++) {
                 int pc = (int) ((long) K * kb / kBlocks), kc = (int) ((long) K * (kb + 1) / kBlocks) - pc;
-                packB(transB, B, bOff, ldb, pc, kc, jc, nc, bp);
+                if (B != null) packB(transB, B, bOff, ldb, pc, kc, jc, nc, bp);
+                else packB16(transB, B16, bOff, ldb, pc, kc, jc, nc, bp);
                 boolean add = accumulate || kb > 0;
                 for (int ic = m0; ic < m1; ic += mcBlock) {
                     int mc = Math.min(mcBlock, m1 - ic);
@@ -321,6 +354,37 @@ public final class Gemm {
             int nr = nc - full;
             for (int k = 0; k < kc; k++) Arrays.fill(bp, full * kc + k * NR + nr, full * kc + (k + 1) * NR, 0f);
         }
+    }
+
+    /** {@link #packB} from bf16 storage: the same packed panel, each value widened exactly. */
+    private static void packB16(boolean transB, short[] B, int bOff, int ldb, int pc, int kc, int jc, int nc,
+                                float[] bp) {
+        int full = nc - nc % NR;
+        if (transB) {
+            for (int j = 0; j < nc; j++) {
+                int src = bOff + (jc + j) * ldb + pc, dst = (j - j % NR) * kc + j % NR;
+                for (int k = 0; k < kc; k++) bp[dst + k * NR] = bf16(B[src + k]);
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                int src = bOff + (pc + k) * ldb + jc;
+                for (int jr = 0; jr < full; jr += NR) {
+                    int dst = jr * kc + k * NR;
+                    for (int t = 0; t < NR; t++) bp[dst + t] = bf16(B[src + jr + t]);
+                }
+                int dst = full * kc + k * NR;
+                for (int t = 0; t < nc - full; t++) bp[dst + t] = bf16(B[src + full + t]);
+            }
+        }
+        if (full < nc) {
+            int nr = nc - full;
+            for (int k = 0; k < kc; k++) Arrays.fill(bp, full * kc + k * NR + nr, full * kc + (k + 1) * NR, 0f);
+        }
+    }
+
+    /** The fp32 value of bfloat16 bits (exact: bf16 is fp32's upper half). */
+    static float bf16(short h) {
+        return Float.intBitsToFloat((h & 0xFFFF) << 16);
     }
 
     // ---- small M: no packing, split over N ----
@@ -536,19 +600,26 @@ public final class Gemm {
     static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
                           float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                           float beta, float[] C, int cOff, int ldc) {
+        checkArgs(transA, transB, M, N, K, A, aOff, lda, B == null ? 0 : B.length, bOff, ldb, beta, C, cOff, ldc);
+    }
+
+    /** {@link #checkArgs} with only B's length known (B in another element type). */
+    static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
+                          float[] A, int aOff, int lda, int bLength, int bOff, int ldb,
+                          float beta, float[] C, int cOff, int ldc) {
         if (M < 0 || N < 0 || K < 0) throw new IllegalArgumentException("negative size M=" + M + " N=" + N + " K=" + K);
         if (beta != 0f && beta != 1f) throw new IllegalArgumentException("beta must be 0 or 1, got " + beta);
         if (M == 0 || N == 0) return;
-        checkMatrix("A", A, aOff, lda, transA ? K : M, transA ? M : K);
-        checkMatrix("B", B, bOff, ldb, transB ? N : K, transB ? K : N);
-        checkMatrix("C", C, cOff, ldc, M, N);
+        checkMatrix("A", A.length, aOff, lda, transA ? K : M, transA ? M : K);
+        checkMatrix("B", bLength, bOff, ldb, transB ? N : K, transB ? K : N);
+        checkMatrix("C", C.length, cOff, ldc, M, N);
     }
 
-    private static void checkMatrix(String name, float[] x, int off, int ld, int rows, int cols) {
+    private static void checkMatrix(String name, int length, int off, int ld, int rows, int cols) {
         if (rows == 0 || cols == 0) return;
-        if (off < 0 || ld < cols || off + (long) (rows - 1) * ld + cols > x.length) {
+        if (off < 0 || ld < cols || off + (long) (rows - 1) * ld + cols > length) {
             throw new IllegalArgumentException(name + ": " + rows + "×" + cols + " at offset " + off + " with ld " + ld
-                    + " does not fit an array of " + x.length);
+                    + " does not fit an array of " + length);
         }
     }
 

@@ -26,4 +26,23 @@ public final class GemmNaive {
             }
         }
     }
+
+    /** Same contract as {@link Gemm#sgemmBf16}: op(B) holds bfloat16 bits, widened to fp32 on every read. */
+    public static void sgemmBf16(boolean transA, boolean transB, int M, int N, int K,
+                                 float[] A, int aOff, int lda, short[] B16, int bOff, int ldb,
+                                 float beta, float[] C, int cOff, int ldc) {
+        Gemm.checkArgs(transA, transB, M, N, K, A, aOff, lda, B16.length, bOff, ldb, beta, C, cOff, ldc);
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                double s = 0;
+                for (int k = 0; k < K; k++) {
+                    float a = transA ? A[aOff + k * lda + i] : A[aOff + i * lda + k];
+                    short h = transB ? B16[bOff + j * ldb + k] : B16[bOff + k * ldb + j];
+                    s += (double) a * Float.intBitsToFloat((h & 0xFFFF) << 16);
+                }
+                int c = cOff + i * ldc + j;
+                C[c] = beta == 0f ? (float) s : (float) (C[c] + s);
+            }
+        }
+    }
 }

@@ -44,7 +44,10 @@ public final class LayerNorm {
         });
     }
 
-    /** dx (N, C) += ∂/∂x; dw, db (C) += ∂/∂w, ∂/∂b; dout (N, C); x the forward input; mean, rstd from forward. */
+    /**
+     * dx (N, C) += ∂/∂x; dw, db (C) += ∂/∂w, ∂/∂b (either may be null: not wanted); dout (N, C); x the forward input;
+     * mean, rstd from forward.
+     */
     public static void backward(Parallel par, float[] dx, int dxOff, float[] dw, int dwOff, float[] db, int dbOff,
                                 float[] dout, int dOff, float[] x, int xOff, float[] mean, float[] rstd, int mOff,
                                 float[] w, int wOff, int N, int C) {
@@ -81,7 +84,18 @@ public final class LayerNorm {
                 }
             }
         });
-        // dw += Σ_rows dout·norm, db += Σ_rows dout: split columns in blocks of the vector width.
+        if (dw == null && db == null) return;                // frozen: no parameter gradient wanted
+        if (dw == null || db == null) {                        // only one of them wanted (rare): the other into scratch
+            float[] w0 = dw == null ? new float[C] : dw, b0 = db == null ? new float[C] : db;
+            paramGrads(par, w0, dw == null ? 0 : dwOff, b0, db == null ? 0 : dbOff, dout, dOff, x, xOff, mean, rstd, mOff, N, C);
+        } else {
+            paramGrads(par, dw, dwOff, db, dbOff, dout, dOff, x, xOff, mean, rstd, mOff, N, C);
+        }
+    }
+
+    /** dw += Σ_rows dout·norm, db += Σ_rows dout: split columns in blocks of the vector width. */
+    private static void paramGrads(Parallel par, float[] dw, int dwOff, float[] db, int dbOff, float[] dout, int dOff,
+                                   float[] x, int xOff, float[] mean, float[] rstd, int mOff, int N, int C) {
         int blocks = (C + S.length() - 1) / S.length();
         par.forRange(blocks, (b0, b1) -> {
             int c0 = b0 * S.length(), c1 = Math.min(C, b1 * S.length());

@@ -31,6 +31,27 @@ public final class Linear {
         if (db != null) biasBackward(par, db, dbOff, dout, dOff, N, OUT);
     }
 
+    /** {@link #forward} with W stored as bfloat16 bits ({@link Gemm#sgemmBf16}): a frozen base kept in bf16. */
+    public static void forwardBf16(Gemm gemm, Parallel par, float[] out, int outOff, float[] x, int xOff,
+                                   short[] w, int wOff, float[] b, int bOff, int N, int IN, int OUT) {
+        if (b != null) {
+            par.forRange(N, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) System.arraycopy(b, bOff, out, outOff + r * OUT, OUT);
+            });
+        }
+        gemm.sgemmBf16(false, false, N, OUT, IN, x, xOff, IN, w, wOff, OUT, b != null ? 1f : 0f, out, outOff, OUT);
+    }
+
+    /**
+     * {@link #backward} with W stored as bfloat16 bits, which is frozen: dx (N, IN) += dout · Wᵀ; db (OUT) += Σ_rows
+     * dout. dx or db may be null.
+     */
+    public static void backwardBf16(Gemm gemm, Parallel par, float[] dx, int dxOff, float[] db, int dbOff,
+                                    float[] dout, int dOff, short[] w, int wOff, int N, int IN, int OUT) {
+        if (dx != null) gemm.sgemmBf16(false, true, N, IN, OUT, dout, dOff, OUT, w, wOff, OUT, 1f, dx, dxOff, IN);
+        if (db != null) biasBackward(par, db, dbOff, dout, dOff, N, OUT);
+    }
+
     /** db (OUT) += Σ_rows dout (N, OUT); threads split the columns, rows summed in order. */
     public static void biasBackward(Parallel par, float[] db, int dbOff, float[] dout, int dOff, int N, int OUT) {
         int S = VecMath.S.length();

@@ -102,6 +102,71 @@ class SparseEmbeddingGradTest {
         }
     }
 
+    /** AdamW and clipping on a row-sparse view equal the dense kernels on its densified gradient, bit for bit. */
+    @Test
+    void adamWAndClippingOnARowSparseViewEqualDense() {
+        int rows = 1500, cols = 24; // 36 000 elements: above AdamW's threshold for splitting across threads
+        ParamLayout layout = new ParamLayout();
+        layout.add("a.weight", new int[] {5});
+        layout.add("emb", new int[] {rows, cols});
+        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
+        float[] init = new float[layout.size()], dense = new float[layout.size()];
+        for (int i = 0; i < init.length; i++) init[i] = (float) r.nextGaussian();
+        RowSparseGrad sparse = new RowSparseGrad(rows, cols);
+        int emb = layout.get("emb").offset();
+        for (int k = 0; k < 300; k++) {            // rows in random order, some repeated, most rows never seen
+            int row = r.nextInt(rows), slot = sparse.slot(row);
+            for (int c = 0; c < cols; c++) {
+                float g = (float) r.nextGaussian();
+                sparse.data()[slot * cols + c] += g;
+                dense[emb + row * cols + c] += g;
+            }
+        }
+        for (int i = 0; i < 5; i++) dense[i] = (float) r.nextGaussian();
+        float[] sparseBuf = java.util.Arrays.copyOf(dense, 5); // the dense views' buffer: "a" only
+        List<AdamW.Group> groups = List.of(new AdamW.Group("decay", 1e-2, 0.1));
+        for (boolean vector : new boolean[] {true, false})
+            try (Parallel par = new Parallel(2)) {
+                AdamW od = new AdamW(layout, groups, v -> 0, ParamLayout.View::offset, v -> null, 0.9, 0.999, 1e-8);
+                AdamW os = new AdamW(layout, groups, v -> 0, v -> v.name().equals("emb") ? -1 : v.offset(),
+                        v -> v.name().equals("emb") ? sparse : null, 0.9, 0.999, 1e-8);
+                assertThat(os.segments()).hasSize(2);
+                double nd = GradClip.globalNorm(dense, od.segments(), par), ns = GradClip.globalNorm(sparseBuf, os.segments(), par);
+                assertThat(ns).isCloseTo(nd, org.assertj.core.data.Offset.offset(1e-6 * nd));
+                assertThat(GradClip.globalNormNaive(sparseBuf, os.segments()))
+                        .isCloseTo(GradClip.globalNormNaive(dense, od.segments()), org.assertj.core.data.Offset.offset(1e-12 * nd));
+                float[] pd = init.clone(), ps = init.clone();
+                for (int step = 0; step < 3; step++) {
+                    if (vector) {
+                        od.step(pd, dense, 1.0, par);
+                        os.step(ps, sparseBuf, 1.0, par);
+                    } else {
+                        od.stepNaive(pd, dense, 1.0);
+                        os.stepNaive(ps, sparseBuf, 1.0);
+                    }
+                }
+                assertThat(ps).isEqualTo(pd);
+                assertThat(os.m()).isEqualTo(od.m());
+                assertThat(os.v()).isEqualTo(od.v());
+            }
+        float[] d2 = dense.clone(), s2 = sparseBuf.clone();
+        RowSparseGrad sp = sparse;
+        AdamW od = new AdamW(layout, List.of(new AdamW.Group("g", 1e-2, 0)), v -> 0, 0.9, 0.999, 1e-8);
+        AdamW os = new AdamW(layout, List.of(new AdamW.Group("g", 1e-2, 0)), v -> 0,
+                v -> v.name().equals("emb") ? -1 : v.offset(), v -> v.name().equals("emb") ? sp : null, 0.9, 0.999, 1e-8);
+        GradClip.clip(d2, od.segments(), 1.0, null);
+        GradClip.clip(s2, os.segments(), 1.0, null);
+        float[] back = new float[rows * cols];
+        sp.addTo(back, 0);
+        // clipped alike, up to the clip coefficient (fp32, from a norm summed in another order)
+        double worst = 0;
+        for (int i = 0; i < rows * cols; i++) worst = Math.max(worst, Math.abs(back[i] - d2[emb + i]) / (Math.abs(d2[emb + i]) + 1e-30));
+        for (int i = 0; i < 5; i++) worst = Math.max(worst, Math.abs(s2[i] - d2[i]) / Math.abs(d2[i]));
+        assertThat(worst).as("largest relative difference after clipping").isLessThan(1e-6);
+        double before = GradClip.globalNormNaive(dense, od.segments()), after = GradClip.globalNormNaive(d2, od.segments());
+        assertThat(after).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-5)).isLessThan(before);
+    }
+
     @Test
     void aTiedEmbeddingStaysDense() {
         try (Parallel par = Parallel.serial()) {

@@ -103,7 +103,7 @@ public final class Gpt2Model {
     private final float[] dqkv;       // (maxN, 3C)
     private final float[] dfch, dfchAct; // (maxN, F)
     private final float[] headScratch;
-    private static final int HEAD_ROWS = 256; // (256, V) logits at a time: 21 MB for V = 21k
+    private static final int HEAD_ROWS = 128; // (128, V) logits at a time: 11 MB for V = 21k
     private final int[] tokens, targets; // (maxN)
 
     // state of the last forward

@@ -3,6 +3,7 @@ package dev.cpt4j.model;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 import dev.cpt4j.tensor.cpu.Activation;
 import dev.cpt4j.tensor.cpu.Attention;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
@@ -23,7 +24,9 @@ import java.util.function.Predicate;
  * one flat parameter buffer, one flat gradient buffer, activations allocated once for (maxBatch, maxT) and reused.
  * The gradient buffer holds only the views that are not frozen ({@link #gradOffset}), so a LoRA run pays nothing for
  * the base's gradients; frozen Conv1D weights may be stored in bf16 outside the parameter buffer (see the
- * constructor with {@code storedBf16}, {@link #paramOffset}, {@link #storageLayout()}).
+ * constructor with {@code storedBf16}, {@link #paramOffset}, {@link #storageLayout()}). On request
+ * ({@link #setSparseTokenEmbeddingGrad}) an untied token embedding's gradient is row-sparse
+ * ({@link #sparseGrad}): only the rows of the tokens seen since {@link #zeroGrad()} take space.
  *
  * <h2>API</h2>
  * <ul>
@@ -68,6 +71,9 @@ public final class Gpt2Model {
     private final boolean[] frozen;   // per view index
     private final int[] gradOff;      // per view index: offset into grads, -1 = no gradient (frozen)
     private int gradSize;
+    private boolean sparseWteWanted;  // see setSparseTokenEmbeddingGrad
+    private RowSparseGrad wteSparse;  // wte's gradient when row-sparse, else null
+    private final int[] wteSlots;     // (maxN) slot of each token's row in wteSparse
     private LinearHook hook;
     private float gradScale = 1f;
     private final PhaseProfile prof = new PhaseProfile();
@@ -97,7 +103,7 @@ public final class Gpt2Model {
     private final float[] dqkv;       // (maxN, 3C)
     private final float[] dfch, dfchAct; // (maxN, F)
     private final float[] headScratch;
-    private static final int HEAD_ROWS = 256; // (256, V) logits at a time: 21 MB for V = 21k
+    private static final int HEAD_ROWS = 128; // (128, V) logits at a time: 11 MB for V = 21k
     private final int[] tokens, targets; // (maxN)
 
     // state of the last forward
@@ -183,8 +189,6 @@ public final class Gpt2Model {
         this.frozen = new boolean[nv];
         for (int i = 0; i < nv; i++) frozen[i] = bf16[i];
         this.gradOff = new int[nv];
-        planGrads();
-
         wte = paramOff[viewIndex(Gpt2Layout.WTE)];
         wpe = paramOff[viewIndex(Gpt2Layout.WPE)];
         lnfW = paramOff[viewIndex(Gpt2Layout.LNF_W)];
@@ -195,6 +199,8 @@ public final class Gpt2Model {
         vHead = config.tieWordEmbeddings() ? vWte : viewIndex(Gpt2Layout.LM_HEAD);
         vLnfW = viewIndex(Gpt2Layout.LNF_W);
         vLnfB = viewIndex(Gpt2Layout.LNF_B);
+        wteSlots = new int[maxBatch * maxT];
+        planGrads();
         vLn1W = viewIndices("ln_1.weight");
         vLn1B = viewIndices("ln_1.bias");
         vLn2W = viewIndices("ln_2.weight");
@@ -331,7 +337,10 @@ public final class Gpt2Model {
         return grads;
     }
 
-    /** Where view {@code name}'s gradient starts in {@link #grads()}, or −1 when it has none (frozen). */
+    /**
+     * Where view {@code name}'s gradient starts in {@link #grads()}, or −1 when it has none there: frozen, or
+     * row-sparse ({@link #sparseGrad} is then non-null).
+     */
     public int gradOffset(String name) {
         return gradOff[viewIndex(name)];
     }
@@ -341,12 +350,36 @@ public final class Gpt2Model {
         return gradOff[view];
     }
 
+    /**
+     * The row-sparse gradient of view {@code name}, or null when its gradient is dense (in {@link #grads()}) or
+     * absent (frozen). Only the token embedding can be row-sparse; see {@link #setSparseTokenEmbeddingGrad}.
+     */
+    public RowSparseGrad sparseGrad(String name) {
+        return viewIndex(name) == vWte ? wteSparse : null;
+    }
+
+    /**
+     * With {@code sparse} true, a trainable token embedding that is not tied to the head keeps its gradient in a
+     * {@link RowSparseGrad} ({@link #sparseGrad}) instead of {@link #grads()}: its backward only ever adds into the
+     * rows of the batch's tokens, so the dense (V, C) buffer is mostly zeros. The values are the same as dense.
+     * A tied embedding stays dense (the head writes every row). Replaces and zeroes the gradients, as
+     * {@link #setFrozen}. Default: dense.
+     */
+    public void setSparseTokenEmbeddingGrad(boolean sparse) {
+        sparseWteWanted = sparse;
+        planGrads();
+    }
+
     /** Gradient offsets: the unfrozen views in layout order, packed. (Nothing frozen: the parameter offsets.) */
     private void planGrads() {
         var vs = layout.views();
+        boolean sparseWte = sparseWteWanted && !frozen[vWte] && vHead != vWte;
+        if (!sparseWte) wteSparse = null;
+        else if (wteSparse == null) wteSparse = new RowSparseGrad(V, C);
+        else wteSparse.zero();
         int n = 0;
         for (int i = 0; i < vs.size(); i++) {
-            if (frozen[i]) gradOff[i] = -1;
+            if (frozen[i] || (sparseWte && i == vWte)) gradOff[i] = -1;
             else {
                 gradOff[i] = n;
                 n += vs.get(i).size();
@@ -403,6 +436,7 @@ public final class Gpt2Model {
     }
 
     public void zeroGrad() {
+        if (wteSparse != null) wteSparse.zero();
         float[] grads = grads();
         int n = grads.length, blocks = 64;
         par.forRange(blocks, (b0, b1) -> Arrays.fill(grads, (int) ((long) n * b0 / blocks), (int) ((long) n * b1 / blocks), 0f));
@@ -594,8 +628,12 @@ public final class Gpt2Model {
         }
         if (cfg.embdPdrop() > 0)
             Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
-        Embedding.backward(par, g(vWte), go(vWte), g(vWpe), go(vWpe), dres, 0,
-                tokens, 0, curB, curT, C);
+        if (wteSparse != null) { // the rows of this batch's tokens become slots; the same scatter-add into them
+            for (int i = 0; i < N; i++) wteSlots[i] = wteSparse.slot(tokens[i]);
+            Embedding.backward(par, wteSparse.data(), 0, g(vWpe), go(vWpe), dres, 0, wteSlots, 0, curB, curT, C);
+        } else {
+            Embedding.backward(par, g(vWte), go(vWte), g(vWpe), go(vWpe), dres, 0, tokens, 0, curB, curT, C);
+        }
         prof.lap(PhaseProfile.Phase.EMBED_BWD);
         lastTraining = false;
     }

@@ -2,6 +2,7 @@ package dev.cpt4j.model;
 
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.io.IOException;
@@ -102,12 +103,20 @@ public final class TrainBench {
             model.setLinearHook(hook);
             model.setFrozen(n -> !trainable.contains(n));
         }
+        model.setSparseTokenEmbeddingGrad(true); // as cpt4j train: an untied wte keeps only its batch's rows
         float[] p = model.params(), g = model.grads(); // after setFrozen: grads holds the trainable views only
         // trainable runs: [param offset, length, grad offset] triples, merged where adjacent in both buffers
         java.util.List<int[]> runs = new java.util.ArrayList<>();
+        RowSparseGrad sparse = model.sparseGrad(Gpt2Layout.WTE); // null, or wte's row-sparse gradient
+        int sparseP = sparse == null ? -1 : model.paramOffset(Gpt2Layout.WTE), sparseS = -1;
         int count = 0;
         for (ParamLayout.View v : layout.views()) {
             if (!trainable.contains(v.name())) continue;
+            if (sparse != null && v.name().equals(Gpt2Layout.WTE)) {
+                sparseS = count;
+                count += v.size();
+                continue;
+            }
             int po = model.paramOffset(v.name()), go = model.gradOffset(v.name());
             int[] last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
             if (last != null && last[0] + last[1] == po && last[2] + last[1] == go) last[1] += v.size();
@@ -128,11 +137,13 @@ public final class TrainBench {
             long st = System.nanoTime();
             prof.begin();
             for (int[] run : runs) java.util.Arrays.fill(g, run[2], run[2] + run[1], 0f);
+            if (sparse != null) sparse.zero();
             prof.lap(PhaseProfile.Phase.GRAD_ZERO);
             loss = model.forward(ids, batch, block, true, s);
             model.backward();
             double sq = 0;
             for (int[] run : runs) sq += sumSquares(par, g, run[2], run[1]);
+            if (sparse != null) sq += sumSquares(par, sparse.data(), 0, sparse.used() * sparse.cols());
             double norm = Math.sqrt(sq);
             prof.lap(PhaseProfile.Phase.GRAD_NORM);
             float clip = norm > 1.0 ? (float) (1.0 / (norm + 1e-6)) : 1f;
@@ -141,6 +152,7 @@ public final class TrainBench {
                 adamw(par, p, g, m, v, run[0], run[2], so, run[1], s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
                 so += run[1];
             }
+            if (sparse != null) adamwRows(par, p, sparse, m, v, sparseP, sparseS, s + 1, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, clip);
             prof.lap(PhaseProfile.Phase.OPTIMIZER);
             prof.countStep();
             if (log != null)
@@ -181,32 +193,56 @@ public final class TrainBench {
      */
     static void adamw(Parallel par, float[] p, float[] g, float[] m, float[] v, int off, int go, int so, int n, int t,
                       float lr, float b1, float b2, float eps, float wd, float gradMul) {
+        par.forRange(BLOCKS, (b0, b1x) -> {
+            int s = (int) ((long) n * b0 / BLOCKS), e = (int) ((long) n * b1x / BLOCKS);
+            adamwSerial(p, off + s, g, go + s, m, v, so + s, e - s, t, lr, b1, b2, eps, wd, gradMul);
+        });
+    }
+
+    /**
+     * {@link #adamw} over a (rows, cols) tensor at p[off ..] whose gradient is row-sparse: a row without a slot has
+     * gradient zero (and still decays and moves, as dense AdamW). Moments at m/v[so ..].
+     */
+    static void adamwRows(Parallel par, float[] p, RowSparseGrad g, float[] m, float[] v, int off, int so, int t,
+                          float lr, float b1, float b2, float eps, float wd, float gradMul) {
+        int cols = g.cols();
+        float[] data = g.data(), zero = new float[cols];
+        par.forRange(g.rows(), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int slot = g.slotOf(r);
+                adamwSerial(p, off + r * cols, slot < 0 ? zero : data, slot < 0 ? 0 : slot * cols, m, v, so + r * cols,
+                        cols, t, lr, b1, b2, eps, wd, gradMul);
+            }
+        });
+    }
+
+    /** {@link #adamw}'s element update over n elements on the calling thread. */
+    private static void adamwSerial(float[] p, int pOff, float[] g, int gOff, float[] m, float[] v, int sOff, int n,
+                                    int t, float lr, float b1, float b2, float eps, float wd, float gradMul) {
         float bc1 = (float) (1 - Math.pow(b1, t)), bc2Sqrt = (float) Math.sqrt(1 - Math.pow(b2, t));
         float stepSize = lr / bc1;
         var S = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
-        int d = so - off, dg = go - off; // moment index = parameter index + d, gradient index = parameter index + dg
-        par.forRange(BLOCKS, (b0, b1x) -> {
-            int s = off + (int) ((long) n * b0 / BLOCKS), e = off + (int) ((long) n * b1x / BLOCKS);
-            int i = s, ub = s + S.loopBound(e - s);
-            float decay = 1 - lr * wd;
-            for (; i < ub; i += S.length()) {
-                var gi = jdk.incubator.vector.FloatVector.fromArray(S, g, i + dg).mul(gradMul);
-                var mi = jdk.incubator.vector.FloatVector.fromArray(S, m, i + d).mul(b1).add(gi.mul(1 - b1));
-                var vi = jdk.incubator.vector.FloatVector.fromArray(S, v, i + d).mul(b2).add(gi.mul(gi).mul(1 - b2));
-                var denom = vi.sqrt().div(bc2Sqrt).add(eps);
-                var pi = jdk.incubator.vector.FloatVector.fromArray(S, p, i).mul(decay).sub(mi.mul(stepSize).div(denom));
-                mi.intoArray(m, i + d);
-                vi.intoArray(v, i + d);
-                pi.intoArray(p, i);
-            }
-            for (; i < e; i++) {
-                float gi = g[i + dg] * gradMul;
-                p[i] *= decay;
-                m[i + d] = b1 * m[i + d] + (1 - b1) * gi;
-                v[i + d] = b2 * v[i + d] + (1 - b2) * gi * gi;
-                p[i] -= stepSize * m[i + d] / ((float) Math.sqrt(v[i + d]) / bc2Sqrt + eps);
-            }
-        });
+        int d = sOff - pOff, dg = gOff - pOff; // moment index = parameter index + d, gradient index = parameter index + dg
+        int s = pOff, e = pOff + n;
+        int i = s, ub = s + S.loopBound(e - s);
+        float decay = 1 - lr * wd;
+        for (; i < ub; i += S.length()) {
+            var gi = jdk.incubator.vector.FloatVector.fromArray(S, g, i + dg).mul(gradMul);
+            var mi = jdk.incubator.vector.FloatVector.fromArray(S, m, i + d).mul(b1).add(gi.mul(1 - b1));
+            var vi = jdk.incubator.vector.FloatVector.fromArray(S, v, i + d).mul(b2).add(gi.mul(gi).mul(1 - b2));
+            var denom = vi.sqrt().div(bc2Sqrt).add(eps);
+            var pi = jdk.incubator.vector.FloatVector.fromArray(S, p, i).mul(decay).sub(mi.mul(stepSize).div(denom));
+            mi.intoArray(m, i + d);
+            vi.intoArray(v, i + d);
+            pi.intoArray(p, i);
+        }
+        for (; i < e; i++) {
+            float gi = g[i + dg] * gradMul;
+            p[i] *= decay;
+            m[i + d] = b1 * m[i + d] + (1 - b1) * gi;
+            v[i + d] = b2 * v[i + d] + (1 - b2) * gi * gi;
+            p[i] -= stepSize * m[i + d] / ((float) Math.sqrt(v[i + d]) / bc2Sqrt + eps);
+        }
     }
 
     /** Peak resident set size of this process in MiB (VmHWM), or NaN where /proc is unavailable. */

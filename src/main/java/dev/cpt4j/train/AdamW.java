@@ -3,9 +3,11 @@ package dev.cpt4j.train;
 import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.function.ToIntFunction;
 import jdk.incubator.vector.FloatVector;
@@ -20,7 +22,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Parameters are assigned to groups per {@link ParamLayout.View} (each group has its own base learning rate and
  * weight decay, like torch's param_groups); views assigned to no group are frozen and skipped. The moments m and v
  * are flat buffers holding only the trainable elements (so a LoRA run with a frozen base pays nothing for the base),
- * laid out in layout order. What this is not: a general optimizer framework — one algorithm, no AMSGrad, no maximize.
+ * laid out in layout order. A view's gradient may be row-sparse ({@link RowSparseGrad}): rows without a slot have
+ * gradient zero, and still get the full update (moments decay, weight decay, step) — the semantics are torch's dense
+ * AdamW. What this is not: a general optimizer framework — one algorithm, no AMSGrad, no maximize.
  */
 public final class AdamW {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -38,12 +42,24 @@ public final class AdamW {
     /**
      * A contiguous trainable run of the parameter buffer: elements {@code [offset, offset+length)} of params, whose
      * gradients are {@code [gradOffset, gradOffset+length)} of grads and whose moments live at
-     * {@code [stateOffset, stateOffset+length)} of m and v.
+     * {@code [stateOffset, stateOffset+length)} of m and v. When {@code sparse} is non-null the run is one view
+     * whose gradient is that row-sparse matrix (row r = elements {@code [r·cols, (r+1)·cols)}) and
+     * {@code gradOffset} is −1.
      */
-    public record Segment(int offset, int length, int stateOffset, int group, int gradOffset) {
+    public record Segment(int offset, int length, int stateOffset, int group, int gradOffset, RowSparseGrad sparse) {
+        public Segment {
+            if (sparse != null && (gradOffset != -1 || (long) sparse.rows() * sparse.cols() != length))
+                throw new IllegalArgumentException("a row-sparse segment has gradOffset -1 and rows·cols elements");
+        }
+
+        /** A run with a dense gradient at {@code gradOffset}. */
+        public Segment(int offset, int length, int stateOffset, int group, int gradOffset) {
+            this(offset, length, stateOffset, group, gradOffset, null);
+        }
+
         /** A run whose gradients share the parameters' offsets (a gradient buffer laid out like the parameters). */
         public Segment(int offset, int length, int stateOffset, int group) {
-            this(offset, length, stateOffset, group, offset);
+            this(offset, length, stateOffset, group, offset, null);
         }
     }
 
@@ -56,6 +72,7 @@ public final class AdamW {
     private final float[] m, v;         // (trainable elements,)
     private final int gradEnd;          // grads must hold at least this many elements
     private long step;                  // optimizer steps taken (torch's state["step"])
+    private float[] zeroRow = new float[0]; // (cols,) the gradient of a row-sparse view's rows without a slot
 
     /**
      * @param groupOf group index for each view of {@code layout}, or −1 for a frozen view
@@ -73,6 +90,18 @@ public final class AdamW {
      */
     public AdamW(ParamLayout layout, List<Group> groups, ToIntFunction<ParamLayout.View> groupOf,
                  ToIntFunction<ParamLayout.View> gradOffsetOf, double beta1, double beta2, double eps) {
+        this(layout, groups, groupOf, gradOffsetOf, view -> null, beta1, beta2, eps);
+    }
+
+    /**
+     * As {@link #AdamW(ParamLayout, List, ToIntFunction, ToIntFunction, double, double, double)} where some
+     * trainable views keep their gradient row-sparse.
+     *
+     * @param sparseOf a trainable view's row-sparse gradient, or null when it is dense (at {@code gradOffsetOf})
+     */
+    public AdamW(ParamLayout layout, List<Group> groups, ToIntFunction<ParamLayout.View> groupOf,
+                 ToIntFunction<ParamLayout.View> gradOffsetOf, Function<ParamLayout.View, RowSparseGrad> sparseOf,
+                 double beta1, double beta2, double eps) {
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
             throw new IllegalArgumentException("betas must be in [0, 1): " + beta1 + ", " + beta2);
         if (!(eps >= 0)) throw new IllegalArgumentException("eps must be >= 0");
@@ -96,11 +125,17 @@ public final class AdamW {
                 continue;
             }
             viewState[i] = state;
+            RowSparseGrad sparse = sparseOf.apply(view);
+            if (sparse != null) {
+                segs.add(new Segment(view.offset(), view.size(), state, g, -1, sparse));
+                state += view.size();
+                continue;
+            }
             int go = gradOffsetOf.applyAsInt(view);
             if (go < 0) throw new IllegalArgumentException("trainable view " + view.name() + " has no gradient");
             gEnd = Math.max(gEnd, go + view.size());
             Segment last = segs.isEmpty() ? null : segs.get(segs.size() - 1);
-            if (last != null && last.group == g && last.offset + last.length == view.offset()
+            if (last != null && last.sparse == null && last.group == g && last.offset + last.length == view.offset()
                     && last.gradOffset + last.length == go) {
                 segs.set(segs.size() - 1, new Segment(last.offset, last.length + view.size(), last.stateOffset, g,
                         last.gradOffset));
@@ -134,13 +169,22 @@ public final class AdamW {
     public static AdamW forLanguageModel(ParamLayout layout, ToIntFunction<ParamLayout.View> gradOffsetOf, double lr,
                                          double embeddingLr, double weightDecay, double beta1, double beta2, double eps,
                                          Predicate<String> trainable, Predicate<String> isEmbedding) {
+        return forLanguageModel(layout, gradOffsetOf, view -> null, lr, embeddingLr, weightDecay, beta1, beta2, eps,
+                trainable, isEmbedding);
+    }
+
+    /** As above, with the row-sparse gradients {@code sparseOf(view)} (null for a dense one). */
+    public static AdamW forLanguageModel(ParamLayout layout, ToIntFunction<ParamLayout.View> gradOffsetOf,
+                                         Function<ParamLayout.View, RowSparseGrad> sparseOf, double lr,
+                                         double embeddingLr, double weightDecay, double beta1, double beta2, double eps,
+                                         Predicate<String> trainable, Predicate<String> isEmbedding) {
         List<Group> groups = List.of(new Group("decay", lr, weightDecay), new Group("no_decay", lr, 0),
                 new Group("embeddings", embeddingLr, weightDecay), new Group("embeddings_no_decay", embeddingLr, 0));
         return new AdamW(layout, groups, view -> {
             if (!trainable.test(view.name())) return -1;
             int g = Gpt2Layout.noDecay(view.name()) ? 1 : 0;
             return isEmbedding.test(view.name()) ? g + 2 : g;
-        }, gradOffsetOf, beta1, beta2, eps);
+        }, gradOffsetOf, sparseOf, beta1, beta2, eps);
     }
 
     public ParamLayout layout() {
@@ -235,7 +279,9 @@ public final class AdamW {
             double lr = g.lr * lrFactor;
             float decay = (float) (1 - lr * g.weightDecay);   // param.mul_(1 - lr * weight_decay)
             float negStep = (float) -(lr / bc1);
-            if (!vector) {
+            if (s.sparse != null) {
+                stepSparse(params, s, decay, w1, b2, c2, bc2, e, negStep, par, vector);
+            } else if (!vector) {
                 updateNaive(params, s.offset, grads, s.gradOffset, m, v, s.stateOffset, s.length, decay, w1, b2, c2,
                         bc2, e, negStep);
             } else if (par == null || par.threads() == 1 || s.length < PAR_MIN) {
@@ -246,6 +292,30 @@ public final class AdamW {
                         s.stateOffset + a, b - a, decay, w1, b2, c2, bc2, e, negStep));
             }
         }
+    }
+
+    /**
+     * The update of a row-sparse run, row by row: a row's gradient is its slot, or a zero row when it has none — so
+     * every element gets exactly the dense update (the same kernels, the same per-element arithmetic).
+     */
+    private void stepSparse(float[] params, Segment s, float decay, float w1, float b2, float c2, float bc2, float e,
+                            float negStep, Parallel par, boolean vector) {
+        RowSparseGrad sp = s.sparse;
+        int cols = sp.cols(), rows = sp.rows();
+        float[] data = sp.data();
+        if (zeroRow.length < cols) zeroRow = new float[cols];
+        float[] zero = zeroRow;
+        Parallel.RangeBody body = (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int slot = sp.slotOf(r);
+                float[] g = slot < 0 ? zero : data;
+                int gOff = slot < 0 ? 0 : slot * cols, pOff = s.offset + r * cols, sOff = s.stateOffset + r * cols;
+                if (vector) updateVector(params, pOff, g, gOff, m, v, sOff, cols, decay, w1, b2, c2, bc2, e, negStep);
+                else updateNaive(params, pOff, g, gOff, m, v, sOff, cols, decay, w1, b2, c2, bc2, e, negStep);
+            }
+        };
+        if (!vector || par == null || par.threads() == 1 || s.length < PAR_MIN) body.run(0, rows);
+        else par.forRange(rows, body);
     }
 
     /**

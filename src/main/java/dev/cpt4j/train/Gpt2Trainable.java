@@ -12,6 +12,7 @@ import dev.cpt4j.model.Lora;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 import dev.cpt4j.tensor.cpu.Gemm;
 import java.nio.file.Path;
 import java.util.EnumSet;
@@ -158,6 +159,8 @@ public final class Gpt2Trainable implements TrainableModel {
             lora.init(spec.seed());
             model.setLinearHook(lora);
         }
+        // an untied wte's gradient only has the rows of the batch's tokens: keep those (saves a dense (V, C) buffer)
+        model.setSparseTokenEmbeddingGrad(true);
         model.setFrozen(n -> !trainable.contains(n));
         if (spec.baseBf16()) {
             for (ParamLayout.View v : model.storageLayout().views()) {
@@ -211,6 +214,11 @@ public final class Gpt2Trainable implements TrainableModel {
     @Override
     public int gradOffset(String view) {
         return model.gradOffset(view);
+    }
+
+    @Override
+    public RowSparseGrad sparseGrad(String view) {
+        return model.sparseGrad(view);
     }
 
     @Override

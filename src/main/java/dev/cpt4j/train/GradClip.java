@@ -10,7 +10,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Gradient clipping by global L2 norm, as {@code torch.nn.utils.clip_grad_norm_}: the norm over all trainable
  * gradients, {@code coef = max_norm / (norm + 1e-6)} in fp32, gradients multiplied by {@code min(coef, 1)}.
  * The sum of squares is accumulated in fixed 4096-element blocks (fp32 lanes, then double), so the result does not
- * depend on the thread count.
+ * depend on the thread count. A row-sparse segment contributes its used slots, summed in slot order (first-seen,
+ * deterministic); rows without a slot are zero.
  */
 public final class GradClip {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -26,7 +27,10 @@ public final class GradClip {
         double norm = globalNorm(grads, segments, par);
         float coef = (float) maxNorm / ((float) norm + 1e-6f);  // clip_coef = max_norm / (total_norm + 1e-6), fp32
         if (maxNorm > 0 && coef < 1f) {
-            for (AdamW.Segment s : segments) scale(grads, s.gradOffset(), s.length(), coef, par);
+            for (AdamW.Segment s : segments) {
+                if (s.sparse() != null) scale(s.sparse().data(), 0, s.sparse().used() * s.sparse().cols(), coef, par);
+                else scale(grads, s.gradOffset(), s.length(), coef, par);
+            }
         }
         return norm;
     }
@@ -35,12 +39,15 @@ public final class GradClip {
     public static double globalNorm(float[] grads, List<AdamW.Segment> segments, Parallel par) {
         double sum = 0;
         for (AdamW.Segment s : segments) {
-            int blocks = (s.length() + BLOCK - 1) / BLOCK;
+            float[] a0 = s.sparse() != null ? s.sparse().data() : grads;
+            int start = s.sparse() != null ? 0 : s.gradOffset();
+            int len = s.sparse() != null ? s.sparse().used() * s.sparse().cols() : s.length();
+            int blocks = (len + BLOCK - 1) / BLOCK;
             double[] partial = new double[blocks];
             Parallel.RangeBody body = (a, b) -> {
                 for (int k = a; k < b; k++) {
-                    int off = s.gradOffset() + k * BLOCK;
-                    partial[k] = sumSquares(grads, off, Math.min(BLOCK, s.gradOffset() + s.length() - off));
+                    int off = start + k * BLOCK;
+                    partial[k] = sumSquares(a0, off, Math.min(BLOCK, start + len - off));
                 }
             };
             if (par == null || blocks < 8) body.run(0, blocks);
@@ -53,11 +60,15 @@ public final class GradClip {
     /** Naive twin of {@link #globalNorm}: every square accumulated in double. */
     public static double globalNormNaive(float[] grads, List<AdamW.Segment> segments) {
         double sum = 0;
-        for (AdamW.Segment s : segments)
-            for (int i = 0; i < s.length(); i++) {
-                double g = grads[s.gradOffset() + i];
+        for (AdamW.Segment s : segments) {
+            float[] a = s.sparse() != null ? s.sparse().data() : grads;
+            int start = s.sparse() != null ? 0 : s.gradOffset();
+            int len = s.sparse() != null ? s.sparse().used() * s.sparse().cols() : s.length();
+            for (int i = 0; i < len; i++) {
+                double g = a[start + i];
                 sum += g * g;
             }
+        }
         return Math.sqrt(sum);
     }
 

@@ -1,6 +1,7 @@
 package dev.cpt4j.train;
 
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 
 /**
  * What the trainer needs from a model: one flat parameter buffer and a gradient buffer with the same
@@ -26,6 +27,15 @@ public interface TrainableModel {
      */
     default int gradOffset(String view) {
         return layout().get(view).offset();
+    }
+
+    /**
+     * A trainable view whose gradient is kept row-sparse instead of in {@link #grads()} (its {@link #gradOffset} is
+     * then −1), or null (the default: every gradient is dense). The trainer zeroes it with {@link RowSparseGrad#zero()};
+     * backward adds into it.
+     */
+    default RowSparseGrad sparseGrad(String view) {
+        return null;
     }
 
     /** True for the views the optimizer updates (LoRA A/B and modules_to_save; everything for full fine-tuning). */

@@ -155,7 +155,7 @@ public final class Trainer {
 
         ParamLayout layout = model.layout();
         float[] params = model.params(), grads = model.grads();
-        AdamW opt = AdamW.forLanguageModel(layout, v -> model.gradOffset(v.name()), o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
+        AdamW opt = AdamW.forLanguageModel(layout, v -> model.gradOffset(v.name()), v -> model.sparseGrad(v.name()), o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
                 o.adamBeta1(), o.adamBeta2(), o.adamEpsilon(), model::isTrainable, model::isEmbedding);
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
         LrSchedule schedule = o.schedule(total);
@@ -297,6 +297,9 @@ public final class Trainer {
     }
 
     private static void zero(float[] grads, List<AdamW.Segment> segments) {
-        for (AdamW.Segment s : segments) java.util.Arrays.fill(grads, s.gradOffset(), s.gradOffset() + s.length(), 0f);
+        for (AdamW.Segment s : segments) {
+            if (s.sparse() != null) s.sparse().zero();
+            else java.util.Arrays.fill(grads, s.gradOffset(), s.gradOffset() + s.length(), 0f);
+        }
     }
 }

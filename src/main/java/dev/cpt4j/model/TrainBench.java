@@ -62,8 +62,9 @@ public final class TrainBench {
     /**
      * As {@link #run(Gpt2Config, Parallel, int, int, int, int, boolean, Consumer)}; with {@code lora} non-null the
      * base is frozen, LoRA is attached to the targets and only the LoRA matrices and modules_to_save are trained
-     * (a tied wte/lm_head pair in modules_to_save is untied, as peft does). FLOPs are still counted as 6·P per token
-     * over all parameters (the frozen weights' input gradients still cost 4·P; their weight gradients are skipped).
+     * (a tied wte/lm_head pair in modules_to_save is untied, as peft does). FLOPs are counted as the products run:
+     * 6·P per token over all parameters, less 2 per weight of each frozen matrix (its input gradient still costs
+     * 4 per weight, its weight gradient is skipped), plus attention.
      */
     public static Result run(Gpt2Config cfg, Parallel par, int batch, int block, int steps, int warmup,
                              boolean gradientCheckpointing, LoraSpec lora, Consumer<String> log) {
@@ -163,7 +164,14 @@ public final class TrainBench {
         if (PhaseProfile.ENABLED) System.err.print(prof.report());
         long tokens = (long) batch * block * steps;
         long P = Gpt2Layout.of(cfg).size();
-        double flops = (6.0 * P + 12.0 * cfg.nLayer() * cfg.nEmbd() * block) * tokens;
+        // Frozen matrices (LoRA's base, a frozen head) skip their weight-gradient product: 2 FLOPs per weight less.
+        long frozenMatrix = 0;
+        for (ParamLayout.View w : Gpt2Layout.of(cfg).views()) {
+            boolean matrix = Gpt2Model.isConv1dWeight(w.name()) || w.name().equals(Gpt2Layout.LM_HEAD)
+                    || (w.name().equals(Gpt2Layout.WTE) && cfg.tieWordEmbeddings());
+            if (matrix && !trainable.contains(w.name())) frozenMatrix += w.size();
+        }
+        double flops = (6.0 * P - 2.0 * frozenMatrix + 12.0 * cfg.nLayer() * cfg.nEmbd() * block) * tokens;
         double gflops = flops / secs / 1e9;
         double peak = gemm.measurePeakGflops();
         return new Result(tokens / secs, peakRssMb(), gflops, gflops / peak, peak, secs * 1000 / steps, loss, P);

@@ -43,7 +43,6 @@ public final class Gemm {
     static final int SMALL_M = 8;
     /** Same for transB (the output head's x·Wteᵀ): its dot-product path reads each row of B once for all M rows. */
     static final int SMALL_M_NT = 16;
-    private static final int UNROLL = 4;
 
     private static final int DEFAULT_MC = 16 * MR;    // 128 rows: A block 128×KC in L2
     private static final int DEFAULT_KC = 256;       // B micro-panel KC×NR (16 KiB) stays in L1
@@ -154,11 +153,7 @@ public final class Gemm {
                          boolean accumulate, float[] C, int cOff, int ldc) {
         // K blocks of near-equal size (K = 600 → 3×200, not 256+256+88) so no block is a sliver.
         int kBlocks = ceilDiv(K, kcBlock);
-        // Each K block is packed with its depth rounded up to a multiple of UNROLL, the extra k rows zero in both
-        // operands (adding 0·0 leaves every sum unchanged), so the micro-kernel has no remainder loop. A remainder
-        // loop that runs for some shapes measurably slows the whole kernel as C2 compiles it afterwards (a 512³
-        // product at 2 threads: 51-64 GFLOP/s in a process that never ran one, 41-46 after K = 518 products had).
-        int kcMax = ceilDiv(ceilDiv(K, kBlocks), UNROLL) * UNROLL;
+        int kcMax = ceilDiv(K, kBlocks);
         int mcMax = Math.min(mcBlock, ceilDiv(m1 - m0, MR) * MR);
         int ncMax = Math.min(ncBlock, ceilDiv(n1 - n0, NR) * NR);
         float[] ap = packA[w], bp = packB[w], tl = tile[w];
@@ -168,16 +163,13 @@ public final class Gemm {
             int nc = Math.min(ncBlock, n1 - jc);
             for (int kb = 0; kb < kBlocks; kb++) {
                 int pc = (int) ((long) K * kb / kBlocks), kc = (int) ((long) K * (kb + 1) / kBlocks) - pc;
-                int kp = ceilDiv(kc, UNROLL) * UNROLL;
-                if (B != null) packB(transB, B, bOff, ldb, pc, kc, kp, jc, nc, bp);
-                else packB16(transB, B16, bOff, ldb, pc, kc, kp, jc, nc, bp);
-                padK(bp, ceilDiv(nc, NR), NR, kc, kp);
+                if (B != null) packB(transB, B, bOff, ldb, pc, kc, jc, nc, bp);
+                else packB16(transB, B16, bOff, ldb, pc, kc, jc, nc, bp);
                 boolean add = accumulate || kb > 0;
                 for (int ic = m0; ic < m1; ic += mcBlock) {
                     int mc = Math.min(mcBlock, m1 - ic);
-                    packA(transA, A, aOff, lda, ic, mc, pc, kc, kp, ap);
-                    padK(ap, ceilDiv(mc, MR), MR, kc, kp);
-                    macro(mc, nc, kp, ap, bp, C, cOff + ic * ldc + jc, ldc, add, tl);
+                    packA(transA, A, aOff, lda, ic, mc, pc, kc, ap);
+                    macro(mc, nc, kc, ap, bp, C, cOff + ic * ldc + jc, ldc, add, tl);
                 }
             }
         }
@@ -205,18 +197,16 @@ public final class Gemm {
         }
     }
 
-    /**
-     * The MR×NR micro-kernel: c[co + r*ldc + j] (+)= Σ_k ap[ao + k*MR + r] · bp[bo + k*NR + j], kc a multiple of
-     * UNROLL (panels are packed to such a depth).
-     */
+    /** The MR×NR micro-kernel: c[co + r*ldc + j] (+)= Σ_k ap[ao + k*MR + r] · bp[bo + k*NR + j]. */
     static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc,
                                boolean add) {
         FloatVector z = FloatVector.zero(S);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
         FloatVector b0, b1, x;
-        if (kc % UNROLL != 0) throw new IllegalArgumentException("kernel depth " + kc + " is not a multiple of " + UNROLL);
-        // Unrolled by 4 in k: measured fastest on Zen 4 with AVX2 (fewer loop-carried index updates per FMA).
-        for (int k = 0; k < kc; k += UNROLL) {
+        // One k per iteration: measured faster than unrolling by 4 (training step 92-99 vs 80-87 tokens/s, alternated
+        // builds), and no remainder loop. A remainder loop that only some shapes run (K blocks not a multiple of the
+        // unroll) made C2 compile a slower kernel for every shape afterwards: 41-46 vs 51-64 GFLOP/s on 512×768·768×3072.
+        for (int k = 0; k < kc; k++) {
             int a = ao + k * MR, b = bo + k * NR;
             b0 = FloatVector.fromArray(S, bp, b);
             b1 = FloatVector.fromArray(S, bp, b + L);
@@ -228,36 +218,6 @@ public final class Gemm {
             x = FloatVector.broadcast(S, ap[a + 5]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
             x = FloatVector.broadcast(S, ap[a + 6]); c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
             x = FloatVector.broadcast(S, ap[a + 7]); c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
-            b0 = FloatVector.fromArray(S, bp, b + 1 * NR);
-            b1 = FloatVector.fromArray(S, bp, b + 1 * NR + L);
-            x = FloatVector.broadcast(S, ap[a + 8]); c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, ap[a + 9]); c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, ap[a + 10]); c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, ap[a + 11]); c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, ap[a + 12]); c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, ap[a + 13]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            x = FloatVector.broadcast(S, ap[a + 14]); c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
-            x = FloatVector.broadcast(S, ap[a + 15]); c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
-            b0 = FloatVector.fromArray(S, bp, b + 2 * NR);
-            b1 = FloatVector.fromArray(S, bp, b + 2 * NR + L);
-            x = FloatVector.broadcast(S, ap[a + 16]); c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, ap[a + 17]); c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, ap[a + 18]); c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, ap[a + 19]); c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, ap[a + 20]); c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, ap[a + 21]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            x = FloatVector.broadcast(S, ap[a + 22]); c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
-            x = FloatVector.broadcast(S, ap[a + 23]); c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
-            b0 = FloatVector.fromArray(S, bp, b + 3 * NR);
-            b1 = FloatVector.fromArray(S, bp, b + 3 * NR + L);
-            x = FloatVector.broadcast(S, ap[a + 24]); c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, ap[a + 25]); c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, ap[a + 26]); c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, ap[a + 27]); c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, ap[a + 28]); c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, ap[a + 29]); c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            x = FloatVector.broadcast(S, ap[a + 30]); c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
-            x = FloatVector.broadcast(S, ap[a + 31]); c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
         if (add) {
             c00 = c00.add(FloatVector.fromArray(S, c, co + 0 * ldc)); c01 = c01.add(FloatVector.fromArray(S, c, co + 0 * ldc + L));
@@ -279,28 +239,19 @@ public final class Gemm {
         c70.intoArray(c, co + 7 * ldc); c71.intoArray(c, co + 7 * ldc + L);
     }
 
-    /** Zeroes k rows [kc, kp) of each of {@code strips} packed strips of {@code width} values per k (stride width·kp). */
-    private static void padK(float[] panel, int strips, int width, int kc, int kp) {
-        if (kp == kc) return;
-        for (int s = 0; s < strips; s++) Arrays.fill(panel, (s * kp + kc) * width, (s * kp + kp) * width, 0f);
-    }
-
-    /**
-     * Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-row strips of depth kp ≥ kc (the stride; rows [kc, kp) are left to
-     * {@link #padK}), each k-major (MR values per k), rows past mc zero.
-     */
+    /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-row strips, each k-major (MR values per k), rows past mc zero. */
     private static void packA(boolean transA, float[] A, int aOff, int lda, int ic, int mc, int pc, int kc,
-                              int kp, float[] ap) {
+                              float[] ap) {
         int full = mc - mc % MR;
         if (transA) {
             // Row k of A holds column k of op(A): read the mc values contiguously, MR into each strip.
             for (int k = 0; k < kc; k++) {
                 int src = aOff + (pc + k) * lda + ic;
                 for (int ir = 0; ir < full; ir += MR) {
-                    int dst = ir * kp + k * MR;
+                    int dst = ir * kc + k * MR;
                     for (int r = 0; r < MR; r++) ap[dst + r] = A[src + ir + r];
                 }
-                int dst = full * kp + k * MR;
+                int dst = full * kc + k * MR;
                 for (int r = 0; r < mc - full; r++) ap[dst + r] = A[src + full + r];
             }
         } else {
@@ -309,7 +260,7 @@ public final class Gemm {
             // (PackBench, the head's 256×21128 dX operand: 5.0 → 4.0 ms).
             for (int ir = 0; ir < full; ir += MR) {
                 int s0 = aOff + (ic + ir) * lda + pc, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda;
-                int s4 = s3 + lda, s5 = s4 + lda, s6 = s5 + lda, s7 = s6 + lda, dst = ir * kp;
+                int s4 = s3 + lda, s5 = s4 + lda, s6 = s5 + lda, s7 = s6 + lda, dst = ir * kc;
                 for (int k = 0; k < kc; k++) {
                     int d = dst + k * MR;
                     ap[d] = A[s0 + k];
@@ -323,25 +274,25 @@ public final class Gemm {
                 }
             }
             for (int i = full; i < mc; i++) {
-                int src = aOff + (ic + i) * lda + pc, dst = full * kp + i % MR;
+                int src = aOff + (ic + i) * lda + pc, dst = full * kc + i % MR;
                 for (int k = 0; k < kc; k++) ap[dst + k * MR] = A[src + k];
             }
         }
         if (full < mc) {
             int mr = mc - full;
-            for (int k = 0; k < kc; k++) Arrays.fill(ap, full * kp + k * MR + mr, full * kp + (k + 1) * MR, 0f);
+            for (int k = 0; k < kc; k++) Arrays.fill(ap, full * kc + k * MR + mr, full * kc + (k + 1) * MR, 0f);
         }
     }
 
-    /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-column strips of depth kp, each k-major (NR values per k), columns past nc zero. */
-    private static void packB(boolean transB, float[] B, int bOff, int ldb, int pc, int kc, int kp, int jc,
-                              int nc, float[] bp) {
+    /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-column strips, each k-major (NR values per k), columns past nc zero. */
+    private static void packB(boolean transB, float[] B, int bOff, int ldb, int pc, int kc, int jc, int nc,
+                              float[] bp) {
         int full = nc - nc % NR;
         if (transB) {
             // Row j of B is column j of op(B): read it contiguously, scatter with stride NR inside its strip. (Whole
             // strips k-outer with contiguous stores, as packA does, measured ~60 % slower here: 16 read streams.)
             for (int j = 0; j < nc; j++) {
-                int src = bOff + (jc + j) * ldb + pc, dst = (j - j % NR) * kp + j % NR;
+                int src = bOff + (jc + j) * ldb + pc, dst = (j - j % NR) * kc + j % NR;
                 for (int k = 0; k < kc; k++) bp[dst + k * NR] = B[src + k];
             }
         } else {
@@ -349,42 +300,42 @@ public final class Gemm {
             for (int k = 0; k < kc; k++) {
                 int src = bOff + (pc + k) * ldb + jc;
                 for (int jr = 0; jr < full; jr += NR) {
-                    int dst = jr * kp + k * NR;
+                    int dst = jr * kc + k * NR;
                     FloatVector.fromArray(S, B, src + jr).intoArray(bp, dst);
                     FloatVector.fromArray(S, B, src + jr + L).intoArray(bp, dst + L);
                 }
-                if (full < nc) System.arraycopy(B, src + full, bp, full * kp + k * NR, nc - full);
+                if (full < nc) System.arraycopy(B, src + full, bp, full * kc + k * NR, nc - full);
             }
         }
         if (full < nc) {
             int nr = nc - full;
-            for (int k = 0; k < kc; k++) Arrays.fill(bp, full * kp + k * NR + nr, full * kp + (k + 1) * NR, 0f);
+            for (int k = 0; k < kc; k++) Arrays.fill(bp, full * kc + k * NR + nr, full * kc + (k + 1) * NR, 0f);
         }
     }
 
     /** {@link #packB} from bf16 storage: the same packed panel, each value widened exactly. */
-    private static void packB16(boolean transB, short[] B, int bOff, int ldb, int pc, int kc, int kp, int jc,
-                                int nc, float[] bp) {
+    private static void packB16(boolean transB, short[] B, int bOff, int ldb, int pc, int kc, int jc, int nc,
+                                float[] bp) {
         int full = nc - nc % NR;
         if (transB) {
             for (int j = 0; j < nc; j++) {
-                int src = bOff + (jc + j) * ldb + pc, dst = (j - j % NR) * kp + j % NR;
+                int src = bOff + (jc + j) * ldb + pc, dst = (j - j % NR) * kc + j % NR;
                 for (int k = 0; k < kc; k++) bp[dst + k * NR] = bf16(B[src + k]);
             }
         } else {
             for (int k = 0; k < kc; k++) {
                 int src = bOff + (pc + k) * ldb + jc;
                 for (int jr = 0; jr < full; jr += NR) {
-                    int dst = jr * kp + k * NR;
+                    int dst = jr * kc + k * NR;
                     for (int t = 0; t < NR; t++) bp[dst + t] = bf16(B[src + jr + t]);
                 }
-                int dst = full * kp + k * NR;
+                int dst = full * kc + k * NR;
                 for (int t = 0; t < nc - full; t++) bp[dst + t] = bf16(B[src + full + t]);
             }
         }
         if (full < nc) {
             int nr = nc - full;
-            for (int k = 0; k < kc; k++) Arrays.fill(bp, full * kp + k * NR + nr, full * kp + (k + 1) * NR, 0f);
+            for (int k = 0; k < kc; k++) Arrays.fill(bp, full * kc + k * NR + nr, full * kc + (k + 1) * NR, 0f);
         }
     }
 

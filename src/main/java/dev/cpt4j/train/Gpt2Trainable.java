@@ -148,6 +148,11 @@ public final class Gpt2Trainable implements TrainableModel {
         if (V != base.vocabSize())
             log.accept("resized the embeddings from " + base.vocabSize() + " to " + V + " rows (new rows = mean of the old "
                     + "rows, as transformers' resize_token_embeddings)");
+        String frozenRows = frozenResizedRows(base, V, cfg, trainable);
+        if (frozenRows != null)
+            log.accept("warning: the vocabulary grows from " + base.vocabSize() + " to " + V + " rows but " + frozenRows
+                    + ": the new rows keep their initial value and are not saved in the adapter (peft "
+                    + "does the same); add --modules_to_save transformer.wte,lm_head to learn them");
         if (untie) {
             System.arraycopy(p, model.paramOffset(Gpt2Layout.WTE), p, model.paramOffset(Gpt2Layout.LM_HEAD), V * C);
             log.accept("modules_to_save on a tied base: transformer.wte and lm_head are trained as two separate copies, "
@@ -179,6 +184,20 @@ public final class Gpt2Trainable implements TrainableModel {
     /** The LoRA hook, or null for full fine-tuning. */
     public Lora lora() {
         return lora;
+    }
+
+    /**
+     * Which embedding tensors gained rows from a vocabulary resize but stay frozen (LoRA without them in
+     * modules_to_save), as a clause ("lm_head is not trained"), or null: such rows never learn and the adapter does
+     * not carry them.
+     */
+    static String frozenResizedRows(Gpt2Config base, int V, Gpt2Config cfg, Set<String> trainable) {
+        if (V <= base.vocabSize() || trainable.contains(Gpt2Layout.WTE) && (cfg.tieWordEmbeddings()
+                || trainable.contains(Gpt2Layout.LM_HEAD))) return null;
+        if (cfg.tieWordEmbeddings()) return "transformer.wte (tied to lm_head) is not trained";
+        if (!trainable.contains(Gpt2Layout.WTE) && !trainable.contains(Gpt2Layout.LM_HEAD))
+            return "neither transformer.wte nor lm_head is trained";
+        return (trainable.contains(Gpt2Layout.WTE) ? "lm_head" : "transformer.wte") + " is not trained";
     }
 
     /** The base model's config as loaded (its vocabulary and tying before any resize/untie). */

@@ -46,6 +46,21 @@ public final class Lora implements LinearHook {
     private long seed;
     private boolean training;
 
+    /**
+     * The layout views a peft {@code modules_to_save} entry trains in full ({@code transformer.wte}, {@code lm_head},
+     * {@code transformer.wpe}, {@code transformer.ln_f}); {@code lm_head} of a tied model is {@code wte}. Null for a
+     * module cpt4j cannot save.
+     */
+    public static List<String> moduleViews(String module, Gpt2Config cfg) {
+        return switch (module) {
+            case "transformer.wte" -> List.of(Gpt2Layout.WTE);
+            case "lm_head" -> List.of(cfg.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD);
+            case "transformer.wpe" -> List.of(Gpt2Layout.WPE);
+            case "transformer.ln_f" -> List.of(Gpt2Layout.LNF_W, Gpt2Layout.LNF_B);
+            default -> null;
+        };
+    }
+
     /** peft's parameter name of a LoRA matrix: {@code transformer.h.3.attn.c_attn.lora_A.weight}. */
     public static String viewName(int layer, Site site, char aOrB) {
         return Gpt2Layout.layer(layer, site.hfName()) + ".lora_" + aOrB + ".weight";

@@ -82,14 +82,11 @@ public final class TrainBench {
         java.util.Set<String> trainable = new java.util.HashSet<>();
         if (lora != null) {
             trainable.addAll(Lora.viewNames(cfg, sites));
-            for (String m : lora.modulesToSave())
-                switch (m) {
-                    case "transformer.wte" -> trainable.add(Gpt2Layout.WTE);
-                    case "lm_head" -> trainable.add(cfg.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD);
-                    case "transformer.wpe" -> trainable.add(Gpt2Layout.WPE);
-                    case "transformer.ln_f" -> { trainable.add(Gpt2Layout.LNF_W); trainable.add(Gpt2Layout.LNF_B); }
-                    default -> throw new IllegalArgumentException("unsupported module to save: " + m);
-                }
+            for (String m : lora.modulesToSave()) {
+                java.util.List<String> views = Lora.moduleViews(m, cfg);
+                if (views == null) throw new IllegalArgumentException("unsupported module to save: " + m);
+                trainable.addAll(views);
+            }
         } else {
             for (ParamLayout.View v : layout.views()) trainable.add(v.name());
         }

@@ -120,17 +120,11 @@ public final class Gpt2Trainable implements TrainableModel {
         Set<String> trainable = new HashSet<>();
         if (spec.lora()) {
             trainable.addAll(Lora.viewNames(cfg, sites));
-            for (String m : spec.modulesToSave())
-                switch (m) {
-                    case "transformer.wte" -> trainable.add(Gpt2Layout.WTE);
-                    case "lm_head" -> trainable.add(cfg.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD);
-                    case "transformer.wpe" -> trainable.add(Gpt2Layout.WPE);
-                    case "transformer.ln_f" -> {
-                        trainable.add(Gpt2Layout.LNF_W);
-                        trainable.add(Gpt2Layout.LNF_B);
-                    }
-                    default -> throw new UserError("--modules_to_save '" + m + "' is not supported");
-                }
+            for (String m : spec.modulesToSave()) {
+                List<String> views = Lora.moduleViews(m, cfg);
+                if (views == null) throw new UserError("--modules_to_save '" + m + "' is not supported");
+                trainable.addAll(views);
+            }
         } else {
             for (ParamLayout.View v : layout.views()) trainable.add(v.name());
         }

@@ -32,17 +32,8 @@ public final class GemmNaive {
                                  float[] A, int aOff, int lda, short[] B16, int bOff, int ldb,
                                  float beta, float[] C, int cOff, int ldc) {
         Gemm.checkArgs(transA, transB, M, N, K, A, aOff, lda, B16.length, bOff, ldb, beta, C, cOff, ldc);
-        for (int i = 0; i < M; i++) {
-            for (int j = 0; j < N; j++) {
-                double s = 0;
-                for (int k = 0; k < K; k++) {
-                    float a = transA ? A[aOff + k * lda + i] : A[aOff + i * lda + k];
-                    short h = transB ? B16[bOff + j * ldb + k] : B16[bOff + k * ldb + j];
-                    s += (double) a * Float.intBitsToFloat((h & 0xFFFF) << 16);
-                }
-                int c = cOff + i * ldc + j;
-                C[c] = beta == 0f ? (float) s : (float) (C[c] + s);
-            }
-        }
+        float[] B = new float[B16.length];
+        for (int t = 0; t < B.length; t++) B[t] = Float.intBitsToFloat((B16[t] & 0xFFFF) << 16);
+        sgemm(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
     }
 }

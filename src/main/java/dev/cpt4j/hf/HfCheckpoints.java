@@ -15,6 +15,7 @@ import dev.cpt4j.tensor.ParamLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,15 +48,20 @@ public final class HfCheckpoints {
 
     /** Reads {@code dir/config.json} and the weights in {@code dir}. */
     public static ModelDir loadModelDir(Path dir) {
-        checkDir(dir);
-        Path cfgFile = dir.resolve(CONFIG);
-        if (!Files.isRegularFile(cfgFile))
-            throw new UserError(dir + ": no config.json; a Hugging Face model directory needs config.json beside its weights");
-        Gpt2Config cfg = HfConfigs.read(cfgFile);
+        Gpt2Config cfg = readModelConfig(dir);
         ParamLayout layout = Gpt2Layout.of(cfg);
         float[] params = new float[layout.size()];
         load(dir, cfg, layout, params);
         return new ModelDir(cfg, layout, params);
+    }
+
+    /** Reads {@code dir/config.json} of a model directory (one clear error when the directory or the file is missing). */
+    public static Gpt2Config readModelConfig(Path dir) {
+        checkDir(dir);
+        Path cfgFile = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(cfgFile))
+            throw new UserError(dir + ": no config.json; a Hugging Face model directory needs config.json beside its weights");
+        return HfConfigs.read(cfgFile);
     }
 
     /** Opens the weights in {@code dir}: model.safetensors, then its shard index, then pytorch_model.bin (+ index). */
@@ -85,6 +91,24 @@ public final class HfCheckpoints {
     public static void load(TensorSource src, Gpt2Config cfg, ParamLayout layout, float[] params) {
         if (params.length < layout.size())
             throw new IllegalArgumentException("params has " + params.length + " floats, layout needs " + layout.size());
+        stream(src, cfg, layout, (v, data) -> System.arraycopy(data, 0, params, v.offset(), v.size()));
+    }
+
+    /**
+     * Receives one checkpoint tensor at a time: the layout view it fills and its values, in the first
+     * {@code view.size()} floats of a buffer that is reused for the next tensor (copy what you keep).
+     */
+    @FunctionalInterface
+    public interface TensorSink {
+        void put(ParamLayout.View view, float[] data);
+    }
+
+    /**
+     * Validates {@code src} against the layout exactly as {@link #load} does, then reads the tensors one at a time
+     * into one reused buffer and hands each to {@code sink}, so a caller that stores the model differently (bf16,
+     * resized, untied) never holds a second full copy of the weights.
+     */
+    public static void stream(TensorSource src, Gpt2Config cfg, ParamLayout layout, TensorSink sink) {
         Map<String, String> fileNameOf = new LinkedHashMap<>();  // layout name -> name in the file
         List<String> unexpected = new ArrayList<>(), misShaped = new ArrayList<>(), duplicate = new ArrayList<>();
         String tiedHead = null;
@@ -126,22 +150,28 @@ public final class HfCheckpoints {
                     .append("); use the config.json that belongs to these weights");
             throw new UserError(sb.toString());
         }
+        float[] wte = null;
+        int largest = 0;
+        for (String name : fileNameOf.keySet()) largest = Math.max(largest, layout.get(name).size());
+        float[] buf = new float[largest];   // one buffer for every tensor: no garbage the size of the model
         for (var e : fileNameOf.entrySet()) {
             ParamLayout.View v = layout.get(e.getKey());
-            src.readFloats(e.getValue(), params, v.offset());
+            src.readFloats(e.getValue(), buf, 0);
+            if (tiedHead != null && v.name().equals(Gpt2Layout.WTE)) wte = Arrays.copyOf(buf, v.size());
+            sink.put(v, buf);
         }
-        if (tiedHead != null) checkTiedHead(src, tiedHead, layout, params);
+        if (tiedHead != null) checkTiedHead(src, tiedHead, layout, wte);
     }
 
     /** A stored lm_head in a tied model is only acceptable as a copy of wte (torch.save of a tied state dict). */
-    private static void checkTiedHead(TensorSource src, String headName, ParamLayout layout, float[] params) {
+    private static void checkTiedHead(TensorSource src, String headName, ParamLayout layout, float[] wteData) {
         ParamLayout.View wte = layout.get(Gpt2Layout.WTE);
         TensorInfo info = src.info(headName);
         boolean same = info.shapeEquals(wte.shape()) && info.dtype().isFloating();
         if (same) {
             float[] head = src.readFloats(headName);
             for (int i = 0; i < head.length && same; i++)
-                same = Float.floatToIntBits(head[i]) == Float.floatToIntBits(params[wte.offset() + i]);
+                same = Float.floatToIntBits(head[i]) == Float.floatToIntBits(wteData[i]);
         }
         if (!same)
             throw new UserError(src.fileOf(headName) + ": " + headName + " differs from transformer.wte.weight but config.json"

@@ -26,7 +26,8 @@ import java.util.Map;
  * {@code {"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets": [begin, end]}, ...}} padded with
  * spaces, then the tensor bytes, little-endian, offsets relative to the end of the header.
  *
- * <p>Reading memory-maps the file in an explicit shared {@link Arena} (closed by {@link #close()}) and validates
+ * <p>Reading memory-maps the file in an explicit shared {@link Arena} (closed by {@link #close()}; {@link #readFloats}
+ * maps each tensor on its own and unmaps it at once, so loading adds no file pages to the resident set) and validates
  * the header fully before anything is read: its length against the file size and {@link #MAX_HEADER_BYTES}, every
  * dtype, shape and offset range against the data size, and overlaps. F32, F16, BF16 and F64 convert to float;
  * integer and bool tensors are recognised and can be read raw. Writing produces what the Rust library writes:
@@ -47,13 +48,16 @@ public final class Safetensors implements TensorSource {
     private final Path path;
     private final Arena arena;
     private final MemorySegment data;  // the bytes after the header
+    private final long dataStart;      // their offset in the file
     private final Map<String, Entry> entries;
     private final Map<String, String> metadata;
 
-    private Safetensors(Path path, Arena arena, MemorySegment data, Map<String, Entry> entries, Map<String, String> metadata) {
+    private Safetensors(Path path, Arena arena, MemorySegment data, long dataStart, Map<String, Entry> entries,
+                        Map<String, String> metadata) {
         this.path = path;
         this.arena = arena;
         this.data = data;
+        this.dataStart = dataStart;
         this.entries = entries;
         this.metadata = metadata;
     }
@@ -114,7 +118,7 @@ public final class Safetensors implements TensorSource {
             for (Entry e : sorted) entries.put(e.info.name(), e);
             MemorySegment all = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             MemorySegment data = all.asSlice(8 + n, dataSize);
-            return new Safetensors(file, arena, data, entries, Collections.unmodifiableMap(meta));
+            return new Safetensors(file, arena, data, 8 + n, entries, Collections.unmodifiableMap(meta));
         } catch (NoSuchFileException e) {
             arena.close();
             throw new UserError(file + ": file not found; check the path");
@@ -223,7 +227,16 @@ public final class Safetensors implements TensorSource {
         long n = t.numel();
         if (dstOff < 0 || n > dst.length - (long) dstOff)
             throw new IllegalArgumentException(name + ": " + n + " elements do not fit at offset " + dstOff + " of " + dst.length);
-        convert(data, e.begin, t.dtype(), dst, dstOff, (int) n);
+        if (n == 0) return;
+        // Through a mapping of this tensor alone, unmapped right after: pages of a mapped file count in the process's
+        // resident memory while mapped, so reading a whole checkpoint through the file-wide mapping would add the
+        // file's size to the peak RSS on top of the floats it fills (a 110M model: ~400 MB).
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ); Arena a = Arena.ofConfined()) {
+            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin, e.end - e.begin, a);
+            convert(seg, 0, t.dtype(), dst, dstOff, (int) n);
+        } catch (IOException ex) {
+            throw new UserError(path + ": cannot read tensor '" + name + "' (" + ex.getMessage() + ")", ex);
+        }
     }
 
     /** Converts {@code n} little-endian elements of {@code type} at byte {@code off} of {@code src} to float. */

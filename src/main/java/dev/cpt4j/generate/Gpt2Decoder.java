@@ -57,8 +57,8 @@ public final class Gpt2Decoder implements StepModel {
     // The matrices again, packed for MatVec.nnPacked (decode steps stream each exactly once, contiguously), or null
     // when the model is too large for one array (then decode steps use MatVec.nn on the layout's weights).
     private final float[] packed;
-    private final long[] pAttn, pProj, pFc, pFc2; // (L) offsets into packed
-    private final long pHead;
+    private final int[] pAttn, pProj, pFc, pFc2;  // (L) offsets into packed
+    private final int pHead;
     private final float[] packScratch;
 
     /**
@@ -125,34 +125,34 @@ public final class Gpt2Decoder implements StepModel {
         rowSlot = new int[R];
         rowPos = new int[R];
 
-        pAttn = new long[L];
-        pProj = new long[L];
-        pFc = new long[L];
-        pFc2 = new long[L];
-        long at = 0;
-        for (int l = 0; l < L; l++) {
-            pAttn[l] = at;
-            at += MatVec.packedSize(C, 3 * C);
-            pProj[l] = at;
-            at += MatVec.packedSize(C, C);
-            pFc[l] = at;
-            at += MatVec.packedSize(C, F);
-            pFc2[l] = at;
-            at += MatVec.packedSize(F, C);
-        }
-        pHead = at;
-        at += MatVec.packedSize(C, V);
-        if (at <= Integer.MAX_VALUE - 16) {
-            packed = new float[(int) at];
+        pAttn = new int[L];
+        pProj = new int[L];
+        pFc = new int[L];
+        pFc2 = new int[L];
+        long perLayer = MatVec.packedSize(C, 3 * C) + MatVec.packedSize(C, C) + MatVec.packedSize(C, F) + MatVec.packedSize(F, C);
+        long total = L * perLayer + MatVec.packedSize(C, V);
+        if (total <= Integer.MAX_VALUE - 16) {
+            packed = new float[(int) total];
+            int at = 0;
             for (int l = 0; l < L; l++) {
-                MatVec.pack(par, false, C, 3 * C, p, attnW[l], 3 * C, packed, (int) pAttn[l]);
-                MatVec.pack(par, false, C, C, p, projW[l], C, packed, (int) pProj[l]);
-                MatVec.pack(par, false, C, F, p, fcW[l], F, packed, (int) pFc[l]);
-                MatVec.pack(par, false, F, C, p, fc2W[l], C, packed, (int) pFc2[l]);
+                pAttn[l] = at;
+                MatVec.pack(par, false, C, 3 * C, p, attnW[l], 3 * C, packed, at);
+                at += (int) MatVec.packedSize(C, 3 * C);
+                pProj[l] = at;
+                MatVec.pack(par, false, C, C, p, projW[l], C, packed, at);
+                at += (int) MatVec.packedSize(C, C);
+                pFc[l] = at;
+                MatVec.pack(par, false, C, F, p, fcW[l], F, packed, at);
+                at += (int) MatVec.packedSize(C, F);
+                pFc2[l] = at;
+                MatVec.pack(par, false, F, C, p, fc2W[l], C, packed, at);
+                at += (int) MatVec.packedSize(F, C);
             }
-            MatVec.pack(par, true, C, V, p, lmHead, C, packed, (int) pHead);
+            pHead = at;
+            MatVec.pack(par, true, C, V, p, lmHead, C, packed, pHead);
         } else {
             packed = null;
+            pHead = 0;
         }
         packScratch = new float[MatVec.scratchSize(MATVEC_ROWS, Math.max(C, F))];
     }
@@ -282,11 +282,11 @@ public final class Gpt2Decoder implements StepModel {
      * streaming {@link MatVec} reads it once for all rows (from the packed copy); a prefill's many rows go to the
      * packed {@link Gemm}.
      */
-    private void linear(float[] out, int outOff, float[] in, int inOff, int wOff, long packedOff, float[] b, int bOff,
+    private void linear(float[] out, int outOff, float[] in, int inOff, int wOff, int packedOff, float[] b, int bOff,
                         int R, int IN, int OUT) {
         if (R > MATVEC_ROWS) Linear.forward(gemm, par, out, outOff, in, inOff, p, wOff, b, bOff, R, IN, OUT);
         else if (packed != null)
-            MatVec.nnPacked(par, R, OUT, IN, in, inOff, IN, packed, (int) packedOff, b, bOff, out, outOff, OUT, packScratch);
+            MatVec.nnPacked(par, R, OUT, IN, in, inOff, IN, packed, packedOff, b, bOff, out, outOff, OUT, packScratch);
         else MatVec.nn(par, R, OUT, IN, in, inOff, IN, p, wOff, OUT, b, bOff, out, outOff, OUT);
     }
 
@@ -294,7 +294,7 @@ public final class Gpt2Decoder implements StepModel {
     private void logitsOf(int first, int rows) {
         LayerNorm.forward(rows <= MATVEC_ROWS ? serial : par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
         if (packed != null && rows <= MATVEC_ROWS)
-            MatVec.nnPacked(par, rows, V, C, h, first * C, C, packed, (int) pHead, null, 0, rowLogits, 0, V, packScratch);
+            MatVec.nnPacked(par, rows, V, C, h, first * C, C, packed, pHead, null, 0, rowLogits, 0, V, packScratch);
         else gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
     }
 

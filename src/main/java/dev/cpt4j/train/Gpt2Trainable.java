@@ -91,13 +91,13 @@ public final class Gpt2Trainable implements TrainableModel {
         // base the model keeps half of it), so the peak is the model's, not model + checkpoint.
         Gpt2Trainable t;
         try (var src = HfCheckpoints.openWeights(modelDir)) {
-            t = build(base, baseLayout, each -> HfCheckpoints.stream(src, base, baseLayout, each::put), spec, gemm, par, log);
+            t = build(base, baseLayout, sink -> HfCheckpoints.stream(src, base, baseLayout, (v, data) -> sink.put(v, data, 0)), spec, gemm, par, log);
         }
         collectBeforeTraining();
         return t;
     }
 
-    /** The base's weights, handed over one tensor at a time (view of the base layout, values, their offset). */
+    /** The base's weights, handed over one tensor at a time to {@code sink}: (view of the base layout, values, offset). */
     @FunctionalInterface
     interface BaseWeights {
         void each(BaseTensor sink);
@@ -106,10 +106,6 @@ public final class Gpt2Trainable implements TrainableModel {
     @FunctionalInterface
     interface BaseTensor {
         void put(ParamLayout.View view, float[] data, int offset);
-
-        default void put(ParamLayout.View view, float[] data) {
-            put(view, data, 0);
-        }
     }
 
     /**

@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
+/** A lost worker would leave the caller waiting forever: the timeout turns that hang into a failure. */
+@Timeout(120)
 class ParallelTest {
     @Test
     void everyIndexRunsExactlyOnceOverManyLoops() {

@@ -1,5 +1,6 @@
 package dev.cpt4j.generate;
 
+import dev.cpt4j.model.StepModel;
 import java.util.Arrays;
 import java.util.random.RandomGenerator;
 

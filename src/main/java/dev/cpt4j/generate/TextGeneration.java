@@ -1,5 +1,6 @@
 package dev.cpt4j.generate;
 
+import dev.cpt4j.model.StepModel;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -24,7 +24,7 @@ public record Gpt2Config(
         float residPdrop,
         boolean tieWordEmbeddings,
         boolean scaleAttnWeights,
-        boolean scaleAttnByInverseLayerIdx) {
+        boolean scaleAttnByInverseLayerIdx) implements ModelConfig {
 
     public static final java.util.Set<String> ACTIVATIONS =
             java.util.Set.of("gelu_new", "gelu_fast", "gelu", "gelu_pytorch_tanh", "relu", "quick_gelu", "silu");
@@ -67,5 +67,37 @@ public record Gpt2Config(
     public Gpt2Config withTiedEmbeddings(boolean tied) {
         return new Gpt2Config(vocabSize, nPositions, nEmbd, nLayer, nHead, nInner, activation, layerNormEpsilon,
                 initializerRange, embdPdrop, attnPdrop, residPdrop, tied, scaleAttnWeights, scaleAttnByInverseLayerIdx);
+    }
+
+    private static final Gpt2Family FAMILY = new Gpt2Family();
+
+    @Override
+    public ModelFamily family() {
+        return FAMILY;
+    }
+
+    @Override
+    public String modelType() {
+        return "gpt2";
+    }
+
+    @Override
+    public int contextLength() {
+        return nPositions;
+    }
+
+    @Override
+    public int hiddenSize() {
+        return nEmbd;
+    }
+
+    @Override
+    public int numLayers() {
+        return nLayer;
+    }
+
+    @Override
+    public Gpt2Config withoutDropout() {
+        return withDropout(0f, 0f, 0f);
     }
 }

@@ -54,7 +54,7 @@ import java.util.function.Predicate;
  *
  * <p>Dimensions: B batch, T time, N = B·T rows, C width, NH heads, F = n_inner, V vocab, L layers.
  */
-public final class Gpt2Model {
+public final class Gpt2Model implements CausalLm {
     private final Gpt2Config cfg;
     private final Gemm gemm;
     private final Parallel par;

@@ -1,7 +1,5 @@
-package dev.cpt4j.generate;
+package dev.cpt4j.model;
 
-import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.cpu.Activation;

@@ -1,8 +1,9 @@
-package dev.cpt4j.generate;
+package dev.cpt4j.model;
 
 /**
  * A causal language model that decodes N sequences together, one token per step, keeping its own state (a KV
- * cache) between calls. Returned logits arrays are owned by the model and overwritten by the next call.
+ * cache) between calls. Returned logits arrays are owned by the model and overwritten by the next call. Each
+ * family's decoder implements it ({@link ModelFamily#decoder}).
  */
 public interface StepModel {
     /** Width of a logits row (the output vocabulary). */

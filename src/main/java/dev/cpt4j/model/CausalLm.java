@@ -1,0 +1,65 @@
+package dev.cpt4j.model;
+
+import dev.cpt4j.tensor.ParamLayout;
+
+import java.util.function.Predicate;
+
+/**
+ * A causal language model's training engine, whatever its family: one flat parameter buffer laid out by
+ * {@link #layout()} (HF names and shapes), hand-written forward and backward, activations allocated once for
+ * (maxBatch, maxT). Labels are the inputs shifted by one inside the model, as transformers computes the causal-LM
+ * loss with {@code labels=input_ids}. Results are deterministic for a given dropout seed and thread count; not
+ * thread-safe.
+ */
+public interface CausalLm {
+    ModelConfig config();
+
+    /** Layout of {@link #params()}. */
+    ParamLayout layout();
+
+    /** All fp32 parameters, flat; a loader writes them, the optimizer updates them in place. */
+    float[] params();
+
+    /** Gradients of the views that are not frozen, at {@link #gradOffset(String)}; backward ADDS into it. */
+    float[] grads();
+
+    /** Where view {@code name}'s gradient starts in {@link #grads()} (−1 when frozen). */
+    int gradOffset(String name);
+
+    int maxBatch();
+
+    int maxT();
+
+    /** HF's random init for this family, deterministic in the seed. */
+    void initRandom(long seed);
+
+    /** Views for which no weight gradient is computed (call before the first forward). */
+    void setFrozen(Predicate<String> isFrozen);
+
+    /** Multiplies every gradient backward adds (gradient accumulation). */
+    void setGradScale(float s);
+
+    void zeroGrad();
+
+    /**
+     * Mean next-token cross-entropy over (B, T) {@code tokens}; labels null means labels = tokens, negative labels
+     * are ignored. With {@code training} dropout applies (seeded) and the head's gradient is already added: call
+     * {@link #backward()} next. NaN when no position has a label.
+     */
+    float forward(int[] tokens, int[] labels, int B, int T, boolean training, long dropoutSeed);
+
+    default float forward(int[] tokens, int B, int T, boolean training, long dropoutSeed) {
+        return forward(tokens, null, B, T, training, dropoutSeed);
+    }
+
+    /** Eval-mode mean loss, no gradient work. */
+    default float evalLoss(int[] tokens, int B, int T) {
+        return forward(tokens, null, B, T, false, 0L);
+    }
+
+    /** Adds d(mean loss)/d(params) of the last training forward into {@link #grads()}. */
+    void backward();
+
+    /** Eval-mode logits (B, T, V) into {@code out}. */
+    void logits(int[] tokens, int B, int T, float[] out);
+}

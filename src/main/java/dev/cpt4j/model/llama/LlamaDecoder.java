@@ -1,0 +1,245 @@
+package dev.cpt4j.model.llama;
+
+import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.cpu.CrossEntropyHead;
+import dev.cpt4j.tensor.cpu.Gemm;
+import dev.cpt4j.tensor.cpu.GqaAttention;
+import dev.cpt4j.tensor.cpu.NnLinear;
+import dev.cpt4j.tensor.cpu.RmsNorm;
+import dev.cpt4j.tensor.cpu.Rope;
+import dev.cpt4j.tensor.cpu.SwiGlu;
+
+/**
+ * LLaMA-family inference with a KV cache (transformers' forward with {@code use_cache}): a prefill over the prompt,
+ * then one token per step for N sequences at once, over the same weights and offset table as the training engine
+ * ({@link LlamaWeights}). The cache keeps keys after the rotation, as transformers' {@code DynamicCache} does, so a
+ * step rotates only its own q and k. Every buffer, the cache included, is allocated once in the constructor.
+ *
+ * <p>Dynamic rope scaling follows transformers' {@code dynamic_rope_update}: the frequencies of a step are those of
+ * the longest sequence seen since the prefill (never below max_position_embeddings, where they are the default
+ * ones), and keys already cached keep the rotation they were stored with.
+ *
+ * <p>Dimensions: L layers, N sequences, C hidden, Q/K query/kv widths, F intermediate, V vocab, maxT positions,
+ * R = max(maxT, N) activation rows.
+ */
+public final class LlamaDecoder implements StepModel {
+    private final LlamaConfig cfg;
+    private final LlamaWeights w;
+    private final float[] p;
+    private final Parallel par;
+    private final Gemm gemm;
+    private final Rope rope;
+    private final int L, C, Q, K, F, V, NH, NKV, hd, maxT, maxN, half;
+    private final float[] kCache, vCache;     // (L, N, maxT, K)
+    private final int[] length;               // (N) positions cached per sequence
+    private final float[] x, xn, q, qn, k, kn, v, att, tmp, gate, up, act, rstd, qr, kr, lse, last, logits, scratch;
+    private final float[] cos, sin;           // (maxT, hd/2) table of the current frequencies
+    private final float[] rowCos, rowSin;     // (hd/2) one position's
+    private int tableSeqLen = -1;             // seq_len the table was built for (dynamic rope), −1 = none
+    private int seenLen;                      // longest sequence since the prefill (dynamic rope)
+
+    public LlamaDecoder(LlamaConfig cfg, LlamaWeights weights, int maxSeqs, int maxLength, Parallel par) {
+        if (maxLength < 1) throw new IllegalArgumentException("maxLength must be positive, got " + maxLength);
+        if (maxSeqs < 1) throw new IllegalArgumentException("maxSeqs must be positive, got " + maxSeqs);
+        this.cfg = cfg;
+        this.w = weights;
+        this.p = weights.params();
+        this.par = par;
+        this.gemm = new Gemm(par);
+        this.rope = cfg.rope();
+        this.L = cfg.numLayers();
+        this.C = cfg.hiddenSize();
+        this.Q = cfg.qDim();
+        this.K = cfg.kvDim();
+        this.F = cfg.intermediateSize();
+        this.V = cfg.vocabSize();
+        this.NH = cfg.numHeads();
+        this.NKV = cfg.numKvHeads();
+        this.hd = cfg.headDim();
+        this.half = hd / 2;
+        this.maxT = maxLength;
+        this.maxN = maxSeqs;
+        long cache = (long) L * maxN * maxT * K;
+        if (cache > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("KV cache of " + cache + " floats is too large; lower the sequences or length");
+        kCache = new float[(int) cache];
+        vCache = new float[(int) cache];
+        length = new int[maxN];
+        int R = Math.max(maxT, maxN);
+        x = new float[R * C];
+        xn = new float[R * C];
+        q = new float[R * Q];
+        qn = cfg.qkNorm() ? new float[R * Q] : null;
+        k = new float[R * K];
+        kn = cfg.qkNorm() ? new float[R * K] : null;
+        v = new float[R * K];
+        att = new float[R * Q];
+        tmp = new float[R * C];
+        gate = new float[R * F];
+        up = new float[R * F];
+        act = new float[R * F];
+        rstd = new float[R];
+        qr = new float[R * NH];
+        kr = new float[R * NKV];
+        lse = new float[NH * maxT];
+        last = new float[maxN * C];
+        logits = new float[maxN * V];
+        scratch = new float[Math.max(maxT, 16) + 16];
+        cos = new float[maxT * half];
+        sin = new float[maxT * half];
+        rowCos = new float[half];
+        rowSin = new float[half];
+    }
+
+    @Override
+    public int vocabSize() {
+        return V;
+    }
+
+    @Override
+    public int contextLength() {
+        return cfg.maxPositionEmbeddings();
+    }
+
+    @Override
+    public int maxSequences() {
+        return maxN;
+    }
+
+    @Override
+    public int maxLength() {
+        return maxT;
+    }
+
+    /** The rotary table for positions 0..maxT−1 at sequence length {@code seqLen} (only dynamic scaling depends on it). */
+    private void ensureTable(int seqLen) {
+        int eff = rope.dependsOnLength() ? Math.max(seqLen, cfg.maxPositionEmbeddings()) : 0;
+        if (eff == tableSeqLen) return;
+        rope.table(Math.max(eff, 1), maxT, cos, sin);
+        tableSeqLen = eff;
+    }
+
+    @Override
+    public float[] prefill(int[] prompt, int numSeq) {
+        int P = prompt.length;
+        if (P < 1) throw new IllegalArgumentException("prompt must not be empty");
+        if (P > maxT) throw new IllegalArgumentException("prompt of " + P + " tokens is longer than the cache (" + maxT + ")");
+        if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq must be in [1, " + maxN + "]");
+        seenLen = P;
+        ensureTable(P);
+        for (int r = 0; r < P; r++) embed(prompt[r], r);
+        for (int l = 0; l < L; l++) {
+            project(l, P);
+            Rope.forward(par, q, 0, P, P, NH, hd, cos, sin, 0);
+            Rope.forward(par, k, 0, P, P, NKV, hd, cos, sin, 0);
+            int base = cacheOff(l, 0, 0);
+            System.arraycopy(k, 0, kCache, base, P * K);
+            System.arraycopy(v, 0, vCache, base, P * K);
+            GqaAttention.forward(par, att, 0, lse, 0, q, 0, k, 0, v, 0, 1, P, NH, NKV, hd, scale(), cfg.window(l));
+            finishLayer(l, P);
+        }
+        for (int n = 0; n < numSeq; n++) length[n] = P;
+        for (int n = 1; n < numSeq; n++)
+            for (int l = 0; l < L; l++) {
+                System.arraycopy(kCache, cacheOff(l, 0, 0), kCache, cacheOff(l, n, 0), P * K);
+                System.arraycopy(vCache, cacheOff(l, 0, 0), vCache, cacheOff(l, n, 0), P * K);
+            }
+        System.arraycopy(x, (P - 1) * C, last, 0, C);
+        head(1);
+        for (int n = 1; n < numSeq; n++) System.arraycopy(logits, 0, logits, n * V, V);
+        return logits;
+    }
+
+    @Override
+    public float[] next(int[] lastTokens, boolean[] active) {
+        int numSeq = Math.min(lastTokens.length, maxN);
+        int[] rows = new int[numSeq];
+        int R = 0;
+        for (int n = 0; n < numSeq; n++) {
+            if (!active[n]) continue;
+            if (length[n] >= maxT) throw new IllegalStateException("sequence " + n + " is full (" + maxT + " positions)");
+            rows[R++] = n;
+        }
+        if (R == 0) return logits;
+        for (int i = 0; i < R; i++) seenLen = Math.max(seenLen, length[rows[i]] + 1);
+        ensureTable(seenLen);
+        for (int i = 0; i < R; i++) embed(lastTokens[rows[i]], i);
+        for (int l = 0; l < L; l++) {
+            project(l, R);
+            for (int i = 0; i < R; i++) {
+                int n = rows[i], pos = length[n];
+                Rope.forward(Parallel.serial(), q, i * Q, 1, 1, NH, hd, cos, sin, pos);
+                Rope.forward(Parallel.serial(), k, i * K, 1, 1, NKV, hd, cos, sin, pos);
+                System.arraycopy(k, i * K, kCache, cacheOff(l, n, pos), K);
+                System.arraycopy(v, i * K, vCache, cacheOff(l, n, pos), K);
+            }
+            final int layer = l, cnt = R;
+            par.forRange(cnt, (i0, i1) -> {
+                float[] sc = new float[maxT + 16];
+                for (int i = i0; i < i1; i++) {
+                    int n = rows[i];
+                    GqaAttention.decodeStep(att, i * Q, q, i * Q, kCache, cacheOff(layer, n, 0), vCache, cacheOff(layer, n, 0),
+                            length[n] + 1, NH, NKV, hd, scale(), cfg.window(layer), sc);
+                }
+            });
+            finishLayer(l, R);
+        }
+        for (int i = 0; i < R; i++) System.arraycopy(x, i * C, last, i * C, C);
+        head(R);
+        // logits rows are in active order: move row i to sequence rows[i] (descending keeps unread rows intact)
+        for (int i = R - 1; i >= 0; i--) if (rows[i] != i) System.arraycopy(logits, i * V, logits, rows[i] * V, V);
+        for (int i = 0; i < R; i++) length[rows[i]]++;
+        return logits;
+    }
+
+    private int cacheOff(int l, int n, int pos) {
+        return ((l * maxN + n) * maxT + pos) * K;
+    }
+
+    private float scale() {
+        return (float) (1.0 / Math.sqrt(hd));
+    }
+
+    private void embed(int token, int row) {
+        if (token < 0 || token >= V) throw new IllegalArgumentException("token id " + token + " outside the vocabulary (" + V + ")");
+        System.arraycopy(p, w.embed() + token * C, x, row * C, C);
+    }
+
+    /** xn = RMSNorm(x); q, k, v projections (+ Qwen3's q/k norm) of R rows. */
+    private void project(int l, int R) {
+        float eps = cfg.rmsNormEps();
+        RmsNorm.forward(par, xn, 0, rstd, 0, x, 0, p, w.ln1()[l], R, C, eps);
+        float[] qOut = cfg.qkNorm() ? qn : q, kOut = cfg.qkNorm() ? kn : k;
+        NnLinear.forward(gemm, par, qOut, 0, xn, 0, p, w.q()[l], bias(w.qb()[l]), w.qb()[l], R, C, Q);
+        NnLinear.forward(gemm, par, kOut, 0, xn, 0, p, w.k()[l], bias(w.kb()[l]), w.kb()[l], R, C, K);
+        NnLinear.forward(gemm, par, v, 0, xn, 0, p, w.v()[l], bias(w.vb()[l]), w.vb()[l], R, C, K);
+        if (cfg.qkNorm()) {
+            RmsNorm.forward(par, q, 0, qr, 0, qn, 0, p, w.qNorm()[l], R * NH, hd, eps);
+            RmsNorm.forward(par, k, 0, kr, 0, kn, 0, p, w.kNorm()[l], R * NKV, hd, eps);
+        }
+    }
+
+    /** o_proj and residual, then the MLP half, on R rows of att. */
+    private void finishLayer(int l, int R) {
+        float eps = cfg.rmsNormEps();
+        NnLinear.forward(gemm, par, tmp, 0, att, 0, p, w.o()[l], bias(w.ob()[l]), w.ob()[l], R, Q, C);
+        for (int i = 0; i < R * C; i++) x[i] += tmp[i];
+        RmsNorm.forward(par, xn, 0, rstd, 0, x, 0, p, w.ln2()[l], R, C, eps);
+        NnLinear.forward(gemm, par, gate, 0, xn, 0, p, w.gate()[l], bias(w.gateB()[l]), w.gateB()[l], R, C, F);
+        NnLinear.forward(gemm, par, up, 0, xn, 0, p, w.up()[l], bias(w.upB()[l]), w.upB()[l], R, C, F);
+        SwiGlu.forward(par, act, 0, gate, 0, up, 0, R * F);
+        NnLinear.forward(gemm, par, tmp, 0, act, 0, p, w.down()[l], bias(w.downB()[l]), w.downB()[l], R, F, C);
+        for (int i = 0; i < R * C; i++) x[i] += tmp[i];
+    }
+
+    /** logits (R, V) of the R rows in {@code last}, after model.norm. */
+    private void head(int R) {
+        RmsNorm.forward(par, xn, 0, rstd, 0, last, 0, p, w.norm(), R, C, cfg.rmsNormEps());
+        CrossEntropyHead.logits(gemm, logits, 0, xn, 0, p, w.head(), R, C, V);
+    }
+
+    private float[] bias(int off) {
+        return off < 0 ? null : p;
+    }
+}

@@ -1,0 +1,269 @@
+package dev.cpt4j.model.llama;
+
+import static dev.cpt4j.io.Json.bool;
+import static dev.cpt4j.io.Json.number;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cpt4j.UserError;
+import dev.cpt4j.io.DType;
+import dev.cpt4j.model.CausalLm;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.ModelFamily;
+import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.cpu.Gemm;
+import dev.cpt4j.tensor.cpu.Rope;
+
+import java.util.List;
+
+/**
+ * The LLaMA family — {@code llama}, {@code qwen2}, {@code qwen3}, {@code mistral} — whose causal-LM classes in
+ * transformers 5 share one block (RMSNorm, rotary attention with grouped kv heads, SwiGLU MLP) and one set of tensor
+ * names ({@link LlamaLayout}). The differences are config switches: q/k/v biases (Qwen2 always, LLaMA/Qwen3
+ * {@code attention_bias}), {@code mlp_bias} (LLaMA), Qwen3's per-head q/k RMSNorm, sliding-window layers
+ * (Mistral's {@code sliding_window}; Qwen's only with {@code use_sliding_window}, from {@code max_window_layers} on).
+ *
+ * <p>config.json is read as hub files write it ({@code rope_theta} + {@code rope_scaling}, key {@code rope_type} or
+ * the legacy {@code type}; {@code torch_dtype}) and as transformers 5 writes it ({@code rope_parameters} with
+ * {@code rope_theta} inside; {@code dtype}); token ids and every other key are kept from the base when writing.
+ * A base-model save ({@code LlamaModel}: names without {@code model.}) is accepted; the rotary {@code inv_freq}
+ * buffers older checkpoints stored are skipped.
+ */
+public final class LlamaFamily implements ModelFamily {
+    public static final LlamaFamily INSTANCE = new LlamaFamily();
+
+    @Override
+    public String displayName() {
+        return "LLaMA";
+    }
+
+    @Override
+    public List<String> modelTypes() {
+        return LlamaConfig.MODEL_TYPES;
+    }
+
+    @Override
+    public LlamaConfig readConfig(ObjectNode j, String where) {
+        String type = j.get("model_type").asText();
+        int vocab = requiredInt(j, where, "vocab_size");
+        int hidden = requiredInt(j, where, "hidden_size");
+        int inter = requiredInt(j, where, "intermediate_size");
+        int layers = requiredInt(j, where, "num_hidden_layers");
+        int heads = requiredInt(j, where, "num_attention_heads");
+        int kv = optionalInt(j, where, "num_key_value_heads", heads);
+        if (kv <= 0 || heads % kv != 0)
+            throw new UserError(where + ": num_attention_heads (" + heads + ") must be a multiple of num_key_value_heads ("
+                    + kv + "); use the config.json that belongs to these weights");
+        JsonNode hd = j.get("head_dim");
+        int headDim;
+        if (hd == null || hd.isNull()) {
+            if (hidden % heads != 0)
+                throw new UserError(where + ": hidden_size (" + hidden + ") is not a multiple of num_attention_heads ("
+                        + heads + ") and no head_dim is given; add \"head_dim\" to config.json");
+            headDim = hidden / heads;
+        } else headDim = intValue(hd, where, "head_dim");
+        int maxPos = optionalInt(j, where, "max_position_embeddings", type.equals("llama") ? 2048 : 32768);
+        String act = j.has("hidden_act") && !j.get("hidden_act").isNull() ? j.get("hidden_act").asText() : "silu";
+        if (!act.equals("silu"))
+            throw new UserError(where + ": hidden_act \"" + act + "\" is not supported; the LLaMA family runs silu (SwiGLU)");
+        float eps = (float) number(j, where, "rms_norm_eps", 1e-6);
+        boolean attnBias = bool(j, where, "attention_bias", false);
+        boolean qkvBias = type.equals("qwen2") || (!type.equals("mistral") && attnBias);
+        boolean oBias = (type.equals("llama") || type.equals("qwen3")) && attnBias;
+        boolean mlpBias = type.equals("llama") && bool(j, where, "mlp_bias", false);
+        boolean tie = bool(j, where, "tie_word_embeddings", false);
+        float initRange = (float) number(j, where, "initializer_range", 0.02);
+
+        // rotary: transformers 5 rope_parameters, else hub-style rope_theta + rope_scaling
+        JsonNode rp = j.get("rope_parameters");
+        ObjectNode rope = rp != null && rp.isObject() ? (ObjectNode) rp : null;
+        double theta;
+        if (rope != null && rope.has("rope_theta")) theta = number(rope, where + " rope_parameters", "rope_theta", 10000.0);
+        else theta = number(j, where, "rope_theta", 10000.0);
+        if (rope == null) {
+            JsonNode rs = j.get("rope_scaling");
+            if (rs != null && !rs.isNull()) {
+                if (!rs.isObject()) throw new UserError(where + ": rope_scaling must be an object or null, got " + rs);
+                rope = (ObjectNode) rs;
+            }
+        }
+        Rope.Scaling scaling = rope == null ? Rope.Scaling.DEFAULT : scaling(rope, where, maxPos);
+
+        int[] windows = new int[layers];
+        JsonNode sw = j.get("sliding_window");
+        int window = sw == null || sw.isNull() ? 0 : intValue(sw, where, "sliding_window");
+        boolean useWindow = type.equals("mistral") ? window > 0 : window > 0 && bool(j, where, "use_sliding_window", false);
+        JsonNode lt = j.get("layer_types");
+        if (useWindow && lt != null && lt.isArray() && lt.size() == layers) {
+            for (int l = 0; l < layers; l++) if (lt.get(l).asText().equals("sliding_attention")) windows[l] = window;
+        } else if (useWindow) {
+            int from = type.equals("mistral") ? 0 : optionalInt(j, where, "max_window_layers", layers);
+            for (int l = from; l < layers; l++) windows[l] = window;
+        }
+        try {
+            return new LlamaConfig(type, vocab, hidden, inter, layers, heads, kv, headDim, maxPos, eps, theta, scaling,
+                    qkvBias, oBias, mlpBias, type.equals("qwen3"), tie, windows, initRange);
+        } catch (UserError e) {
+            String m = e.getMessage();
+            throw new UserError(where + ": " + (m.startsWith("config: ") ? m.substring(8) : m));
+        }
+    }
+
+    private static Rope.Scaling scaling(ObjectNode r, String where, int maxPos) {
+        String w = where + " rope scaling";
+        JsonNode t = r.has("rope_type") ? r.get("rope_type") : r.get("type");
+        String type = t == null || t.isNull() ? "default" : t.asText();
+        if (!Rope.TYPES.contains(type))
+            throw new UserError(where + ": rope type \"" + type + "\" is not supported; cpt4j supports " + Rope.TYPES);
+        JsonNode om = r.get("original_max_position_embeddings");
+        int origMax = om == null || om.isNull() ? 0 : intValue(om, w, "original_max_position_embeddings");
+        return new Rope.Scaling(type, number(r, w, "factor", 1.0), origMax, number(r, w, "low_freq_factor", 1.0),
+                number(r, w, "high_freq_factor", 4.0), number(r, w, "beta_fast", 32.0), number(r, w, "beta_slow", 1.0),
+                optionalDouble(r, w, "attention_factor"), optionalDouble(r, w, "mscale"),
+                optionalDouble(r, w, "mscale_all_dim"), bool(r, w, "truncate", true));
+    }
+
+    @Override
+    public ObjectNode writeConfig(ModelConfig mc, ObjectNode base, DType dtype) {
+        LlamaConfig c = (LlamaConfig) mc;
+        ObjectNode o = JsonNodeFactory.instance.objectNode();
+        if (base != null) o.setAll(base.deepCopy());
+        boolean v5 = o.has("rope_parameters");
+        o.put("model_type", c.modelType());
+        o.putArray("architectures").add(switch (c.modelType()) {
+            case "qwen2" -> "Qwen2ForCausalLM";
+            case "qwen3" -> "Qwen3ForCausalLM";
+            case "mistral" -> "MistralForCausalLM";
+            default -> "LlamaForCausalLM";
+        });
+        o.put("vocab_size", c.vocabSize());
+        o.put("hidden_size", c.hiddenSize());
+        o.put("intermediate_size", c.intermediateSize());
+        o.put("num_hidden_layers", c.numLayers());
+        o.put("num_attention_heads", c.numHeads());
+        o.put("num_key_value_heads", c.numKvHeads());
+        o.put("head_dim", c.headDim());
+        o.put("max_position_embeddings", c.maxPositionEmbeddings());
+        o.put("rms_norm_eps", Double.parseDouble(Float.toString(c.rmsNormEps())));
+        o.put("hidden_act", "silu");
+        o.put("tie_word_embeddings", c.tieWordEmbeddings());
+        o.put("initializer_range", Double.parseDouble(Float.toString(c.initializerRange())));
+        if (!c.modelType().equals("qwen2") && !c.modelType().equals("mistral")) o.put("attention_bias", c.qkvBias());
+        if (c.modelType().equals("llama")) o.put("mlp_bias", c.mlpBias());
+        ObjectNode rope = JsonNodeFactory.instance.objectNode();
+        Rope.Scaling s = c.ropeScaling();
+        rope.put("rope_type", s.type());
+        if (!s.type().equals("default")) {
+            rope.put("factor", s.factor());
+            if (s.originalMaxPositionEmbeddings() > 0) rope.put("original_max_position_embeddings", s.originalMaxPositionEmbeddings());
+            if (s.type().equals("llama3")) {
+                rope.put("low_freq_factor", s.lowFreqFactor());
+                rope.put("high_freq_factor", s.highFreqFactor());
+            }
+            if (s.type().equals("yarn")) {
+                rope.put("beta_fast", s.betaFast());
+                rope.put("beta_slow", s.betaSlow());
+                if (s.attentionFactor() != null) rope.put("attention_factor", s.attentionFactor());
+                if (s.mscale() != null) rope.put("mscale", s.mscale());
+                if (s.mscaleAllDim() != null) rope.put("mscale_all_dim", s.mscaleAllDim());
+                if (!s.truncate()) rope.put("truncate", false);
+            }
+        }
+        if (v5) {
+            rope.put("rope_theta", c.ropeTheta());
+            o.set("rope_parameters", rope);
+            o.remove("rope_scaling");
+            o.remove("rope_theta");
+        } else {
+            o.put("rope_theta", c.ropeTheta());
+            if (s.type().equals("default")) o.putNull("rope_scaling");
+            else o.set("rope_scaling", rope);
+        }
+        if (dtype != null) {
+            o.put("dtype", dtype.torchName());
+            o.put("torch_dtype", dtype.torchName());
+        }
+        return o;
+    }
+
+    @Override
+    public ParamLayout layout(ModelConfig c) {
+        return LlamaLayout.of((LlamaConfig) c);
+    }
+
+    @Override
+    public String canonicalName(String fileName) {
+        if (fileName.endsWith("rotary_emb.inv_freq")) return null;
+        if (fileName.startsWith("model.") || fileName.startsWith("lm_head.")) return fileName;
+        return "model." + fileName;
+    }
+
+    @Override
+    public String tokenEmbedding() {
+        return LlamaLayout.EMBED;
+    }
+
+    @Override
+    public String outputHead() {
+        return LlamaLayout.LM_HEAD;
+    }
+
+    @Override
+    public boolean noDecay(String name) {
+        return LlamaLayout.noDecay(name);
+    }
+
+    @Override
+    public boolean isEmbedding(String name) {
+        return name.equals(LlamaLayout.EMBED) || name.equals(LlamaLayout.LM_HEAD);
+    }
+
+    @Override
+    public CausalLm newModel(ModelConfig c, Gemm gemm, Parallel par, int maxBatch, int maxT, boolean ckpt) {
+        return new LlamaModel((LlamaConfig) c, gemm, par, maxBatch, maxT, ckpt);
+    }
+
+    @Override
+    public StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par) {
+        LlamaConfig lc = (LlamaConfig) c;
+        return new LlamaDecoder(lc, LlamaWeights.of(lc, layout, params), maxSeqs, maxLength, par);
+    }
+
+    @Override
+    public String describe(ModelConfig mc) {
+        LlamaConfig c = (LlamaConfig) mc;
+        return "model_type " + c.modelType() + ", vocab_size " + c.vocabSize() + ", hidden_size " + c.hiddenSize()
+                + ", intermediate_size " + c.intermediateSize() + ", num_hidden_layers " + c.numLayers()
+                + ", heads " + c.numHeads() + "/" + c.numKvHeads() + " kv, head_dim " + c.headDim()
+                + ", tie_word_embeddings " + c.tieWordEmbeddings();
+    }
+
+    // ------------------------------------------------------------ typed fields
+
+    private static int requiredInt(ObjectNode j, String where, String key) {
+        JsonNode v = j.get(key);
+        if (v == null || v.isNull())
+            throw new UserError(where + ": missing field '" + key + "'; a " + j.get("model_type").asText()
+                    + " config.json needs vocab_size, hidden_size, intermediate_size, num_hidden_layers and num_attention_heads");
+        return intValue(v, where, key);
+    }
+
+    private static int optionalInt(ObjectNode j, String where, String key, int dflt) {
+        JsonNode v = j.get(key);
+        return v == null || v.isNull() ? dflt : intValue(v, where, key);
+    }
+
+    private static Double optionalDouble(ObjectNode j, String where, String key) {
+        JsonNode v = j.get(key);
+        if (v == null || v.isNull()) return null;
+        return number(j, where, key, 0.0);
+    }
+
+    private static int intValue(JsonNode v, String where, String key) {
+        if (!v.isIntegralNumber() || !v.canConvertToInt())
+            throw new UserError(where + ": field '" + key + "' must be an integer, got " + v);
+        return v.asInt();
+    }
+}

@@ -1,0 +1,407 @@
+package dev.cpt4j.model.llama;
+
+import dev.cpt4j.model.CausalLm;
+import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.cpu.CrossEntropyHead;
+import dev.cpt4j.tensor.cpu.Embedding;
+import dev.cpt4j.tensor.cpu.Gemm;
+import dev.cpt4j.tensor.cpu.GqaAttention;
+import dev.cpt4j.tensor.cpu.NnLinear;
+import dev.cpt4j.tensor.cpu.RmsNorm;
+import dev.cpt4j.tensor.cpu.Rope;
+import dev.cpt4j.tensor.cpu.SwiGlu;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Predicate;
+
+/**
+ * A LLaMA-family causal LM exactly as transformers' {@code LlamaForCausalLM} (and Qwen2/Qwen3/Mistral) computes it in
+ * fp32 — {@code h = x + o_proj(attn(rope(q), rope(k), v))} on {@code RMSNorm(x)}, {@code out = h +
+ * down_proj(silu(gate_proj(y)) · up_proj(y))} on {@code y = RMSNorm(h)}, final {@code model.norm}, tied or untied head —
+ * forward and backward on the CPU in the style of llm.c: one flat parameter buffer ({@link LlamaLayout}, offsets in
+ * {@link LlamaWeights}), one gradient buffer holding only the views that train, activations allocated once for
+ * (maxBatch, maxT).
+ *
+ * <p>Kept per layer for backward: the block input, the rotated q and k (and, with Qwen3's q/k norm, q and k before
+ * it with their statistics), v, the attention output and its log-sum-exp, the residual after attention, gate and up.
+ * The RMSNorm outputs and silu(gate)·up are recomputed in backward (cheap). With gradient checkpointing only the
+ * block inputs are kept and each block runs forward once more in backward. Attention never stores (B, NH, T, T); the
+ * head never holds (B·T, V) logits. No dropout: every released config of the family has attention_dropout 0.
+ *
+ * <p>Dimensions: B batch, T time, N = B·T, C hidden, NH/NKV query/kv heads, hd head_dim, Q = NH·hd, K = NKV·hd,
+ * F intermediate, V vocab, L layers.
+ */
+public final class LlamaModel implements CausalLm {
+    private static final int HEAD_ROWS = 128;
+    private final LlamaConfig cfg;
+    private final ParamLayout layout;
+    private final float[] params;
+    private final LlamaWeights w;
+    private final Gemm gemm;
+    private final Parallel par;
+    private final int L, C, F, Q, K, NH, NKV, hd, V, maxB, maxT, maxN;
+    private final boolean checkpointing;
+    private final Rope rope;
+    private float[] cos, sin;     // (T, hd/2) rotary tables of the current length
+    private int tableT = -1;
+
+    private final int[] tokens, targets;
+    private final float[] resid;                  // (L+1, maxN, C) block inputs (the last: before model.norm)
+    private final float[] hRes;                   // (S, maxN, C) residual after attention
+    private final float[] qPre, kPre;             // (S, maxN, Q|K) before q/k norm (Qwen3), else null
+    private final float[] qRot, kRot, vAct;       // (S, maxN, Q|K|K) rotated q, k; v
+    private final float[] att, lse;               // (S, maxN, Q), (S, maxB, NH, maxT)
+    private final float[] gate, up;               // (S, maxN, F)
+    private final float[] rstd1, rstd2;           // (S, maxN)
+    private final float[] qRstd, kRstd;           // (S, maxN·NH), (S, maxN·NKV) (Qwen3)
+    private final float[] xn, act, tmp, lnf, lnfRstd;
+    private final float[] dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf;
+    private final float[] headScratch;
+
+    private float[] grads;
+    private Map<Integer, Integer> gradOf = new HashMap<>();   // parameter offset → gradient offset (trained views)
+    private Predicate<String> frozen = n -> false;
+    private float gradScale = 1f;
+    private int curB, curT, validCount;
+    private boolean lastTraining;
+
+    public LlamaModel(LlamaConfig cfg, Gemm gemm, Parallel par, int maxBatch, int maxT, boolean gradientCheckpointing) {
+        if (maxBatch < 1 || maxT < 1) throw new IllegalArgumentException("maxBatch and maxT must be positive");
+        this.cfg = cfg;
+        this.layout = LlamaLayout.of(cfg);
+        this.params = new float[layout.size()];
+        this.w = LlamaWeights.of(cfg, layout, params);
+        this.gemm = gemm;
+        this.par = par;
+        this.L = cfg.numLayers();
+        this.C = cfg.hiddenSize();
+        this.F = cfg.intermediateSize();
+        this.Q = cfg.qDim();
+        this.K = cfg.kvDim();
+        this.NH = cfg.numHeads();
+        this.NKV = cfg.numKvHeads();
+        this.hd = cfg.headDim();
+        this.V = cfg.vocabSize();
+        this.maxB = maxBatch;
+        this.maxT = maxT;
+        this.maxN = Math.multiplyExact(maxBatch, maxT);
+        this.checkpointing = gradientCheckpointing;
+        this.rope = cfg.rope();
+        int S = gradientCheckpointing ? 1 : L;
+        tokens = new int[maxN];
+        targets = new int[maxN];
+        resid = new float[Math.multiplyExact((L + 1) * maxN, C)];
+        hRes = new float[S * maxN * C];
+        qPre = cfg.qkNorm() ? new float[S * maxN * Q] : null;
+        kPre = cfg.qkNorm() ? new float[S * maxN * K] : null;
+        qRot = new float[S * maxN * Q];
+        kRot = new float[S * maxN * K];
+        vAct = new float[S * maxN * K];
+        att = new float[S * maxN * Q];
+        lse = new float[S * maxB * NH * maxT];
+        gate = new float[S * maxN * F];
+        up = new float[S * maxN * F];
+        rstd1 = new float[S * maxN];
+        rstd2 = new float[S * maxN];
+        qRstd = cfg.qkNorm() ? new float[S * maxN * NH] : null;
+        kRstd = cfg.qkNorm() ? new float[S * maxN * NKV] : null;
+        xn = new float[maxN * C];
+        act = new float[maxN * F];
+        tmp = new float[maxN * C];
+        lnf = new float[maxN * C];
+        lnfRstd = new float[maxN];
+        dres = new float[maxN * C];
+        dxn = new float[maxN * C];
+        dact = new float[maxN * F];
+        dgate = new float[maxN * F];
+        dup = new float[maxN * F];
+        datt = new float[maxN * Q];
+        dq = new float[maxN * Q];
+        dk = new float[maxN * K];
+        dv = new float[maxN * K];
+        dqPre = cfg.qkNorm() ? new float[maxN * Q] : null;
+        dkPre = cfg.qkNorm() ? new float[maxN * K] : null;
+        dlnf = new float[maxN * C];
+        headScratch = new float[CrossEntropyHead.scratchSize(Math.min(HEAD_ROWS, maxN), C, V)];
+    }
+
+    @Override
+    public LlamaConfig config() {
+        return cfg;
+    }
+
+    @Override
+    public ParamLayout layout() {
+        return layout;
+    }
+
+    @Override
+    public float[] params() {
+        return params;
+    }
+
+    /** The offset table over {@link #params()} (shared with {@link LlamaDecoder}). */
+    public LlamaWeights weights() {
+        return w;
+    }
+
+    @Override
+    public float[] grads() {
+        if (grads == null) {
+            int size = 0;
+            gradOf = new HashMap<>();
+            for (ParamLayout.View v : layout.views()) {
+                if (frozen.test(v.name())) continue;
+                gradOf.put(v.offset(), size);
+                size += v.size();
+            }
+            grads = new float[size];
+        }
+        return grads;
+    }
+
+    @Override
+    public int gradOffset(String name) {
+        grads();
+        Integer o = gradOf.get(layout.get(name).offset());
+        return o == null ? -1 : o;
+    }
+
+    /** The gradient offset of the parameter at {@code paramOff}, or −1 (absent or frozen). */
+    private int g(int paramOff) {
+        if (paramOff < 0) return -1;
+        Integer o = gradOf.get(paramOff);
+        return o == null ? -1 : o;
+    }
+
+    private float[] ga(int paramOff) {
+        return g(paramOff) < 0 ? null : grads;
+    }
+
+    @Override
+    public int maxBatch() {
+        return maxB;
+    }
+
+    @Override
+    public int maxT() {
+        return maxT;
+    }
+
+    @Override
+    public void setFrozen(Predicate<String> isFrozen) {
+        this.frozen = isFrozen;
+        this.grads = null;
+    }
+
+    @Override
+    public void setGradScale(float s) {
+        this.gradScale = s;
+    }
+
+    @Override
+    public void zeroGrad() {
+        Arrays.fill(grads(), 0f);
+    }
+
+    /**
+     * HF init (LlamaPreTrainedModel._init_weights): Linear and embedding weights N(0, initializer_range), biases 0,
+     * RMSNorm weights 1. Deterministic in the seed.
+     */
+    @Override
+    public void initRandom(long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        double std = cfg.initializerRange();
+        for (ParamLayout.View v : layout.views()) {
+            int o = v.offset(), n = v.size();
+            if (v.name().endsWith(".bias")) Arrays.fill(params, o, o + n, 0f);
+            else if (v.name().endsWith("norm.weight")) Arrays.fill(params, o, o + n, 1f);
+            else for (int i = 0; i < n; i++) params[o + i] = (float) (r.nextGaussian() * std);
+        }
+    }
+
+    @Override
+    public float forward(int[] toks, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+        int N = B * T;
+        run(toks, B, T, training);
+        int[] lab = labels == null ? toks : labels;
+        if (lab.length < N) throw new IllegalArgumentException("labels shorter than B·T");
+        int count = 0;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int tg = t < T - 1 ? lab[b * T + t + 1] : -1;
+                if (tg >= V) throw new IllegalArgumentException("label " + tg + " outside the vocabulary (" + V + ")");
+                targets[b * T + t] = tg < 0 ? -1 : tg;
+                if (tg >= 0) count++;
+            }
+        validCount = count;
+        float scale = count == 0 ? 0f : gradScale / count;
+        double total;
+        int R = Math.min(HEAD_ROWS, maxN);
+        if (training) {
+            grads();
+            Arrays.fill(dlnf, 0, N * C, 0f);
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, w.head(), targets, 0, N, C, V, scale,
+                    dlnf, 0, ga(w.head()), g(w.head()), headScratch, R);
+        } else {
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, w.head(), targets, 0, N, C, V, 0f,
+                    null, 0, null, 0, headScratch, R);
+        }
+        return count == 0 ? Float.NaN : (float) (total / count);
+    }
+
+    @Override
+    public void logits(int[] toks, int B, int T, float[] out) {
+        if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
+        run(toks, B, T, false);
+        CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, w.head(), B * T, C, V);
+    }
+
+    /** Number of positions with a label in the last forward (the loss's denominator). */
+    public int lastLabelCount() {
+        return validCount;
+    }
+
+    /** Embedding, every block and model.norm: fills lnf (N, C). */
+    private void run(int[] toks, int B, int T, boolean training) {
+        if (B < 1 || B > maxB || T < 1 || T > maxT)
+            throw new IllegalArgumentException("batch " + B + "×" + T + " outside the allocated " + maxB + "×" + maxT);
+        int N = B * T;
+        if (toks.length < N) throw new IllegalArgumentException("tokens shorter than B·T");
+        for (int i = 0; i < N; i++) {
+            if (toks[i] < 0 || toks[i] >= V)
+                throw new IllegalArgumentException("token id " + toks[i] + " outside the vocabulary (" + V + ")");
+            tokens[i] = toks[i];
+        }
+        curB = B;
+        curT = T;
+        lastTraining = training;
+        if (tableT != T) {
+            cos = new float[T * hd / 2];
+            sin = new float[T * hd / 2];
+            rope.table(T, T, cos, sin);
+            tableT = T;
+        }
+        par.forRange(N, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) System.arraycopy(params, w.embed() + tokens[r] * C, resid, r * C, C);
+        });
+        for (int l = 0; l < L; l++) blockForward(l, slot(l));
+        RmsNorm.forward(par, lnf, 0, lnfRstd, 0, resid, L * maxN * C, params, w.norm(), N, C, cfg.rmsNormEps());
+    }
+
+    private int slot(int l) {
+        return checkpointing ? 0 : l;
+    }
+
+    private float scale() {
+        return (float) (1.0 / Math.sqrt(hd));
+    }
+
+    /** One block: resid[l] → resid[l+1], saving activations in slot s. */
+    private void blockForward(int l, int s) {
+        int N = curB * curT, T = curT;
+        float eps = cfg.rmsNormEps();
+        int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sC = s * maxN * C, sQ = s * maxN * Q, sK = s * maxN * K,
+                sF = s * maxN * F, sN = s * maxN;
+        RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, w.ln1()[l], N, C, eps);
+        if (cfg.qkNorm()) {
+            NnLinear.forward(gemm, par, qPre, sQ, xn, 0, params, w.q()[l], bias(w.qb()[l]), w.qb()[l], N, C, Q);
+            NnLinear.forward(gemm, par, kPre, sK, xn, 0, params, w.k()[l], bias(w.kb()[l]), w.kb()[l], N, C, K);
+            RmsNorm.forward(par, qRot, sQ, qRstd, s * maxN * NH, qPre, sQ, params, w.qNorm()[l], N * NH, hd, eps);
+            RmsNorm.forward(par, kRot, sK, kRstd, s * maxN * NKV, kPre, sK, params, w.kNorm()[l], N * NKV, hd, eps);
+        } else {
+            NnLinear.forward(gemm, par, qRot, sQ, xn, 0, params, w.q()[l], bias(w.qb()[l]), w.qb()[l], N, C, Q);
+            NnLinear.forward(gemm, par, kRot, sK, xn, 0, params, w.k()[l], bias(w.kb()[l]), w.kb()[l], N, C, K);
+        }
+        NnLinear.forward(gemm, par, vAct, sK, xn, 0, params, w.v()[l], bias(w.vb()[l]), w.vb()[l], N, C, K);
+        Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
+        Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
+        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
+                scale(), cfg.window(l));
+        NnLinear.forward(gemm, par, tmp, 0, att, sQ, params, w.o()[l], bias(w.ob()[l]), w.ob()[l], N, Q, C);
+        add(hRes, sC, resid, rIn, tmp, 0, N * C);
+        RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, w.ln2()[l], N, C, eps);
+        NnLinear.forward(gemm, par, gate, sF, xn, 0, params, w.gate()[l], bias(w.gateB()[l]), w.gateB()[l], N, C, F);
+        NnLinear.forward(gemm, par, up, sF, xn, 0, params, w.up()[l], bias(w.upB()[l]), w.upB()[l], N, C, F);
+        SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
+        NnLinear.forward(gemm, par, tmp, 0, act, 0, params, w.down()[l], bias(w.downB()[l]), w.downB()[l], N, F, C);
+        add(resid, rOut, hRes, sC, tmp, 0, N * C);
+    }
+
+    private float[] bias(int off) {
+        return off < 0 ? null : params;
+    }
+
+    private void add(float[] out, int oo, float[] a, int ao, float[] b, int bo, int n) {
+        int blk = 4096;
+        par.forRange((n + blk - 1) / blk, (b0, b1) -> {
+            for (int i = b0 * blk, e = Math.min(n, b1 * blk); i < e; i++) out[oo + i] = a[ao + i] + b[bo + i];
+        });
+    }
+
+    @Override
+    public void backward() {
+        if (!lastTraining) throw new IllegalStateException("backward() needs a preceding forward(..., training=true, ...)");
+        int N = curB * curT;
+        Arrays.fill(dres, 0, N * C, 0f);
+        RmsNorm.backward(par, dres, 0, ga(w.norm()), g(w.norm()), dlnf, 0, resid, L * maxN * C, params, w.norm(),
+                lnfRstd, 0, N, C);
+        for (int l = L - 1; l >= 0; l--) {
+            if (checkpointing && l != L - 1) blockForward(l, 0);
+            blockBackward(l, slot(l));
+        }
+        int e = g(w.embed());
+        if (e >= 0) Embedding.backward(par, grads, e, null, 0, dres, 0, tokens, 0, curB, curT, C);
+        lastTraining = false;
+    }
+
+    /** dres holds d resid[l+1] on entry and d resid[l] on exit. */
+    private void blockBackward(int l, int s) {
+        int N = curB * curT, T = curT;
+        float eps = cfg.rmsNormEps();
+        int rIn = l * maxN * C, sC = s * maxN * C, sQ = s * maxN * Q, sK = s * maxN * K, sF = s * maxN * F, sN = s * maxN;
+        // MLP half: resid[l+1] = h + down(silu(gate(y)) · up(y)), y = RMSNorm(h)
+        RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, w.ln2()[l], N, C, eps);
+        SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
+        Arrays.fill(dact, 0, N * F, 0f);
+        linBack(dact, 0, dres, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
+        SwiGlu.backward(par, dgate, 0, dup, 0, dact, 0, gate, sF, up, sF, N * F);
+        Arrays.fill(dxn, 0, N * C, 0f);
+        linBack(dxn, 0, dgate, 0, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
+        linBack(dxn, 0, dup, 0, xn, 0, w.up()[l], w.upB()[l], N, C, F);
+        RmsNorm.backward(par, dres, 0, ga(w.ln2()[l]), g(w.ln2()[l]), dxn, 0, hRes, sC, params, w.ln2()[l], rstd2, sN, N, C);
+        // attention half: h = x + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = RMSNorm(x)
+        Arrays.fill(datt, 0, N * Q, 0f);
+        linBack(datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
+        GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
+                vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
+        Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
+        Rope.backward(par, dk, 0, N, T, NKV, hd, cos, sin, 0);
+        float[] dqIn = dq, dkIn = dk;
+        if (cfg.qkNorm()) {
+            Arrays.fill(dqPre, 0, N * Q, 0f);
+            Arrays.fill(dkPre, 0, N * K, 0f);
+            RmsNorm.backward(par, dqPre, 0, ga(w.qNorm()[l]), g(w.qNorm()[l]), dq, 0, qPre, sQ, params, w.qNorm()[l],
+                    qRstd, s * maxN * NH, N * NH, hd);
+            RmsNorm.backward(par, dkPre, 0, ga(w.kNorm()[l]), g(w.kNorm()[l]), dk, 0, kPre, sK, params, w.kNorm()[l],
+                    kRstd, s * maxN * NKV, N * NKV, hd);
+            dqIn = dqPre;
+            dkIn = dkPre;
+        }
+        RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, w.ln1()[l], N, C, eps);
+        Arrays.fill(dxn, 0, N * C, 0f);
+        linBack(dxn, 0, dqIn, 0, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
+        linBack(dxn, 0, dkIn, 0, xn, 0, w.k()[l], w.kb()[l], N, C, K);
+        linBack(dxn, 0, dv, 0, xn, 0, w.v()[l], w.vb()[l], N, C, K);
+        RmsNorm.backward(par, dres, 0, ga(w.ln1()[l]), g(w.ln1()[l]), dxn, 0, resid, rIn, params, w.ln1()[l], rstd1, sN, N, C);
+    }
+
+    /** dx += dy·W, dW += dyᵀ·x, db += Σ dy for the projection at weight offset wo (bias bo, −1 = none). */
+    private void linBack(float[] dx, int dxOff, float[] dy, int dyOff, float[] x, int xOff, int wo, int bo, int N, int in, int out) {
+        NnLinear.backward(gemm, par, dx, dxOff, ga(wo), g(wo), ga(bo), g(bo), dy, dyOff, x, xOff, params, wo, N, in, out);
+    }
+}

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.GenerateBench;
 import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.TrainBench;
 import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.Command;
@@ -104,9 +105,9 @@ final class BenchCommand implements Callable<Integer> {
 
     /** {@code cpt4j bench generate}: sampling throughput of the KV-cache decoder on random weights of a config. */
     @Command(name = "generate", mixinStandardHelpOptions = true,
-            description = "Sample from random weights of a GPT-2 config (KV cache, N sequences together); report new tokens/s.")
+            description = "Sample from random weights of a model config (KV cache, N sequences together); report new tokens/s.")
     static final class Generate implements Callable<Integer> {
-        @Option(names = "--config", required = true, description = "GPT-2 config.json (HF keys and aliases)")
+        @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
         Path config;
         @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", description = "random prompt length (default ${DEFAULT-VALUE})")
         int promptTokens;
@@ -130,14 +131,14 @@ final class BenchCommand implements Callable<Integer> {
             if (numSeq < 1) throw new UserError("--num-return-sequences must be at least 1, got " + numSeq);
             if (!(topP > 0 && topP <= 1)) throw new UserError("--top-p must be in (0, 1], got " + topP);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
-            Gpt2Config cfg = readConfig(config).withDropout(0f, 0f, 0f);
-            if (promptTokens + maxNewTokens > cfg.nPositions())
-                throw new UserError("--prompt-tokens + --max-new-tokens (" + (promptTokens + maxNewTokens) + ") exceeds n_positions "
-                        + cfg.nPositions() + " of " + config + "; lower one of them");
+            ModelConfig cfg = readAnyConfig(config).withoutDropout();
+            if (promptTokens + maxNewTokens > cfg.contextLength())
+                throw new UserError("--prompt-tokens + --max-new-tokens (" + (promptTokens + maxNewTokens) + ") exceeds the context of "
+                        + cfg.contextLength() + " positions of " + config + "; lower one of them");
             try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
                 if (!json)
                     System.out.printf(Locale.ROOT, "bench generate: %d layers, %d wide, vocab %d; prompt %d, %d new tokens × %d sequences, top-p %.2f, %d threads%n",
-                            cfg.nLayer(), cfg.nEmbd(), cfg.vocabSize(), promptTokens, maxNewTokens, numSeq, topP, par.threads());
+                            cfg.numLayers(), cfg.hiddenSize(), cfg.vocabSize(), promptTokens, maxNewTokens, numSeq, topP, par.threads());
                 GenerateBench.Result r = GenerateBench.run(cfg, promptTokens, maxNewTokens, numSeq, topP, seed, par);
                 if (json) {
                     System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"new_tokens\":%d,\"seconds\":%.4f,\"threads\":%d}%n",
@@ -173,9 +174,17 @@ final class BenchCommand implements Callable<Integer> {
         return new TrainBench.LoraSpec(rank, alpha, dropout, t.isEmpty() ? java.util.List.of("attn.c_attn") : t, m, bf16);
     }
 
-    /** An HF GPT-2 config.json, read as everywhere else (keys, aliases, defaults; one-line errors). */
-    static Gpt2Config readConfig(Path file) {
-        if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a GPT-2 config.json with --config");
+    /** An HF config.json of any family, read as everywhere else (keys, aliases, defaults; one-line errors). */
+    static ModelConfig readAnyConfig(Path file) {
+        if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a model's config.json with --config");
         return dev.cpt4j.hf.HfConfigs.read(file);
+    }
+
+    /** A GPT-2 config.json (the LoRA bench runs GPT-2 today). */
+    static Gpt2Config readConfig(Path file) {
+        ModelConfig c = readAnyConfig(file);
+        if (!(c instanceof Gpt2Config g))
+            throw new UserError(file + ": bench train runs model_type gpt2 for now, got " + c.modelType());
+        return g;
     }
 }

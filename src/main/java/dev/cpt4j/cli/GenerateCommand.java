@@ -2,7 +2,7 @@ package dev.cpt4j.cli;
 
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.GenerationConfig;
-import dev.cpt4j.generate.Gpt2Decoder;
+import dev.cpt4j.model.StepModel;
 import dev.cpt4j.generate.LoadedModel;
 import dev.cpt4j.generate.TextGeneration;
 import dev.cpt4j.tensor.Parallel;
@@ -103,13 +103,12 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tok = ck.tokenizer();
         int[] ids = tok.encode(text, false); // as the seed: add_special_tokens=False
         GenerationConfig cfg = eosTokenIds != null ? probe : config(TextGeneration.defaultEos(tok));
-        int newTokens = cfg.newTokens(ids.length, ck.config().nPositions());
+        int newTokens = cfg.newTokens(ids.length, ck.config().contextLength());
         checkIds(cfg, ck.config().vocabSize());
 
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
-            Gpt2Decoder dec = new Gpt2Decoder(ck.config(), ck.params(), ck.layout(), cfg.numReturnSequences(),
-                    ids.length + newTokens, par);
+            StepModel dec = ck.decoder(cfg.numReturnSequences(), ids.length + newTokens, par);
             boolean stream = !json && cfg.numReturnSequences() == 1;
             List<TextGeneration.Sample> samples = TextGeneration.run(dec, tok::decode, ids, cfg,
                     stream ? piece -> {

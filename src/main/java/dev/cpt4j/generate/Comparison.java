@@ -3,6 +3,7 @@ package dev.cpt4j.generate;
 import dev.cpt4j.UserError;
 import dev.cpt4j.data.TokenBlocks;
 import dev.cpt4j.data.TokenStore;
+import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 
 import java.nio.file.Path;
@@ -67,14 +68,14 @@ public final class Comparison {
         log.accept("loading " + model + " + " + adapter);
         LoadedModel tuned = LoadedModel.load(model, adapter);
         HeldOut held = data.prepared() != null ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint())
-                : HeldOut.fromText(tuned, data.textFile(), Math.min(data.blockSize(), tuned.config().nPositions()));
-        if (held.blockSize() > tuned.config().nPositions())
+                : HeldOut.fromText(tuned, data.textFile(), Math.min(data.blockSize(), tuned.config().contextLength()));
+        if (held.blockSize() > tuned.config().contextLength())
             throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the model's context of "
-                    + tuned.config().nPositions() + " positions");
+                    + tuned.config().contextLength() + " positions");
         List<int[]> promptIds = new ArrayList<>();
         for (String p : prompts) {
             int[] ids = tuned.tokenizer().encode(p, false);
-            gen.newTokens(ids.length, tuned.config().nPositions()); // empty or too long: one clear line now
+            gen.newTokens(ids.length, tuned.config().contextLength()); // empty or too long: one clear line now
             promptIds.add(ids);
         }
         log.accept(String.format(Locale.ROOT, "evaluating base + adapter on %d blocks of %d tokens", held.count(), held.blockSize()));
@@ -108,8 +109,8 @@ public final class Comparison {
     /** Continuations (clean text, prompt excluded) of every prompt. */
     private static List<List<String>> sample(LoadedModel m, List<int[]> prompts, GenerationConfig gen, Parallel par) {
         int longest = 0;
-        for (int[] p : prompts) longest = Math.max(longest, p.length + gen.newTokens(p.length, m.config().nPositions()));
-        Gpt2Decoder dec = new Gpt2Decoder(m.config(), m.params(), m.layout(), gen.numReturnSequences(), longest, par);
+        for (int[] p : prompts) longest = Math.max(longest, p.length + gen.newTokens(p.length, m.config().contextLength()));
+        StepModel dec = m.decoder(gen.numReturnSequences(), longest, par);
         List<List<String>> out = new ArrayList<>();
         for (int[] p : prompts) {
             List<String> texts = new ArrayList<>();

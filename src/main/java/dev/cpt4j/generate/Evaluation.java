@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
 import dev.cpt4j.hf.HfCheckpoints;
-import dev.cpt4j.model.Gpt2Model;
+import dev.cpt4j.model.CausalLm;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
@@ -22,7 +22,7 @@ import java.util.Arrays;
  * line (blank lines skipped, special tokens as the tokenizer's post-processor adds them — the same rule as
  * {@code cpt4j prepare}), all ids are concatenated and cut into blocks of N tokens (the remainder dropped), and the
  * loss is the mean next-token cross-entropy over every predicted position, B·(N−1) per batch of B blocks. Runs the
- * engine's eval-mode forward ({@link Gpt2Model#evalLoss}).
+ * engine's eval-mode forward ({@link CausalLm#evalLoss}).
  */
 public final class Evaluation {
     private Evaluation() {}
@@ -86,9 +86,9 @@ public final class Evaluation {
      * per forward.
      */
     public static Result evaluate(HfCheckpoints.ModelDir m, int[] blocks, int blockSize, int batchSize, Parallel par) {
-        if (blockSize > m.config().nPositions())
-            throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().nPositions()
-                    + " positions (n_positions); use --block-size " + m.config().nPositions() + " or less");
+        if (blockSize > m.config().contextLength())
+            throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().contextLength()
+                    + " positions; use --block-size " + m.config().contextLength() + " or less");
         if (batchSize < 1) throw new UserError("--batch-size must be at least 1, got " + batchSize);
         int count = blocks.length / blockSize;
         int V = m.config().vocabSize();
@@ -96,7 +96,8 @@ public final class Evaluation {
             if (id < 0 || id >= V)
                 throw new UserError("token id " + id + " is outside the model's vocabulary of " + V + "; the tokenizer or prepared data does not belong to this model");
         int B = Math.min(batchSize, count);
-        Gpt2Model model = new Gpt2Model(m.config().withDropout(0f, 0f, 0f), new Gemm(par), par, B, blockSize, false);
+        var cfg = m.config().withoutDropout();
+        CausalLm model = cfg.family().newModel(cfg, new Gemm(par), par, B, blockSize, false);
         System.arraycopy(m.params(), 0, model.params(), 0, m.params().length);
         double sum = 0;
         long predicted = 0;
@@ -114,9 +115,9 @@ public final class Evaluation {
 
     /** Tokenizes {@code textFile}, cuts it into blocks and evaluates. */
     public static Result evaluateText(LoadedModel m, Path textFile, int blockSize, int batchSize, Parallel par) {
-        if (blockSize > m.config().nPositions())
-            throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().nPositions()
-                    + " positions (n_positions); use --block-size " + m.config().nPositions() + " or less");
+        if (blockSize > m.config().contextLength())
+            throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().contextLength()
+                    + " positions; use --block-size " + m.config().contextLength() + " or less");
         int[] ids = tokenizeLines(m.tokenizer(), textFile);
         int[] blocks = cut(ids, blockSize, "--text-file " + textFile);
         Result r = evaluate(m.modelDir(), blocks, blockSize, batchSize, par);

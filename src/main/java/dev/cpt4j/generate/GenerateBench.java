@@ -1,7 +1,11 @@
 package dev.cpt4j.generate;
 
 import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.CausalLm;
 import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 
@@ -45,14 +49,16 @@ public final class GenerateBench {
      * Times one generation of {@code maxNewTokens} for {@code numSeq} sequences from a random prompt of
      * {@code promptTokens} tokens, after a short warm-up run (JIT).
      */
-    public static Result run(Gpt2Config cfg, int promptTokens, int maxNewTokens, int numSeq, float topP, long seed,
+    public static Result run(ModelConfig cfg, int promptTokens, int maxNewTokens, int numSeq, float topP, long seed,
                              Parallel par) {
-        ParamLayout layout = Gpt2Layout.of(cfg);
-        float[] params = randomParams(cfg, layout, seed);
+        CausalLm init = cfg.family().newModel(cfg, new Gemm(par), par, 1, 1, false); // HF's init of the family
+        init.initRandom(seed);
+        ParamLayout layout = init.layout();
+        float[] params = init.params();
         SplittableRandom rng = new SplittableRandom(seed + 1);
         int[] prompt = new int[promptTokens];
         for (int i = 0; i < promptTokens; i++) prompt[i] = rng.nextInt(cfg.vocabSize());
-        Gpt2Decoder dec = new Gpt2Decoder(cfg, params, layout, numSeq, promptTokens + maxNewTokens, par);
+        StepModel dec = cfg.family().decoder(cfg, params, layout, numSeq, promptTokens + maxNewTokens, par);
         // no eos: every sequence runs to the end, as the Python side does
         GenerationConfig gen = new GenerationConfig(true, 1f, 50, topP, 1f, numSeq, GenerationConfig.UNSET,
                 maxNewTokens, 0, new int[0], 0, seed);

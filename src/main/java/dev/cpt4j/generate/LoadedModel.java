@@ -3,7 +3,9 @@ package dev.cpt4j.generate;
 import dev.cpt4j.UserError;
 import dev.cpt4j.hf.AdapterMerge;
 import dev.cpt4j.hf.HfCheckpoints;
-import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tokenizer.Tokenizer;
 
@@ -15,7 +17,7 @@ import java.nio.file.Path;
  * {@link AdapterMerge}, and the tokenizer. The tokenizer comes from the adapter directory when it holds one (an
  * adapter trained after adding tokens ships its tokenizer), else from the model directory.
  */
-public record LoadedModel(Gpt2Config config, ParamLayout layout, float[] params, Tokenizer tokenizer, Path tokenizerDir) {
+public record LoadedModel(ModelConfig config, ParamLayout layout, float[] params, Tokenizer tokenizer, Path tokenizerDir) {
 
     /** Tokenizer files {@link Tokenizer#load} looks for in a directory. */
     static final String[] TOKENIZER_FILES = {"tokenizer.json", "vocab.txt", "vocab.json", "encoder.json", "tokenizer.model"};
@@ -43,6 +45,11 @@ public record LoadedModel(Gpt2Config config, ParamLayout layout, float[] params,
         if (!hasTokenizer(tokDir))
             throw new UserError(modelDir + " has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt or tokenizer.model); copy the base model's tokenizer files into it");
         return Tokenizer.load(tokDir);
+    }
+
+    /** The family's KV-cache decoder over these weights. */
+    public StepModel decoder(int maxSeqs, int maxLength, Parallel par) {
+        return config.family().decoder(config, params, layout, maxSeqs, maxLength, par);
     }
 
     /** The weights alone, as the hf package describes them. */

@@ -135,7 +135,9 @@ public final class AdapterMerge {
      */
     public static HfCheckpoints.ModelDir merge(HfCheckpoints.ModelDir base, PeftAdapters.Adapter adapter,
                                                String adapterName, String baseName) {
-        Gpt2Config bc = base.config();
+        if (!(base.config() instanceof Gpt2Config bc))
+            throw new UserError(adapterName + ": applying a LoRA adapter to a " + base.config().family().displayName()
+                    + " model is not supported yet; run eval/generate/compare on the base without --adapter");
         int C = bc.nEmbd(), V = bc.vocabSize();
         PeftAdapters.LoraConfig lc = adapter.config();
         Map<String, PeftAdapters.Tensor> t = adapter.tensors();

@@ -9,8 +9,8 @@ import dev.cpt4j.io.ShardedCheckpoint;
 import dev.cpt4j.io.TensorInfo;
 import dev.cpt4j.io.TensorSource;
 import dev.cpt4j.io.TorchZip;
-import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.tensor.ParamLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,17 +19,16 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 /**
- * Hugging Face GPT-2 checkpoint directories in and out of the flat parameter buffer.
+ * Hugging Face checkpoint directories in and out of the flat parameter buffer, for every model family.
  *
- * <p>The name mapping, in one place: {@link Gpt2Layout} already uses {@code GPT2LMHeadModel}'s state-dict names
- * and orientations (Conv1D {@code [in, out]}), so no tensor is transposed. A {@code GPT2Model} save lacks the
- * {@code transformer.} prefix and is accepted too. The causal-mask buffers older transformers saved
- * ({@code h.N.attn.bias}, {@code h.N.attn.masked_bias}) are not parameters and are skipped. With tied embeddings
- * a stored {@code lm_head.weight} must equal {@code wte} (then it is skipped). Everything else must match the
- * layout exactly: missing, unexpected and mis-shaped tensors are reported together in one error.
+ * <p>The name mapping is the family's ({@link ModelFamily#layout}, {@link ModelFamily#canonicalName}): layouts use
+ * the causal-LM class's state-dict names and orientations, so no tensor is transposed; base-model saves (no
+ * causal-LM prefix) are accepted and stored buffers that are not parameters are skipped. With tied embeddings a
+ * stored head must equal the token embedding (then it is skipped). Everything else must match the layout exactly:
+ * missing, unexpected and mis-shaped tensors are reported together in one error. fp32, bf16 and fp16 tensors are
+ * widened to fp32 by the readers.
  */
 public final class HfCheckpoints {
     private HfCheckpoints() {}
@@ -40,23 +39,22 @@ public final class HfCheckpoints {
     public static final String TORCH_BIN_INDEX = "pytorch_model.bin.index.json";
     public static final String CONFIG = "config.json";
 
-    private static final Pattern MASK_BUFFER = Pattern.compile("transformer\\.h\\.\\d+\\.attn\\.(bias|masked_bias)");
     private static final int MAX_LISTED = 8;
 
     /** A loaded model directory: its config, the matching layout and the parameters. */
-    public record ModelDir(Gpt2Config config, ParamLayout layout, float[] params) {}
+    public record ModelDir(ModelConfig config, ParamLayout layout, float[] params) {}
 
     /** Reads {@code dir/config.json} and the weights in {@code dir}. */
     public static ModelDir loadModelDir(Path dir) {
-        Gpt2Config cfg = readModelConfig(dir);
-        ParamLayout layout = Gpt2Layout.of(cfg);
+        ModelConfig cfg = readModelConfig(dir);
+        ParamLayout layout = cfg.family().layout(cfg);
         float[] params = new float[layout.size()];
         load(dir, cfg, layout, params);
         return new ModelDir(cfg, layout, params);
     }
 
     /** Reads {@code dir/config.json} of a model directory (one clear error when the directory or the file is missing). */
-    public static Gpt2Config readModelConfig(Path dir) {
+    public static ModelConfig readModelConfig(Path dir) {
         checkDir(dir);
         Path cfgFile = dir.resolve(CONFIG);
         if (!Files.isRegularFile(cfgFile))
@@ -81,14 +79,14 @@ public final class HfCheckpoints {
     }
 
     /** Loads the weights in {@code dir} into {@code params} (laid out by {@code layout} for {@code cfg}). */
-    public static void load(Path dir, Gpt2Config cfg, ParamLayout layout, float[] params) {
+    public static void load(Path dir, ModelConfig cfg, ParamLayout layout, float[] params) {
         try (TensorSource src = openWeights(dir)) {
             load(src, cfg, layout, params);
         }
     }
 
     /** Loads the tensors of {@code src} into {@code params}; see the class comment for the name mapping. */
-    public static void load(TensorSource src, Gpt2Config cfg, ParamLayout layout, float[] params) {
+    public static void load(TensorSource src, ModelConfig cfg, ParamLayout layout, float[] params) {
         if (params.length < layout.size())
             throw new IllegalArgumentException("params has " + params.length + " floats, layout needs " + layout.size());
         stream(src, cfg, layout, (v, data) -> System.arraycopy(data, 0, params, v.offset(), v.size()));
@@ -108,16 +106,17 @@ public final class HfCheckpoints {
      * into one reused buffer and hands each to {@code sink}, so a caller that stores the model differently (bf16,
      * resized, untied) never holds a second full copy of the weights.
      */
-    public static void stream(TensorSource src, Gpt2Config cfg, ParamLayout layout, TensorSink sink) {
+    public static void stream(TensorSource src, ModelConfig cfg, ParamLayout layout, TensorSink sink) {
+        ModelFamily family = cfg.family();
         Map<String, String> fileNameOf = new LinkedHashMap<>();  // layout name -> name in the file
         List<String> unexpected = new ArrayList<>(), misShaped = new ArrayList<>(), duplicate = new ArrayList<>();
         String tiedHead = null;
         for (String fileName : src.names()) {
-            String name = canonical(fileName);
-            if (MASK_BUFFER.matcher(name).matches()) continue;  // causal-mask buffers, not parameters
+            String name = family.canonicalName(fileName);
+            if (name == null) continue;  // a stored buffer (causal mask, rotary inv_freq), not a parameter
             TensorInfo info = src.info(fileName);
             if (!layout.has(name)) {
-                if (name.equals(Gpt2Layout.LM_HEAD) && cfg.tieWordEmbeddings()) {
+                if (name.equals(family.outputHead()) && cfg.tieWordEmbeddings()) {
                     tiedHead = fileName;
                     continue;
                 }
@@ -139,15 +138,12 @@ public final class HfCheckpoints {
         for (ParamLayout.View v : layout.views())
             if (!fileNameOf.containsKey(v.name())) missing.add(v.name() + " " + v.shapeString());
         if (!missing.isEmpty() || !unexpected.isEmpty() || !misShaped.isEmpty() || !duplicate.isEmpty()) {
-            StringBuilder sb = new StringBuilder(src.path() + ": checkpoint does not match its GPT-2 config");
+            StringBuilder sb = new StringBuilder(src.path() + ": checkpoint does not match its " + family.displayName() + " config");
             appendList(sb, "missing", missing);
             appendList(sb, "unexpected", unexpected);
             appendList(sb, "wrong shape", misShaped);
             appendList(sb, "stored twice", duplicate);
-            sb.append(" (config: vocab_size ").append(cfg.vocabSize()).append(", n_positions ").append(cfg.nPositions())
-                    .append(", n_embd ").append(cfg.nEmbd()).append(", n_layer ").append(cfg.nLayer()).append(", n_inner ")
-                    .append(cfg.nInner()).append(", tie_word_embeddings ").append(cfg.tieWordEmbeddings())
-                    .append("); use the config.json that belongs to these weights");
+            sb.append(" (config: ").append(family.describe(cfg)).append("); use the config.json that belongs to these weights");
             throw new UserError(sb.toString());
         }
         float[] wte = null;
@@ -157,15 +153,15 @@ public final class HfCheckpoints {
         for (var e : fileNameOf.entrySet()) {
             ParamLayout.View v = layout.get(e.getKey());
             src.readFloats(e.getValue(), buf, 0);
-            if (tiedHead != null && v.name().equals(Gpt2Layout.WTE)) wte = Arrays.copyOf(buf, v.size());
+            if (tiedHead != null && v.name().equals(family.tokenEmbedding())) wte = Arrays.copyOf(buf, v.size());
             sink.put(v, buf);
         }
-        if (tiedHead != null) checkTiedHead(src, tiedHead, layout, wte);
+        if (tiedHead != null) checkTiedHead(src, tiedHead, family.tokenEmbedding(), layout, wte);
     }
 
     /** A stored lm_head in a tied model is only acceptable as a copy of wte (torch.save of a tied state dict). */
-    private static void checkTiedHead(TensorSource src, String headName, ParamLayout layout, float[] wteData) {
-        ParamLayout.View wte = layout.get(Gpt2Layout.WTE);
+    private static void checkTiedHead(TensorSource src, String headName, String embedName, ParamLayout layout, float[] wteData) {
+        ParamLayout.View wte = layout.get(embedName);
         TensorInfo info = src.info(headName);
         boolean same = info.shapeEquals(wte.shape()) && info.dtype().isFloating();
         if (same) {
@@ -174,14 +170,8 @@ public final class HfCheckpoints {
                 same = Float.floatToIntBits(head[i]) == Float.floatToIntBits(wteData[i]);
         }
         if (!same)
-            throw new UserError(src.fileOf(headName) + ": " + headName + " differs from transformer.wte.weight but config.json"
+            throw new UserError(src.fileOf(headName) + ": " + headName + " differs from " + embedName + " but config.json"
                     + " ties them (tie_word_embeddings true); set \"tie_word_embeddings\": false in config.json to load an untied head");
-    }
-
-    /** The layout name of a checkpoint tensor: GPT2Model saves lack the {@code transformer.} prefix. */
-    static String canonical(String fileName) {
-        if (fileName.startsWith("transformer.") || fileName.startsWith("lm_head.")) return fileName;
-        return "transformer." + fileName;
     }
 
     private static void appendList(StringBuilder sb, String what, List<String> items) {
@@ -195,12 +185,12 @@ public final class HfCheckpoints {
      * Writes {@code dir/model.safetensors} (every tensor of {@code layout}, so no {@code lm_head.weight} when tied, as
      * transformers saves; metadata {@code {"format":"pt"}}) and {@code dir/config.json}, each atomically.
      */
-    public static void save(Path dir, Gpt2Config cfg, ParamLayout layout, float[] params, DType dtype) {
+    public static void save(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, DType dtype) {
         save(dir, cfg, layout, params, dtype, null);
     }
 
-    /** As {@link #save(Path, Gpt2Config, ParamLayout, float[], DType)}, keeping the other keys of {@code baseConfig}. */
-    public static void save(Path dir, Gpt2Config cfg, ParamLayout layout, float[] params, DType dtype, ObjectNode baseConfig) {
+    /** As {@link #save(Path, ModelConfig, ParamLayout, float[], DType)}, keeping the other keys of {@code baseConfig}. */
+    public static void save(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, DType dtype, ObjectNode baseConfig) {
         List<Safetensors.FloatTensor> tensors = new ArrayList<>();
         for (ParamLayout.View v : layout.views())
             tensors.add(Safetensors.FloatTensor.of(v.name(), v.shape(), params, v.offset()));

@@ -85,7 +85,7 @@ public final class Gpt2Trainable implements TrainableModel {
 
     /** Loads {@code modelDir} (config.json + weights) and prepares it per {@code spec}. */
     public static Gpt2Trainable fromPretrained(Path modelDir, Spec spec, Gemm gemm, Parallel par, Consumer<String> log) {
-        Gpt2Config base = HfCheckpoints.readModelConfig(modelDir);
+        Gpt2Config base = gpt2(HfCheckpoints.readModelConfig(modelDir), modelDir.resolve(HfCheckpoints.CONFIG));
         ParamLayout baseLayout = Gpt2Layout.of(base);
         // Tensor by tensor into the model's own storage: no full fp32 copy of the base is ever held (with a bf16
         // base the model keeps half of it), so the peak is the model's, not model + checkpoint.
@@ -133,7 +133,14 @@ public final class Gpt2Trainable implements TrainableModel {
 
     /** Reads a config.json for {@link #fromScratch}. */
     public static Gpt2Config readConfig(Path configJson) {
-        return HfConfigs.read(configJson);
+        return gpt2(HfConfigs.read(configJson), configJson);
+    }
+
+    /** Training builds GPT-2 models today; another family is refused with one line. */
+    static Gpt2Config gpt2(dev.cpt4j.model.ModelConfig c, Path where) {
+        if (c instanceof Gpt2Config g) return g;
+        throw new UserError(where + ": cpt4j train runs model_type gpt2 for now (this is " + c.modelType()
+                + "); eval, generate, compare and bench already run it");
     }
 
     /** Builds the trainable model from base weights {@code baseParams} (laid out by {@code baseLayout} for {@code base}). */

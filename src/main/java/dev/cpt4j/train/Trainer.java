@@ -63,7 +63,7 @@ public final class Trainer {
         Consumer<String> say = m -> log.println("cpt4j: " + m);
         Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
         Gpt2Config base = o.modelNameOrPath() != null
-                ? HfConfigs.read(configOf(o.modelNameOrPath())) : Gpt2Trainable.readConfig(o.configName());
+                ? Gpt2Trainable.readConfig(configOf(o.modelNameOrPath())) : Gpt2Trainable.readConfig(o.configName());
         int T = o.blockSize() > 0 ? o.blockSize() : Math.min(base.nPositions(), 1024); // run_clm's default
         if (T > base.nPositions())
             throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()

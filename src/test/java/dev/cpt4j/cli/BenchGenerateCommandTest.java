@@ -28,6 +28,6 @@ class BenchGenerateCommandTest {
                 "--prompt-tokens", "40", "--max-new-tokens", "16");
         assertThat(tooLong.code()).isEqualTo(2);
         assertThat(tooLong.err().strip().lines().count()).isEqualTo(1);
-        assertThat(tooLong.err()).contains("n_positions");
+        assertThat(tooLong.err()).contains("exceeds the context of 48 positions");
     }
 }

@@ -136,7 +136,7 @@ class InferenceCommandsTest {
     @Test
     void badInputIsOneLine() throws Exception {
         String m = golden("tiny_wp").toString(), text = golden("tiny_wp/text.txt").toString();
-        assertThat(fails("eval", "--model", m, "--text-file", text, "--block-size", "97")).contains("n_positions");
+        assertThat(fails("eval", "--model", m, "--text-file", text, "--block-size", "97")).contains("exceeds the model's context of 96 positions");
         assertThat(fails("eval", "--model", tmp.resolve("none").toString(), "--text-file", text, "--block-size", "8"))
                 .contains("--model");
         Path empty = Files.writeString(tmp.resolve("empty.txt"), "\n\n");

@@ -158,7 +158,7 @@ class TrainEndToEndTest {
         assertThat(r.code()).as(r.err()).isZero();
         HfCheckpoints.ModelDir back = HfCheckpoints.loadModelDir(out);
         assertThat(back.config().vocabSize()).as("sized to the tokenizer").isEqualTo(48);
-        assertThat(back.config().nPositions()).isEqualTo(16);
+        assertThat(back.config().contextLength()).isEqualTo(16);
         assertThat(out.resolve("vocab.txt")).isRegularFile();
     }
 

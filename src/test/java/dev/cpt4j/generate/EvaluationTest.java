@@ -1,6 +1,7 @@
 package dev.cpt4j.generate;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.cpt4j.model.Gpt2Decoder;
 import dev.cpt4j.UserError;
 import dev.cpt4j.tensor.Parallel;
 import org.junit.jupiter.api.Test;
@@ -66,7 +67,7 @@ class EvaluationTest {
             GenerationConfig cfg = new GenerationConfig(false, 1f, 50, 1f, 1f, 1, GenerationConfig.UNSET, want.length,
                     want.length, new int[] {3}, 0, 0L);
             try (Parallel par = new Parallel(2)) {
-                Gpt2Decoder dec = new Gpt2Decoder(m.config(), m.params(), m.layout(), 1, prompt.length + want.length, par);
+                Gpt2Decoder dec = new Gpt2Decoder((dev.cpt4j.model.Gpt2Config) m.config(), m.params(), m.layout(), 1, prompt.length + want.length, par);
                 Generator.Result r = Generator.generate(dec, prompt, cfg, new SplittableRandom(0), Generator.TokenListener.NONE);
                 assertThat(r.tokens()[0]).as(String.valueOf(adapter)).containsExactly(want);
             }
@@ -81,7 +82,7 @@ class EvaluationTest {
         Path shortText = Files.writeString(tmp.resolve("short.txt"), "春眠\n");
         try (Parallel par = Parallel.serial()) {
             assertThatThrownBy(() -> Evaluation.evaluateText(m, Golden.path("tiny_wp/text.txt"), 97, 1, par))
-                    .isInstanceOf(UserError.class).hasMessageContaining("n_positions");
+                    .isInstanceOf(UserError.class).hasMessageContaining("context of 96 positions");
             assertThatThrownBy(() -> Evaluation.evaluateText(m, blank, 16, 1, par))
                     .isInstanceOf(UserError.class).hasMessageContaining("no text");
             assertThatThrownBy(() -> Evaluation.evaluateText(m, shortText, 16, 1, par))

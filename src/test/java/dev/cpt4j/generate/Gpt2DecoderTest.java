@@ -1,6 +1,8 @@
 package dev.cpt4j.generate;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.cpt4j.model.Gpt2Decoder;
+import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.tensor.Parallel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -25,7 +27,7 @@ class Gpt2DecoderTest {
                 1, GenerationConfig.UNSET, maxNew, g.get("min_new_tokens").asInt(),
                 new int[] {g.get("eos_token_id").asInt()}, g.get("pad_token_id").asInt(), 0L);
         try (Parallel par = new Parallel(2)) {
-            Gpt2Decoder dec = new Gpt2Decoder(m.config(), m.params(), m.layout(), 1, prompt.length + maxNew, par);
+            Gpt2Decoder dec = new Gpt2Decoder((Gpt2Config) m.config(), m.params(), m.layout(), 1, prompt.length + maxNew, par);
 
             float[] first = dec.prefill(prompt, 1).clone();
             assertClose(first, Golden.floats(g.get("first_logits")), 1e-4, "first-step logits");
@@ -42,7 +44,7 @@ class Gpt2DecoderTest {
         JsonNode g = Golden.json("tiny_untied/greedy.json");
         int[] prompt = Golden.ints(g.get("prompt"));
         int[] ids = Golden.ints(g.get("ids"));
-        Gpt2Decoder dec = new Gpt2Decoder(m.config(), m.params(), m.layout(), 1, prompt.length + ids.length, Parallel.serial());
+        Gpt2Decoder dec = new Gpt2Decoder((Gpt2Config) m.config(), m.params(), m.layout(), 1, prompt.length + ids.length, Parallel.serial());
         float[] logits = dec.prefill(prompt, 1);
         for (int t = 0; t < ids.length - 1; t++) logits = dec.next(new int[] {ids[t]}, new boolean[] {true});
         assertClose(logits, Golden.floats(g.get("last_logits")), 1e-4, "logits after " + (ids.length - 1) + " steps");
@@ -54,7 +56,7 @@ class Gpt2DecoderTest {
         int V = m.config().vocabSize();
         int[] prompt = {4, 8, 15, 16, 23};
         int[][] feeds = {{1, 2, 3, 4}, {50, 60, 70, 80}, {96, 0, 96, 0}};
-        Gpt2Decoder batch = new Gpt2Decoder(m.config(), m.params(), m.layout(), 3, 12, new Parallel(2));
+        Gpt2Decoder batch = new Gpt2Decoder((Gpt2Config) m.config(), m.params(), m.layout(), 3, 12, new Parallel(2));
         float[] pre = batch.prefill(prompt, 3);
         assertThat(Arrays.copyOfRange(pre, 0, V)).containsExactly(Arrays.copyOfRange(pre, 2 * V, 3 * V));
         float[][] batched = new float[3][];
@@ -69,7 +71,7 @@ class Gpt2DecoderTest {
             }
         }
         for (int n = 0; n < 3; n++) {
-            Gpt2Decoder single = new Gpt2Decoder(m.config(), m.params(), m.layout(), 1, 12, Parallel.serial());
+            Gpt2Decoder single = new Gpt2Decoder((Gpt2Config) m.config(), m.params(), m.layout(), 1, 12, Parallel.serial());
             float[] lg = single.prefill(prompt, 1);
             int steps = n == 1 ? 2 : 4;
             for (int s = 0; s < steps; s++) lg = single.next(new int[] {feeds[n][s]}, new boolean[] {true});
@@ -81,9 +83,9 @@ class Gpt2DecoderTest {
     void prefillEqualsFeedingThePromptOneTokenAtATime() {
         Golden.TinyModel m = Golden.model("tiny_untied");
         int[] prompt = {9, 8, 7, 6, 50, 51, 52};
-        Gpt2Decoder a = new Gpt2Decoder(m.config(), m.params(), m.layout(), 1, 16, Parallel.serial());
+        Gpt2Decoder a = new Gpt2Decoder((Gpt2Config) m.config(), m.params(), m.layout(), 1, 16, Parallel.serial());
         float[] whole = a.prefill(prompt, 1).clone();
-        Gpt2Decoder b = new Gpt2Decoder(m.config(), m.params(), m.layout(), 1, 16, Parallel.serial());
+        Gpt2Decoder b = new Gpt2Decoder((Gpt2Config) m.config(), m.params(), m.layout(), 1, 16, Parallel.serial());
         float[] lg = b.prefill(new int[] {prompt[0]}, 1);
         for (int t = 1; t < prompt.length; t++) lg = b.next(new int[] {prompt[t]}, new boolean[] {true});
         assertClose(whole, lg, 1e-5, "prefill vs stepwise");

@@ -1,5 +1,7 @@
 package dev.cpt4j.generate;
 
+import dev.cpt4j.model.StepModel;
+
 /**
  * A fake {@link StepModel} for loop tests: the next-token logits depend only on the last token, through a fixed
  * table {@code table[last][next]}. Counts the rows it computes.

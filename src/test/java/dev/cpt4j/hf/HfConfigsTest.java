@@ -20,7 +20,7 @@ class HfConfigsTest {
     void readsTransformersConfig() {
         // tiny/config.json: GPT2Config(vocab_size=61, n_positions=16, n_embd=8, n_layer=2, n_head=2, n_inner=12,
         // activation_function="gelu_fast") saved by transformers (tools/golden/make_io_fixtures.py)
-        Gpt2Config c = HfConfigs.read(golden("tiny/config.json"));
+        Gpt2Config c = (Gpt2Config) HfConfigs.read(golden("tiny/config.json"));
         assertThat(c).isEqualTo(new Gpt2Config(61, 16, 8, 2, 2, 12, "gelu_fast", 1e-5f, 0.02f, 0.1f, 0.1f, 0.1f, true, true, false));
         assertThat(HfConfigs.read(golden("tiny_untied/config.json")).tieWordEmbeddings()).isFalse();
     }
@@ -29,7 +29,7 @@ class HfConfigsTest {
     void aliasesAndDefaults() throws Exception {
         Path f = write("{\"model_type\": \"gpt2\", \"vocab_size\": 100, \"max_position_embeddings\": 32, \"hidden_size\": 12, \"num_hidden_layers\": 3,"
                 + " \"num_attention_heads\": 4, \"n_inner\": null}");
-        Gpt2Config c = HfConfigs.read(f);
+        Gpt2Config c = (Gpt2Config) HfConfigs.read(f);
         assertThat(c).isEqualTo(new Gpt2Config(100, 32, 12, 3, 4, 48, "gelu_new", 1e-5f, 0.02f, 0.1f, 0.1f, 0.1f, true, true, false));
     }
 
@@ -43,9 +43,11 @@ class HfConfigsTest {
         assertThatThrownBy(() -> HfConfigs.read(missing)).hasMessage(missing + ": missing field 'n_layer' (or 'num_hidden_layers');"
                 + " a GPT-2 config.json needs vocab_size, n_positions, n_embd, n_layer and n_head");
         Path llama = write("{\"model_type\": \"llama\", \"vocab_size\": 10}");
-        assertThatThrownBy(() -> HfConfigs.read(llama)).hasMessage(llama + ": unsupported model_type \"llama\"; cpt4j supports GPT-2 models (model_type \"gpt2\")");
+        assertThatThrownBy(() -> HfConfigs.read(llama)).hasMessageStartingWith(llama + ": missing field 'hidden_size'");
+        Path bert = write("{\"model_type\": \"bert\", \"vocab_size\": 10}");
+        assertThatThrownBy(() -> HfConfigs.read(bert)).hasMessage(bert + ": unsupported model_type \"bert\"; cpt4j supports [gpt2, llama, qwen2, qwen3, mistral]");
         Path unknown = write("{\"vocab_size\": 10, \"hidden_size\": 4}");
-        assertThatThrownBy(() -> HfConfigs.read(unknown)).hasMessageContaining(unknown + ": no model_type and no GPT-2 fields");
+        assertThatThrownBy(() -> HfConfigs.read(unknown)).hasMessageContaining(unknown + ": no model_type; add \"model_type\"");
         Path wrongType = write("{\"vocab_size\": \"10\", \"n_positions\": 8, \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2}");
         assertThatThrownBy(() -> HfConfigs.read(wrongType)).hasMessage(wrongType + ": field 'vocab_size' must be an integer, got \"10\"");
         Path badAct = write("{\"vocab_size\": 10, \"n_positions\": 8, \"n_embd\": 4, \"n_layer\": 1, \"n_head\": 2, \"activation_function\": \"swish2\"}");

@@ -201,8 +201,8 @@ public final class Attention {
         }
     }
 
-    /** dst (hd, T) = the (T, hd) rows src[off + j·stride + d]. */
-    private static void transpose(float[] src, int off, int stride, float[] dst, int T, int hd) {
+    /** dst (hd, T) = the (T, hd) rows src[off + j·stride + d]. (transpose, max, scaleBy and mm serve GqaAttention too.) */
+    static void transpose(float[] src, int off, int stride, float[] dst, int T, int hd) {
         for (int j = 0; j < T; j++) {
             int o = off + j * stride;
             for (int d = 0; d < hd; d++) dst[d * T + j] = src[o + d];
@@ -225,7 +225,7 @@ public final class Attention {
         }
     }
 
-    private static float max(float[] s, int o, int n) {
+    static float max(float[] s, int o, int n) {
         var S = VecMath.S;
         int j = 0, ub = S.loopBound(n);
         FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
@@ -235,7 +235,7 @@ public final class Attention {
         return r;
     }
 
-    private static void scaleBy(float[] s, int o, int n, float f) {
+    static void scaleBy(float[] s, int o, int n, float f) {
         var S = VecMath.S;
         int j = 0, ub = S.loopBound(n);
         for (; j < ub; j += S.length()) FloatVector.fromArray(S, s, o + j).mul(f).intoArray(s, o + j);

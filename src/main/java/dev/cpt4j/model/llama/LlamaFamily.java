@@ -119,7 +119,8 @@ public final class LlamaFamily implements ModelFamily {
             throw new UserError(where + ": rope type \"" + type + "\" is not supported; cpt4j supports " + Rope.TYPES);
         JsonNode om = r.get("original_max_position_embeddings");
         int origMax = om == null || om.isNull() ? 0 : intValue(om, w, "original_max_position_embeddings");
-        return new Rope.Scaling(type, number(r, w, "factor", 1.0), origMax, number(r, w, "low_freq_factor", 1.0),
+        // factor NaN = absent (yarn then derives it from max_position_embeddings / original, as transformers does)
+        return new Rope.Scaling(type, number(r, w, "factor", type.equals("yarn") ? Double.NaN : 1.0), origMax, number(r, w, "low_freq_factor", 1.0),
                 number(r, w, "high_freq_factor", 4.0), number(r, w, "beta_fast", 32.0), number(r, w, "beta_slow", 1.0),
                 optionalDouble(r, w, "attention_factor"), optionalDouble(r, w, "mscale"),
                 optionalDouble(r, w, "mscale_all_dim"), bool(r, w, "truncate", true));

@@ -26,7 +26,8 @@ import java.util.List;
  */
 public final class Rope {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    private static final List<String> TYPES = List.of("default", "linear", "dynamic", "yarn", "llama3");
+    /** The rope types supported (transformers' ROPE_INIT_FUNCTIONS minus longrope). */
+    public static final List<String> TYPES = List.of("default", "linear", "dynamic", "yarn", "llama3");
 
     /**
      * A config's {@code rope_parameters} / {@code rope_scaling} (key {@code rope_type}, legacy {@code type}).
@@ -109,6 +110,11 @@ public final class Rope {
 
     public Scaling scaling() {
         return scaling;
+    }
+
+    /** True when the frequencies depend on the sequence length ("dynamic" scaling). */
+    public boolean dependsOnLength() {
+        return scaling.type().equals("dynamic");
     }
 
     public int headDim() {

@@ -12,6 +12,7 @@ import dev.cpt4j.io.TorchZip;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.WeightStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -101,12 +102,10 @@ public final class HfCheckpoints {
         void put(ParamLayout.View view, float[] data);
     }
 
-    /**
-     * Validates {@code src} against the layout exactly as {@link #load} does, then reads the tensors one at a time
-     * into one reused buffer and hands each to {@code sink}, so a caller that stores the model differently (bf16,
-     * resized, untied) never holds a second full copy of the weights.
-     */
-    public static void stream(TensorSource src, ModelConfig cfg, ParamLayout layout, TensorSink sink) {
+    /** The checkpoint's tensor names matched to the layout (layout name → file name), and a stored tied head (or null). */
+    private record Matched(Map<String, String> fileNameOf, String tiedHead) {}
+
+    private static Matched match(TensorSource src, ModelConfig cfg, ParamLayout layout) {
         ModelFamily family = cfg.family();
         Map<String, String> fileNameOf = new LinkedHashMap<>();  // layout name -> name in the file
         List<String> unexpected = new ArrayList<>(), misShaped = new ArrayList<>(), duplicate = new ArrayList<>();
@@ -146,6 +145,19 @@ public final class HfCheckpoints {
             sb.append(" (config: ").append(family.describe(cfg)).append("); use the config.json that belongs to these weights");
             throw new UserError(sb.toString());
         }
+        return new Matched(fileNameOf, tiedHead);
+    }
+
+    /**
+     * Validates {@code src} against the layout exactly as {@link #load} does, then reads the tensors one at a time
+     * into one reused buffer and hands each to {@code sink}, so a caller that stores the model differently (bf16,
+     * resized, untied) never holds a second full copy of the weights.
+     */
+    public static void stream(TensorSource src, ModelConfig cfg, ParamLayout layout, TensorSink sink) {
+        ModelFamily family = cfg.family();
+        Matched mt = match(src, cfg, layout);
+        Map<String, String> fileNameOf = mt.fileNameOf();
+        String tiedHead = mt.tiedHead();
         float[] wte = null;
         int largest = 0;
         for (String name : fileNameOf.keySet()) largest = Math.max(largest, layout.get(name).size());
@@ -158,6 +170,38 @@ public final class HfCheckpoints {
         }
         if (tiedHead != null) checkTiedHead(src, tiedHead, family.tokenEmbedding(), layout, wte);
     }
+
+    /**
+     * Reads {@code dir}'s config and weights tensor by tensor into their own arrays (no 2³¹-element limit on the
+     * model, only per tensor), validated exactly as {@link #load}; the tensors {@code keepBf16} accepts are stored as
+     * bf16 (copied as stored from a bf16 file), the others in fp32. For inference on models too large for one flat
+     * buffer.
+     */
+    public static Stored loadStore(Path dir, java.util.function.Predicate<String> keepBf16) {
+        ModelConfig cfg = readModelConfig(dir);
+        ParamLayout layout = cfg.family().layout(cfg);
+        WeightStore store = new WeightStore();
+        try (TensorSource src = openWeights(dir)) {
+            Matched mt = match(src, cfg, layout);
+            for (ParamLayout.View v : layout.views()) {
+                String file = mt.fileNameOf().get(v.name());
+                int n = v.size();
+                if (keepBf16.test(v.name())) {
+                    short[] h = new short[n];
+                    src.readBf16(file, h, 0);
+                    store.put(new WeightStore.Tensor(v.name(), v.shape(), null, h, 0));
+                } else {
+                    float[] f = new float[n];
+                    src.readFloats(file, f, 0);
+                    store.put(new WeightStore.Tensor(v.name(), v.shape(), f, null, 0));
+                }
+            }
+        }
+        return new Stored(cfg, store);
+    }
+
+    /** A model read by {@link #loadStore}: its config and its tensors. */
+    public record Stored(ModelConfig config, WeightStore weights) {}
 
     /** A stored lm_head in a tied model is only acceptable as a copy of wte (torch.save of a tied state dict). */
     private static void checkTiedHead(TensorSource src, String headName, String embedName, ParamLayout layout, float[] wteData) {

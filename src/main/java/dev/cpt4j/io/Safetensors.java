@@ -239,6 +239,27 @@ public final class Safetensors implements TensorSource {
         }
     }
 
+    /** bf16 tensors are copied bit for bit; other floating-point dtypes are converted and rounded to nearest-even. */
+    @Override
+    public void readBf16(String name, short[] dst, int dstOff) {
+        Entry e = entry(name);
+        TensorInfo t = e.info;
+        if (t.dtype() != DType.BF16) {
+            TensorSource.super.readBf16(name, dst, dstOff);
+            return;
+        }
+        long n = t.numel();
+        if (dstOff < 0 || n > dst.length - (long) dstOff)
+            throw new IllegalArgumentException(name + ": " + n + " elements do not fit at offset " + dstOff + " of " + dst.length);
+        if (n == 0) return;
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ); Arena a = Arena.ofConfined()) {
+            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin, e.end - e.begin, a);
+            MemorySegment.copy(seg, I16_LE, 0, dst, dstOff, (int) n);
+        } catch (IOException ex) {
+            throw new UserError(path + ": cannot read tensor '" + name + "' (" + ex.getMessage() + ")", ex);
+        }
+    }
+
     /** Converts {@code n} little-endian elements of {@code type} at byte {@code off} of {@code src} to float. */
     static void convert(MemorySegment src, long off, DType type, float[] dst, int dstOff, int n) {
         switch (type) {

@@ -106,6 +106,13 @@ public final class ShardedCheckpoint implements TensorSource {
     }
 
     @Override
+    public void readBf16(String name, short[] dst, int dstOff) {
+        TensorSource s = shardOf.get(name);
+        if (s == null) throw new UserError(index + ": no tensor named '" + name + "' in any shard");
+        s.readBf16(name, dst, dstOff);
+    }
+
+    @Override
     public void close() {
         for (TensorSource s : shards) s.close();
     }

@@ -40,6 +40,16 @@ public interface TensorSource extends AutoCloseable {
         return out;
     }
 
+    /**
+     * Reads tensor {@code name} as bfloat16 bits into {@code dst[dstOff ..)}: copied as stored when the file holds
+     * bf16, else converted to float and rounded to nearest-even. For a frozen base kept in bf16 without an fp32
+     * copy of the whole tensor (a file format that stores bf16 overrides this to copy directly).
+     */
+    default void readBf16(String name, short[] dst, int dstOff) {
+        float[] f = readFloats(name);
+        for (int i = 0; i < f.length; i++) dst[dstOff + i] = DType.floatToBf16(f[i]);
+    }
+
     @Override
     void close();
 }

@@ -9,6 +9,7 @@ import dev.cpt4j.UserError;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.util.List;
@@ -166,6 +167,20 @@ public final class Gpt2Family implements ModelFamily {
     @Override
     public StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par) {
         return new Gpt2Decoder((Gpt2Config) c, params, layout, maxSeqs, maxLength, par);
+    }
+
+    /** GPT-2's decoder runs on one flat fp32 buffer: the store is copied into it (bf16 tensors widened). */
+    @Override
+    public StepModel decoder(ModelConfig c, WeightStore weights, int maxSeqs, int maxLength, Parallel par) {
+        ParamLayout layout = layout(c);
+        float[] p = new float[layout.size()];
+        for (ParamLayout.View v : layout.views()) {
+            WeightStore.Tensor t = weights.get(v.name());
+            if (t == null) throw new IllegalArgumentException("no tensor " + v.name());
+            for (int i = 0; i < v.size(); i++)
+                p[v.offset() + i] = t.isBf16() ? DType.bf16ToFloat(t.bf16()[t.offset() + i]) : t.f32()[t.offset() + i];
+        }
+        return decoder(c, p, layout, maxSeqs, maxLength, par);
     }
 
     @Override

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.util.List;
@@ -54,6 +55,12 @@ public interface ModelFamily {
 
     /** A KV-cache decoder over {@code params} laid out by {@link #layout}. */
     StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par);
+
+    /**
+     * A KV-cache decoder over tensors stored one by one ({@link WeightStore}: fp32 or bf16, no limit on the model's
+     * size beyond one tensor per array, where the family's decoder supports it).
+     */
+    StepModel decoder(ModelConfig c, WeightStore weights, int maxSeqs, int maxLength, Parallel par);
 
     /** The sizes that fix the tensor shapes, for messages ("vocab_size 97, hidden_size 36, …"). */
     String describe(ModelConfig c);

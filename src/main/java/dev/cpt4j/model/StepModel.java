@@ -29,4 +29,25 @@ public interface StepModel {
      * {@code (numSeq, V)}; rows of inactive sequences are left unspecified (they may be skipped).
      */
     float[] next(int[] lastTokens, boolean[] active);
+
+    /**
+     * Mean next-token cross-entropy of {@code tokens} (positions 0..n−2 predict 1..n−1), as the training forward
+     * computes it in eval mode, through this decoder's cache: a prefill of the first token, then one step per token.
+     * A decoder may override it with a faster equivalent. Forgets all sequences.
+     */
+    default double sequenceLoss(int[] tokens) {
+        if (tokens.length < 2) throw new IllegalArgumentException("a loss needs at least 2 tokens");
+        double sum = 0;
+        float[] lg = prefill(new int[] {tokens[0]}, 1);
+        int V = vocabSize();
+        for (int t = 1; t < tokens.length; t++) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < V; j++) max = Math.max(max, lg[j]);
+            double z = 0;
+            for (int j = 0; j < V; j++) z += Math.exp(lg[j] - max);
+            sum += max + Math.log(z) - lg[tokens[t]];
+            if (t + 1 < tokens.length) lg = next(new int[] {tokens[t]}, new boolean[] {true});
+        }
+        return sum / (tokens.length - 1);
+    }
 }

@@ -35,9 +35,9 @@ public final class ParamLayout {
             if (d <= 0) throw new IllegalArgumentException("parameter " + name + " has a non-positive dimension");
             n *= d;
         }
-        if (total + n > Integer.MAX_VALUE - 16)
-            throw new IllegalArgumentException("model too large for one heap buffer (" + (total + n) + " floats)");
-        View v = new View(name, (int) total, shape.clone());
+        // past one heap array's reach the view has no offset (−1): such a layout names and shapes tensors stored
+        // one by one (WeightStore), and size() refuses a flat buffer
+        View v = new View(name, total + n > MAX_FLAT ? -1 : (int) total, shape.clone());
         views.put(name, v);
         total += n;
         return v;
@@ -57,8 +57,20 @@ public final class ParamLayout {
         return Collections.unmodifiableList(new ArrayList<>(views.values()));
     }
 
-    /** Total number of floats. */
+    /** Most floats one flat buffer (a Java array) holds. */
+    public static final long MAX_FLAT = Integer.MAX_VALUE - 16;
+
+    /** Total number of floats, which one flat buffer must hold; a larger model is a {@link dev.cpt4j.UserError}. */
     public int size() {
+        if (total > MAX_FLAT)
+            throw new dev.cpt4j.UserError(String.format(java.util.Locale.ROOT, "the model has %,d parameters, more than "
+                    + "one fp32 buffer holds (%,d); this command needs it in one buffer — `cpt4j bench load` shows the "
+                    + "per-tensor (bf16) inference path that has no such limit", total, MAX_FLAT));
         return (int) total;
+    }
+
+    /** Total number of floats, without the one-buffer limit. */
+    public long totalSize() {
+        return total;
     }
 }

@@ -1,7 +1,9 @@
 package dev.cpt4j.model.llama;
 
+import dev.cpt4j.io.DType;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.GqaAttention;
@@ -12,8 +14,9 @@ import dev.cpt4j.tensor.cpu.SwiGlu;
 
 /**
  * LLaMA-family inference with a KV cache (transformers' forward with {@code use_cache}): a prefill over the prompt,
- * then one token per step for N sequences at once, over the same weights and offset table as the training engine
- * ({@link LlamaWeights}). The cache keeps keys after the rotation, as transformers' {@code DynamicCache} does, so a
+ * then one token per step for N sequences at once, over the same weight table as the training engine
+ * ({@link LlamaWeights}): a flat fp32 buffer, or tensors stored one by one with the matrices in bf16 (widened while
+ * the GEMM packs them), which has no 2³¹-element limit on the model. The cache keeps keys after the rotation, as transformers' {@code DynamicCache} does, so a
  * step rotates only its own q and k. Every buffer, the cache included, is allocated once in the constructor.
  *
  * <p>Dynamic rope scaling follows transformers' {@code dynamic_rope_update}: the frequencies of a step are those of
@@ -26,7 +29,6 @@ import dev.cpt4j.tensor.cpu.SwiGlu;
 public final class LlamaDecoder implements StepModel {
     private final LlamaConfig cfg;
     private final LlamaWeights w;
-    private final float[] p;
     private final Parallel par;
     private final Gemm gemm;
     private final Rope rope;
@@ -44,7 +46,6 @@ public final class LlamaDecoder implements StepModel {
         if (maxSeqs < 1) throw new IllegalArgumentException("maxSeqs must be positive, got " + maxSeqs);
         this.cfg = cfg;
         this.w = weights;
-        this.p = weights.params();
         this.par = par;
         this.gemm = new Gemm(par);
         this.rope = cfg.rope();
@@ -126,6 +127,50 @@ public final class LlamaDecoder implements StepModel {
         if (P < 1) throw new IllegalArgumentException("prompt must not be empty");
         if (P > maxT) throw new IllegalArgumentException("prompt of " + P + " tokens is longer than the cache (" + maxT + ")");
         if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq must be in [1, " + maxN + "]");
+        runPrompt(prompt);
+        for (int n = 0; n < numSeq; n++) length[n] = P;
+        for (int n = 1; n < numSeq; n++)
+            for (int l = 0; l < L; l++) {
+                System.arraycopy(kCache, cacheOff(l, 0, 0), kCache, cacheOff(l, n, 0), P * K);
+                System.arraycopy(vCache, cacheOff(l, 0, 0), vCache, cacheOff(l, n, 0), P * K);
+            }
+        System.arraycopy(x, (P - 1) * C, last, 0, C);
+        head(1);
+        for (int n = 1; n < numSeq; n++) System.arraycopy(logits, 0, logits, n * V, V);
+        return logits;
+    }
+
+    /**
+     * The prompt's loss from one prefill: every row's logits, maxSeqs rows at a time, against the next token.
+     * Equal to the training engine's eval loss (same kernels, same order), without its activations.
+     */
+    @Override
+    public double sequenceLoss(int[] tokens) {
+        int P = tokens.length;
+        if (P < 2) throw new IllegalArgumentException("a loss needs at least 2 tokens");
+        if (P > maxT) throw new IllegalArgumentException(P + " tokens are longer than the cache (" + maxT + ")");
+        runPrompt(tokens);
+        java.util.Arrays.fill(length, 0);
+        double sum = 0;
+        for (int r0 = 0; r0 < P - 1; r0 += maxN) {
+            int R = Math.min(maxN, P - 1 - r0);
+            System.arraycopy(x, r0 * C, last, 0, R * C);
+            head(R);
+            for (int i = 0; i < R; i++) {
+                int o = i * V;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < V; j++) max = Math.max(max, logits[o + j]);
+                double z = 0;
+                for (int j = 0; j < V; j++) z += Math.exp(logits[o + j] - max);
+                sum += max + Math.log(z) - logits[o + tokens[r0 + i + 1]];
+            }
+        }
+        return sum / (P - 1);
+    }
+
+    /** Every layer over the P prompt rows into x, filling sequence 0's cache. */
+    private void runPrompt(int[] prompt) {
+        int P = prompt.length;
         seenLen = P;
         ensureTable(P);
         for (int r = 0; r < P; r++) embed(prompt[r], r);
@@ -139,16 +184,6 @@ public final class LlamaDecoder implements StepModel {
             GqaAttention.forward(par, att, 0, lse, 0, q, 0, k, 0, v, 0, 1, P, NH, NKV, hd, scale(), cfg.window(l));
             finishLayer(l, P);
         }
-        for (int n = 0; n < numSeq; n++) length[n] = P;
-        for (int n = 1; n < numSeq; n++)
-            for (int l = 0; l < L; l++) {
-                System.arraycopy(kCache, cacheOff(l, 0, 0), kCache, cacheOff(l, n, 0), P * K);
-                System.arraycopy(vCache, cacheOff(l, 0, 0), vCache, cacheOff(l, n, 0), P * K);
-            }
-        System.arraycopy(x, (P - 1) * C, last, 0, C);
-        head(1);
-        for (int n = 1; n < numSeq; n++) System.arraycopy(logits, 0, logits, n * V, V);
-        return logits;
     }
 
     @Override
@@ -203,43 +238,55 @@ public final class LlamaDecoder implements StepModel {
 
     private void embed(int token, int row) {
         if (token < 0 || token >= V) throw new IllegalArgumentException("token id " + token + " outside the vocabulary (" + V + ")");
-        System.arraycopy(p, w.embed() + token * C, x, row * C, C);
+        WeightStore.Tensor e = w.embed();
+        int src = e.offset() + token * C;
+        if (e.isBf16()) for (int c = 0; c < C; c++) x[row * C + c] = DType.bf16ToFloat(e.bf16()[src + c]);
+        else System.arraycopy(e.f32(), src, x, row * C, C);
+    }
+
+    /** out (R, OUT) = in (R, IN) · Wᵀ + b, W fp32 or bf16. */
+    private void linear(float[] out, float[] in, WeightStore.Tensor W, WeightStore.Tensor b, int R, int IN, int OUT) {
+        float[] bf = b == null ? null : b.f32();
+        int bo = b == null ? 0 : b.offset();
+        if (W.isBf16()) NnLinear.forwardBf16(gemm, par, out, 0, in, 0, W.bf16(), W.offset(), bf, bo, R, IN, OUT);
+        else NnLinear.forward(gemm, par, out, 0, in, 0, W.f32(), W.offset(), bf, bo, R, IN, OUT);
+    }
+
+    private void norm(float[] out, float[] in, WeightStore.Tensor g, int rows, int width) {
+        RmsNorm.forward(par, out, 0, rstd.length >= rows ? rstd : new float[rows], 0, in, 0, g.f32(), g.offset(), rows, width,
+                cfg.rmsNormEps());
     }
 
     /** xn = RMSNorm(x); q, k, v projections (+ Qwen3's q/k norm) of R rows. */
     private void project(int l, int R) {
-        float eps = cfg.rmsNormEps();
-        RmsNorm.forward(par, xn, 0, rstd, 0, x, 0, p, w.ln1()[l], R, C, eps);
+        norm(xn, x, w.ln1()[l], R, C);
         float[] qOut = cfg.qkNorm() ? qn : q, kOut = cfg.qkNorm() ? kn : k;
-        NnLinear.forward(gemm, par, qOut, 0, xn, 0, p, w.q()[l], bias(w.qb()[l]), w.qb()[l], R, C, Q);
-        NnLinear.forward(gemm, par, kOut, 0, xn, 0, p, w.k()[l], bias(w.kb()[l]), w.kb()[l], R, C, K);
-        NnLinear.forward(gemm, par, v, 0, xn, 0, p, w.v()[l], bias(w.vb()[l]), w.vb()[l], R, C, K);
+        linear(qOut, xn, w.q()[l], w.qb()[l], R, C, Q);
+        linear(kOut, xn, w.k()[l], w.kb()[l], R, C, K);
+        linear(v, xn, w.v()[l], w.vb()[l], R, C, K);
         if (cfg.qkNorm()) {
-            RmsNorm.forward(par, q, 0, qr, 0, qn, 0, p, w.qNorm()[l], R * NH, hd, eps);
-            RmsNorm.forward(par, k, 0, kr, 0, kn, 0, p, w.kNorm()[l], R * NKV, hd, eps);
+            RmsNorm.forward(par, q, 0, qr, 0, qn, 0, w.qNorm()[l].f32(), w.qNorm()[l].offset(), R * NH, hd, cfg.rmsNormEps());
+            RmsNorm.forward(par, k, 0, kr, 0, kn, 0, w.kNorm()[l].f32(), w.kNorm()[l].offset(), R * NKV, hd, cfg.rmsNormEps());
         }
     }
 
     /** o_proj and residual, then the MLP half, on R rows of att. */
     private void finishLayer(int l, int R) {
-        float eps = cfg.rmsNormEps();
-        NnLinear.forward(gemm, par, tmp, 0, att, 0, p, w.o()[l], bias(w.ob()[l]), w.ob()[l], R, Q, C);
+        linear(tmp, att, w.o()[l], w.ob()[l], R, Q, C);
         for (int i = 0; i < R * C; i++) x[i] += tmp[i];
-        RmsNorm.forward(par, xn, 0, rstd, 0, x, 0, p, w.ln2()[l], R, C, eps);
-        NnLinear.forward(gemm, par, gate, 0, xn, 0, p, w.gate()[l], bias(w.gateB()[l]), w.gateB()[l], R, C, F);
-        NnLinear.forward(gemm, par, up, 0, xn, 0, p, w.up()[l], bias(w.upB()[l]), w.upB()[l], R, C, F);
+        norm(xn, x, w.ln2()[l], R, C);
+        linear(gate, xn, w.gate()[l], w.gateB()[l], R, C, F);
+        linear(up, xn, w.up()[l], w.upB()[l], R, C, F);
         SwiGlu.forward(par, act, 0, gate, 0, up, 0, R * F);
-        NnLinear.forward(gemm, par, tmp, 0, act, 0, p, w.down()[l], bias(w.downB()[l]), w.downB()[l], R, F, C);
+        linear(tmp, act, w.down()[l], w.downB()[l], R, F, C);
         for (int i = 0; i < R * C; i++) x[i] += tmp[i];
     }
 
     /** logits (R, V) of the R rows in {@code last}, after model.norm. */
     private void head(int R) {
-        RmsNorm.forward(par, xn, 0, rstd, 0, last, 0, p, w.norm(), R, C, cfg.rmsNormEps());
-        CrossEntropyHead.logits(gemm, logits, 0, xn, 0, p, w.head(), R, C, V);
-    }
-
-    private float[] bias(int off) {
-        return off < 0 ? null : p;
+        norm(xn, last, w.norm(), R, C);
+        WeightStore.Tensor h = w.head();
+        if (h.isBf16()) gemm.sgemmBf16(false, true, R, V, C, xn, 0, C, h.bf16(), h.offset(), C, 0f, logits, 0, V);
+        else CrossEntropyHead.logits(gemm, logits, 0, xn, 0, h.f32(), h.offset(), R, C, V);
     }
 }

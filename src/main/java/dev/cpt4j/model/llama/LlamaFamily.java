@@ -13,6 +13,7 @@ import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.Rope;
 
@@ -230,6 +231,12 @@ public final class LlamaFamily implements ModelFamily {
     public StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par) {
         LlamaConfig lc = (LlamaConfig) c;
         return new LlamaDecoder(lc, LlamaWeights.of(lc, layout, params), maxSeqs, maxLength, par);
+    }
+
+    @Override
+    public StepModel decoder(ModelConfig c, WeightStore weights, int maxSeqs, int maxLength, Parallel par) {
+        LlamaConfig lc = (LlamaConfig) c;
+        return new LlamaDecoder(lc, LlamaWeights.of(lc, weights), maxSeqs, maxLength, par);
     }
 
     @Override

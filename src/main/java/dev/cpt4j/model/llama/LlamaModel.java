@@ -18,6 +18,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Predicate;
 
+import static dev.cpt4j.model.llama.LlamaWeights.off;
+
 /**
  * A LLaMA-family causal LM exactly as transformers' {@code LlamaForCausalLM} (and Qwen2/Qwen3/Mistral) computes it in
  * fp32 — {@code h = x + o_proj(attn(rope(q), rope(k), v))} on {@code RMSNorm(x)}, {@code out = h +
@@ -144,7 +146,7 @@ public final class LlamaModel implements CausalLm {
         return params;
     }
 
-    /** The offset table over {@link #params()} (shared with {@link LlamaDecoder}). */
+    /** The weight table over {@link #params()} (shared with {@link LlamaDecoder}). */
     public LlamaWeights weights() {
         return w;
     }
@@ -245,10 +247,10 @@ public final class LlamaModel implements CausalLm {
         if (training) {
             grads();
             Arrays.fill(dlnf, 0, N * C, 0f);
-            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, w.head(), targets, 0, N, C, V, scale,
-                    dlnf, 0, ga(w.head()), g(w.head()), headScratch, R);
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, off(w.head()), targets, 0, N, C, V, scale,
+                    dlnf, 0, ga(off(w.head())), g(off(w.head())), headScratch, R);
         } else {
-            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, w.head(), targets, 0, N, C, V, 0f,
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, off(w.head()), targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, R);
         }
         return count == 0 ? Float.NaN : (float) (total / count);
@@ -258,7 +260,7 @@ public final class LlamaModel implements CausalLm {
     public void logits(int[] toks, int B, int T, float[] out) {
         if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
         run(toks, B, T, false);
-        CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, w.head(), B * T, C, V);
+        CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, off(w.head()), B * T, C, V);
     }
 
     /** Number of positions with a label in the last forward (the loss's denominator). */
@@ -287,10 +289,10 @@ public final class LlamaModel implements CausalLm {
             tableT = T;
         }
         par.forRange(N, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) System.arraycopy(params, w.embed() + tokens[r] * C, resid, r * C, C);
+            for (int r = r0; r < r1; r++) System.arraycopy(params, off(w.embed()) + tokens[r] * C, resid, r * C, C);
         });
         for (int l = 0; l < L; l++) blockForward(l, slot(l));
-        RmsNorm.forward(par, lnf, 0, lnfRstd, 0, resid, L * maxN * C, params, w.norm(), N, C, cfg.rmsNormEps());
+        RmsNorm.forward(par, lnf, 0, lnfRstd, 0, resid, L * maxN * C, params, off(w.norm()), N, C, cfg.rmsNormEps());
     }
 
     private int slot(int l) {
@@ -307,28 +309,28 @@ public final class LlamaModel implements CausalLm {
         float eps = cfg.rmsNormEps();
         int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sC = s * maxN * C, sQ = s * maxN * Q, sK = s * maxN * K,
                 sF = s * maxN * F, sN = s * maxN;
-        RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, w.ln1()[l], N, C, eps);
+        RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
         if (cfg.qkNorm()) {
-            NnLinear.forward(gemm, par, qPre, sQ, xn, 0, params, w.q()[l], bias(w.qb()[l]), w.qb()[l], N, C, Q);
-            NnLinear.forward(gemm, par, kPre, sK, xn, 0, params, w.k()[l], bias(w.kb()[l]), w.kb()[l], N, C, K);
-            RmsNorm.forward(par, qRot, sQ, qRstd, s * maxN * NH, qPre, sQ, params, w.qNorm()[l], N * NH, hd, eps);
-            RmsNorm.forward(par, kRot, sK, kRstd, s * maxN * NKV, kPre, sK, params, w.kNorm()[l], N * NKV, hd, eps);
+            NnLinear.forward(gemm, par, qPre, sQ, xn, 0, params, off(w.q()[l]), bias(off(w.qb()[l])), off(w.qb()[l]), N, C, Q);
+            NnLinear.forward(gemm, par, kPre, sK, xn, 0, params, off(w.k()[l]), bias(off(w.kb()[l])), off(w.kb()[l]), N, C, K);
+            RmsNorm.forward(par, qRot, sQ, qRstd, s * maxN * NH, qPre, sQ, params, off(w.qNorm()[l]), N * NH, hd, eps);
+            RmsNorm.forward(par, kRot, sK, kRstd, s * maxN * NKV, kPre, sK, params, off(w.kNorm()[l]), N * NKV, hd, eps);
         } else {
-            NnLinear.forward(gemm, par, qRot, sQ, xn, 0, params, w.q()[l], bias(w.qb()[l]), w.qb()[l], N, C, Q);
-            NnLinear.forward(gemm, par, kRot, sK, xn, 0, params, w.k()[l], bias(w.kb()[l]), w.kb()[l], N, C, K);
+            NnLinear.forward(gemm, par, qRot, sQ, xn, 0, params, off(w.q()[l]), bias(off(w.qb()[l])), off(w.qb()[l]), N, C, Q);
+            NnLinear.forward(gemm, par, kRot, sK, xn, 0, params, off(w.k()[l]), bias(off(w.kb()[l])), off(w.kb()[l]), N, C, K);
         }
-        NnLinear.forward(gemm, par, vAct, sK, xn, 0, params, w.v()[l], bias(w.vb()[l]), w.vb()[l], N, C, K);
+        NnLinear.forward(gemm, par, vAct, sK, xn, 0, params, off(w.v()[l]), bias(off(w.vb()[l])), off(w.vb()[l]), N, C, K);
         Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
         Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
         GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
-        NnLinear.forward(gemm, par, tmp, 0, att, sQ, params, w.o()[l], bias(w.ob()[l]), w.ob()[l], N, Q, C);
+        NnLinear.forward(gemm, par, tmp, 0, att, sQ, params, off(w.o()[l]), bias(off(w.ob()[l])), off(w.ob()[l]), N, Q, C);
         add(hRes, sC, resid, rIn, tmp, 0, N * C);
-        RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, w.ln2()[l], N, C, eps);
-        NnLinear.forward(gemm, par, gate, sF, xn, 0, params, w.gate()[l], bias(w.gateB()[l]), w.gateB()[l], N, C, F);
-        NnLinear.forward(gemm, par, up, sF, xn, 0, params, w.up()[l], bias(w.upB()[l]), w.upB()[l], N, C, F);
+        RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
+        NnLinear.forward(gemm, par, gate, sF, xn, 0, params, off(w.gate()[l]), bias(off(w.gateB()[l])), off(w.gateB()[l]), N, C, F);
+        NnLinear.forward(gemm, par, up, sF, xn, 0, params, off(w.up()[l]), bias(off(w.upB()[l])), off(w.upB()[l]), N, C, F);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
-        NnLinear.forward(gemm, par, tmp, 0, act, 0, params, w.down()[l], bias(w.downB()[l]), w.downB()[l], N, F, C);
+        NnLinear.forward(gemm, par, tmp, 0, act, 0, params, off(w.down()[l]), bias(off(w.downB()[l])), off(w.downB()[l]), N, F, C);
         add(resid, rOut, hRes, sC, tmp, 0, N * C);
     }
 
@@ -348,13 +350,13 @@ public final class LlamaModel implements CausalLm {
         if (!lastTraining) throw new IllegalStateException("backward() needs a preceding forward(..., training=true, ...)");
         int N = curB * curT;
         Arrays.fill(dres, 0, N * C, 0f);
-        RmsNorm.backward(par, dres, 0, ga(w.norm()), g(w.norm()), dlnf, 0, resid, L * maxN * C, params, w.norm(),
+        RmsNorm.backward(par, dres, 0, ga(off(w.norm())), g(off(w.norm())), dlnf, 0, resid, L * maxN * C, params, off(w.norm()),
                 lnfRstd, 0, N, C);
         for (int l = L - 1; l >= 0; l--) {
             if (checkpointing && l != L - 1) blockForward(l, 0);
             blockBackward(l, slot(l));
         }
-        int e = g(w.embed());
+        int e = g(off(w.embed()));
         if (e >= 0) Embedding.backward(par, grads, e, null, 0, dres, 0, tokens, 0, curB, curT, C);
         lastTraining = false;
     }
@@ -365,18 +367,18 @@ public final class LlamaModel implements CausalLm {
         float eps = cfg.rmsNormEps();
         int rIn = l * maxN * C, sC = s * maxN * C, sQ = s * maxN * Q, sK = s * maxN * K, sF = s * maxN * F, sN = s * maxN;
         // MLP half: resid[l+1] = h + down(silu(gate(y)) · up(y)), y = RMSNorm(h)
-        RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, w.ln2()[l], N, C, eps);
+        RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
         Arrays.fill(dact, 0, N * F, 0f);
-        linBack(dact, 0, dres, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
+        linBack(dact, 0, dres, 0, act, 0, off(w.down()[l]), off(w.downB()[l]), N, F, C);
         SwiGlu.backward(par, dgate, 0, dup, 0, dact, 0, gate, sF, up, sF, N * F);
         Arrays.fill(dxn, 0, N * C, 0f);
-        linBack(dxn, 0, dgate, 0, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
-        linBack(dxn, 0, dup, 0, xn, 0, w.up()[l], w.upB()[l], N, C, F);
-        RmsNorm.backward(par, dres, 0, ga(w.ln2()[l]), g(w.ln2()[l]), dxn, 0, hRes, sC, params, w.ln2()[l], rstd2, sN, N, C);
+        linBack(dxn, 0, dgate, 0, xn, 0, off(w.gate()[l]), off(w.gateB()[l]), N, C, F);
+        linBack(dxn, 0, dup, 0, xn, 0, off(w.up()[l]), off(w.upB()[l]), N, C, F);
+        RmsNorm.backward(par, dres, 0, ga(off(w.ln2()[l])), g(off(w.ln2()[l])), dxn, 0, hRes, sC, params, off(w.ln2()[l]), rstd2, sN, N, C);
         // attention half: h = x + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = RMSNorm(x)
         Arrays.fill(datt, 0, N * Q, 0f);
-        linBack(datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
+        linBack(datt, 0, dres, 0, att, sQ, off(w.o()[l]), off(w.ob()[l]), N, Q, C);
         GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
                 vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
         Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
@@ -385,19 +387,19 @@ public final class LlamaModel implements CausalLm {
         if (cfg.qkNorm()) {
             Arrays.fill(dqPre, 0, N * Q, 0f);
             Arrays.fill(dkPre, 0, N * K, 0f);
-            RmsNorm.backward(par, dqPre, 0, ga(w.qNorm()[l]), g(w.qNorm()[l]), dq, 0, qPre, sQ, params, w.qNorm()[l],
+            RmsNorm.backward(par, dqPre, 0, ga(off(w.qNorm()[l])), g(off(w.qNorm()[l])), dq, 0, qPre, sQ, params, off(w.qNorm()[l]),
                     qRstd, s * maxN * NH, N * NH, hd);
-            RmsNorm.backward(par, dkPre, 0, ga(w.kNorm()[l]), g(w.kNorm()[l]), dk, 0, kPre, sK, params, w.kNorm()[l],
+            RmsNorm.backward(par, dkPre, 0, ga(off(w.kNorm()[l])), g(off(w.kNorm()[l])), dk, 0, kPre, sK, params, off(w.kNorm()[l]),
                     kRstd, s * maxN * NKV, N * NKV, hd);
             dqIn = dqPre;
             dkIn = dkPre;
         }
-        RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, w.ln1()[l], N, C, eps);
+        RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
         Arrays.fill(dxn, 0, N * C, 0f);
-        linBack(dxn, 0, dqIn, 0, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
-        linBack(dxn, 0, dkIn, 0, xn, 0, w.k()[l], w.kb()[l], N, C, K);
-        linBack(dxn, 0, dv, 0, xn, 0, w.v()[l], w.vb()[l], N, C, K);
-        RmsNorm.backward(par, dres, 0, ga(w.ln1()[l]), g(w.ln1()[l]), dxn, 0, resid, rIn, params, w.ln1()[l], rstd1, sN, N, C);
+        linBack(dxn, 0, dqIn, 0, xn, 0, off(w.q()[l]), off(w.qb()[l]), N, C, Q);
+        linBack(dxn, 0, dkIn, 0, xn, 0, off(w.k()[l]), off(w.kb()[l]), N, C, K);
+        linBack(dxn, 0, dv, 0, xn, 0, off(w.v()[l]), off(w.vb()[l]), N, C, K);
+        RmsNorm.backward(par, dres, 0, ga(off(w.ln1()[l])), g(off(w.ln1()[l])), dxn, 0, resid, rIn, params, off(w.ln1()[l]), rstd1, sN, N, C);
     }
 
     /** dx += dy·W, dW += dyᵀ·x, db += Σ dy for the projection at weight offset wo (bias bo, −1 = none). */

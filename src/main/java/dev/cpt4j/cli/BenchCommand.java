@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
 
 /** {@code cpt4j bench <what>}: performance measurements (training and generation throughput). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure performance on this machine.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Generate.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Generate.class, BenchCommand.Load.class})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -146,6 +146,45 @@ final class BenchCommand implements Callable<Integer> {
                 } else {
                     System.out.printf(Locale.ROOT, "%d new tokens in %.3f s: %.1f tokens/s (prefill included)%n",
                             r.newTokens(), r.seconds(), r.tokensPerSecond());
+                }
+            }
+            return 0;
+        }
+    }
+
+    /** {@code cpt4j bench load}: a (large) checkpoint read per tensor in bf16, one block's loss, greedy decoding. */
+    @Command(name = "load", mixinStandardHelpOptions = true,
+            description = "Load a model directory tensor by tensor (matrices in bf16, no 2^31 limit), evaluate one random block, decode greedily; report times and peak RSS.")
+    static final class Load implements Callable<Integer> {
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "model directory (config.json + weights)")
+        Path model;
+        @Option(names = "--block", defaultValue = "128", description = "tokens of the evaluated block (default ${DEFAULT-VALUE})")
+        int block;
+        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "16", description = "greedy tokens after a 32-token prompt (default ${DEFAULT-VALUE})")
+        int newTokens;
+        @Option(names = "--seed", defaultValue = "42", description = "seed of the random ids")
+        long seed;
+        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        int threads;
+        @Option(names = "--json", description = "print the result as one JSON object on the last line")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            if (block < 2) throw new UserError("--block must be at least 2 (a loss needs two tokens), got " + block);
+            if (newTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + newTokens);
+            if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
+                dev.cpt4j.generate.LoadBench.Result r = dev.cpt4j.generate.LoadBench.run(model, block, newTokens, seed, par);
+                if (json) {
+                    System.out.printf(Locale.ROOT, "{\"parameters\":%d,\"weight_bytes\":%d,\"load_s\":%.2f,\"loss\":%.5f,\"eval_s\":%.2f,"
+                                    + "\"decode_tokens_per_s\":%.3f,\"peak_rss_mb\":%.0f}%n", r.parameters(), r.weightBytes(),
+                            r.loadSeconds(), r.loss(), r.evalSeconds(), r.decodeTokensPerSecond(), r.peakRssMb());
+                } else {
+                    System.out.printf(Locale.ROOT, "bench load: %s, %,d parameters (%.2f GiB as stored), %d threads%n",
+                            r.config().modelType(), r.parameters(), r.weightBytes() / 1073741824.0, par.threads());
+                    System.out.printf(Locale.ROOT, "load %.1f s; loss of a %d-token block %.4f in %.1f s; %d greedy tokens at %.2f tokens/s; peak RSS %.0f MiB%n",
+                            r.loadSeconds(), block, r.loss(), r.evalSeconds(), r.newTokens(), r.decodeTokensPerSecond(), r.peakRssMb());
                 }
             }
             return 0;

@@ -134,6 +134,19 @@ class LlamaCommandsTest {
     }
 
     @Test
+    void benchLoadReadsPerTensorAndEvaluates() throws Exception {
+        Path m = model("mistral_onekv_bf16", 60);
+        JsonNode b = JSON.readTree(ok("bench", "load", "--model", m.toString(), "--block", "12", "--max-new-tokens", "3",
+                "--threads", "1", "--json").getLast());
+        HfCheckpoints.ModelDir md = HfCheckpoints.loadModelDir(m);
+        assertThat(b.get("parameters").asLong()).isEqualTo(md.layout().size());
+        // matrices as bf16 (2 bytes), norms fp32 (4 bytes)
+        assertThat(b.get("weight_bytes").asLong()).isBetween(2L * md.layout().size(), 4L * md.layout().size() - 1);
+        assertThat(b.get("loss").asDouble()).isBetween(1.0, 20.0);
+        assertThat(fails("bench", "load", "--model", m.toString(), "--block", "1")).contains("--block must be at least 2");
+    }
+
+    @Test
     void badInputIsOneLine() throws Exception {
         // a tokenizer larger than the embedding
         Path big = model("qwen3_headdim_qknorm", 200);

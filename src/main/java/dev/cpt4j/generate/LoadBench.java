@@ -1,0 +1,65 @@
+package dev.cpt4j.generate;
+
+import dev.cpt4j.hf.HfCheckpoints;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.Parallel;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+
+/**
+ * The inference path for models past one flat buffer, measured: a checkpoint read tensor by tensor with its
+ * matrices kept in bf16 ({@link HfCheckpoints#loadStore}), one block's loss from a single prefill, then greedy
+ * decoding. Reports the wall time of each phase and the process's peak resident memory (VmHWM).
+ */
+public final class LoadBench {
+    private LoadBench() {}
+
+    public record Result(ModelConfig config, long parameters, long weightBytes, double loadSeconds, double loss,
+                         double evalSeconds, int newTokens, double decodeTokensPerSecond, double peakRssMb) {}
+
+    /** Matrices (projections, embeddings, head) in bf16; norms and biases in fp32. */
+    static boolean bf16Matrix(String name) {
+        return name.endsWith(".weight") && !name.endsWith("norm.weight") && !name.contains(".ln_");
+    }
+
+    public static Result run(Path modelDir, int block, int newTokens, long seed, Parallel par) {
+        long t0 = System.nanoTime();
+        HfCheckpoints.Stored st = HfCheckpoints.loadStore(modelDir, LoadBench::bf16Matrix);
+        double load = (System.nanoTime() - t0) / 1e9;
+        ModelConfig c = st.config();
+        int promptLen = Math.min(32, block);
+        StepModel dec = c.family().decoder(c, st.weights(), 1, Math.max(block, promptLen + newTokens), par);
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] ids = new int[block];
+        for (int i = 0; i < block; i++) ids[i] = r.nextInt(c.vocabSize());
+        long t1 = System.nanoTime();
+        double loss = dec.sequenceLoss(ids);
+        double eval = (System.nanoTime() - t1) / 1e9;
+        int[] prompt = java.util.Arrays.copyOf(ids, promptLen);
+        long t2 = System.nanoTime();
+        float[] lg = dec.prefill(prompt, 1);
+        for (int i = 0; i < newTokens; i++) {
+            int best = 0;
+            for (int j = 1; j < dec.vocabSize(); j++) if (lg[j] > lg[best]) best = j;
+            if (i + 1 < newTokens) lg = dec.next(new int[] {best}, new boolean[] {true});
+        }
+        double gen = (System.nanoTime() - t2) / 1e9;
+        return new Result(c, st.weights().parameterCount(), st.weights().bytes(), load, loss, eval, newTokens,
+                newTokens / gen, peakRssMb());
+    }
+
+    /** The process's peak resident set (VmHWM of /proc/self/status), MiB; NaN where that file does not exist. */
+    public static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
+        } catch (IOException | NumberFormatException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+}

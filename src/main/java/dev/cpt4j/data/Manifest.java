@@ -1,5 +1,6 @@
 package dev.cpt4j.data;
 
+import dev.cpt4j.io.AtomicFiles;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;

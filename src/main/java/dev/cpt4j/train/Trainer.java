@@ -70,7 +70,29 @@ public final class Trainer {
      */
     public static Result train(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
         if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
+        boolean fresh = !Files.exists(o.outputDir());
         try (DirLock lock = lockOutputDir(o.outputDir())) {
+            try {
+                return trainLocked(o, progress, log, stop);
+            } catch (RuntimeException e) {
+                if (fresh) removeIfOnlyLock(o.outputDir());   // a run that failed to start leaves no folder behind
+                throw e;
+            }
+        }
+    }
+
+    private static void removeIfOnlyLock(Path dir) {
+        try (var list = Files.list(dir)) {
+            if (!list.allMatch(p -> p.getFileName().toString().equals(LOCK))) return;
+            Files.deleteIfExists(dir.resolve(LOCK));
+            Files.deleteIfExists(dir);
+        } catch (java.io.IOException ignored) {
+            // only tidiness
+        }
+    }
+
+    private static Result trainLocked(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+        {
             for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
             Consumer<String> say = m -> log.println("cpt4j: " + m);
             Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());

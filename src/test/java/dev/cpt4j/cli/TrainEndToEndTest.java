@@ -120,9 +120,7 @@ class TrainEndToEndTest {
         byte[] uninterrupted = Files.readAllBytes(out.resolve("adapter_model.safetensors"));
 
         // lose the last checkpoint (as if killed after checkpoint-4), resume: the same final adapter, bit for bit
-        for (String f : List.of("cpt4j_state.json", "trainer_state.json", "trainable.safetensors", "optimizer.safetensors"))
-            Files.deleteIfExists(out.resolve("checkpoint-6").resolve(f));
-        Files.delete(out.resolve("checkpoint-6"));
+        dev.cpt4j.io.AtomicFiles.deleteTree(out.resolve("checkpoint-6"));
         Run resumed = run(seedArgs(model, data, tmp.resolve("cache"), out, "--resume_from_checkpoint", "true"));
         assertThat(resumed.code()).as(resumed.err()).isZero();
         assertThat(resumed.err()).contains("resumed from").contains("using prepared data");

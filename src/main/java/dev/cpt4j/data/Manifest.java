@@ -1,9 +1,9 @@
 package dev.cpt4j.data;
 
-import dev.cpt4j.io.AtomicFiles;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.cpt4j.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,8 +1,8 @@
 package dev.cpt4j.data;
 
+import dev.cpt4j.UserError;
 import dev.cpt4j.io.AtomicFiles;
 import dev.cpt4j.io.DirLock;
-import dev.cpt4j.UserError;
 import dev.cpt4j.tokenizer.Tokenizer;
 
 import java.io.BufferedInputStream;

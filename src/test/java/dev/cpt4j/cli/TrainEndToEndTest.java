@@ -254,4 +254,27 @@ class TrainEndToEndTest {
                 .contains("the newest intact checkpoint is " + out.resolve("checkpoint-4"));
         assertThat(r.err().strip().lines().filter(l -> l.startsWith("cpt4j: checkpoint"))).hasSize(1);
     }
+
+    /** Issue 12 items 2 and 3: the final export fails (here: its target is a folder); the message says how to finish. */
+    @Test
+    void aFailedFinalExportIsFinishedByResuming(@TempDir Path tmp) throws IOException {
+        Path model = tinyModel(tmp.resolve("model"), 40);
+        Path data = corpus(tmp.resolve("data"));
+        Path out = tmp.resolve("out");
+        Path blocker = Files.createDirectories(out.resolve("adapter_model.safetensors").resolve("x"));
+        Run r = run(seedArgs(model, data, tmp.resolve("cache"), out));
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(out.resolve("adapter_model.safetensors") + ": cannot write (")
+                .contains("the training itself is complete (" + out.resolve("checkpoint-6") + ")")
+                .contains("run the same command with --resume_from_checkpoint true");
+        try (var left = Files.list(out)) {
+            assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(".tmp") || n.endsWith(".tmp"));
+        }
+        Files.delete(blocker);
+        Files.delete(blocker.getParent());
+        Run finish = run(seedArgs(model, data, tmp.resolve("cache"), out, "--resume_from_checkpoint", "true"));
+        assertThat(finish.code()).as(finish.err()).isZero();
+        assertThat(Files.readAllBytes(out.resolve("adapter_model.safetensors")))
+                .isEqualTo(Files.readAllBytes(out.resolve("checkpoint-6/adapter_model.safetensors")));
+    }
 }

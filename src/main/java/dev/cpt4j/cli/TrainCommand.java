@@ -1,13 +1,17 @@
 package dev.cpt4j.cli;
 
 import dev.cpt4j.UserError;
+import dev.cpt4j.train.Interruption;
 import dev.cpt4j.train.LrSchedule;
+import dev.cpt4j.train.Progress;
 import dev.cpt4j.train.TrainOptions;
 import dev.cpt4j.train.Trainer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -183,9 +187,41 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        TrainOptions o = options();
         for (String note : notes()) System.err.println("cpt4j: " + note);
-        Trainer.train(options(), System.err);
-        return 0;
+        // SIGTERM/SIGINT run the JVM's shutdown hooks: ask the trainer to stop at a step boundary (it writes a
+        // checkpoint of that step when one fits in the time left), wait for it within the budget, say where to resume.
+        Interruption stop = new Interruption();
+        CountDownLatch said = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.request();
+            try {
+                if (stop.training() && said.await(Interruption.BUDGET_NANOS, TimeUnit.NANOSECONDS)) return;
+                if (said.getCount() == 0) return;
+            } catch (InterruptedException ignored) {
+                // the JVM is going down: fall through to the last words
+            }
+            System.err.println();
+            System.err.println("cpt4j: " + (stop.training() ? stop.lateMessage() : Interruption.message(stop.step(), stop.lastCheckpoint())));
+            System.err.flush();
+        }, "cpt4j-interrupt");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            Trainer.train(o, Progress.console(System.err), System.err, stop);
+            return 0;
+        } catch (UserError e) {
+            if (!stop.requested()) throw e;
+            System.err.println("cpt4j: " + e.getMessage());   // Interrupted's message, or what failed while stopping
+            System.err.flush();
+            return 130;
+        } finally {
+            said.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now that the line is said, and the JVM exits (143 on SIGTERM)
+            }
+        }
     }
 
     /** The validated options; throws {@link UserError} naming the flag to change. */

@@ -1,5 +1,6 @@
 package dev.cpt4j.data;
 
+import dev.cpt4j.io.AtomicFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;

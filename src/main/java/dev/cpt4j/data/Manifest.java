@@ -3,6 +3,7 @@ package dev.cpt4j.data;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.cpt4j.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;

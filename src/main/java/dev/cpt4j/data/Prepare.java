@@ -1,6 +1,8 @@
 package dev.cpt4j.data;
 
 import dev.cpt4j.UserError;
+import dev.cpt4j.io.AtomicFiles;
+import dev.cpt4j.io.DirLock;
 import dev.cpt4j.tokenizer.Tokenizer;
 
 import java.io.BufferedInputStream;
@@ -11,7 +13,6 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -117,8 +118,7 @@ public final class Prepare {
             if (!Files.exists(marker)) {
                 Files.writeString(marker, "cpt4j token store: made by 'cpt4j prepare'; do not put other files here\n");
             }
-            try (FileChannel lockChannel = FileChannel.open(marker, StandardOpenOption.WRITE);
-                 FileLock lock = tryLock(lockChannel)) {
+            try (DirLock lock = DirLock.tryAcquire(marker, null)) {
                 if (lock == null) {
                     throw new UserError("another 'cpt4j prepare' is writing " + out + "; wait for it or use another --output");
                 }
@@ -129,15 +129,6 @@ public final class Prepare {
             throw new UncheckedIOException("preparing " + out + ": " + e.getMessage(), e);
         }
         return TokenStore.open(out);
-    }
-
-    /** The lock, or null when another process (or another prepare in this JVM) holds it. */
-    private static FileLock tryLock(FileChannel ch) throws IOException {
-        try {
-            return ch.tryLock();
-        } catch (java.nio.channels.OverlappingFileLockException e) {
-            return null;
-        }
     }
 
     /**
@@ -156,7 +147,7 @@ public final class Prepare {
         if (!changed) return;
         Manifest updated = new Manifest(m.format(), m.formatVersion(), m.tokenizerFingerprint(), m.vocabSize(), m.blockSize(),
                 m.dtype(), m.validationFraction(), m.seed(), m.skipInvalidLines(), srcs, m.counts());
-        try (FileChannel ch = FileChannel.open(out.resolve(MARKER), StandardOpenOption.WRITE); FileLock lock = tryLock(ch)) {
+        try (DirLock lock = DirLock.tryAcquire(out.resolve(MARKER), null)) {
             if (lock != null) updated.write(out.resolve(Manifest.FILE));
         } catch (IOException | RuntimeException e) {
             // read-only output or a concurrent writer: the content hash will simply be checked again next time

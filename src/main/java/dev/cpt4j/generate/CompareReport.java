@@ -2,10 +2,8 @@ package dev.cpt4j.generate;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 
@@ -130,15 +128,8 @@ public record CompareReport(String model, String adapter, String evalSource, int
         }
     }
 
-    private static void atomicWrite(Path dst, String text) throws IOException {
-        Path tmp = Files.createTempFile(dst.toAbsolutePath().getParent(), dst.getFileName().toString(), ".tmp");
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            dev.cpt4j.io.AtomicFiles.publishable(tmp);
-            Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+    private static void atomicWrite(Path dst, String text) {
+        dev.cpt4j.io.AtomicFiles.writeString(dst, text);
     }
 
     /** HTML text and attribute escaping. */

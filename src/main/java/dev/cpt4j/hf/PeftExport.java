@@ -9,7 +9,6 @@ import dev.cpt4j.tensor.ParamLayout;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -98,10 +97,7 @@ public final class PeftExport {
             Path dst = dir.resolve(src.getFileName().toString());
             try {
                 if (Files.exists(dst) && Arrays.equals(Files.readAllBytes(src), Files.readAllBytes(dst))) continue;
-                Path tmp = Files.createTempFile(dir, ".tmp-" + src.getFileName(), "");
-                Files.copy(src, tmp, StandardCopyOption.REPLACE_EXISTING);
-                dev.cpt4j.io.AtomicFiles.publishable(tmp);
-                Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                dev.cpt4j.io.AtomicFiles.copy(src, dst);
                 copied.add(src.getFileName().toString());
             } catch (IOException e) {
                 throw new UserError("could not copy the tokenizer file " + src + " to " + dir + ": " + e.getMessage());

@@ -330,8 +330,15 @@ public final class Safetensors implements TensorSource {
     /**
      * Writes {@code tensors} to {@code file} as {@code dtype} (F32, F16 or BF16; rounding to nearest even) with the
      * given {@code __metadata__} (may be empty), atomically. Tensors are sorted by name, as the Rust library does.
+     * The data streams from the given arrays through a 1 MiB buffer: no copy of a tensor is made.
      */
     public static void write(Path file, List<FloatTensor> tensors, Map<String, String> metadata, DType dtype) {
+        write(file, tensors, metadata, dtype, AtomicFiles.Channels.DIRECT);
+    }
+
+    /** As {@link #write(Path, List, Map, DType)}, the bytes passing through {@code via} (tests inject write failures). */
+    public static void write(Path file, List<FloatTensor> tensors, Map<String, String> metadata, DType dtype,
+                             AtomicFiles.Channels via) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16)
             throw new IllegalArgumentException("safetensors writer supports F32, F16, BF16, not " + dtype);
         List<FloatTensor> sorted = new ArrayList<>(tensors);
@@ -373,7 +380,7 @@ public final class Safetensors implements TensorSource {
             }
             buf.flip();
             writeFully(ch, buf);
-        });
+        }, via);
     }
 
     private static byte[] header(List<FloatTensor> sorted, Map<String, String> metadata, DType dtype) {
@@ -420,7 +427,7 @@ public final class Safetensors implements TensorSource {
         }
     }
 
-    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) ch.write(b);
+    private static void writeFully(java.nio.channels.WritableByteChannel ch, ByteBuffer b) throws IOException {
+        AtomicFiles.writeFully(ch, b);
     }
 }

@@ -6,10 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -25,10 +23,7 @@ final class TokenizerJsonWriter {
         try {
             Files.createDirectories(dir);
             Path dst = dir.resolve("tokenizer.json");
-            Path tmp = Files.createTempFile(dir, "tokenizer.json.", ".tmp");
-            Files.writeString(tmp, toJson(t), StandardCharsets.UTF_8);
-            dev.cpt4j.io.AtomicFiles.publishable(tmp);
-            Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            dev.cpt4j.io.AtomicFiles.writeString(dst, toJson(t));
             return dst;
         } catch (IOException e) {
             throw new UserError("cannot write tokenizer to " + dir + ": " + e.getMessage() + "; check the directory is writable");

@@ -6,21 +6,25 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
+import dev.cpt4j.io.AtomicFiles;
+import dev.cpt4j.io.DType;
+import dev.cpt4j.io.Safetensors;
+import dev.cpt4j.io.TensorInfo;
 import dev.cpt4j.tensor.ParamLayout;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -29,14 +33,21 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>{@code trainable.safetensors} — every trainable tensor, by layout name (F32);</li>
  *   <li>{@code optimizer.safetensors} — AdamW moments {@code exp_avg.NAME}, {@code exp_avg_sq.NAME};</li>
- *   <li>{@code cpt4j_state.json} — optimizer/scheduler step, RNG state, the data cursor (opaque JSON from the data
- *       source); its presence marks the folder as a complete cpt4j checkpoint;</li>
  *   <li>{@code trainer_state.json} — HF Trainer's fields ({@code global_step}, {@code max_steps},
- *       {@code log_history}, …) for people and tools that read them.</li>
+ *       {@code log_history}, …) for people and tools that read them;</li>
+ *   <li>what the run's {@link Extra} writes: the PEFT adapter (or HF model) and tokenizer files, so the folder can be
+ *       given to {@code --adapter} as peft checkpoints of HF Trainer can;</li>
+ *   <li>{@code cpt4j_state.json}, written last — optimizer/scheduler step, RNG state, the data cursor, the size and
+ *       CRC32C of every other file, and the {@link Health} of the weights; its presence marks the folder complete.</li>
  * </ul>
- * A checkpoint is written into a hidden temporary folder and renamed into place atomically, so a killed run leaves
- * either a complete checkpoint or none. Only folders named {@code checkpoint-N} holding {@code cpt4j_state.json} are
- * ever rotated or replaced, and inside them only the files listed here are deleted: no user file is touched.
+ * All files go through {@link AtomicFiles} into a hidden temporary folder that is renamed into place, so a killed
+ * run leaves either a complete checkpoint or none, and a failed write (a full disk) removes the temporary folder and
+ * names the file and the OS's reason. A checkpoint is written only when every trainable weight and AdamW moment is
+ * finite; on resume each file's size and CRC32C are checked against the manifest and the tensors are read through the
+ * one safetensors reader ({@link Safetensors}, which checks shapes and refuses overlapping offsets), so a damaged
+ * or truncated file is refused by name, together with the newest intact earlier checkpoint. Only folders named
+ * {@code checkpoint-N} holding {@code cpt4j_state.json} are ever rotated or replaced, and inside them only the files
+ * their manifest lists are deleted: no user file is touched.
  */
 public final class Checkpoints {
     public static final String PREFIX = "checkpoint-";
@@ -47,10 +58,49 @@ public final class Checkpoints {
     static final List<String> OWN_FILES = List.of(STATE, TRAINER_STATE, WEIGHTS, OPTIMIZER);
     static final String TMP_PREFIX = ".tmp-" + PREFIX;
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d+)");
-    private static final int FORMAT_VERSION = 1;
+    /** 2 added the per-file checksums and the health record; 1 (no checksums) is still read. */
+    private static final int FORMAT_VERSION = 2;
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private Checkpoints() {}
+
+    /** Writes what a checkpoint holds besides the training state (adapter or model files) into a folder. */
+    @FunctionalInterface
+    public interface Extra {
+        Extra NONE = dir -> { };
+
+        void writeInto(Path dir);
+    }
+
+    /**
+     * Whether a checkpoint's weights are fit to continue from. Every checkpoint written is finite; a finite one is
+     * still <em>exploded</em> when the training loss of its step is above {@link #LOSS_FACTOR} × the run's first-step
+     * loss, or the root-mean-square of its trainable weights is above {@link #RMS_FACTOR} × their value before the
+     * first step. A NaN stop recommends only a sound checkpoint. The references travel with the checkpoints, so a
+     * resumed run judges against its original start.
+     *
+     * @param loss           training loss of the checkpoint's step (NaN when unknown)
+     * @param firstLoss      training loss of step 1 of the run
+     * @param weightsRms     RMS of the trainable weights at the checkpoint
+     * @param startRms       RMS of the trainable weights before step 1
+     */
+    public record Health(double loss, double firstLoss, double weightsRms, double startRms) {
+        public static final double LOSS_FACTOR = 2, RMS_FACTOR = 100;
+
+        /** Null when sound, else why the weights count as exploded. */
+        public String explosion() {
+            if (Double.isFinite(loss) && Double.isFinite(firstLoss) && firstLoss > 0 && loss > LOSS_FACTOR * firstLoss)
+                return String.format(Locale.ROOT, "its loss %.4g is over %.0f× the first step's %.4g", loss, LOSS_FACTOR, firstLoss);
+            if (startRms > 0 && weightsRms > RMS_FACTOR * startRms)
+                return String.format(Locale.ROOT, "its weights grew %.0f× (RMS %.4g, %.4g at the start)",
+                        weightsRms / startRms, weightsRms, startRms);
+            return null;
+        }
+
+        public boolean sound() {
+            return explosion() == null;
+        }
+    }
 
     /**
      * The training progress a checkpoint restores besides tensors.
@@ -63,9 +113,47 @@ public final class Checkpoints {
      * @param dataCursor    data-source position (opaque JSON from the data source)
      * @param logHistory    logged records so far, HF's {@code log_history}
      * @param threads       thread count of the run (bit-identical resume needs the same)
+     * @param health        the weights' health, or null when not judged (a checkpoint of format 1)
      */
     public record State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
-                        ArrayNode logHistory, int threads) {}
+                        ArrayNode logHistory, int threads, Health health) {
+        public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
+                     ArrayNode logHistory, int threads) {
+            this(globalStep, maxSteps, schedule, seed, rng, dataCursor, logHistory, threads, null);
+        }
+    }
+
+    /** The first non-finite value among the trainable weights and moments (null: none) and the weights' RMS. */
+    public record Scan(String nonFinite, double weightsRms) {}
+
+    /** Scans every trainable weight and both AdamW moments of it. */
+    public static Scan scan(ParamLayout layout, float[] params, AdamW opt) {
+        double sumSq = 0;
+        long n = 0;
+        String bad = null;
+        for (ParamLayout.View v : layout.views()) {
+            if (!opt.isTrainable(v)) continue;
+            int off = v.offset(), so = opt.stateOffset(v), len = v.size();
+            double s = 0;
+            for (int i = 0; i < len; i++) {
+                double x = params[off + i];
+                s += x * x;
+            }
+            if (bad == null) bad = firstNonFinite(params, off, len, "weight " + v.name());
+            if (bad == null) bad = firstNonFinite(opt.m(), so, len, "AdamW exp_avg of " + v.name());
+            if (bad == null) bad = firstNonFinite(opt.v(), so, len, "AdamW exp_avg_sq of " + v.name());
+            sumSq += s;
+            n += len;
+        }
+        return new Scan(bad, n == 0 ? 0 : Math.sqrt(sumSq / n));
+    }
+
+    private static String firstNonFinite(float[] a, int off, int len, String what) {
+        for (int i = 0; i < len; i++)
+            if (!Float.isFinite(a[off + i]))
+                return what + " holds " + (Float.isNaN(a[off + i]) ? "NaN" : "an infinity") + " (element " + i + ")";
+        return null;
+    }
 
     /** The folder of the checkpoint after {@code step} optimizer steps. */
     public static Path dirFor(Path outputDir, long step) {
@@ -77,24 +165,40 @@ public final class Checkpoints {
      * {@code saveTotalLimit} (0 = keep all). Returns the checkpoint folder.
      */
     public static Path save(Path outputDir, ParamLayout layout, float[] params, AdamW opt, State state, int saveTotalLimit) {
+        return save(outputDir, layout, params, opt, state, saveTotalLimit, Extra.NONE, AtomicFiles.Channels.DIRECT);
+    }
+
+    /**
+     * As {@link #save(Path, ParamLayout, float[], AdamW, State, int)}, with {@code extra} writing its files into the
+     * checkpoint and the checkpoint's own tensor files passing through {@code via}. Refuses (nothing written) when a
+     * trainable weight or moment is not finite. On a failed write every temporary file is removed and the error
+     * names the file, the OS's reason and the previous checkpoint, which stays as it was.
+     */
+    public static Path save(Path outputDir, ParamLayout layout, float[] params, AdamW opt, State state, int saveTotalLimit,
+                            Extra extra, AtomicFiles.Channels via) {
         Path dst = dirFor(outputDir, state.globalStep());
+        Scan scan = scan(layout, params, opt);
+        if (scan.nonFinite() != null)
+            throw new UserError("not writing " + dst + ": the " + scan.nonFinite() + " after step " + state.globalStep()
+                    + "; lower --learning_rate or --max_grad_norm and resume from an earlier checkpoint");
+        Path tmp = null;
         try {
             Files.createDirectories(outputDir);
             if (Files.exists(dst) && !isOurs(dst))
                 throw new UserError(dst + " exists and is not a cpt4j checkpoint; move it away or choose another --output_dir");
-            Path tmp = Files.createTempDirectory(outputDir, TMP_PREFIX + state.globalStep() + "-");
-            List<SafetensorsLite.Entry> weights = new ArrayList<>(), moments = new ArrayList<>();
+            tmp = Files.createTempDirectory(outputDir, TMP_PREFIX + state.globalStep() + "-");
+            List<Safetensors.FloatTensor> weights = new ArrayList<>(), moments = new ArrayList<>();
             ArrayNode names = JSON.createArrayNode();
             for (ParamLayout.View v : layout.views()) {
                 if (!opt.isTrainable(v)) continue;
                 names.add(v.name());
-                weights.add(new SafetensorsLite.Entry(v.name(), v.shape(), params, v.offset()));
+                weights.add(Safetensors.FloatTensor.of(v.name(), v.shape(), params, v.offset()));
                 int so = opt.stateOffset(v);
-                moments.add(new SafetensorsLite.Entry("exp_avg." + v.name(), v.shape(), opt.m(), so));
-                moments.add(new SafetensorsLite.Entry("exp_avg_sq." + v.name(), v.shape(), opt.v(), so));
+                moments.add(Safetensors.FloatTensor.of("exp_avg." + v.name(), v.shape(), opt.m(), so));
+                moments.add(Safetensors.FloatTensor.of("exp_avg_sq." + v.name(), v.shape(), opt.v(), so));
             }
-            SafetensorsLite.write(tmp.resolve(WEIGHTS), weights, Map.of("format", "pt"));
-            SafetensorsLite.write(tmp.resolve(OPTIMIZER), moments, Map.of("step", Long.toString(opt.stepCount())));
+            Safetensors.write(tmp.resolve(WEIGHTS), weights, Map.of("format", "pt"), DType.F32, via);
+            Safetensors.write(tmp.resolve(OPTIMIZER), moments, Map.of("step", Long.toString(opt.stepCount())), DType.F32, via);
 
             ObjectNode hf = JSON.createObjectNode();
             hf.put("global_step", state.globalStep());
@@ -102,7 +206,8 @@ public final class Checkpoints {
             hf.putNull("epoch");
             hf.set("log_history", state.logHistory() == null ? JSON.createArrayNode() : state.logHistory());
             hf.putNull("best_model_checkpoint");
-            writeJson(tmp.resolve(TRAINER_STATE), hf);
+            AtomicFiles.write(tmp.resolve(TRAINER_STATE), JSON.writeValueAsBytes(hf), via);
+            extra.writeInto(tmp);
 
             ObjectNode st = JSON.createObjectNode();     // written last: its presence means "complete"
             st.put("format", "cpt4j-checkpoint");
@@ -120,70 +225,241 @@ public final class Checkpoints {
             st.set("data_cursor", state.dataCursor() == null ? JSON.nullNode() : state.dataCursor());
             st.put("threads", state.threads());
             st.set("tensors", names);
-            writeJson(tmp.resolve(STATE), st);
-            fsyncDir(tmp);
+            Health given = state.health() != null ? state.health() : new Health(Double.NaN, Double.NaN, 0, 0);
+            Health h = new Health(given.loss(), given.firstLoss(), scan.weightsRms(), given.startRms());
+            ObjectNode health = st.putObject("health");
+            putNumber(health, "loss", h.loss());
+            putNumber(health, "first_loss", h.firstLoss());
+            putNumber(health, "weights_rms", scan.weightsRms());
+            putNumber(health, "start_weights_rms", h.startRms());
+            health.put("sound", h.sound());
+            if (!h.sound()) health.put("exploded", h.explosion());
+            ObjectNode files = st.putObject("files");   // every other file: size and CRC32C, checked on resume
+            try (var list = Files.list(tmp)) {
+                for (Path f : list.sorted().toList()) {
+                    if (!Files.isRegularFile(f)) continue;
+                    ObjectNode e = files.putObject(f.getFileName().toString());
+                    e.put("bytes", Files.size(f));
+                    e.put("crc32c", String.format("%08x", AtomicFiles.crc32c(f)));
+                }
+            }
+            AtomicFiles.write(tmp.resolve(STATE), JSON.writeValueAsBytes(st), via);
+            AtomicFiles.syncDir(tmp);
 
             if (Files.exists(dst)) {
                 // our own older checkpoint with the same step (a restarted run): move it aside, then replace
                 Path old = Files.createTempDirectory(outputDir, TMP_PREFIX + "old-");
                 Files.delete(old);
-                Files.move(dst, old, StandardCopyOption.ATOMIC_MOVE);
-                moveAtomic(tmp, dst);
+                Files.move(dst, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                AtomicFiles.moveDir(tmp, dst);
                 deleteOwn(old);
             } else {
-                moveAtomic(tmp, dst);
+                AtomicFiles.moveDir(tmp, dst);
             }
-            fsyncDir(outputDir);
-            rotate(outputDir, saveTotalLimit);
-            return dst;
+            tmp = null;
+            AtomicFiles.syncDir(outputDir);
+        } catch (AtomicFiles.WriteFailed e) {
+            Path file = e.file().startsWith(tmp) ? dst.resolve(tmp.relativize(e.file())) : e.file();
+            throw failed(outputDir, dst, tmp, "cannot write " + file + " (" + e.reason() + ")", e);
         } catch (IOException e) {
-            throw new UserError("could not write checkpoint " + dst + ": " + e.getMessage()
-                    + "; check free space and permissions of --output_dir", e);
+            throw failed(outputDir, dst, tmp, AtomicFiles.reason(e), e);
+        } catch (UserError e) {
+            throw tmp == null ? e : failed(outputDir, dst, tmp, e.getMessage(), e);
         }
+        rotate(outputDir, saveTotalLimit);
+        return dst;
+    }
+
+    /** Removes the temporary folder of a failed save and says what failed and which checkpoint is still there. */
+    private static UserError failed(Path outputDir, Path dst, Path tmp, String what, Exception cause) {
+        String cleaned = "";
+        if (tmp != null) {
+            try {
+                AtomicFiles.deleteTree(tmp);         // ours alone: made by createTempDirectory above
+                cleaned = "; its partial files were removed";
+            } catch (IOException e) {
+                cleaned = "; could not remove the partial " + tmp + " (" + AtomicFiles.reason(e) + "), the next run will";
+            }
+        }
+        Path previous = null;
+        for (Path p : list(outputDir)) if (!p.equals(dst)) previous = p;
+        return new UserError("could not write checkpoint " + dst + ": " + what + cleaned + "; "
+                + (previous != null ? "the previous checkpoint " + previous + " is intact (free space, then resume "
+                        + "with --resume_from_checkpoint true)" : "no earlier checkpoint exists")
+                + "; check free space and permissions of --output_dir", cause);
+    }
+
+    private static void putNumber(ObjectNode o, String k, double v) {
+        if (Double.isFinite(v)) o.put(k, v);
+        else o.putNull(k);
     }
 
     /**
      * Restores the trainable tensors into {@code params} and the optimizer moments into {@code opt} from
      * {@code dir}; returns the saved progress. Frozen tensors are not touched (they come from the base model).
+     * Refuses, naming the file and the newest intact earlier checkpoint, a checkpoint whose files do not match their
+     * manifest (size, CRC32C), whose safetensors headers are invalid, or whose values are not finite.
      */
     public static State load(Path dir, ParamLayout layout, float[] params, AdamW opt) {
         if (!isOurs(dir))
             throw new UserError(dir + " is not a complete cpt4j checkpoint (no " + STATE + "); give a checkpoint-N "
                     + "folder written by cpt4j to --resume_from_checkpoint, or 'true' for the latest");
-        try {
-            JsonNode st = JSON.readTree(dir.resolve(STATE).toFile());
-            if (st.path("version").asInt() != FORMAT_VERSION)
-                throw new UserError(dir + ": checkpoint format version " + st.path("version") + " is not supported by "
-                        + "this cpt4j (expects " + FORMAT_VERSION + ")");
-            List<String> expected = new ArrayList<>();
-            for (ParamLayout.View v : layout.views()) if (opt.isTrainable(v)) expected.add(v.name());
-            List<String> saved = new ArrayList<>();
-            st.path("tensors").forEach(n -> saved.add(n.asText()));
-            if (!saved.equals(expected))
-                throw new UserError(dir + ": the checkpoint trains " + saved.size() + " tensors " + summary(saved)
-                        + " but this run trains " + expected.size() + " " + summary(expected)
-                        + "; resume with the same --lora_rank/--trainable/--modules_to_save");
-            SafetensorsLite.Read w = SafetensorsLite.read(dir.resolve(WEIGHTS));
-            SafetensorsLite.Read o = SafetensorsLite.read(dir.resolve(OPTIMIZER));
-            float[] m = new float[opt.trainableCount()], v = new float[opt.trainableCount()];
+        JsonNode st = manifest(dir);
+        if (st == null) throw damaged(dir, dir.resolve(STATE) + " is not valid JSON");
+        int version = st.path("version").asInt();
+        if (version < 1 || version > FORMAT_VERSION)
+            throw new UserError(dir + ": checkpoint format version " + st.path("version") + " is not supported by "
+                    + "this cpt4j (expects " + FORMAT_VERSION + " or older)");
+        List<String> expected = new ArrayList<>();
+        for (ParamLayout.View v : layout.views()) if (opt.isTrainable(v)) expected.add(v.name());
+        List<String> saved = new ArrayList<>();
+        st.path("tensors").forEach(n -> saved.add(n.asText()));
+        if (!saved.equals(expected))
+            throw new UserError(dir + ": the checkpoint trains " + saved.size() + " tensors " + summary(saved)
+                    + " but this run trains " + expected.size() + " " + summary(expected)
+                    + "; resume with the same --lora_rank/--trainable/--modules_to_save");
+        String problem = verify(dir, st);
+        if (problem != null) throw damaged(dir, problem);
+        float[] m = new float[opt.trainableCount()], v = new float[opt.trainableCount()];
+        try (Safetensors w = open(dir, WEIGHTS); Safetensors o = open(dir, OPTIMIZER)) {
             for (ParamLayout.View view : layout.views()) {
                 if (!opt.isTrainable(view)) continue;
-                w.readInto(view.name(), view.shape(), params, view.offset());
-                o.readInto("exp_avg." + view.name(), view.shape(), m, opt.stateOffset(view));
-                o.readInto("exp_avg_sq." + view.name(), view.shape(), v, opt.stateOffset(view));
+                readInto(w, view.name(), view.shape(), params, view.offset());
+                readInto(o, "exp_avg." + view.name(), view.shape(), m, opt.stateOffset(view));
+                readInto(o, "exp_avg_sq." + view.name(), view.shape(), v, opt.stateOffset(view));
+                String bad = firstNonFinite(params, view.offset(), view.size(), "tensor " + view.name());
+                if (bad != null) throw damaged(dir, dir.resolve(WEIGHTS) + ": " + bad);
+                bad = firstNonFinite(m, opt.stateOffset(view), view.size(), "tensor exp_avg." + view.name());
+                if (bad == null) bad = firstNonFinite(v, opt.stateOffset(view), view.size(), "tensor exp_avg_sq." + view.name());
+                if (bad != null) throw damaged(dir, dir.resolve(OPTIMIZER) + ": " + bad);
             }
-            opt.restore(m, v, st.path("optimizer_step").asLong());
-            JsonNode sch = st.path("scheduler");
-            LrSchedule schedule = new LrSchedule(LrSchedule.Type.parse(sch.path("type").asText()),
-                    sch.path("warmup_steps").asInt(), sch.path("total_steps").asInt());
-            JsonNode hf = readJsonOrNull(dir.resolve(TRAINER_STATE));
-            ArrayNode history = hf != null && hf.get("log_history") instanceof ArrayNode a ? a : JSON.createArrayNode();
-            return new State(st.path("global_step").asLong(), st.path("max_steps").asInt(), schedule,
-                    st.path("seed").asLong(), st.get("rng"), st.get("data_cursor"), history, st.path("threads").asInt());
-        } catch (IOException e) {
-            throw new UserError("could not read checkpoint " + dir + ": " + e.getMessage()
-                    + "; resume from an earlier checkpoint-N folder", e);
         }
+        opt.restore(m, v, st.path("optimizer_step").asLong());
+        JsonNode sch = st.path("scheduler");
+        LrSchedule schedule = new LrSchedule(LrSchedule.Type.parse(sch.path("type").asText()),
+                sch.path("warmup_steps").asInt(), sch.path("total_steps").asInt());
+        JsonNode hf = null;
+        try {
+            hf = Files.isRegularFile(dir.resolve(TRAINER_STATE)) ? JSON.readTree(dir.resolve(TRAINER_STATE).toFile()) : null;
+        } catch (IOException e) {
+            throw damaged(dir, dir.resolve(TRAINER_STATE) + " cannot be read (" + AtomicFiles.reason(e) + ")");
+        }
+        ArrayNode history = hf != null && hf.get("log_history") instanceof ArrayNode a ? a : JSON.createArrayNode();
+        return new State(st.path("global_step").asLong(), st.path("max_steps").asInt(), schedule,
+                st.path("seed").asLong(), st.get("rng"), st.get("data_cursor"), history, st.path("threads").asInt(),
+                health(st));
+    }
+
+    /** Opens a checkpoint file through the one safetensors reader; an invalid header is damage. */
+    private static Safetensors open(Path dir, String file) {
+        try {
+            return Safetensors.open(dir.resolve(file));
+        } catch (UserError e) {
+            throw damaged(dir, e.getMessage());
+        }
+    }
+
+    private static void readInto(Safetensors f, String name, int[] shape, float[] dst, int offset) {
+        TensorInfo t = f.info(name);
+        if (t == null) throw new UserError(f.path() + ": tensor " + name + " is missing; the checkpoint does not "
+                + "match this model (resume with the same --trainable/--modules_to_save/--lora_rank)");
+        if (t.dtype() != DType.F32) throw new UserError(f.path() + ": tensor " + name + " is " + t.dtype() + ", not F32");
+        long[] want = new long[shape.length];
+        for (int i = 0; i < shape.length; i++) want[i] = shape[i];
+        if (!Arrays.equals(t.shape(), want))
+            throw new UserError(f.path() + ": tensor " + name + " has shape " + Arrays.toString(t.shape())
+                    + ", the model expects " + Arrays.toString(shape) + "; resume with the same model and LoRA settings");
+        f.readFloats(name, dst, offset);
+    }
+
+    /** The health a manifest records, or null (format 1). */
+    private static Health health(JsonNode st) {
+        JsonNode h = st.get("health");
+        if (h == null || !h.isObject()) return null;
+        return new Health(num(h, "loss"), num(h, "first_loss"), num(h, "weights_rms"), num(h, "start_weights_rms"));
+    }
+
+    private static double num(JsonNode o, String k) {
+        JsonNode v = o.get(k);
+        return v != null && v.isNumber() ? v.asDouble() : Double.NaN;
+    }
+
+    /** The recorded health of checkpoint {@code dir} without loading it, or null when unknown. */
+    public static Health healthOf(Path dir) {
+        JsonNode st = manifest(dir);
+        return st == null ? null : health(st);
+    }
+
+    /** The newest checkpoint in {@code outputDir} before step {@code beforeStep} whose recorded health is sound. */
+    public static Path newestSound(Path outputDir, long beforeStep) {
+        List<Path> all = list(outputDir);
+        for (int i = all.size() - 1; i >= 0; i--) {
+            if (step(all.get(i)) >= beforeStep) continue;
+            Health h = healthOf(all.get(i));
+            if (h == null || h.sound()) return all.get(i);
+        }
+        return null;
+    }
+
+    /** The parsed manifest of {@code dir}, or null when missing or not JSON. */
+    private static JsonNode manifest(Path dir) {
+        try {
+            JsonNode n = JSON.readTree(dir.resolve(STATE).toFile());
+            return n != null && n.isObject() ? n : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Null when every file the manifest lists has its recorded size and CRC32C, else the first difference. */
+    private static String verify(Path dir, JsonNode st) {
+        JsonNode files = st.get("files");
+        if (files == null || !files.isObject()) {
+            if (st.path("version").asInt() >= 2) return dir.resolve(STATE) + " lists no files";
+            return null;                               // format 1: no checksums to check
+        }
+        for (String own : List.of(WEIGHTS, OPTIMIZER))
+            if (!files.has(own)) return dir.resolve(STATE) + " does not list " + own;
+        for (var e : files.properties()) {
+            Path f = dir.resolve(e.getKey());
+            if (e.getKey().contains("/") || e.getKey().contains("\\") || e.getKey().startsWith("."))
+                return dir.resolve(STATE) + " lists a file outside the folder";
+            try {
+                if (!Files.isRegularFile(f)) return f + " is missing";
+                long size = Files.size(f), want = e.getValue().path("bytes").asLong(-1);
+                if (size != want)
+                    return f + " has " + size + " bytes, " + want + " were written"
+                            + (size < want ? " (truncated)" : "");
+                String crc = String.format("%08x", AtomicFiles.crc32c(f)), wantCrc = e.getValue().path("crc32c").asText();
+                if (!crc.equals(wantCrc))
+                    return f + " has CRC32C " + crc + ", " + wantCrc + " was written (its bytes changed since)";
+            } catch (IOException ex) {
+                return f + " cannot be read (" + AtomicFiles.reason(ex) + ")";
+            }
+        }
+        return null;
+    }
+
+    /** A damaged checkpoint: what is wrong, and where to resume instead. */
+    private static UserError damaged(Path dir, String what) {
+        Path intact = newestIntact(dir.toAbsolutePath().getParent(), step(dir));
+        return new UserError("checkpoint " + dir + " is damaged: " + what + "; "
+                + (intact != null ? "the newest intact checkpoint is " + intact + " (resume with --resume_from_checkpoint "
+                        + intact + ", or delete " + dir + " and use --resume_from_checkpoint true)"
+                        : "no intact earlier checkpoint exists; start the run again"));
+    }
+
+    /** The newest checkpoint in {@code outputDir} before {@code beforeStep} whose files match their manifest. */
+    public static Path newestIntact(Path outputDir, long beforeStep) {
+        if (outputDir == null) return null;
+        List<Path> all = list(outputDir);
+        for (int i = all.size() - 1; i >= 0; i--) {
+            Path p = all.get(i);
+            if (beforeStep >= 0 && step(p) >= beforeStep) continue;
+            JsonNode st = manifest(p);
+            if (st != null && verify(p, st) == null) return p;
+        }
+        return null;
     }
 
     /** Our complete checkpoints in {@code outputDir}, oldest (lowest step) first. */
@@ -235,11 +511,15 @@ public final class Checkpoints {
         for (int i = 0; i < all.size() - limit; i++) deleteOwn(all.get(i));
     }
 
+    /** Files of {@code --output_dir} that are cpt4j's own bookkeeping, not output (they do not make it "non-empty"). */
+    public static final Set<String> BOOKKEEPING = Set.of(".cpt4j-train.lock");
+
     /**
      * Checks {@code --output_dir} before a run and clears what a previous run left that is ours to clear.
      * Refuses a non-empty folder unless resuming or {@code --overwrite_output_dir}; with overwrite (and no resume)
      * deletes our own old checkpoints so that a later {@code --resume_from_checkpoint true} cannot pick up the
-     * previous run. Always removes our stale temporary folders (from a killed save). User files are never touched.
+     * previous run. Always removes our stale temporary folders (from a killed save): call it holding the output
+     * folder's lock, so no running save is taken for a stale one. User files are never touched.
      * Returns one line per thing done, for the log.
      */
     public static List<String> prepareOutputDir(TrainOptions o) {
@@ -250,13 +530,17 @@ public final class Checkpoints {
         if (!Files.isDirectory(dir)) return done;
         List<Path> entries = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path p : ds) entries.add(p);
+            for (Path p : ds) if (!BOOKKEEPING.contains(p.getFileName().toString())) entries.add(p);
         } catch (IOException e) {
             throw new UserError("cannot list --output_dir " + dir + ": " + e.getMessage());
         }
         for (Path p : entries)
             if (p.getFileName().toString().startsWith(TMP_PREFIX) && Files.isDirectory(p)) {
-                deleteOwn(p);
+                try {
+                    AtomicFiles.deleteTree(p);       // only ever made by save(): all of it is ours
+                } catch (IOException e) {
+                    throw new UserError("could not remove the unfinished checkpoint " + p + ": " + AtomicFiles.reason(e));
+                }
                 done.add("removed an unfinished checkpoint " + p.getFileName() + " (interrupted save)");
             }
         entries.removeIf(p -> !Files.exists(p));
@@ -266,7 +550,7 @@ public final class Checkpoints {
             if (!ours.isEmpty())
                 throw new UserError("--output_dir " + dir + " holds checkpoints of an earlier run (latest "
                         + ours.get(ours.size() - 1).getFileName() + "); add --resume_from_checkpoint true to continue "
-                        + "it, or --overwrite_output_dir to start over");
+                        + "it (or to finish it when it is complete), or --overwrite_output_dir to start over");
             throw new UserError("--output_dir " + dir + " is not empty and holds no cpt4j checkpoint; choose an empty "
                     + "folder or add --overwrite_output_dir (cpt4j only replaces its own files)");
         }
@@ -281,45 +565,21 @@ public final class Checkpoints {
         return Files.isRegularFile(dir.resolve(STATE));
     }
 
-    /** Deletes only our own files in {@code dir}, then {@code dir} if that left it empty. */
+    /** Deletes only our own files in {@code dir} (those its manifest lists), then {@code dir} if that left it empty. */
     private static void deleteOwn(Path dir) {
+        Set<String> own = new LinkedHashSet<>(List.of(STATE));
+        JsonNode st = manifest(dir);
+        if (st != null && st.get("files") instanceof ObjectNode files)
+            files.fieldNames().forEachRemaining(f -> { if (!f.contains("/") && !f.contains("\\")) own.add(f); });
+        own.addAll(OWN_FILES);          // STATE first: a half-deleted folder no longer reads as a checkpoint
         try {
-            for (String f : OWN_FILES) Files.deleteIfExists(dir.resolve(f));
+            for (String f : own) Files.deleteIfExists(dir.resolve(f));
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
                 if (ds.iterator().hasNext()) return; // something else in there: leave it
             }
             Files.deleteIfExists(dir);
         } catch (IOException e) {
             throw new UserError("could not delete old checkpoint " + dir + ": " + e.getMessage());
-        }
-    }
-
-    private static void moveAtomic(Path src, Path dst) throws IOException {
-        dev.cpt4j.io.AtomicFiles.publishable(src);
-        try {
-            Files.move(src, dst, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException("the file system of " + dst.getParent() + " cannot rename atomically", e);
-        }
-    }
-
-    private static void writeJson(Path file, JsonNode node) throws IOException {
-        byte[] bytes = JSON.writeValueAsBytes(node);
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            ch.write(java.nio.ByteBuffer.wrap(bytes));
-            ch.force(true);
-        }
-    }
-
-    private static JsonNode readJsonOrNull(Path file) throws IOException {
-        return Files.isRegularFile(file) ? JSON.readTree(file.toFile()) : null;
-    }
-
-    private static void fsyncDir(Path dir) {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // not every platform can sync a directory; the atomic rename still guarantees all-or-nothing
         }
     }
 

@@ -10,9 +10,7 @@ import java.awt.RenderingHints;
 import java.awt.geom.Path2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import javax.imageio.ImageIO;
@@ -107,17 +105,16 @@ public final class LossPlot {
         return img;
     }
 
-    /** Renders and writes {@code png} atomically. */
+    /** Renders and writes {@code png} atomically (through {@link dev.cpt4j.io.AtomicFiles}). */
     public static void write(Path png, List<Point> train, List<Point> eval, int width, int height) {
         BufferedImage img = render(train, eval, width, height);
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
         try {
-            Path tmp = Files.createTempFile(png.toAbsolutePath().getParent(), ".loss", ".png.tmp");
-            if (!ImageIO.write(img, "png", tmp.toFile())) throw new IOException("no PNG writer");
-            dev.cpt4j.io.AtomicFiles.publishable(tmp);
-            Files.move(tmp, png, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            if (!ImageIO.write(img, "png", bytes)) throw new IOException("no PNG writer");
         } catch (IOException e) {
-            throw new UserError("cannot write " + png + ": " + e.getMessage(), e);
+            throw new UserError("cannot render " + png + ": " + e.getMessage(), e);
         }
+        dev.cpt4j.io.AtomicFiles.write(png, bytes.toByteArray());
     }
 
     private static void drawSeries(Graphics2D g, List<Point> s, Color c, double x0, double x1, double y0, double y1,

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -60,10 +59,9 @@ public final class MetricsLog implements AutoCloseable {
                         // a line cut by kill -9: drop it
                     }
                 }
-                Path tmp = Files.createTempFile(dir, ".metrics", ".tmp");
-                Files.write(tmp, keep, StandardCharsets.UTF_8);
-                dev.cpt4j.io.AtomicFiles.publishable(tmp);
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                StringBuilder kept = new StringBuilder();
+                for (String line : keep) kept.append(line).append('\n');
+                dev.cpt4j.io.AtomicFiles.writeString(file, kept.toString());
                 return new MetricsLog(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
             }
             return new MetricsLog(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8,

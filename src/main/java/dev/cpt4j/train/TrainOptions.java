@@ -117,6 +117,11 @@ public record TrainOptions(
             throw new UserError("--validation_split_percentage is a fraction in [0, 1) as in run_clm_pt_with_peft.py "
                     + "(0.001 = 0.1 %), got " + validationSplit);
         if (blockSize < 0) throw new UserError("--block_size must be positive (or omitted for the model's context), got " + blockSize);
+        if (blockSize == 1)
+            throw new UserError("--block_size 1 leaves nothing to learn: a block needs at least 2 tokens (each token is "
+                    + "trained to predict the next one inside its block); use --block_size 2 or more, or omit it for the "
+                    + "model's context");
+        positive(threads, "--threads");                       // first: --preprocessing_num_workers defaults to it
         positive(preprocessingNumWorkers, "--preprocessing_num_workers");
         if (padToMultipleOf < 0) throw new UserError("--pad_to_multiple_of must be >= 0, got " + padToMultipleOf);
         positive(perDeviceTrainBatchSize, "--per_device_train_batch_size");
@@ -171,7 +176,6 @@ public record TrainOptions(
             if (r.isEmpty() || r.equalsIgnoreCase("false")) resumeFromCheckpoint = null;
             else if (r.equalsIgnoreCase("true")) resumeFromCheckpoint = "true";
         }
-        positive(threads, "--threads");
     }
 
     /** True when training a LoRA adapter (else full fine-tuning). */

@@ -11,7 +11,9 @@ import dev.cpt4j.data.TokenStore;
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.hf.HfConfigs;
 import dev.cpt4j.hf.PeftExport;
+import dev.cpt4j.io.AtomicFiles;
 import dev.cpt4j.io.DType;
+import dev.cpt4j.io.DirLock;
 import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.model.TrainBench;
@@ -58,44 +60,89 @@ public final class Trainer {
 
     /** As {@link #train(TrainOptions, PrintStream)} with an explicit progress sink. */
     public static Result train(TrainOptions o, Progress progress, PrintStream log) {
-        if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
-        for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
-        Consumer<String> say = m -> log.println("cpt4j: " + m);
-        Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
-        Gpt2Config base = o.modelNameOrPath() != null
-                ? Gpt2Trainable.readConfig(configOf(o.modelNameOrPath())) : Gpt2Trainable.readConfig(o.configName());
-        int T = o.blockSize() > 0 ? o.blockSize() : Math.min(base.nPositions(), 1024); // run_clm's default
-        if (T > base.nPositions())
-            throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()
-                    + " positions; use --block_size " + base.nPositions() + " or less");
-        int V = VocabResize.padded(tokenizer.vocabSize(), o.padToMultipleOf());
+        return train(o, progress, log, null);
+    }
 
-        try (Parallel par = new Parallel(o.threads());
-             TokenStore store = openData(o, tokenizer, T, base.nPositions(), say)) {
-            Gemm gemm = new Gemm(par);
-            Gpt2Trainable.Spec spec = Gpt2Trainable.Spec.of(o, V, T);
-            Gpt2Trainable model = o.modelNameOrPath() != null
-                    ? Gpt2Trainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
-                    : Gpt2Trainable.fromScratch(base, spec, gemm, par, say);
-            long trainable = 0;
-            for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
-            say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
-                            + "blocks of %d tokens; %d threads",
-                    o.lora() ? "LoRA r=" + o.loraRank() + " on " + o.trainable() : "full fine-tuning", trainable,
-                    model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
-            StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
-            Result r = run(o, model, data, par, progress, log);
-            export(o, model);
-            say.accept(String.format(Locale.ROOT, "wrote the final %s to %s; peak memory (VmHWM) %.0f MiB",
-                    o.lora() ? "adapter (adapter_config.json, adapter_model.safetensors)" : "model (model.safetensors, config.json)",
-                    o.outputDir(), TrainBench.peakRssMb()));
-            return r;
+    /**
+     * As {@link #train(TrainOptions, Progress, PrintStream)}, stopping at a step boundary when {@code stop} (may be
+     * null) is requested. Holds the output folder's lock from before anything is touched there until the final files
+     * are written. A run resumed from a checkpoint of its last step only writes what is left (the final files).
+     */
+    public static Result train(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+        if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
+        boolean fresh = !Files.exists(o.outputDir());
+        try (DirLock lock = lockOutputDir(o.outputDir())) {
+            try {
+                return trainLocked(o, progress, log, stop);
+            } catch (RuntimeException e) {
+                if (fresh) removeIfOnlyLock(o.outputDir());   // a run that failed to start leaves no folder behind
+                throw e;
+            }
+        }
+    }
+
+    private static void removeIfOnlyLock(Path dir) {
+        try (var list = Files.list(dir)) {
+            if (!list.allMatch(p -> p.getFileName().toString().equals(LOCK))) return;
+            Files.deleteIfExists(dir.resolve(LOCK));
+            Files.deleteIfExists(dir);
+        } catch (java.io.IOException ignored) {
+            // only tidiness
+        }
+    }
+
+    private static Result trainLocked(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+        {
+            for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
+            Consumer<String> say = m -> log.println("cpt4j: " + m);
+            Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
+            Gpt2Config base = o.modelNameOrPath() != null
+                    ? Gpt2Trainable.readConfig(configOf(o.modelNameOrPath())) : Gpt2Trainable.readConfig(o.configName());
+            int T = o.blockSize() > 0 ? o.blockSize() : Math.min(base.nPositions(), 1024); // run_clm's default
+            if (T > base.nPositions())
+                throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()
+                        + " positions; use --block_size " + base.nPositions() + " or less");
+            int V = VocabResize.padded(tokenizer.vocabSize(), o.padToMultipleOf());
+
+            try (Parallel par = new Parallel(o.threads());
+                 TokenStore store = openData(o, tokenizer, T, base.nPositions(), say)) {
+                Gemm gemm = new Gemm(par);
+                Gpt2Trainable.Spec spec = Gpt2Trainable.Spec.of(o, V, T);
+                Gpt2Trainable model = o.modelNameOrPath() != null
+                        ? Gpt2Trainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
+                        : Gpt2Trainable.fromScratch(base, spec, gemm, par, say);
+                long trainable = 0;
+                for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
+                say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
+                                + "blocks of %d tokens; %d threads",
+                        o.lora() ? "LoRA r=" + o.loraRank() + " on " + o.trainable() : "full fine-tuning", trainable,
+                        model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
+                StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
+                // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
+                Hooks hooks = new Hooks(dir -> exportTo(dir, o, model), stop, AtomicFiles.Channels.DIRECT);
+                Result r = runLocked(o, model, data, par, progress, log, hooks);
+                try {
+                    export(o, model);
+                } catch (UserError e) {
+                    throw new UserError(e.getMessage() + "; the training itself is complete"
+                            + (r.lastCheckpoint() != null ? " (" + r.lastCheckpoint() + ")" : "")
+                            + ": run the same command with --resume_from_checkpoint true to write the final files", e);
+                }
+                say.accept(String.format(Locale.ROOT, "wrote the final %s to %s; peak memory (VmHWM) %.0f MiB",
+                        o.lora() ? "adapter (adapter_config.json, adapter_model.safetensors)" : "model (model.safetensors, config.json)",
+                        o.outputDir(), TrainBench.peakRssMb()));
+                return r;
+            }
         }
     }
 
     /** Writes the final adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into the output dir. */
     public static void export(TrainOptions o, Gpt2Trainable model) {
-        Path out = o.outputDir();
+        exportTo(o.outputDir(), o, model);
+    }
+
+    /** Writes the adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into {@code out}. */
+    static void exportTo(Path out, TrainOptions o, Gpt2Trainable model) {
         if (o.lora()) {
             String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
             PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
@@ -106,6 +153,35 @@ public final class Trainer {
             HfCheckpoints.save(out, model.config(), Gpt2Layout.of(model.config()), model.params(), DType.F32, baseJson);
         }
         PeftExport.copyTokenizerFiles(o.tokenizerNameOrPath(), out);
+    }
+
+    /** The lock file inside {@code --output_dir} that one run at a time holds (an OS lock: gone when the process is). */
+    public static final String LOCK = ".cpt4j-train.lock";
+
+    /**
+     * Takes the output folder's lock (creating the folder), or refuses at once when another run holds it. The OS
+     * releases it when this process ends in any way, so a run killed with {@code kill -9} never blocks its resume.
+     */
+    public static DirLock lockOutputDir(Path outputDir) {
+        if (Files.exists(outputDir) && !Files.isDirectory(outputDir))
+            throw new UserError("--output_dir " + outputDir + " is a file; give a folder");
+        Path file = outputDir.resolve(LOCK);
+        DirLock lock;
+        try {
+            Files.createDirectories(outputDir);
+            lock = DirLock.tryAcquire(file, "pid " + ProcessHandle.current().pid() + ", started "
+                    + java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS));
+        } catch (java.io.IOException e) {
+            throw new UserError("--output_dir " + outputDir + ": cannot create the lock file " + LOCK + " ("
+                    + AtomicFiles.reason(e) + "); check that the folder is writable");
+        }
+        if (lock == null) {
+            String owner = DirLock.owner(file);
+            throw new UserError("--output_dir " + outputDir + " is in use by another 'cpt4j train'"
+                    + (owner.isEmpty() ? "" : " (" + owner + ")") + "; wait for it to finish or stop it, or choose "
+                    + "another --output_dir");
+        }
+        return lock;
     }
 
     private static Path configOf(Path modelDir) {
@@ -139,12 +215,54 @@ public final class Trainer {
     }
 
     /**
+     * What a run does besides training: {@code extra} writes files into every checkpoint (the adapter), {@code stop}
+     * (may be null) asks it to stop at a step boundary, {@code channels} sees the bytes of the checkpoint files
+     * (tests inject a full disk).
+     */
+    public record Hooks(Checkpoints.Extra extra, Interruption stop, AtomicFiles.Channels channels) {
+        public static final Hooks NONE = new Hooks(Checkpoints.Extra.NONE, null, AtomicFiles.Channels.DIRECT);
+    }
+
+    /** A run stopped on request at a step boundary; the message is the line to print. */
+    public static final class Interrupted extends UserError {
+        private final long step;
+        private final Path lastCheckpoint;
+
+        Interrupted(long step, Path lastCheckpoint) {
+            super(Interruption.message(step, lastCheckpoint));
+            this.step = step;
+            this.lastCheckpoint = lastCheckpoint;
+        }
+
+        public long step() {
+            return step;
+        }
+
+        public Path lastCheckpoint() {
+            return lastCheckpoint;
+        }
+    }
+
+    /**
      * Runs (or resumes) training of {@code model} on {@code data} as configured by {@code o}. Writes checkpoints,
      * {@code metrics.jsonl} and {@code loss.png} into {@code o.outputDir()}. Exporting the final model/adapter is the
      * caller's job (the model knows its file format).
      */
     public static Result run(TrainOptions o, TrainableModel model, BatchSource data, Parallel par, Progress progress,
                              PrintStream log) {
+        return run(o, model, data, par, progress, log, Hooks.NONE);
+    }
+
+    /** As {@link #run(TrainOptions, TrainableModel, BatchSource, Parallel, Progress, PrintStream)} with {@code hooks}. */
+    public static Result run(TrainOptions o, TrainableModel model, BatchSource data, Parallel par, Progress progress,
+                             PrintStream log, Hooks hooks) {
+        try (DirLock lock = lockOutputDir(o.outputDir())) {
+            return runLocked(o, model, data, par, progress, log, hooks);
+        }
+    }
+
+    private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data, Parallel par,
+                                    Progress progress, PrintStream log, Hooks hooks) {
         int B = o.perDeviceTrainBatchSize(), T = data.blockSize();
         if (T > model.maxSequenceLength())
             throw new UserError("--block_size " + T + " is beyond the model's context of " + model.maxSequenceLength()
@@ -159,10 +277,12 @@ public final class Trainer {
                 o.adamBeta1(), o.adamBeta2(), o.adamEpsilon(), model::isTrainable, model::isEmbedding);
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
         LrSchedule schedule = o.schedule(total);
+        Interruption stop = hooks.stop();
 
         long step = 0;
         ArrayNode history = JSON.createArrayNode();
-        Path lastCheckpoint = null;
+        Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
+        double firstLoss = Double.NaN, startRms;
         if (resumeFrom != null) {
             Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt);
             if (st.maxSteps() != total)
@@ -175,10 +295,23 @@ public final class Trainer {
             history = st.logHistory();
             if (st.dataCursor() != null && !st.dataCursor().isNull()) data.restore(st.dataCursor());
             lastCheckpoint = resumeFrom;
+            Checkpoints.Health h = st.health();
+            firstLoss = h != null ? h.firstLoss() : Double.NaN;
+            startRms = h != null ? h.startRms() : 0;
+            lastSound = h == null || h.sound() ? resumeFrom : Checkpoints.newestSound(resumeFrom.toAbsolutePath().getParent(), step);
             log.println("cpt4j: resumed from " + resumeFrom + " at step " + step + " of " + total);
+        } else {
+            startRms = Checkpoints.scan(layout, params, opt).weightsRms();
         }
-        if (step >= total) throw new UserError("the checkpoint is already at step " + step + " of " + total
+        if (step > total) throw new UserError("the checkpoint is already at step " + step + " of " + total
                 + "; raise --max_steps/--num_train_epochs to train further");
+        if (step == total) {
+            // a complete run whose final files are missing (killed, or the disk filled, after its last checkpoint)
+            log.println("cpt4j: " + resumeFrom + " is the last step (" + step + " of " + total + "); training is "
+                    + "complete, writing what is left");
+            return new Result(step, Double.NaN, null, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
+                    o.outputDir().resolve(PLOT));
+        }
 
         int[] tokens = new int[B * T];                       // (B, T)
         List<LossPlot.Point> trainCurve = new ArrayList<>(), evalCurve = new ArrayList<>();
@@ -191,9 +324,24 @@ public final class Trainer {
         long t0 = System.nanoTime(), tLog = t0;
         double lossSinceLog = 0;
         long stepsSinceLog = 0, tokensSinceLog = 0;
+        long savedStep = step, saveNanos = -1;
+        RuntimeException failure = null;
         try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
             progress.start(step, total);
+            if (stop != null) stop.progress(step, lastCheckpoint, true);
             while (step < total) {
+                if (stop != null && stop.requested()) {
+                    // at a step boundary: the last update is complete; keep it if a checkpoint fits in the time left
+                    long estimate = saveNanos >= 0 ? saveNanos : estimateSaveNanos(opt.trainableCount());
+                    if (step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
+                            && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
+                        Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
+                                data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms));
+                        lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
+                                hooks.extra(), hooks.channels());
+                    }
+                    throw new Interrupted(step, lastCheckpoint);
+                }
                 long s = step + 1;                            // the step being computed, 1-based
                 zero(grads, opt.segments());
                 double lossSum = 0;
@@ -201,17 +349,18 @@ public final class Trainer {
                     data.nextTrain(tokens, B);
                     double l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
                             dropoutSeed(o.seed(), s, micro));
-                    Finite.require(l, "loss", s, lastCheckpoint);
+                    Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
                     lossSum += l;
                 }
                 double loss = lossSum / o.gradientAccumulationSteps();
                 double gradNorm = GradClip.clip(grads, opt.segments(), o.maxGradNorm(), par);
-                Finite.require(gradNorm, "gradient norm", s, lastCheckpoint);
+                Finite.require(gradNorm, "gradient norm", s, lastSound, skipped(lastCheckpoint, lastSound));
                 double factor = schedule.factor(step);
                 double lr = o.learningRate() * factor;
                 opt.step(params, grads, factor, par);
                 step = s;
                 lastLoss = loss;
+                if (Double.isNaN(firstLoss)) firstLoss = loss;
                 lossSinceLog += loss;
                 stepsSinceLog++;
                 tokensSinceLog += (long) B * T * o.gradientAccumulationSteps();
@@ -237,7 +386,7 @@ public final class Trainer {
                         && ((o.evalSteps() > 0 && step % o.evalSteps() == 0) || step == total);
                 if (evalNow) {
                     double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
-                    Finite.require(ev, "eval loss", step, lastCheckpoint);
+                    Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                     lastEval = ev;
                     metrics.log(new MetricsLog.Eval(step, ev));
                     ObjectNode h = history.addObject();
@@ -248,20 +397,56 @@ public final class Trainer {
                     progress.message(String.format(Locale.ROOT, "step %d: eval loss %.4f, perplexity %.2f", step, ev, Math.exp(ev)));
                 }
                 if ((o.saveSteps() > 0 && step % o.saveSteps() == 0) || step == total) {
+                    Checkpoints.Scan scan = Checkpoints.scan(layout, params, opt);
+                    if (scan.nonFinite() != null)
+                        throw new UserError("the " + scan.nonFinite() + " after step " + step + "; checkpoint-" + step
+                                + " was not written; " + (lastSound != null ? "the last good checkpoint is " + lastSound
+                                + " (resume with --resume_from_checkpoint " + lastSound + ")" : "no good checkpoint exists")
+                                + "; lower --learning_rate or --max_grad_norm");
                     Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
-                            data.state(), history, o.threads());
-                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit());
+                            data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms));
+                    long ts = System.nanoTime();
+                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
+                            hooks.extra(), hooks.channels());
+                    saveNanos = System.nanoTime() - ts;
+                    savedStep = step;
+                    Checkpoints.Health saved = Checkpoints.healthOf(lastCheckpoint);
+                    if (saved == null || saved.sound()) lastSound = lastCheckpoint;
+                    else progress.message("step " + step + ": warning: the weights of " + lastCheckpoint
+                            + " have exploded (" + saved.explosion() + "); lower --learning_rate");
                     progress.message("step " + step + ": saved " + lastCheckpoint);
                 }
+                if (stop != null) stop.progress(step, lastCheckpoint, true);
             }
+        } catch (RuntimeException e) {
+            failure = e;
+            throw e;
         } finally {
+            if (stop != null) stop.progress(step, lastCheckpoint, false);
             progress.close();
             if (!trainCurve.isEmpty() || !evalCurve.isEmpty()) {
-                LossPlot.write(o.outputDir().resolve(PLOT), trainCurve, evalCurve, 900, 540);
+                try {
+                    LossPlot.write(o.outputDir().resolve(PLOT), trainCurve, evalCurve, 900, 540);
+                } catch (RuntimeException e) {
+                    if (failure == null) throw e;
+                    failure.addSuppressed(e);          // never hide the error that stopped the run
+                }
             }
         }
         return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                 o.outputDir().resolve(PLOT));
+    }
+
+    /** Says why a newer checkpoint than the sound one is not recommended, or null. */
+    private static String skipped(Path lastCheckpoint, Path lastSound) {
+        if (lastCheckpoint == null || lastCheckpoint.equals(lastSound)) return null;
+        Checkpoints.Health h = Checkpoints.healthOf(lastCheckpoint);
+        return "not " + lastCheckpoint + ": " + (h != null && h.explosion() != null ? h.explosion() : "its weights exploded");
+    }
+
+    /** A cautious guess of a checkpoint's write time before one was measured: 4 copies of the trainable floats at 100 MB/s. */
+    private static long estimateSaveNanos(long trainableFloats) {
+        return trainableFloats * 4 * 4 * 10L;   // bytes × 10 ns per byte
     }
 
     /** Mean loss over all evaluation blocks (each block weighs the same). */

@@ -201,4 +201,18 @@ class TrainCommandTest {
         assertThat(text).contains("--fp16: cpt4j trains in fp32");
         assertThat(Files.exists(out)).isFalse();
     }
+
+    /** Issue 12 item 10: a block of one token has no next-token label; --threads 0 is named as --threads. */
+    @Test
+    void blockSizeOneAndThreadsZeroAreRefusedUpFrontNamingTheFlag() {
+        String base = "--model_name_or_path m --dataset_dir d --output_dir o";
+        assertThatThrownBy(() -> parse((base + " --block_size 1").split(" ")).options())
+                .isInstanceOf(UserError.class).hasMessageContaining("--block_size 1").hasMessageContaining("at least 2 tokens");
+        assertThat(parse((base + " --block_size 2").split(" ")).options().blockSize()).isEqualTo(2);
+        assertThatThrownBy(() -> parse((base + " --threads 0").split(" ")).options())
+                .isInstanceOf(UserError.class).hasMessageStartingWith("--threads must be >= 1")
+                .hasMessageNotContaining("preprocessing");
+        assertThatThrownBy(() -> parse((base + " --threads 2 --preprocessing_num_workers 0").split(" ")).options())
+                .isInstanceOf(UserError.class).hasMessageContaining("--preprocessing_num_workers");
+    }
 }

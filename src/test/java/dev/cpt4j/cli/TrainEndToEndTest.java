@@ -120,9 +120,7 @@ class TrainEndToEndTest {
         byte[] uninterrupted = Files.readAllBytes(out.resolve("adapter_model.safetensors"));
 
         // lose the last checkpoint (as if killed after checkpoint-4), resume: the same final adapter, bit for bit
-        for (String f : List.of("cpt4j_state.json", "trainer_state.json", "trainable.safetensors", "optimizer.safetensors"))
-            Files.deleteIfExists(out.resolve("checkpoint-6").resolve(f));
-        Files.delete(out.resolve("checkpoint-6"));
+        dev.cpt4j.io.AtomicFiles.deleteTree(out.resolve("checkpoint-6"));
         Run resumed = run(seedArgs(model, data, tmp.resolve("cache"), out, "--resume_from_checkpoint", "true"));
         assertThat(resumed.code()).as(resumed.err()).isZero();
         assertThat(resumed.err()).contains("resumed from").contains("using prepared data");
@@ -181,5 +179,102 @@ class TrainEndToEndTest {
         Run tooLong = run(longer);
         assertThat(tooLong.code()).isEqualTo(2);
         assertThat(tooLong.err()).contains("--block_size 64").contains("32");
+    }
+
+    /** {@code args} with the value after {@code flag} replaced (picocli refuses a repeated option). */
+    static String[] with(String[] args, String flag, String value) {
+        String[] out = args.clone();
+        int i = List.of(out).indexOf(flag);
+        if (i < 0) {
+            List<String> l = new ArrayList<>(List.of(out));
+            l.add(flag);
+            l.add(value);
+            return l.toArray(String[]::new);
+        }
+        out[i + 1] = value;
+        return out;
+    }
+
+    /**
+     * Issue 12 item 2: every checkpoint holds the peft adapter (usable as --adapter), and a run whose last checkpoint
+     * exists but whose final files do not is finished by resuming: the export only, exit 0, the same bytes.
+     */
+    @Test
+    void checkpointsHoldTheAdapterAndACompletedRunIsFinishedByResuming(@TempDir Path tmp) throws IOException {
+        Path model = tinyModel(tmp.resolve("model"), 40);
+        Path data = corpus(tmp.resolve("data"));
+        Path out = tmp.resolve("out");
+        Run r = run(seedArgs(model, data, tmp.resolve("cache"), out));
+        assertThat(r.code()).as(r.err()).isZero();
+        byte[] adapter = Files.readAllBytes(out.resolve("adapter_model.safetensors"));
+        for (String f : List.of("adapter_config.json", "adapter_model.safetensors", "vocab.txt"))
+            assertThat(out.resolve("checkpoint-4").resolve(f)).isRegularFile();
+        assertThat(Files.readAllBytes(out.resolve("checkpoint-6/adapter_model.safetensors"))).isEqualTo(adapter);
+        assertThat(Files.readString(out.resolve("checkpoint-6/adapter_config.json")))
+                .isEqualTo(Files.readString(out.resolve("adapter_config.json")));
+
+        // a checkpoint's adapter is an adapter: eval takes it as --adapter
+        Path text = data.resolve("corpus.txt");
+        PrintStream oldOut = System.out;
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(stdout, true, StandardCharsets.UTF_8));
+        Run eval;
+        try {
+            eval = run("eval", "--model", model.toString(), "--adapter", out.resolve("checkpoint-4").toString(),
+                    "--text-file", text.toString(), "--block-size", "16", "--threads", "1", "--json");
+        } finally {
+            System.setOut(oldOut);
+        }
+        assertThat(eval.code()).as(eval.err()).isZero();
+        assertThat(stdout.toString(StandardCharsets.UTF_8)).contains("\"perplexity\"");
+
+        // killed (or disk full) after the last checkpoint, before the final files: resuming writes them
+        for (String f : List.of("adapter_model.safetensors", "adapter_config.json", "vocab.txt")) Files.delete(out.resolve(f));
+        Run finish = run(seedArgs(model, data, tmp.resolve("cache"), out, "--resume_from_checkpoint", "true"));
+        assertThat(finish.code()).as(finish.err()).isZero();
+        assertThat(finish.err()).contains("checkpoint-6 is the last step (6 of 6); training is complete");
+        assertThat(Files.readAllBytes(out.resolve("adapter_model.safetensors"))).isEqualTo(adapter);
+        assertThat(out.resolve("vocab.txt")).isRegularFile();
+    }
+
+    /** Issue 12 item 10: a truncated newest checkpoint is refused by `train`, naming the intact earlier one. */
+    @Test
+    void aTruncatedNewestCheckpointNamesTheIntactEarlierOne(@TempDir Path tmp) throws IOException {
+        Path model = tinyModel(tmp.resolve("model"), 40);
+        Path data = corpus(tmp.resolve("data"));
+        Path out = tmp.resolve("out");
+        assertThat(run(seedArgs(model, data, tmp.resolve("cache"), out)).code()).isZero();
+        Path opt = out.resolve("checkpoint-6").resolve("optimizer.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(opt, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() / 2);
+        }
+        Run r = run(seedArgs(model, data, tmp.resolve("cache"), out, "--resume_from_checkpoint", "true"));
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(opt + " has ").contains("(truncated)")
+                .contains("the newest intact checkpoint is " + out.resolve("checkpoint-4"));
+        assertThat(r.err().strip().lines().filter(l -> l.startsWith("cpt4j: checkpoint"))).hasSize(1);
+    }
+
+    /** Issue 12 items 2 and 3: the final export fails (here: its target is a folder); the message says how to finish. */
+    @Test
+    void aFailedFinalExportIsFinishedByResuming(@TempDir Path tmp) throws IOException {
+        Path model = tinyModel(tmp.resolve("model"), 40);
+        Path data = corpus(tmp.resolve("data"));
+        Path out = tmp.resolve("out");
+        Path blocker = Files.createDirectories(out.resolve("adapter_model.safetensors").resolve("x"));
+        Run r = run(seedArgs(model, data, tmp.resolve("cache"), out));
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(out.resolve("adapter_model.safetensors") + ": cannot write (")
+                .contains("the training itself is complete (" + out.resolve("checkpoint-6") + ")")
+                .contains("run the same command with --resume_from_checkpoint true");
+        try (var left = Files.list(out)) {
+            assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(".tmp") || n.endsWith(".tmp"));
+        }
+        Files.delete(blocker);
+        Files.delete(blocker.getParent());
+        Run finish = run(seedArgs(model, data, tmp.resolve("cache"), out, "--resume_from_checkpoint", "true"));
+        assertThat(finish.code()).as(finish.err()).isZero();
+        assertThat(Files.readAllBytes(out.resolve("adapter_model.safetensors")))
+                .isEqualTo(Files.readAllBytes(out.resolve("checkpoint-6/adapter_model.safetensors")));
     }
 }

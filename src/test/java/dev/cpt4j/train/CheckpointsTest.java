@@ -126,4 +126,127 @@ class CheckpointsTest {
         assertThatThrownBy(() -> Checkpoints.load(dir, m.layout, m.params, onlyBias))
                 .isInstanceOf(UserError.class).hasMessageContaining("--lora_rank/--trainable/--modules_to_save");
     }
+
+    private static void setBytes(Path f, long at, byte[] b) throws Exception {
+        try (var ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(b), at);
+        }
+    }
+
+    /** Rewrites the manifest's size and CRC32C of {@code file}, as if the damage had happened before the save. */
+    private static void reseal(Path dir, String file) throws Exception {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var st = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(dir.resolve(Checkpoints.STATE).toFile());
+        var e = (com.fasterxml.jackson.databind.node.ObjectNode) st.get("files").get(file);
+        e.put("bytes", Files.size(dir.resolve(file)));
+        e.put("crc32c", String.format("%08x", dev.cpt4j.io.AtomicFiles.crc32c(dir.resolve(file))));
+        Files.write(dir.resolve(Checkpoints.STATE), json.writeValueAsBytes(st));
+    }
+
+    /** Issue 12 items 4 and 10: same-size corruption and truncation are caught by the manifest, naming the intact one. */
+    @Test
+    void damagedOrTruncatedFilesAreRefusedNamingTheNewestIntactCheckpoint(@TempDir Path out) throws Exception {
+        ToyBigram m = new ToyBigram(7, 1);
+        AdamW opt = optimizer(m);
+        for (long s : new long[] {2, 4, 6}) Checkpoints.save(out, m.layout, m.params, opt, state(s), 0);
+        Path six = out.resolve("checkpoint-6"), four = out.resolve("checkpoint-4");
+        Path optFile = six.resolve(Checkpoints.OPTIMIZER);
+        long size = Files.size(optFile);
+        setBytes(optFile, size - 4, new byte[] {0, 0, (byte) 0xc0, 0x7f});   // a NaN, same size: only the CRC can tell
+        assertThatThrownBy(() -> Checkpoints.load(six, m.layout, m.params, optimizer(m)))
+                .isInstanceOf(UserError.class).hasMessageContaining(optFile.toString()).hasMessageContaining("CRC32C")
+                .hasMessageContaining("the newest intact checkpoint is " + four);
+
+        Path weights = four.resolve(Checkpoints.WEIGHTS);          // a truncated file in the next one down
+        try (var ch = java.nio.channels.FileChannel.open(weights, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(Files.size(weights) - 10);
+        }
+        assertThatThrownBy(() -> Checkpoints.load(four, m.layout, m.params, optimizer(m)))
+                .isInstanceOf(UserError.class).hasMessageContaining(weights.toString()).hasMessageContaining("truncated")
+                .hasMessageContaining("the newest intact checkpoint is " + out.resolve("checkpoint-2"));
+        assertThatThrownBy(() -> Checkpoints.load(six, m.layout, m.params, optimizer(m)))
+                .hasMessageContaining("the newest intact checkpoint is " + out.resolve("checkpoint-2"));
+        assertThat(Checkpoints.newestIntact(out, Long.MAX_VALUE)).isEqualTo(out.resolve("checkpoint-2"));
+        Checkpoints.load(out.resolve("checkpoint-2"), m.layout, m.params, optimizer(m));   // the intact one loads
+    }
+
+    /** Issue 12 item 4: a checkpoint holding NaN (sealed with a matching CRC) is refused naming file and tensor. */
+    @Test
+    void nonFiniteValuesAreNeverWrittenNorResumed(@TempDir Path out) throws Exception {
+        ToyBigram m = new ToyBigram(7, 1);
+        AdamW opt = optimizer(m);
+        Checkpoints.save(out, m.layout, m.params, opt, state(2), 0);
+        opt.m()[3] = Float.NaN;
+        assertThatThrownBy(() -> Checkpoints.save(out, m.layout, m.params, opt, state(4), 0))
+                .isInstanceOf(UserError.class).hasMessageContaining("exp_avg of transformer.wte.weight holds NaN")
+                .hasMessageContaining("not writing");
+        assertThat(out.resolve("checkpoint-4")).doesNotExist();
+        assertThat(out).isDirectoryNotContaining(p -> p.getFileName().toString().startsWith(".tmp"));
+
+        Path two = out.resolve("checkpoint-2"), f = two.resolve(Checkpoints.WEIGHTS);
+        setBytes(f, Files.size(f) - 4, new byte[] {0, 0, (byte) 0x80, 0x7f});   // +Inf: the last wte element
+        reseal(two, Checkpoints.WEIGHTS);
+        assertThatThrownBy(() -> Checkpoints.load(two, m.layout, m.params, optimizer(m)))
+                .isInstanceOf(UserError.class).hasMessageContaining(f.toString())
+                .hasMessageContaining("tensor transformer.wte.weight holds an infinity (element 48)");
+    }
+
+    /** Issue 12 item 10: overlapping data offsets are refused by the one safetensors reader. */
+    @Test
+    void overlappingTensorOffsetsAreRefused(@TempDir Path out) throws Exception {
+        ToyBigram m = new ToyBigram(7, 1);
+        Path dir = Checkpoints.save(out, m.layout, m.params, optimizer(m), state(2), 0);
+        Path f = dir.resolve(Checkpoints.WEIGHTS);
+        byte[] bytes = Files.readAllBytes(f);
+        long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        String header = new String(bytes, 8, (int) n, java.nio.charset.StandardCharsets.UTF_8);
+        // lm_head.bias (7 floats) at [0, 28) moved to [4, 32), overlapping the wte table at [28, 224): same header length
+        String bad = header.replace("\"data_offsets\":[0,28]", "\"data_offsets\":[4,32]");
+        assertThat(bad).isNotEqualTo(header);
+        System.arraycopy(bad.getBytes(java.nio.charset.StandardCharsets.UTF_8), 0, bytes, 8, (int) n);
+        Files.write(f, bytes);
+        reseal(dir, Checkpoints.WEIGHTS);
+        assertThatThrownBy(() -> Checkpoints.load(dir, m.layout, m.params, optimizer(m)))
+                .isInstanceOf(UserError.class).hasMessageContaining(f.toString()).hasMessageContaining("overlap");
+    }
+
+    /** Issue 12 item 3: a full disk names the file and the cause, leaves no temporary file, keeps the previous one. */
+    @Test
+    void aFailedWriteNamesTheFileRemovesItsTemporaryFilesAndKeepsThePreviousCheckpoint(@TempDir Path out) throws Exception {
+        ToyBigram m = new ToyBigram(7, 1);
+        AdamW opt = optimizer(m);
+        Path two = Checkpoints.save(out, m.layout, m.params, opt, state(2), 0);
+        for (String file : new String[] {Checkpoints.OPTIMIZER, Checkpoints.WEIGHTS, "adapter_model.safetensors", Checkpoints.STATE}) {
+            FullDisk disk = new FullDisk(file, 100);
+            Checkpoints.Extra adapter = dir -> dev.cpt4j.io.AtomicFiles.write(dir.resolve("adapter_model.safetensors"),
+                    new byte[300], disk);
+            assertThatThrownBy(() -> Checkpoints.save(out, m.layout, m.params, opt, state(4), 1, adapter, disk))
+                    .as(file).isInstanceOf(UserError.class)
+                    .hasMessageContaining("cannot write " + out.resolve("checkpoint-4").resolve(file) + " (No space left on device)")
+                    .hasMessageContaining("the previous checkpoint " + two + " is intact");
+            assertThat(out.resolve("checkpoint-4")).doesNotExist();
+            try (var all = Files.walk(out)) {
+                assertThat(all.map(p -> p.getFileName().toString())).as(file).noneMatch(p -> p.startsWith("."));
+            }
+            assertThat(Checkpoints.list(out)).containsExactly(two);         // rotation did not run either
+            Checkpoints.load(two, m.layout, m.params, optimizer(m));
+        }
+    }
+
+    /** Issue 12 item 2: what the run's Extra writes is part of the checkpoint: checksummed, rotated with it. */
+    @Test
+    void extraFilesAreListedVerifiedAndRotated(@TempDir Path out) throws Exception {
+        ToyBigram m = new ToyBigram(5, 1);
+        AdamW opt = optimizer(m);
+        Checkpoints.Extra adapter = dir -> dev.cpt4j.io.AtomicFiles.writeString(dir.resolve("adapter_config.json"), "{}");
+        Path ten = Checkpoints.save(out, m.layout, m.params, opt, state(10), 1, adapter, dev.cpt4j.io.AtomicFiles.Channels.DIRECT);
+        assertThat(ten.resolve("adapter_config.json")).hasContent("{}");
+        assertThat(Files.readString(ten.resolve(Checkpoints.STATE))).contains("\"adapter_config.json\"").contains("crc32c");
+        Files.writeString(ten.resolve("adapter_config.json"), "{ }");
+        assertThatThrownBy(() -> Checkpoints.load(ten, m.layout, m.params, optimizer(m)))
+                .hasMessageContaining("adapter_config.json has 3 bytes, 2 were written")
+                .hasMessageContaining("no intact earlier checkpoint");
+        Checkpoints.save(out, m.layout, m.params, opt, state(20), 1, adapter, dev.cpt4j.io.AtomicFiles.Channels.DIRECT);
+        assertThat(ten).doesNotExist();                                     // its adapter file went with it
+    }
 }

@@ -15,6 +15,9 @@ final class ToyBigram implements TrainableModel {
     int calls;
     int nanAtCall = -1;       // returns NaN on this forward call (1-based)
     int crashAtCall = -1;     // throws (a simulated kill) on this forward call
+    int explodeAtCall = -1;   // multiplies the trainable weights by 50 before this call (a blow-up that stays finite)
+    int poisonAtCall = -1;    // sets one trainable weight to NaN after this call (loss and gradients stay finite)
+    java.util.function.IntConsumer onCall = c -> { };   // runs before every forward call (e.g. a stop request)
 
     ToyBigram(int vocab, long seed) {
         V = vocab;
@@ -36,8 +39,11 @@ final class ToyBigram implements TrainableModel {
 
     public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed) {
         calls++;
+        onCall.accept(calls);
         if (calls == crashAtCall) throw new IllegalStateException("simulated kill at call " + calls);
+        if (calls == explodeAtCall) for (int i = 5; i < params.length; i++) params[i] *= 50f;
         double loss = run(tokens, batch, seqLen, gradScale, true);
+        if (calls == poisonAtCall) params[layout.get("transformer.wte.weight").offset() + 3] = Float.NaN;
         return calls == nanAtCall ? Double.NaN : loss;
     }
 

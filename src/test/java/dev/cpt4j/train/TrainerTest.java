@@ -27,8 +27,12 @@ class TrainerTest {
     }
 
     private Trainer.Result run(TrainOptions o, ToyBigram m) {
+        return run(o, m, Trainer.Hooks.NONE);
+    }
+
+    private Trainer.Result run(TrainOptions o, ToyBigram m, Trainer.Hooks hooks) {
         try (Parallel par = Parallel.serial()) {
-            return Trainer.run(o, m, new ToyData(V, T, 50, 5), par, Progress.NONE, quiet);
+            return Trainer.run(o, m, new ToyData(V, T, 50, 5), par, Progress.NONE, quiet, hooks);
         }
     }
 
@@ -107,5 +111,112 @@ class TrainerTest {
         assertThat(Trainer.dropoutSeed(1, 1, 0)).isNotEqualTo(Trainer.dropoutSeed(1, 2, 0))
                 .isNotEqualTo(Trainer.dropoutSeed(1, 1, 1)).isNotEqualTo(Trainer.dropoutSeed(2, 1, 0))
                 .isEqualTo(Trainer.dropoutSeed(1, 1, 0));
+    }
+
+    /** Issue 12 item 4: the NaN stop names the newest sound checkpoint, not a newer one whose weights exploded. */
+    @Test
+    void nanStopDoesNotRecommendACheckpointWithExplodedWeights(@TempDir Path tmp) {
+        Path out = tmp.resolve("out");
+        ToyBigram m = new ToyBigram(V, 3);
+        m.explodeAtCall = 2 * 4 + 1;      // weights ×50 in step 5: finite, but checkpoint-6 holds exploded weights
+        m.nanAtCall = 2 * 7 + 1;          // step 8
+        assertThatThrownBy(() -> run(opts(out, 10, 3, 0, null, false), m))
+                .isInstanceOf(UserError.class).hasMessageContaining("NaN at step 8")
+                .hasMessageContaining("the last good checkpoint is " + out.resolve("checkpoint-3"))
+                .hasMessageContaining("not " + out.resolve("checkpoint-6") + ": its loss");
+        assertThat(Checkpoints.healthOf(out.resolve("checkpoint-6")).sound()).isFalse();
+        assertThat(Checkpoints.healthOf(out.resolve("checkpoint-6")).explosion()).contains("first step's");
+        assertThat(Checkpoints.healthOf(out.resolve("checkpoint-3")).sound()).isTrue();
+    }
+
+    /** Issue 12 item 4: weights that became NaN in an update with a finite loss are not written as a checkpoint. */
+    @Test
+    void nonFiniteWeightsAreNeverCheckpointed(@TempDir Path tmp) {
+        Path out = tmp.resolve("out");
+        ToyBigram m = new ToyBigram(V, 3);
+        m.poisonAtCall = 2 * 6;           // last micro-batch of step 6: loss and gradients finite, one weight NaN
+        assertThatThrownBy(() -> run(opts(out, 10, 3, 0, null, false), m))
+                .isInstanceOf(UserError.class).hasMessageContaining("weight transformer.wte.weight holds NaN")
+                .hasMessageContaining("checkpoint-6 was not written")
+                .hasMessageContaining("the last good checkpoint is " + out.resolve("checkpoint-3"));
+        assertThat(Checkpoints.list(out)).containsExactly(out.resolve("checkpoint-3"));
+    }
+
+    /** Issue 12 item 3: a full disk during a checkpoint is the error seen, not the loss plot that failed after it. */
+    @Test
+    void diskFullDuringACheckpointIsNotMaskedByTheLossPlot(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("out");
+        Files.createDirectories(out.resolve(Trainer.PLOT).resolve("x"));    // loss.png cannot be replaced either
+        ToyBigram m = new ToyBigram(V, 3);
+        FullDisk disk = new FullDisk(Checkpoints.OPTIMIZER, 64);
+        // the first save (step 3) fits; from step 6 on the disk is full
+        Trainer.Hooks hooks = new Trainer.Hooks(Checkpoints.Extra.NONE, null,
+                (dst, ch) -> dst.getParent().getFileName().toString().startsWith(".tmp-checkpoint-6") ? disk.wrap(dst, ch) : ch);
+        assertThatThrownBy(() -> run(opts(out, 10, 3, 0, null, true), m, hooks))
+                .isInstanceOf(UserError.class)
+                .hasMessageContaining("cannot write " + out.resolve("checkpoint-6").resolve(Checkpoints.OPTIMIZER)
+                        + " (No space left on device)")
+                .hasMessageContaining("the previous checkpoint " + out.resolve("checkpoint-3") + " is intact")
+                .satisfies(e -> assertThat(e.getSuppressed()).singleElement()
+                        .satisfies(p -> assertThat(p.getMessage()).contains(Trainer.PLOT)));
+        try (var all = Files.list(out)) {
+            assertThat(all.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(".tmp"));
+        }
+        assertThat(Checkpoints.list(out)).containsExactly(out.resolve("checkpoint-3"));
+    }
+
+    /** Issue 12 item 2: resuming from the last step's checkpoint trains nothing and returns, so the caller exports. */
+    @Test
+    void resumingACompletedRunOnlyFinishesIt(@TempDir Path tmp) {
+        Path out = tmp.resolve("out");
+        ToyBigram m = new ToyBigram(V, 2);
+        run(opts(out, 6, 3, 0, null, false), m);
+        ToyBigram again = new ToyBigram(V, 2);
+        Trainer.Result r = run(opts(out, 6, 3, 0, "true", false), again);
+        assertThat(r.steps()).isEqualTo(6);
+        assertThat(r.lastCheckpoint()).isEqualTo(out.resolve("checkpoint-6"));
+        assertThat(again.calls).isZero();
+        assertThat(again.params).containsExactly(m.params);                 // restored, ready to export
+        assertThatThrownBy(() -> run(opts(out, 5, 3, 0, "true", false), new ToyBigram(V, 2)))
+                .hasMessageContaining("already at step 6 of 5");
+    }
+
+    /** Issue 12 item 1: a second run on a locked output folder fails at once; the lock goes with its holder. */
+    @Test
+    void aSecondRunOnTheSameOutputDirFailsAtOnce(@TempDir Path tmp) {
+        Path out = tmp.resolve("out");
+        try (var held = Trainer.lockOutputDir(out)) {
+            ToyBigram m = new ToyBigram(V, 2);
+            assertThatThrownBy(() -> run(opts(out, 4, 2, 0, null, false), m))
+                    .isInstanceOf(UserError.class).hasMessageContaining("--output_dir " + out + " is in use by another "
+                            + "'cpt4j train' (pid " + ProcessHandle.current().pid());
+            assertThat(m.calls).isZero();
+            assertThat(out.resolve(MetricsLog.FILE)).doesNotExist();
+        }
+        assertThat(run(opts(out, 4, 2, 0, null, false), new ToyBigram(V, 2)).steps()).isEqualTo(4);
+    }
+
+    /** Issue 12 item 8: a stop request ends the run at a step boundary with a checkpoint of that step; resume is exact. */
+    @Test
+    void aStopRequestEndsAtAStepBoundaryWithACheckpoint(@TempDir Path tmp) {
+        ToyBigram straight = new ToyBigram(V, 2);
+        run(opts(tmp.resolve("a"), 10, 3, 0, null, false), straight);
+
+        Path b = tmp.resolve("b");
+        Interruption stop = new Interruption();
+        ToyBigram stopped = new ToyBigram(V, 2);
+        stopped.onCall = c -> { if (c == 2 * 4 + 2) stop.request(); };   // during step 5, between its micro-batches
+        Trainer.Hooks hooks = new Trainer.Hooks(Checkpoints.Extra.NONE, stop, dev.cpt4j.io.AtomicFiles.Channels.DIRECT);
+        assertThatThrownBy(() -> run(opts(b, 10, 3, 0, null, false), stopped, hooks))
+                .isInstanceOf(Trainer.Interrupted.class)
+                .hasMessage("interrupted at step 5; the last checkpoint is " + b.resolve("checkpoint-5")
+                        + "; resume with --resume_from_checkpoint true");
+        assertThat(stopped.calls).isEqualTo(10);                           // step 5 finished, step 6 never began
+        assertThat(stop.training()).isFalse();
+        assertThat(Checkpoints.list(b)).containsExactly(b.resolve("checkpoint-3"), b.resolve("checkpoint-5"));
+
+        ToyBigram resumed = new ToyBigram(V, 2);
+        run(opts(b, 10, 3, 0, "true", false), resumed);
+        assertThat(resumed.params).containsExactly(straight.params);
     }
 }

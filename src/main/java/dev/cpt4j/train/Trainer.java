@@ -130,6 +130,13 @@ public final class Trainer {
                 throw new UserError("--data_cache_dir " + cache + " holds blocks of " + store.blockSize() + " tokens, not "
                         + "--block_size " + T + "; give --dataset_dir to rebuild it or use --block_size " + store.blockSize());
             }
+            String why = store.tokenizerMismatch(tokenizer);
+            if (why != null) {
+                store.close();
+                throw new UserError("--data_cache_dir " + cache + " was prepared with another tokenizer than "
+                        + o.tokenizerNameOrPath() + " (its manifest has " + why + "); give --dataset_dir to rebuild it "
+                        + "with this tokenizer, or train with the tokenizer it was prepared with");
+            }
         } else {
             PrepareOptions po = new PrepareOptions(List.of(o.datasetDir()), cache, T, o.validationSplit(),
                     o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);

@@ -77,6 +77,7 @@ public final class Gpt2Model {
     private LinearHook hook;
     private float gradScale = 1f;
     private final PhaseProfile prof = new PhaseProfile();
+    private long activationFloats;    // floats allocated by alloc (see activationBytes)
 
     // parameter offsets
     private final int wte, wpe, lnfW, lnfB, headW;
@@ -252,7 +253,40 @@ public final class Gpt2Model {
         targets = new int[maxN];
     }
 
-    private static float[] alloc(long n, String what) {
+    /**
+     * Bytes of the activation and scratch buffers the constructor allocates for (maxBatch, maxT) — the same sizes as
+     * the allocations above, so a caller can refuse a batch the heap cannot hold before allocating anything.
+     * Parameters, gradients and optimizer state are not included.
+     */
+    public static long activationBytes(Gpt2Config config, int maxBatch, int maxT, boolean gradientCheckpointing) {
+        long N = (long) maxBatch * maxT, C = config.nEmbd(), F = config.nInner(), L = config.nLayer();
+        long SL = gradientCheckpointing ? 1 : L;
+        long floats = (L + 1) * N * C              // resid
+                + 2 * N * C                        // ln1, ln2
+                + 4 * SL * N                       // ln1/ln2 mean, rstd
+                + SL * N * 3 * C                   // qkv
+                + SL * N * C                       // atty
+                + SL * maxBatch * config.nHead() * (long) maxT // lse
+                + SL * N * C                       // res2
+                + SL * N * F                       // fch
+                + N * F                            // fchAct
+                + N * C + 2 * N                    // lnf, lnfMean, lnfRstd
+                + N * C                            // tmp
+                + 4 * N * C                        // dres, dtmp, dln, datty
+                + N * 3 * C                        // dqkv
+                + 2 * N * F                        // dfch, dfchAct
+                + CrossEntropyHead.scratchSize((int) Math.min(HEAD_ROWS, N), (int) C, config.vocabSize());
+        long ints = 3 * N;                         // tokens, targets, wteSlots
+        return 4 * (floats + ints);
+    }
+
+    /** Bytes this model's activation and scratch buffers take (what {@link #activationBytes} predicts). */
+    public long allocatedActivationBytes() {
+        return 4 * (activationFloats + headScratch.length + tokens.length + targets.length + wteSlots.length);
+    }
+
+    private float[] alloc(long n, String what) {
+        activationFloats += n;
         if (n > Integer.MAX_VALUE - 16)
             throw new IllegalArgumentException("activation buffer " + what + " would need " + n
                     + " floats (more than one Java array holds); use a smaller batch or block, or gradient checkpointing");

@@ -69,6 +69,7 @@ public final class Trainer {
             throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()
                     + " positions; use --block_size " + base.nPositions() + " or less");
         int V = VocabResize.padded(tokenizer.vocabSize(), o.padToMultipleOf());
+        HeapCheck.require(base, Gpt2Trainable.Spec.of(o, V, T), o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
         try (Parallel par = new Parallel(o.threads());
              TokenStore store = openData(o, tokenizer, T, base.nPositions(), say)) {

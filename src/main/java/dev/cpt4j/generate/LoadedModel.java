@@ -6,6 +6,7 @@ import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tokenizer.Tokenizer;
+import dev.cpt4j.tokenizer.TokenizerFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,9 +17,6 @@ import java.nio.file.Path;
  * adapter trained after adding tokens ships its tokenizer), else from the model directory.
  */
 public record LoadedModel(Gpt2Config config, ParamLayout layout, float[] params, Tokenizer tokenizer, Path tokenizerDir) {
-
-    /** Tokenizer files {@link Tokenizer#load} looks for in a directory. */
-    static final String[] TOKENIZER_FILES = {"tokenizer.json", "vocab.txt", "vocab.json", "encoder.json", "tokenizer.model"};
 
     /** Loads {@code modelDir} (+ {@code adapterDir}, may be null) and the tokenizer; any problem is a {@link UserError}. */
     public static LoadedModel load(Path modelDir, Path adapterDir) {
@@ -51,7 +49,6 @@ public record LoadedModel(Gpt2Config config, ParamLayout layout, float[] params,
     }
 
     static boolean hasTokenizer(Path dir) {
-        for (String f : TOKENIZER_FILES) if (Files.isRegularFile(dir.resolve(f))) return true;
-        return false;
+        return TokenizerFiles.present(dir);
     }
 }

@@ -11,7 +11,7 @@ import dev.cpt4j.tensor.cpu.Dropout;
 import dev.cpt4j.tensor.cpu.Embedding;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.LayerNorm;
-import dev.cpt4j.tensor.cpu.Linear;
+import dev.cpt4j.tensor.cpu.Conv1d;
 
 import java.util.Arrays;
 import java.util.List;
@@ -605,7 +605,7 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.PROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
-        Linear.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
+        Conv1d.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
         LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
         prof.lap(PhaseProfile.Phase.LN_FWD);
@@ -617,15 +617,15 @@ public final class Gpt2Model {
         prof.lap(PhaseProfile.Phase.FCPROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
-        Linear.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
+        Conv1d.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
     }
 
     /** The one place a Conv1D runs forward: y = x·W + b (W fp32 or bf16), then the hook. */
     private void conv1dForward(int l, LinearHook.Site site, int wView, float[] y, int yOff, float[] x, int xOff,
                                int wOff, int bOff, int N, int in, int out) {
-        if (bf16[wView]) Linear.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wOff, params, bOff, N, in, out);
-        else Linear.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
+        if (bf16[wView]) Conv1d.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wOff, params, bOff, N, in, out);
+        else Conv1d.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
         if (hook != null) hook.forward(l, site, x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
     }
 
@@ -633,9 +633,9 @@ public final class Gpt2Model {
     private void conv1dBackward(int l, LinearHook.Site site, int wView, float[] dx, int dxOff, float[] dy, int dyOff,
                                 float[] x, int xOff, int wOff, int bOff, int N, int in, int out) {
         // the bias view follows its weight in the layout
-        if (bf16[wView]) Linear.backwardBf16(gemm, par, dx, dxOff, g(wView + 1), go(wView + 1), dy, dyOff,
+        if (bf16[wView]) Conv1d.backwardBf16(gemm, par, dx, dxOff, g(wView + 1), go(wView + 1), dy, dyOff,
                 params16, wOff, N, in, out);
-        else Linear.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
+        else Conv1d.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
                 x, xOff, params, wOff, N, in, out);
         if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
     }

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.GenerateBench;
 import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.TrainBench;
+import dev.cpt4j.bench.TrainBench;
 import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

@@ -729,7 +729,7 @@ public final class Gpt2Model {
     }
 
     /** The opt-in phase timer ({@code -Dcpt4j.profile=true}). */
-    PhaseProfile profile() {
+    public PhaseProfile profile() {
         return prof;
     }
 

@@ -14,7 +14,6 @@ import dev.cpt4j.hf.PeftExport;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
-import dev.cpt4j.model.TrainBench;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
@@ -89,7 +88,7 @@ public final class Trainer {
             export(o, model);
             say.accept(String.format(Locale.ROOT, "wrote the final %s to %s; peak memory (VmHWM) %.0f MiB",
                     o.lora() ? "adapter (adapter_config.json, adapter_model.safetensors)" : "model (model.safetensors, config.json)",
-                    o.outputDir(), TrainBench.peakRssMb()));
+                    o.outputDir(), PeakMemory.rssMb()));
             return r;
         }
     }
@@ -163,8 +162,8 @@ public final class Trainer {
 
         ParamLayout layout = model.layout();
         float[] params = model.params(), grads = model.grads();
-        AdamW opt = AdamW.forLanguageModel(layout, v -> model.gradOffset(v.name()), v -> model.sparseGrad(v.name()), o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
-                o.adamBeta1(), o.adamBeta2(), o.adamEpsilon(), model::isTrainable, model::isEmbedding);
+        AdamW opt = AdamW.forModel(model, o.learningRate(), o.embeddingLearningRate(), o.weightDecay(), o.adamBeta1(),
+                o.adamBeta2(), o.adamEpsilon());
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
         LrSchedule schedule = o.schedule(total);
 
@@ -203,7 +202,7 @@ public final class Trainer {
             progress.start(step, total);
             while (step < total) {
                 long s = step + 1;                            // the step being computed, 1-based
-                zero(grads, opt.segments());
+                opt.zeroGrads(grads);
                 double lossSum = 0;
                 for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
                     data.nextTrain(tokens, B);
@@ -302,12 +301,5 @@ public final class Trainer {
         r.put("kind", "splitmix64(seed, step, micro_batch)");   // stateless: the step restores it
         r.put("seed", seed);
         return r;
-    }
-
-    private static void zero(float[] grads, List<AdamW.Segment> segments) {
-        for (AdamW.Segment s : segments) {
-            if (s.sparse() != null) s.sparse().zero();
-            else java.util.Arrays.fill(grads, s.gradOffset(), s.gradOffset() + s.length(), 0f);
-        }
     }
 }

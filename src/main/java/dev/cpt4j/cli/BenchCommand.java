@@ -6,8 +6,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.GenerateBench;
 import dev.cpt4j.model.Gpt2Config;
+import dev.cpt4j.bench.TrainBench;
 import dev.cpt4j.model.ModelConfig;
-import dev.cpt4j.model.TrainBench;
 import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -175,7 +175,7 @@ final class BenchCommand implements Callable<Integer> {
             if (newTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + newTokens);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
             try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
-                dev.cpt4j.generate.LoadBench.Result r = dev.cpt4j.generate.LoadBench.run(model, block, newTokens, seed, par);
+                dev.cpt4j.bench.LoadBench.Result r = dev.cpt4j.bench.LoadBench.run(model, block, newTokens, seed, par);
                 if (json) {
                     System.out.printf(Locale.ROOT, "{\"parameters\":%d,\"weight_bytes\":%d,\"load_s\":%.2f,\"loss\":%.5f,\"eval_s\":%.2f,"
                                     + "\"decode_tokens_per_s\":%.3f,\"peak_rss_mb\":%.0f}%n", r.parameters(), r.weightBytes(),

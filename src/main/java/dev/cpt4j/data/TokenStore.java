@@ -1,6 +1,7 @@
 package dev.cpt4j.data;
 
 import dev.cpt4j.UserError;
+import dev.cpt4j.tokenizer.Tokenizer;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -86,6 +87,25 @@ public final class TokenStore implements AutoCloseable {
     /** Tokens per block (T). */
     public int blockSize() {
         return manifest.blockSize();
+    }
+
+    /**
+     * Why the ids of this store do not belong to {@code tokenizer} (it was prepared with another one: its
+     * fingerprint or vocabulary size differs from the manifest's), or null when they do. A store of another tokenizer
+     * with the same vocabulary size would train without any error on ids that mean other tokens.
+     */
+    public String tokenizerMismatch(Tokenizer tokenizer) {
+        java.util.List<String> why = new java.util.ArrayList<>();
+        if (!manifest.tokenizerFingerprint().equals(tokenizer.fingerprint()))
+            why.add("tokenizer fingerprint " + abbrev(manifest.tokenizerFingerprint()) + ", this tokenizer's is "
+                    + abbrev(tokenizer.fingerprint()));
+        if (manifest.vocabSize() != tokenizer.vocabSize())
+            why.add("a vocabulary of " + manifest.vocabSize() + " tokens, this tokenizer has " + tokenizer.vocabSize());
+        return why.isEmpty() ? null : String.join("; ", why);
+    }
+
+    private static String abbrev(String fingerprint) {
+        return fingerprint.length() > 12 ? fingerprint.substring(0, 12) + "…" : fingerprint;
     }
 
     public TokenDtype dtype() {

@@ -1,6 +1,7 @@
 package dev.cpt4j.generate;
 
 import dev.cpt4j.UserError;
+import dev.cpt4j.data.TextBlocks;
 import dev.cpt4j.data.TokenBlocks;
 import dev.cpt4j.data.TokenStore;
 import dev.cpt4j.model.StepModel;
@@ -45,10 +46,10 @@ public final class Comparison {
             }
         }
 
-        /** The whole blocks of a text file's non-blank lines (see {@link Evaluation}). */
+        /** The whole blocks of a text file's non-blank lines ({@link TextBlocks}, prepare's rule). */
         public static HeldOut fromText(LoadedModel m, Path file, int blockSize) {
             int[] ids = Evaluation.tokenizeLines(m.tokenizer(), file);
-            return new HeldOut(Evaluation.cut(ids, blockSize, "--text-file " + file), blockSize, file.toString());
+            return new HeldOut(TextBlocks.cut(ids, blockSize, "--text-file " + file), blockSize, file.toString());
         }
     }
 

@@ -3,24 +3,19 @@ package dev.cpt4j.generate;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
+import dev.cpt4j.data.TextBlocks;
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.model.CausalLm;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 
 /**
- * Held-out loss of a causal LM, as transformers computes it with {@code labels=input_ids}: text is tokenized line by
- * line (blank lines skipped, special tokens as the tokenizer's post-processor adds them — the same rule as
- * {@code cpt4j prepare}), all ids are concatenated and cut into blocks of N tokens (the remainder dropped), and the
+ * Held-out loss of a causal LM, as transformers computes it with {@code labels=input_ids}: text is cut into blocks of
+ * N tokens by {@code cpt4j prepare}'s rule ({@link TextBlocks}: every non-blank line tokenized with special tokens,
+ * the ids concatenated, the remainder dropped), and the
  * loss is the mean next-token cross-entropy over every predicted position, B·(N−1) per batch of B blocks. Runs the
  * engine's eval-mode forward ({@link CausalLm#evalLoss}).
  */
@@ -49,36 +44,9 @@ public final class Evaluation {
         }
     }
 
-    /** Ids of every non-blank line of {@code file} (with special tokens), concatenated. */
+    /** Ids of every non-blank line of {@code file} (with special tokens), concatenated: {@link TextBlocks#tokenize}. */
     public static int[] tokenizeLines(Tokenizer tok, Path file) {
-        if (!Files.isRegularFile(file)) throw new UserError("--text-file " + file + " does not exist or is not a file");
-        int[] ids = new int[1 << 12];
-        int n = 0;
-        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            for (String line; (line = r.readLine()) != null; ) {
-                if (line.isBlank()) continue;
-                int[] t = tok.encode(line, true);
-                if (n + t.length > ids.length) ids = Arrays.copyOf(ids, Math.max(2 * ids.length, n + t.length));
-                System.arraycopy(t, 0, ids, n, t.length);
-                n += t.length;
-            }
-        } catch (java.nio.charset.MalformedInputException e) {
-            throw new UserError("--text-file " + file + " is not UTF-8 text; convert it to UTF-8");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return Arrays.copyOf(ids, n);
-    }
-
-    /** The whole blocks of {@code ids}, row-major (blocks, blockSize); checks the block size against the text. */
-    public static int[] cut(int[] ids, int blockSize, String where) {
-        if (ids.length == 0) throw new UserError(where + " has no text (every line is blank); give a file with held-out text");
-        if (blockSize < 2) throw new UserError("--block-size must be at least 2 (a block predicts its tokens 1..N−1), got " + blockSize);
-        int blocks = ids.length / blockSize;
-        if (blocks == 0)
-            throw new UserError(where + " gives only " + ids.length + " tokens, less than one block of " + blockSize
-                    + "; use a smaller --block-size or more text");
-        return Arrays.copyOf(ids, blocks * blockSize);
+        return TextBlocks.tokenize(tok, file, "--text-file");
     }
 
     /**
@@ -119,7 +87,7 @@ public final class Evaluation {
             throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().contextLength()
                     + " positions; use --block-size " + m.config().contextLength() + " or less");
         int[] ids = tokenizeLines(m.tokenizer(), textFile);
-        int[] blocks = cut(ids, blockSize, "--text-file " + textFile);
+        int[] blocks = TextBlocks.cut(ids, blockSize, "--text-file " + textFile);
         Result r = evaluate(m.modelDir(), blocks, blockSize, batchSize, par);
         return new Result(r.loss(), r.tokens(), r.blocks(), blockSize, ids.length);
     }

@@ -8,6 +8,7 @@ import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tokenizer.Tokenizer;
+import dev.cpt4j.tokenizer.TokenizerFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,9 +19,6 @@ import java.nio.file.Path;
  * adapter trained after adding tokens ships its tokenizer), else from the model directory.
  */
 public record LoadedModel(ModelConfig config, ParamLayout layout, float[] params, Tokenizer tokenizer, Path tokenizerDir) {
-
-    /** Tokenizer files {@link Tokenizer#load} looks for in a directory. */
-    static final String[] TOKENIZER_FILES = {"tokenizer.json", "vocab.txt", "vocab.json", "encoder.json", "tokenizer.model"};
 
     /** Loads {@code modelDir} (+ {@code adapterDir}, may be null) and the tokenizer; any problem is a {@link UserError}. */
     public static LoadedModel load(Path modelDir, Path adapterDir) {
@@ -58,7 +56,6 @@ public record LoadedModel(ModelConfig config, ParamLayout layout, float[] params
     }
 
     static boolean hasTokenizer(Path dir) {
-        for (String f : TOKENIZER_FILES) if (Files.isRegularFile(dir.resolve(f))) return true;
-        return false;
+        return TokenizerFiles.present(dir);
     }
 }

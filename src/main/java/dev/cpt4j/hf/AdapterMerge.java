@@ -3,6 +3,7 @@ package dev.cpt4j.hf;
 import dev.cpt4j.UserError;
 import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.ParamLayout;
 
 import dev.cpt4j.io.DType;
@@ -59,9 +60,8 @@ public final class AdapterMerge {
     }
 
     /** Tokenizer and generation files a merged directory carries over (adapter directory first, then the base). */
-    public static final List<String> SIDE_FILES = List.of("tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
-            "generation_config.json");
+    public static final List<String> SIDE_FILES = java.util.stream.Stream.concat(
+            dev.cpt4j.tokenizer.TokenizerFiles.ALL.stream(), java.util.stream.Stream.of("generation_config.json")).toList();
 
     /**
      * Writes base + adapter as a plain transformers checkpoint: {@code model.safetensors} (F32), {@code config.json}
@@ -241,9 +241,9 @@ public final class AdapterMerge {
         }
         int baseHead = bc.tieWordEmbeddings() ? bl.get(Gpt2Layout.WTE).offset() : bl.get(Gpt2Layout.LM_HEAD).offset();
         int wte = ml.get(Gpt2Layout.WTE).offset();
-        copyResized(bp, bl.get(Gpt2Layout.WTE).offset(), V, p, wte, adapterV, C);
+        VocabResize.copyResized(bp, bl.get(Gpt2Layout.WTE).offset(), V, p, wte, adapterV, C);
         int head = tied ? wte : ml.get(Gpt2Layout.LM_HEAD).offset();
-        if (!tied) copyResized(bp, baseHead, V, p, head, adapterV, C);
+        if (!tied) VocabResize.copyResized(bp, baseHead, V, p, head, adapterV, C);
         if (newWte != null) System.arraycopy(newWte.data(), 0, p, wte, adapterV * C);
         if (newHead != null && !(tied && newWte != null)) System.arraycopy(newHead.data(), 0, p, head, adapterV * C);
         if (tied && keepTied && newWte == null && newHead != null) System.arraycopy(newHead.data(), 0, p, wte, adapterV * C);
@@ -294,14 +294,5 @@ public final class AdapterMerge {
                     dst[off + o * cols + i] += (float) (acc * s);
                 }
         }
-    }
-
-    /** Copies a [V, C] matrix into a [newV, C] one; rows past V get the mean of the old rows. */
-    private static void copyResized(float[] src, int srcOff, int V, float[] dst, int dstOff, int newV, int C) {
-        System.arraycopy(src, srcOff, dst, dstOff, V * C);
-        if (newV == V) return;
-        double[] mean = new double[C];
-        for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) mean[c] += src[srcOff + v * C + c];
-        for (int v = V; v < newV; v++) for (int c = 0; c < C; c++) dst[dstOff + v * C + c] = (float) (mean[c] / V);
     }
 }

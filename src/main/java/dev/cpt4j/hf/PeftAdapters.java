@@ -163,7 +163,30 @@ public final class PeftAdapters {
     /** Reads {@code dir}'s adapter_config.json and adapter tensors (safetensors preferred over .bin). */
     public static Adapter read(Path dir) {
         if (!Files.isDirectory(dir)) throw new UserError(dir + ": adapter directory does not exist; check --adapter");
-        return new Adapter(readConfig(dir.resolve(CONFIG)), readTensors(dir));
+        LoraConfig cfg = readConfig(dir.resolve(CONFIG));
+        Map<String, Tensor> tensors = readTensors(dir);
+        checkRanks(dir, cfg, tensors);
+        return new Adapter(cfg, tensors);
+    }
+
+    /**
+     * Every LoRA matrix has the config's rank: {@code lora_A}/{@code lora_embedding_A} {@code [r, in]},
+     * {@code lora_B}/{@code lora_embedding_B} {@code [out, r]} (peft builds the layers from {@code r} and refuses
+     * such a checkpoint on loading). Whether {@code in} and {@code out} fit the base is the merge's check.
+     */
+    static void checkRanks(Path dir, LoraConfig cfg, Map<String, Tensor> tensors) {
+        for (var e : tensors.entrySet()) {
+            String key = e.getKey();
+            boolean a = key.contains(".lora_A.") || key.contains(".lora_embedding_A");
+            boolean b = key.contains(".lora_B.") || key.contains(".lora_embedding_B");
+            if (!a && !b) continue;
+            int[] s = e.getValue().shape();
+            if (s.length != 2 || s[a ? 0 : 1] != cfg.r())
+                throw new UserError(dir + ": adapter tensor " + key + " has shape " + Arrays.toString(s) + " but "
+                        + CONFIG + " says r = " + cfg.r() + " (" + (a ? "lora_A is [r, in]" : "lora_B is [out, r]")
+                        + "); the config and the weights are from different adapters: use the adapter_config.json "
+                        + "written with these weights");
+        }
     }
 
     /** Reads an adapter_config.json; any problem is one line naming the file and field. */
@@ -196,6 +219,12 @@ public final class PeftAdapters {
             boolean inf = bool(j, where, "inference_mode", true);
             if (bool(j, where, "use_dora", false))
                 throw new UserError(where + ": use_dora is true; cpt4j supports plain LoRA adapters");
+            for (String pattern : List.of("rank_pattern", "alpha_pattern")) {
+                JsonNode pv = j.get(pattern);
+                if (pv != null && !pv.isNull() && !(pv.isObject() && pv.isEmpty()))
+                    throw new UserError(where + ": " + pattern + " " + pv + " gives some modules their own rank or "
+                            + "alpha; cpt4j supports one r and one lora_alpha for all modules");
+            }
             ObjectNode extra = j.deepCopy();
             for (String k : KNOWN) extra.remove(k);
             return new LoraConfig(peftType, taskType, r, alpha, dropout, targets, regex, save, fifo, bias, base, initW, rs, inf, extra);

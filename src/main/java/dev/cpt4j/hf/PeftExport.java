@@ -6,6 +6,7 @@ import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.model.Lora;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tokenizer.TokenizerFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,10 +24,6 @@ import java.util.Map;
  */
 public final class PeftExport {
     private PeftExport() {}
-
-    /** Tokenizer files transformers/tokenizers read, copied when present. */
-    public static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model");
 
     /**
      * The adapter tensors under peft's keys: {@code lora_A}/{@code lora_B} of every adapted layer, then the
@@ -89,7 +86,7 @@ public final class PeftExport {
     public static List<String> copyTokenizerFiles(Path tokenizer, Path dir) {
         List<Path> sources = new ArrayList<>();
         if (Files.isDirectory(tokenizer)) {
-            for (String f : TOKENIZER_FILES) if (Files.isRegularFile(tokenizer.resolve(f))) sources.add(tokenizer.resolve(f));
+            for (String f : TokenizerFiles.ALL) if (Files.isRegularFile(tokenizer.resolve(f))) sources.add(tokenizer.resolve(f));
         } else if (Files.isRegularFile(tokenizer)) sources.add(tokenizer);
         List<String> copied = new ArrayList<>();
         createDirs(dir);

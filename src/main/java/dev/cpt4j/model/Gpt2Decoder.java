@@ -6,7 +6,7 @@ import dev.cpt4j.tensor.cpu.Activation;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.LayerNorm;
 import dev.cpt4j.tensor.cpu.MatVec;
-import dev.cpt4j.tensor.cpu.Linear;
+import dev.cpt4j.tensor.cpu.Conv1d;
 import dev.cpt4j.tensor.cpu.VecMath;
 
 /**
@@ -266,12 +266,12 @@ public final class Gpt2Decoder implements StepModel {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
             linear(h, 0, att, 0, projW[l], pProj[l], p, projB[l], R, C, C);
-            Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
+            Conv1d.residualForward(small, x, 0, x, 0, h, 0, R * C);
             LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
             linear(fc, 0, h, 0, fcW[l], pFc[l], p, fcB[l], R, C, F);
             act.forward(small, fc, 0, fc, 0, R * F);
             linear(h, 0, fc, 0, fc2W[l], pFc2[l], p, fc2B[l], R, F, C);
-            Linear.residualForward(small, x, 0, x, 0, h, 0, R * C);
+            Conv1d.residualForward(small, x, 0, x, 0, h, 0, R * C);
         }
     }
 
@@ -282,7 +282,7 @@ public final class Gpt2Decoder implements StepModel {
      */
     private void linear(float[] out, int outOff, float[] in, int inOff, int wOff, int packedOff, float[] b, int bOff,
                         int R, int IN, int OUT) {
-        if (R > MATVEC_ROWS) Linear.forward(gemm, par, out, outOff, in, inOff, p, wOff, b, bOff, R, IN, OUT);
+        if (R > MATVEC_ROWS) Conv1d.forward(gemm, par, out, outOff, in, inOff, p, wOff, b, bOff, R, IN, OUT);
         else if (packed != null)
             MatVec.nnPacked(par, R, OUT, IN, in, inOff, IN, packed, packedOff, b, bOff, out, outOff, OUT, packScratch);
         else MatVec.nn(par, R, OUT, IN, in, inOff, IN, p, wOff, OUT, b, bOff, out, outOff, OUT);

@@ -11,7 +11,7 @@ import dev.cpt4j.tensor.cpu.Dropout;
 import dev.cpt4j.tensor.cpu.Embedding;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.LayerNorm;
-import dev.cpt4j.tensor.cpu.Linear;
+import dev.cpt4j.tensor.cpu.Conv1d;
 
 import java.util.Arrays;
 import java.util.List;
@@ -77,6 +77,7 @@ public final class Gpt2Model implements CausalLm {
     private LinearHook hook;
     private float gradScale = 1f;
     private final PhaseProfile prof = new PhaseProfile();
+    private long activationFloats;    // floats allocated by alloc (see activationBytes)
 
     // parameter offsets
     private final int wte, wpe, lnfW, lnfB, headW;
@@ -252,7 +253,40 @@ public final class Gpt2Model implements CausalLm {
         targets = new int[maxN];
     }
 
-    private static float[] alloc(long n, String what) {
+    /**
+     * Bytes of the activation and scratch buffers the constructor allocates for (maxBatch, maxT) — the same sizes as
+     * the allocations above, so a caller can refuse a batch the heap cannot hold before allocating anything.
+     * Parameters, gradients and optimizer state are not included.
+     */
+    public static long activationBytes(Gpt2Config config, int maxBatch, int maxT, boolean gradientCheckpointing) {
+        long N = (long) maxBatch * maxT, C = config.nEmbd(), F = config.nInner(), L = config.nLayer();
+        long SL = gradientCheckpointing ? 1 : L;
+        long floats = (L + 1) * N * C              // resid
+                + 2 * N * C                        // ln1, ln2
+                + 4 * SL * N                       // ln1/ln2 mean, rstd
+                + SL * N * 3 * C                   // qkv
+                + SL * N * C                       // atty
+                + SL * maxBatch * config.nHead() * (long) maxT // lse
+                + SL * N * C                       // res2
+                + SL * N * F                       // fch
+                + N * F                            // fchAct
+                + N * C + 2 * N                    // lnf, lnfMean, lnfRstd
+                + N * C                            // tmp
+                + 4 * N * C                        // dres, dtmp, dln, datty
+                + N * 3 * C                        // dqkv
+                + 2 * N * F                        // dfch, dfchAct
+                + CrossEntropyHead.scratchSize((int) Math.min(HEAD_ROWS, N), (int) C, config.vocabSize());
+        long ints = 3 * N;                         // tokens, targets, wteSlots
+        return 4 * (floats + ints);
+    }
+
+    /** Bytes this model's activation and scratch buffers take (what {@link #activationBytes} predicts). */
+    public long allocatedActivationBytes() {
+        return 4 * (activationFloats + headScratch.length + tokens.length + targets.length + wteSlots.length);
+    }
+
+    private float[] alloc(long n, String what) {
+        activationFloats += n;
         if (n > Integer.MAX_VALUE - 16)
             throw new IllegalArgumentException("activation buffer " + what + " would need " + n
                     + " floats (more than one Java array holds); use a smaller batch or block, or gradient checkpointing");
@@ -571,7 +605,7 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.PROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
-        Linear.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
+        Conv1d.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
         LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
         prof.lap(PhaseProfile.Phase.LN_FWD);
@@ -583,15 +617,15 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.FCPROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
-        Linear.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
+        Conv1d.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
     }
 
     /** The one place a Conv1D runs forward: y = x·W + b (W fp32 or bf16), then the hook. */
     private void conv1dForward(int l, LinearHook.Site site, int wView, float[] y, int yOff, float[] x, int xOff,
                                int wOff, int bOff, int N, int in, int out) {
-        if (bf16[wView]) Linear.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wOff, params, bOff, N, in, out);
-        else Linear.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
+        if (bf16[wView]) Conv1d.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wOff, params, bOff, N, in, out);
+        else Conv1d.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
         if (hook != null) hook.forward(l, site, x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
     }
 
@@ -599,9 +633,9 @@ public final class Gpt2Model implements CausalLm {
     private void conv1dBackward(int l, LinearHook.Site site, int wView, float[] dx, int dxOff, float[] dy, int dyOff,
                                 float[] x, int xOff, int wOff, int bOff, int N, int in, int out) {
         // the bias view follows its weight in the layout
-        if (bf16[wView]) Linear.backwardBf16(gemm, par, dx, dxOff, g(wView + 1), go(wView + 1), dy, dyOff,
+        if (bf16[wView]) Conv1d.backwardBf16(gemm, par, dx, dxOff, g(wView + 1), go(wView + 1), dy, dyOff,
                 params16, wOff, N, in, out);
-        else Linear.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
+        else Conv1d.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
                 x, xOff, params, wOff, N, in, out);
         if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
     }
@@ -695,7 +729,7 @@ public final class Gpt2Model implements CausalLm {
     }
 
     /** The opt-in phase timer ({@code -Dcpt4j.profile=true}). */
-    PhaseProfile profile() {
+    public PhaseProfile profile() {
         return prof;
     }
 

@@ -12,10 +12,10 @@ import java.util.Locale;
  *
  * <p>What it is not: thread-safe, or a sampler — it sees only the laps the model marks.
  */
-final class PhaseProfile {
-    static final boolean ENABLED = Boolean.getBoolean("cpt4j.profile");
+public final class PhaseProfile {
+    public static final boolean ENABLED = Boolean.getBoolean("cpt4j.profile");
 
-    enum Phase {
+    public enum Phase {
         EMBED_FWD, LN_FWD, QKV_FWD, ATTN_FWD, PROJ_FWD, FC_FWD, ACT_FWD, FCPROJ_FWD, RESID_DROP_FWD, LNF_FWD,
         HEAD, LNF_BWD, RECOMPUTE, FCPROJ_BWD, ACT_BWD, FC_BWD, LN_BWD, PROJ_BWD, ATTN_BWD, QKV_BWD, ZERO_FILL,
         EMBED_BWD, GRAD_ZERO, GRAD_NORM, OPTIMIZER
@@ -30,7 +30,7 @@ final class PhaseProfile {
     private int steps;
 
     /** Starts a lap at the beginning of a step. */
-    void begin() {
+    public void begin() {
         if (!ENABLED) return;
         lastWall = System.nanoTime();
         lastCpu = threads.getCurrentThreadCpuTime();
@@ -38,7 +38,7 @@ final class PhaseProfile {
     }
 
     /** Charges the time since the previous lap to {@code p}. */
-    void lap(Phase p) {
+    public void lap(Phase p) {
         if (!ENABLED) return;
         long w = System.nanoTime(), c = threads.getCurrentThreadCpuTime(), pr = os.getProcessCpuTime();
         wall[p.ordinal()] += w - lastWall;
@@ -49,11 +49,11 @@ final class PhaseProfile {
         lastProc = pr;
     }
 
-    void countStep() {
+    public void countStep() {
         steps++;
     }
 
-    void reset() {
+    public void reset() {
         java.util.Arrays.fill(wall, 0);
         java.util.Arrays.fill(cpu, 0);
         java.util.Arrays.fill(proc, 0);
@@ -61,7 +61,7 @@ final class PhaseProfile {
     }
 
     /** A table of ms per step per phase (wall, caller-thread CPU, process CPU) and each phase's share. */
-    String report() {
+    public String report() {
         StringBuilder sb = new StringBuilder();
         int n = Math.max(1, steps);
         long tw = 0, tc = 0, tp = 0;

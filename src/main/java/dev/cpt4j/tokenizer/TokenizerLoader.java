@@ -31,7 +31,7 @@ final class TokenizerLoader {
         Path file = path;
         if (Files.isDirectory(path)) {
             file = null;
-            for (String name : new String[] {"tokenizer.json", "vocab.txt", "vocab.json", "encoder.json", "tokenizer.model"}) {
+            for (String name : TokenizerFiles.MAIN) {
                 if (Files.isRegularFile(path.resolve(name))) {
                     file = path.resolve(name);
                     break;

@@ -187,6 +187,25 @@ public final class AdamW {
         }, gradOffsetOf, sparseOf, beta1, beta2, eps);
     }
 
+    /**
+     * The optimizer {@code cpt4j train} runs on {@code model}: {@link #forLanguageModel} over the model's trainable
+     * views, its gradient offsets and row-sparse gradients, its embeddings on {@code embeddingLr}. The benchmark
+     * times this same optimizer.
+     */
+    public static AdamW forModel(TrainableModel model, double lr, double embeddingLr, double weightDecay, double beta1,
+                                 double beta2, double eps) {
+        return forLanguageModel(model.layout(), v -> model.gradOffset(v.name()), v -> model.sparseGrad(v.name()), lr,
+                embeddingLr, weightDecay, beta1, beta2, eps, model::isTrainable, model::isEmbedding);
+    }
+
+    /** Zeroes the gradients of every trainable run (dense ones in {@code grads}, row-sparse ones in place). */
+    public void zeroGrads(float[] grads) {
+        for (Segment s : segments) {
+            if (s.sparse() != null) s.sparse().zero();
+            else java.util.Arrays.fill(grads, s.gradOffset(), s.gradOffset() + s.length(), 0f);
+        }
+    }
+
     public ParamLayout layout() {
         return layout;
     }

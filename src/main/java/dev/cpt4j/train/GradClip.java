@@ -1,16 +1,16 @@
 package dev.cpt4j.train;
 
 import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.cpu.VecMath;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Gradient clipping by global L2 norm, as {@code torch.nn.utils.clip_grad_norm_}: the norm over all trainable
  * gradients, {@code coef = max_norm / (norm + 1e-6)} in fp32, gradients multiplied by {@code min(coef, 1)}.
- * The sum of squares is accumulated in fixed 4096-element blocks (fp32 lanes, then double), so the result does not
- * depend on the thread count. A row-sparse segment contributes its used slots, summed in slot order (first-seen,
+ * The sum of squares is accumulated in fixed 4096-element blocks (fp32 lanes, then the lanes in lane order in double,
+ * then the blocks in block order), so the result depends neither on the thread count nor on the JIT tier. A row-sparse segment contributes its used slots, summed in slot order (first-seen,
  * deterministic); rows without a slot are zero.
  */
 public final class GradClip {
@@ -79,7 +79,7 @@ public final class GradClip {
             FloatVector x = FloatVector.fromArray(S, a, off + i);
             acc = x.fma(x, acc);
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
+        double sum = VecMath.hsumDouble(acc); // lanes in lane order, not reduceLanes(ADD): see VecMath.hsum
         for (; i < n; i++) sum += (double) a[off + i] * a[off + i];
         return sum;
     }

@@ -16,7 +16,6 @@ import dev.cpt4j.io.DType;
 import dev.cpt4j.io.DirLock;
 import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.Gpt2Layout;
-import dev.cpt4j.model.TrainBench;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
@@ -103,6 +102,7 @@ public final class Trainer {
                 throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()
                         + " positions; use --block_size " + base.nPositions() + " or less");
             int V = VocabResize.padded(tokenizer.vocabSize(), o.padToMultipleOf());
+            HeapCheck.require(base, Gpt2Trainable.Spec.of(o, V, T), o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
             try (Parallel par = new Parallel(o.threads());
                  TokenStore store = openData(o, tokenizer, T, base.nPositions(), say)) {
@@ -130,7 +130,7 @@ public final class Trainer {
                 }
                 say.accept(String.format(Locale.ROOT, "wrote the final %s to %s; peak memory (VmHWM) %.0f MiB",
                         o.lora() ? "adapter (adapter_config.json, adapter_model.safetensors)" : "model (model.safetensors, config.json)",
-                        o.outputDir(), TrainBench.peakRssMb()));
+                        o.outputDir(), PeakMemory.rssMb()));
                 return r;
             }
         }
@@ -206,6 +206,13 @@ public final class Trainer {
                 throw new UserError("--data_cache_dir " + cache + " holds blocks of " + store.blockSize() + " tokens, not "
                         + "--block_size " + T + "; give --dataset_dir to rebuild it or use --block_size " + store.blockSize());
             }
+            String why = store.tokenizerMismatch(tokenizer);
+            if (why != null) {
+                store.close();
+                throw new UserError("--data_cache_dir " + cache + " was prepared with another tokenizer than "
+                        + o.tokenizerNameOrPath() + " (its manifest has " + why + "); give --dataset_dir to rebuild it "
+                        + "with this tokenizer, or train with the tokenizer it was prepared with");
+            }
         } else {
             PrepareOptions po = new PrepareOptions(List.of(o.datasetDir()), cache, T, o.validationSplit(),
                     o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);
@@ -273,8 +280,8 @@ public final class Trainer {
 
         ParamLayout layout = model.layout();
         float[] params = model.params(), grads = model.grads();
-        AdamW opt = AdamW.forLanguageModel(layout, v -> model.gradOffset(v.name()), v -> model.sparseGrad(v.name()), o.learningRate(), o.embeddingLearningRate(), o.weightDecay(),
-                o.adamBeta1(), o.adamBeta2(), o.adamEpsilon(), model::isTrainable, model::isEmbedding);
+        AdamW opt = AdamW.forModel(model, o.learningRate(), o.embeddingLearningRate(), o.weightDecay(), o.adamBeta1(),
+                o.adamBeta2(), o.adamEpsilon());
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
         LrSchedule schedule = o.schedule(total);
         Interruption stop = hooks.stop();
@@ -343,7 +350,7 @@ public final class Trainer {
                     throw new Interrupted(step, lastCheckpoint);
                 }
                 long s = step + 1;                            // the step being computed, 1-based
-                zero(grads, opt.segments());
+                opt.zeroGrads(grads);
                 double lossSum = 0;
                 for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
                     data.nextTrain(tokens, B);
@@ -479,12 +486,5 @@ public final class Trainer {
         r.put("kind", "splitmix64(seed, step, micro_batch)");   // stateless: the step restores it
         r.put("seed", seed);
         return r;
-    }
-
-    private static void zero(float[] grads, List<AdamW.Segment> segments) {
-        for (AdamW.Segment s : segments) {
-            if (s.sparse() != null) s.sparse().zero();
-            else java.util.Arrays.fill(grads, s.gradOffset(), s.gradOffset() + s.length(), 0f);
-        }
     }
 }

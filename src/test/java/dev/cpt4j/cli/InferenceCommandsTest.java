@@ -155,6 +155,23 @@ class InferenceCommandsTest {
     }
 
     @Test
+    void anAdapterWhoseConfigRankDisagreesWithItsTensorsIsRefused() throws Exception {
+        // peft refuses r = 2 in adapter_config.json over the rank-4 tensors of tiny_wp_adapter; so must cpt4j
+        Path bad = Files.createDirectories(tmp.resolve("bad_rank"));
+        for (String f : new String[] {"adapter_config.json", "adapter_model.safetensors"})
+            Files.copy(golden("tiny_wp_adapter/" + f), bad.resolve(f));
+        Path cfg = bad.resolve("adapter_config.json");
+        Files.writeString(cfg, Files.readString(cfg).replace("\"r\": 4,", "\"r\": 2,"));
+        assertThat(Files.readString(cfg)).contains("\"r\": 2,");
+        String m = golden("tiny_wp").toString();
+        assertThat(fails("generate", "--model", m, "--adapter", bad.toString(), "--prompt", "春"))
+                .contains("lora_A.weight has shape [4, ").contains("r = 2").contains("adapter_config.json");
+        assertThat(fails("merge", "--model", m, "--adapter", bad.toString(), "--output", tmp.resolve("merged").toString()))
+                .contains("r = 2");
+        assertThat(tmp.resolve("merged")).doesNotExist();
+    }
+
+    @Test
     void compareWritesReportWithBothPerplexities() throws Exception {
         Path prompts = Files.writeString(tmp.resolve("prompts.txt"), "春眠不觉\n\n明月\n");
         Path report = tmp.resolve("report");

@@ -44,7 +44,7 @@ public final class Attention {
                         scaleBy(sb, o, v, scale);
                         float max = max(sb, o, v);
                         float sum = VecMath.expShift(sb, o, v, max);
-                        lse[lseOff + bh * T + i] = max + (float) Math.log(sum);
+                        lse[lseOff + bh * T + i] = max + (float) StrictMath.log(sum); // StrictMath: fixed bits at every JIT tier
                         scaleBy(sb, o, v, 1f / sum);
                         java.util.Arrays.fill(sb, o + v, o + n, 0f);
                         if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, sb, o, v);

@@ -46,7 +46,7 @@ public final class CrossEntropyHead {
                     int o = lo + k * V, tgt = targets[tOff + rows[k]];
                     float max = max(scratch, o, V), target = scratch[o + tgt];
                     float sum = VecMath.expShift(scratch, o, V, max);
-                    double lse = max + Math.log(sum);
+                    double lse = max + StrictMath.log(sum); // StrictMath: fixed bits at every JIT tier
                     rowLoss[k] = lse - target;
                     if (dx != null) {
                         float inv = gradScale / sum;

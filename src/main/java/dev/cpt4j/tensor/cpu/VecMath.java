@@ -86,11 +86,20 @@ public final class VecMath {
     }
 
     /**
-     * Sum of the lanes, in lane order. Used instead of {@code reduceLanes(ADD)}, whose order differs between the
-     * interpreted and the compiled code, so results would change once the JIT kicks in.
+     * Sum of the lanes, in lane order ((l0 + l1) + l2) + …. Every floating-point horizontal sum in cpt4j goes through
+     * here instead of {@code reduceLanes(ADD)}: the JDK leaves that order unspecified (the interpreter sums in lane
+     * order, C2 in a tree), so results would change once the JIT compiles a kernel — and a resumed run would drift
+     * from an uninterrupted one. KernelDeterminismTest checks kernels interpreted against compiled, bit for bit.
      */
     public static float hsum(FloatVector v) {
         float s = 0f;
+        for (int i = 0; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
+    /** {@link #hsum} accumulated in double (lane order). */
+    public static double hsumDouble(FloatVector v) {
+        double s = 0;
         for (int i = 0; i < v.length(); i++) s += v.lane(i);
         return s;
     }

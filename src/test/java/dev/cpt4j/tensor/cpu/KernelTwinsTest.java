@@ -170,13 +170,13 @@ class KernelTwinsTest {
         int N = n + 2, IN = n, OUT = 2 * n + 5;
         float[] x = rand(r, N * IN, 1), w = rand(r, IN * OUT, 1), b = rand(r, OUT, 1), dout = rand(r, N * OUT, 1);
         float[] yN = new float[N * OUT], dxN = new float[N * IN], dwN = new float[IN * OUT], dbN = new float[OUT];
-        Linear.forwardNaive(yN, x, w, b, N, IN, OUT);
-        Linear.backwardNaive(dxN, dwN, dbN, dout, x, w, N, IN, OUT);
+        Conv1d.forwardNaive(yN, x, w, b, N, IN, OUT);
+        Conv1d.backwardNaive(dxN, dwN, dbN, dout, x, w, N, IN, OUT);
         for (Parallel par : PARS) {
             Gemm g = new Gemm(par);
             float[] y = new float[N * OUT], dx = new float[N * IN], dw = new float[IN * OUT], db = new float[OUT];
-            Linear.forward(g, par, y, 0, x, 0, w, 0, b, 0, N, IN, OUT);
-            Linear.backward(g, par, dx, 0, dw, 0, db, 0, dout, 0, x, 0, w, 0, N, IN, OUT);
+            Conv1d.forward(g, par, y, 0, x, 0, w, 0, b, 0, N, IN, OUT);
+            Conv1d.backward(g, par, dx, 0, dw, 0, db, 0, dout, 0, x, 0, w, 0, N, IN, OUT);
             assertThat(relDiff(y, yN)).isLessThan(1e-5);
             assertThat(relDiff(dx, dxN)).isLessThan(1e-5);
             assertThat(relDiff(dw, dwN)).isLessThan(1e-5);
@@ -197,10 +197,10 @@ class KernelTwinsTest {
         for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) dout[i * cols + j] = a[(i * 7 + j) % n];
         for (Parallel par : PARS) {
             float[] out = new float[n + 1];
-            Linear.residualForward(par, out, 1, a, 0, b, 0, n);
+            Conv1d.residualForward(par, out, 1, a, 0, b, 0, n);
             for (int i = 0; i < n; i++) assertThat(out[1 + i]).isEqualTo(a[i] + b[i]);
             float[] db = db0.clone();
-            Linear.biasBackward(par, db, 0, dout, 0, rows, cols);
+            Conv1d.biasBackward(par, db, 0, dout, 0, rows, cols);
             assertThat(relDiff(db, dbN)).isLessThan(1e-6);
         }
     }

@@ -3,11 +3,14 @@ package dev.cpt4j.tensor.cpu;
 import dev.cpt4j.tensor.Parallel;
 
 /**
- * The transformers {@code Conv1D} layer: y = x·W + b with W stored {@code [in, out]}, forward and backward through
- * {@link Gemm}; plus the bias and residual helpers the blocks use. N rows, IN / OUT widths.
+ * The transformers {@code Conv1D} layer (GPT-2's {@code c_attn}, {@code c_proj}, {@code c_fc}): y = x·W + b with W
+ * stored {@code [in, out]} — the transpose of {@code torch.nn.Linear}'s {@code [out, in]}, which is why this is not
+ * called Linear: an {@code nn.Linear} weight (LLaMA's {@code q_proj}, a head) passed here would be read transposed.
+ * Forward and backward through {@link Gemm}; plus the bias and residual helpers the blocks use. N rows, IN / OUT
+ * widths.
  */
-public final class Linear {
-    private Linear() {}
+public final class Conv1d {
+    private Conv1d() {}
 
     /** out (N, OUT) = x (N, IN) · W (IN, OUT) + b (OUT); b may be null. */
     public static void forward(Gemm gemm, Parallel par, float[] out, int outOff, float[] x, int xOff,

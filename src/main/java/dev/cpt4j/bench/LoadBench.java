@@ -1,12 +1,11 @@
-package dev.cpt4j.generate;
+package dev.cpt4j.bench;
 
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.train.PeakMemory;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 
@@ -49,17 +48,6 @@ public final class LoadBench {
         }
         double gen = (System.nanoTime() - t2) / 1e9;
         return new Result(c, st.weights().parameterCount(), st.weights().bytes(), load, loss, eval, newTokens,
-                newTokens / gen, peakRssMb());
-    }
-
-    /** The process's peak resident set (VmHWM of /proc/self/status), MiB; NaN where that file does not exist. */
-    public static double peakRssMb() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
-                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
-        } catch (IOException | NumberFormatException e) {
-            return Double.NaN;
-        }
-        return Double.NaN;
+                newTokens / gen, PeakMemory.rssMb());
     }
 }

@@ -182,6 +182,7 @@ public final class AdapterMerge {
         PeftAdapters.Tensor newEmb = saved.remove(EMB), newHead = saved.remove(HEAD);
         int adapterV = V;
         List<String> mismatch = new ArrayList<>();
+        List<String> moduleMismatch = new ArrayList<>();
         int maxLayer = -1, adapterC = -1;
         for (PeftAdapters.Tensor emb : new PeftAdapters.Tensor[] {newEmb, newHead}) {
             if (emb == null) continue;
@@ -233,7 +234,7 @@ public final class AdapterMerge {
                             + (t.storage() == ModelFamily.LoraStorage.EMBEDDING ? "an embedding" : "a linear layer")
                             + " in a " + arch + "; the adapter was made for another architecture");
                 if (as[1] != t.in() || bs[0] != t.out())
-                    mismatch.add(module + " of " + as[1] + "→" + bs[0] + " (this base: " + t.in() + "→" + t.out() + ")");
+                    moduleMismatch.add(t.peftName() + " of " + as[1] + "→" + bs[0] + " (this base: " + t.in() + "→" + t.out() + ")");
             }
             // a weight reading (writing) the residual stream tells the width the adapter was made for
             if (t.storage() == ModelFamily.LoraStorage.EMBEDDING) {
@@ -243,6 +244,7 @@ public final class AdapterMerge {
         }
         if (maxLayer >= L) mismatch.add("at least " + (maxLayer + 1) + " layers");
         if (adapterC >= 0) mismatch.add("width (" + fam.hiddenSizeKey() + ") " + adapterC);
+        else mismatch.addAll(moduleMismatch);  // another width explains them all
         if (!mismatch.isEmpty())
             throw new UserError("adapter " + adapterName + " was made for a base with " + String.join(", ", new TreeSet<>(mismatch))
                     + "; this base (" + baseName + ") has " + fam.hiddenSizeKey() + " " + C + ", " + fam.numLayersKey()

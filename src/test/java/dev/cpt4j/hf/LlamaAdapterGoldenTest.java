@@ -222,13 +222,13 @@ class LlamaAdapterGoldenTest {
         assertThat(back.tensors().keySet()).containsExactlyInAnyOrderElementsOf(golden.keySet());
         for (var e : golden.entrySet()) assertThat(back.tensors().get(e.getKey()).data()).as(e.getKey()).containsExactly(e.getValue().data());
         HfCheckpoints.ModelDir m = checkAgainstPeft(name, out, "PeftExport");
-        // tools/golden/make_peft_llama_golden.py --check-java-output llama_untied_llama3_bias DIR loads it in peft
+        // tools/golden/make_peft_llama_golden.py --check-java-output llama_untied_llama3_bias DIR (and DIR_saved) loads
+        // these in peft (-Dcpt4j.peftLlamaOut=DIR keeps them)
         Expected e = expected(name);
-        Safetensors.write(out.resolve("cpt4j_logits.safetensors"), List.of(Safetensors.FloatTensor.of("logits",
-                new int[] {e.B(), e.T(), m.config().vocabSize()}, logits(m, e.ids(), e.B(), e.T()), 0)), Map.of("format", "pt"), DType.F32);
+        writeLogits(out, m, e);
 
         // modules_to_save: full copies under peft's names, replacing the base tensors on merge
-        Path withSaved = tmp.resolve("exported_saved");
+        Path withSaved = out.resolveSibling(out.getFileName() + "_saved");
         ParamLayout.View emb = layout.get(cfg.family().tokenEmbedding());
         for (int i = 0; i < emb.size(); i++) params[emb.offset() + i] += 0.01f * (i % 7 - 3);
         PeftExport.writeAdapter(withSaved, cfg, layout, params, 4, 8, 0.0, false, List.of("self_attn.q_proj", "v_proj"),
@@ -241,6 +241,12 @@ class LlamaAdapterGoldenTest {
         HfCheckpoints.ModelDir merged = AdapterMerge.load(BASES.resolve(name), withSaved);
         int off = merged.layout().get(cfg.family().tokenEmbedding()).offset();
         for (int i = 0; i < emb.size(); i++) assertThat(merged.params()[off + i]).isEqualTo(params[emb.offset() + i]);
+        writeLogits(withSaved, merged, e);
+    }
+
+    private static void writeLogits(Path dir, HfCheckpoints.ModelDir m, Expected e) {
+        Safetensors.write(dir.resolve("cpt4j_logits.safetensors"), List.of(Safetensors.FloatTensor.of("logits",
+                new int[] {e.B(), e.T(), m.config().vocabSize()}, logits(m, e.ids(), e.B(), e.T()), 0)), Map.of("format", "pt"), DType.F32);
     }
 
     // ------------------------------------------------------------ helpers

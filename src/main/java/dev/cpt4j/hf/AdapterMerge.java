@@ -1,12 +1,11 @@
 package dev.cpt4j.hf;
 
 import dev.cpt4j.UserError;
-import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.io.DType;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.ParamLayout;
-
-import dev.cpt4j.io.DType;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,26 +19,34 @@ import java.util.Map;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
- * Folds a PEFT LoRA adapter into its base GPT-2 for inference (what peft's {@code merge_and_unload} computes), so
- * decoding and evaluation run on one plain parameter buffer.
+ * Folds a PEFT LoRA adapter into its base model for inference (what peft's {@code merge_and_unload} computes), so
+ * decoding and evaluation run on one plain parameter buffer. Architecture-neutral: which modules an adapter may
+ * adapt or save, and how their weights are stored, is the family's ({@link ModelFamily#loraTargets},
+ * {@link ModelFamily#savableModules}).
  *
  * <ul>
- *   <li>LoRA on a GPT-2 {@code Conv1D} (weight {@code [in, out]}, peft's {@code fan_in_fan_out}):
- *       {@code W += (B·A)ᵀ·s}; on {@code lm_head} ({@code nn.Linear}, {@code [out, in]}): {@code W += B·A·s}; on
- *       {@code wte} ({@code lora_embedding_A [r, V]}, {@code lora_embedding_B [C, r]}): {@code W += (B·A)ᵀ·s};
- *       {@code s = lora_alpha / r}, or {@code lora_alpha / √r} with rsLoRA (peft {@code LoraLayer.update_layer}).</li>
- *   <li>{@code modules_to_save} copies ({@code transformer.wte.weight}, {@code lm_head.weight}) replace the base
- *       tensors. With a tied base, peft's wrapper copies only the module it wraps, so the other side keeps the base
- *       tensor: whenever the input embedding and the output head end up different the result is untied
- *       ({@code tie_word_embeddings false}, separate {@code lm_head}), exactly what the PeftModel computed
- *       (peft#2018). peft's {@code ensure_weight_tying: true} keeps them tied.</li>
+ *   <li>LoRA on an {@code nn.Linear} (LLaMA's projections, any head; weight {@code [out, in]}): {@code W += B·A·s};
+ *       on a weight stored {@code [in, out]} (GPT-2's {@code Conv1D}, peft's {@code fan_in_fan_out}; an embedding
+ *       with {@code lora_embedding_A [r, V]}, {@code lora_embedding_B [C, r]}): {@code W += (B·A)ᵀ·s};
+ *       {@code s = lora_alpha / r}, or {@code lora_alpha / √r} with rsLoRA (peft {@code LoraLayer.update_layer}),
+ *       per module from {@code rank_pattern} / {@code alpha_pattern} where those name it. The config's
+ *       {@code fan_in_fan_out} is not consulted: peft itself overrides it by the module's type.</li>
+ *   <li>{@code modules_to_save} copies ({@code base_model.model.model.embed_tokens.weight},
+ *       {@code …lm_head.weight}, GPT-2's {@code …transformer.wte.weight}, …) replace the base tensors. With a tied
+ *       base, peft's wrapper copies only the module it wraps, so the other side keeps the base tensor: whenever the
+ *       input embedding and the output head end up different the result is untied ({@code tie_word_embeddings
+ *       false}, separate head), exactly what the PeftModel computed (peft#2018). peft's
+ *       {@code ensure_weight_tying: true} keeps them tied.</li>
  *   <li>An adapter whose embedding copies have more rows than the base vocabulary (tokens were added before
  *       training) resizes the base first — no manual {@code resize_token_embeddings}. New rows of a tensor the
- *       adapter does not carry get the mean of the old rows (transformers' mean resizing, without its noise).</li>
+ *       adapter does not carry get the mean of the old rows ({@link VocabResize}).</li>
  *   <li>Shapes that do not fit the base (another width, more layers, a smaller vocabulary) are one {@link UserError}
- *       that says what the adapter was made for and what this base is.</li>
+ *       that says what the adapter was made for and what this base is; so are keys for modules the family does not
+ *       have, a rank that disagrees with {@code r}, and {@code target_modules} / {@code modules_to_save} names the
+ *       family has no module for ({@code target_modules} may also be peft's {@code "all-linear"} or a regex).</li>
  * </ul>
  * Not a trainer: the result has no LoRA tensors left.
  */
@@ -48,9 +55,6 @@ public final class AdapterMerge {
 
     private static final Pattern LORA = Pattern.compile(
             "base_model\\.model\\.(.+)\\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B)(\\.weight)?");
-    private static final Pattern LAYER = Pattern.compile("transformer\\.h\\.(\\d+)\\.(attn\\.c_attn|attn\\.c_proj|mlp\\.c_fc|mlp\\.c_proj)");
-    private static final String WTE_KEY = PeftAdapters.savedKey(Gpt2Layout.WTE);
-    private static final String HEAD_KEY = PeftAdapters.savedKey(Gpt2Layout.LM_HEAD);
 
     /** Loads a model directory and, if {@code adapterDir} is not null, merges that adapter into it. */
     public static HfCheckpoints.ModelDir load(Path modelDir, Path adapterDir) {
@@ -135,40 +139,51 @@ public final class AdapterMerge {
      */
     public static HfCheckpoints.ModelDir merge(HfCheckpoints.ModelDir base, PeftAdapters.Adapter adapter,
                                                String adapterName, String baseName) {
-        if (!(base.config() instanceof Gpt2Config bc))
-            throw new UserError(adapterName + ": applying a LoRA adapter to a " + base.config().family().displayName()
-                    + " model is not supported yet; run eval/generate/compare on the base without --adapter");
-        int C = bc.nEmbd(), V = bc.vocabSize();
+        ModelConfig bc = base.config();
+        ModelFamily fam = bc.family();
+        String arch = fam.displayName();
+        String EMB = fam.tokenEmbedding(), HEAD = fam.outputHead();
+        int C = bc.hiddenSize(), V = bc.vocabSize(), L = bc.numLayers();
         PeftAdapters.LoraConfig lc = adapter.config();
-        Map<String, PeftAdapters.Tensor> t = adapter.tensors();
+        List<ModelFamily.LoraTarget> baseTargets = fam.loraTargets(bc);
+        checkNames(lc, fam, bc, baseTargets, adapterName);
 
         // ---- what the adapter holds, and whether it fits this base
+        Map<String, String> savable = new LinkedHashMap<>();  // HF parameter -> base view
+        for (ModelFamily.SavedModule m : fam.savableModules(bc))
+            for (int i = 0; i < m.parameters().size(); i++) savable.put(m.parameters().get(i), m.views().get(i));
         Map<String, PeftAdapters.Tensor[]> lora = new LinkedHashMap<>();  // module -> {A, B}
+        Map<String, Boolean> embeddingKeys = new LinkedHashMap<>();      // module -> keys are lora_embedding_*
+        Map<String, PeftAdapters.Tensor> saved = new LinkedHashMap<>();  // HF parameter -> full copy
         List<String> unknown = new ArrayList<>();
-        PeftAdapters.Tensor newWte = null, newHead = null;
-        for (var e : t.entrySet()) {
+        for (var e : adapter.tensors().entrySet()) {
             String key = e.getKey();
-            if (key.equals(WTE_KEY)) newWte = e.getValue();
-            else if (key.equals(HEAD_KEY)) newHead = e.getValue();
-            else {
-                Matcher m = LORA.matcher(key);
-                if (!m.matches()) {
-                    unknown.add(key);
-                    continue;
-                }
-                boolean isA = m.group(2).endsWith("A");
-                lora.computeIfAbsent(m.group(1), k -> new PeftAdapters.Tensor[2])[isA ? 0 : 1] = e.getValue();
+            String param = key.startsWith(PeftAdapters.PREFIX) ? key.substring(PeftAdapters.PREFIX.length()) : null;
+            if (param != null && savable.containsKey(param)) {
+                saved.put(param, e.getValue());
+                continue;
             }
+            Matcher m = LORA.matcher(key);
+            if (!m.matches()) {
+                unknown.add(key);
+                continue;
+            }
+            boolean isA = m.group(2).endsWith("A");
+            lora.computeIfAbsent(m.group(1), k -> new PeftAdapters.Tensor[2])[isA ? 0 : 1] = e.getValue();
+            embeddingKeys.put(m.group(1), m.group(2).startsWith("lora_embedding"));
         }
         if (!unknown.isEmpty())
-            throw new UserError(adapterName + ": adapter tensors cpt4j cannot apply to a GPT-2: "
+            throw new UserError(adapterName + ": adapter tensors cpt4j cannot apply to a " + arch + ": "
                     + String.join(", ", unknown.subList(0, Math.min(5, unknown.size())))
                     + (unknown.size() > 5 ? " and " + (unknown.size() - 5) + " more" : "")
-                    + "; cpt4j merges LoRA on c_attn/c_proj/c_fc/lm_head/wte and modules_to_save wte/lm_head");
+                    + "; cpt4j merges LoRA on " + String.join("/", peftNames(baseTargets)) + " and modules_to_save "
+                    + String.join("/", savedNames(fam.savableModules(bc))));
+        PeftAdapters.Tensor newEmb = saved.remove(EMB), newHead = saved.remove(HEAD);
         int adapterV = V;
         List<String> mismatch = new ArrayList<>();
+        List<String> moduleMismatch = new ArrayList<>();
         int maxLayer = -1, adapterC = -1;
-        for (PeftAdapters.Tensor emb : new PeftAdapters.Tensor[] {newWte, newHead}) {
+        for (PeftAdapters.Tensor emb : new PeftAdapters.Tensor[] {newEmb, newHead}) {
             if (emb == null) continue;
             int[] s = emb.shape();
             if (s.length != 2) {
@@ -179,8 +194,15 @@ public final class AdapterMerge {
             if (s[1] != C) adapterC = s[1];
             if (s[0] < V) mismatch.add("a vocabulary of " + s[0] + " tokens");
         }
-        if (newWte != null && newHead != null && newWte.shape()[0] != newHead.shape()[0])
-            mismatch.add("wte with " + newWte.shape()[0] + " rows but lm_head with " + newHead.shape()[0]);
+        if (newEmb != null && newHead != null && newEmb.shape()[0] != newHead.shape()[0])
+            mismatch.add(EMB + " with " + newEmb.shape()[0] + " rows but " + HEAD + " with " + newHead.shape()[0]);
+        for (var e : saved.entrySet()) {
+            int[] want = base.layout().get(savable.get(e.getKey())).shape(), got = e.getValue().shape();
+            if (!Arrays.equals(want, got))
+                mismatch.add(e.getKey() + " of shape " + Arrays.toString(got) + " (this base: " + Arrays.toString(want) + ")");
+        }
+        // shapes of the vocabulary-sized targets are those of the resized base
+        Map<String, ModelFamily.LoraTarget> targets = byModule(fam.loraTargets(bc.withVocabSize(adapterV)));
         for (var e : lora.entrySet()) {
             String module = e.getKey();
             PeftAdapters.Tensor a = e.getValue()[0], b = e.getValue()[1];
@@ -190,86 +212,187 @@ public final class AdapterMerge {
             if (as.length != 2 || bs.length != 2 || as[0] != bs[1])
                 throw new UserError(adapterName + ": LoRA module " + module + " has lora_A " + Arrays.toString(as)
                         + " and lora_B " + Arrays.toString(bs) + ", not [r, in] and [out, r]; the adapter file is inconsistent");
-            Matcher m = LAYER.matcher(module);
-            if (m.matches()) {
-                int l = Integer.parseInt(m.group(1));
+            int rank = rank(lc, module);
+            if (as[0] != rank)
+                throw new UserError(adapterName + ": LoRA module " + module + " has rank " + as[0] + " (lora_A "
+                        + Arrays.toString(as) + ") but adapter_config.json says r " + rank
+                        + "; the config does not belong to these weights");
+            ModelFamily.LoraTarget t = targets.get(module);
+            if (t == null) {
+                int l = fam.layerOf(module);
+                ModelFamily.LoraTarget t0 = l < L ? null : layerZero(baseTargets, module);
+                if (t0 == null)
+                    throw new UserError(adapterName + ": LoRA on module '" + module + "' cannot be merged into a "
+                            + arch + "; cpt4j merges LoRA on " + String.join(", ", peftNames(baseTargets)));
                 maxLayer = Math.max(maxLayer, l);
-                String w = Gpt2Layout.layer(l, m.group(2) + ".weight");
-                if (m.group(2).equals("attn.c_attn") && as[1] != C) adapterC = as[1];
-                if (l < bc.nLayer()) {
-                    int[] ws = base.layout().get(w).shape();
-                    if (as[1] != ws[0] || bs[0] != ws[1])
-                        mismatch.add(module + " of " + as[1] + "→" + bs[0] + " (this base: " + ws[0] + "→" + ws[1] + ")");
-                }
-            } else if (module.equals("lm_head") || module.equals("transformer.wte")) {
-                boolean head = module.equals("lm_head");
-                int in = head ? as[1] : bs[0], out = head ? bs[0] : as[1];  // head: [C]→[V]; wte A [r, V], B [C, r]
-                if (in != C) adapterC = in;
-                if (out != adapterV && out != V) mismatch.add(module + " LoRA over " + out + " tokens");
+                t = t0;
             } else {
-                throw new UserError(adapterName + ": LoRA on module '" + module + "' cannot be merged into a GPT-2; "
-                        + "cpt4j merges LoRA on attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj, lm_head and wte");
+                if (embeddingKeys.get(module) != (t.storage() == ModelFamily.LoraStorage.EMBEDDING))
+                    throw new UserError(adapterName + ": LoRA module " + module + " is stored as "
+                            + (embeddingKeys.get(module) ? "lora_embedding_A/B" : "lora_A/B") + " but is "
+                            + (t.storage() == ModelFamily.LoraStorage.EMBEDDING ? "an embedding" : "a linear layer")
+                            + " in a " + arch + "; the adapter was made for another architecture");
+                if (as[1] != t.in() || bs[0] != t.out())
+                    moduleMismatch.add(t.peftName() + " of " + as[1] + "→" + bs[0] + " (this base: " + t.in() + "→" + t.out() + ")");
             }
+            // a weight reading (writing) the residual stream tells the width the adapter was made for
+            if (t.storage() == ModelFamily.LoraStorage.EMBEDDING) {
+                if (bs[0] != C) adapterC = bs[0];
+            } else if (t.in() == C && as[1] != C) adapterC = as[1];
+            else if (t.out() == C && bs[0] != C) adapterC = bs[0];
         }
-        if (maxLayer >= bc.nLayer()) mismatch.add("at least " + (maxLayer + 1) + " layers");
-        if (adapterC >= 0) mismatch.add("width (n_embd) " + adapterC);
+        if (maxLayer >= L) mismatch.add("at least " + (maxLayer + 1) + " layers");
+        if (adapterC >= 0) mismatch.add("width (" + fam.hiddenSizeKey() + ") " + adapterC);
+        else mismatch.addAll(moduleMismatch);  // another width explains them all
         if (!mismatch.isEmpty())
             throw new UserError("adapter " + adapterName + " was made for a base with " + String.join(", ", new TreeSet<>(mismatch))
-                    + "; this base (" + baseName + ") has n_embd " + C + ", n_layer " + bc.nLayer() + ", vocab_size " + V
-                    + "; use the base model the adapter was trained on");
+                    + "; this base (" + baseName + ") has " + fam.hiddenSizeKey() + " " + C + ", " + fam.numLayersKey()
+                    + " " + L + ", vocab_size " + V + "; use the base model the adapter was trained on");
 
         // ---- the merged model's shape: resized vocabulary, tied or not
         boolean keepTied = lc.extra().path("ensure_weight_tying").asBoolean(false);
         boolean tied = bc.tieWordEmbeddings();
         if (tied && !keepTied) {
-            boolean wteChanges = newWte != null || lora.containsKey("transformer.wte");
-            boolean headChanges = newHead != null || lora.containsKey("lm_head");
-            if (wteChanges || headChanges) {
+            boolean loraOnEither = false;  // on a tied base the head's LoRA adds to the embedding view too
+            for (String module : lora.keySet()) {
+                String w = targets.get(module).weight();
+                loraOnEither |= w.equals(EMB) || w.equals(HEAD);
+            }
+            if (loraOnEither || newEmb != null || newHead != null) {
                 // only both replaced by identical copies keeps the tie
-                tied = !lora.containsKey("transformer.wte") && !lora.containsKey("lm_head") && newWte != null
-                        && newHead != null && Arrays.equals(newWte.data(), newHead.data());
+                tied = !loraOnEither && newEmb != null && newHead != null && Arrays.equals(newEmb.data(), newHead.data());
             }
         }
-        Gpt2Config mc = bc.withVocabSize(adapterV).withTiedEmbeddings(tied);
-        ParamLayout ml = Gpt2Layout.of(mc);
+        ModelConfig mc = bc.withVocabSize(adapterV).withTiedEmbeddings(tied);
+        ParamLayout ml = fam.layout(mc);
         float[] p = new float[ml.size()];
         ParamLayout bl = base.layout();
         float[] bp = base.params();
         for (ParamLayout.View v : bl.views()) {
-            if (v.name().equals(Gpt2Layout.WTE) || v.name().equals(Gpt2Layout.LM_HEAD)) continue;
+            if (v.name().equals(EMB) || v.name().equals(HEAD)) continue;
             System.arraycopy(bp, v.offset(), p, ml.get(v.name()).offset(), v.size());
         }
-        int baseHead = bc.tieWordEmbeddings() ? bl.get(Gpt2Layout.WTE).offset() : bl.get(Gpt2Layout.LM_HEAD).offset();
-        int wte = ml.get(Gpt2Layout.WTE).offset();
-        VocabResize.copyResized(bp, bl.get(Gpt2Layout.WTE).offset(), V, p, wte, adapterV, C);
-        int head = tied ? wte : ml.get(Gpt2Layout.LM_HEAD).offset();
+        int baseHead = bc.tieWordEmbeddings() ? bl.get(EMB).offset() : bl.get(HEAD).offset();
+        int emb = ml.get(EMB).offset();
+        VocabResize.copyResized(bp, bl.get(EMB).offset(), V, p, emb, adapterV, C);
+        int head = tied ? emb : ml.get(HEAD).offset();
         if (!tied) VocabResize.copyResized(bp, baseHead, V, p, head, adapterV, C);
-        if (newWte != null) System.arraycopy(newWte.data(), 0, p, wte, adapterV * C);
-        if (newHead != null && !(tied && newWte != null)) System.arraycopy(newHead.data(), 0, p, head, adapterV * C);
-        if (tied && keepTied && newWte == null && newHead != null) System.arraycopy(newHead.data(), 0, p, wte, adapterV * C);
+        if (newEmb != null) System.arraycopy(newEmb.data(), 0, p, emb, adapterV * C);
+        if (newHead != null && !(tied && newEmb != null)) System.arraycopy(newHead.data(), 0, p, head, adapterV * C);
+        if (tied && keepTied && newEmb == null && newHead != null) System.arraycopy(newHead.data(), 0, p, emb, adapterV * C);
+        for (var e : saved.entrySet()) {
+            float[] d = e.getValue().data();
+            System.arraycopy(d, 0, p, ml.get(savable.get(e.getKey())).offset(), d.length);
+        }
 
-        // ---- LoRA deltas
-        float s = (float) lc.scaling();
+        // ---- LoRA deltas, on the merged layout (a tied head's delta lands in the embedding)
+        Map<String, ModelFamily.LoraTarget> merged = byModule(fam.loraTargets(mc));
         for (var e : lora.entrySet()) {
-            String module = e.getKey();
+            ModelFamily.LoraTarget t = merged.get(e.getKey());
             float[] a = e.getValue()[0].data(), b = e.getValue()[1].data();
             int r = e.getValue()[0].shape()[0];
-            Matcher m = LAYER.matcher(module);
-            if (m.matches()) {
-                ParamLayout.View w = ml.get(Gpt2Layout.layer(Integer.parseInt(m.group(1)),
-                        m.group(2) + ".weight"));
-                int in = w.shape()[0], out = w.shape()[1];
-                // Conv1D [in, out]: W[i, o] += s·Σ_k B[o, k]·A[k, i]  ((B·A)ᵀ, peft's fan_in_fan_out transpose)
-                addLowRank(p, w.offset(), in, out, a, b, r, s, true);
-            } else if (module.equals("lm_head")) {
-                // nn.Linear [V, C]: W[o, i] += s·Σ_k B[o, k]·A[k, i]
-                addLowRank(p, head, C, b.length / r, a, b, r, s, false);
-            } else {
-                // nn.Embedding [V, C] with lora_embedding_A [r, V], lora_embedding_B [C, r]: W[v, c] += s·Σ_k B[c, k]·A[k, v]
-                addLowRank(p, wte, a.length / r, C, a, b, r, s, true);
-            }
+            float s = (float) scaling(lc, e.getKey());
+            int off = ml.get(t.weight()).offset();
+            // stored [in, out] (Conv1D, Embedding): W[i, o] += s·Σ_k B[o, k]·A[k, i], peft's fan_in_fan_out transpose;
+            // nn.Linear [out, in]: W[o, i] += s·Σ_k B[o, k]·A[k, i]
+            if (t.storage().inOut()) addLowRank(p, off, t.in(), t.out(), a, b, r, s, true);
+            else addLowRank(p, off, t.out(), t.in(), a, b, r, s, false);
         }
         return new HfCheckpoints.ModelDir(mc, ml, p);
+    }
+
+    /**
+     * peft's module-name rule ({@code check_target_module_exists}): a name selects a module whose path equals it or
+     * ends with {@code "." + name}.
+     */
+    static boolean peftMatches(String module, String name) {
+        return module.equals(name) || module.endsWith("." + name);
+    }
+
+    /** adapter_config.json's target_modules and modules_to_save must name modules this family has. */
+    private static void checkNames(PeftAdapters.LoraConfig lc, ModelFamily fam, ModelConfig bc,
+                                   List<ModelFamily.LoraTarget> targets, String adapterName) {
+        String arch = fam.displayName();
+        if (lc.targetModulesIsRegex()) {
+            String re = lc.targetModules().get(0);
+            if (!re.equals("all-linear")) {
+                Pattern pat = compileOrNull(re);  // null: a Python-only regex, the tensor keys alone decide
+                if (pat != null && targets.stream().noneMatch(t -> pat.matcher(t.module()).matches()))
+                    throw new UserError(adapterName + ": target_modules \"" + re + "\" matches no module of a " + arch
+                            + "; LoRA can adapt " + String.join(", ", peftNames(targets)));
+            }
+        } else {
+            for (String name : lc.targetModules())
+                if (targets.stream().noneMatch(t -> peftMatches(t.module(), name)))
+                    throw new UserError(adapterName + ": target_modules names '" + name + "', which a " + arch
+                            + " has no LoRA-adaptable module of; LoRA can adapt " + String.join(", ", peftNames(targets))
+                            + " (is the adapter for another architecture?)");
+        }
+        List<ModelFamily.SavedModule> savable = fam.savableModules(bc);
+        for (String name : lc.modulesToSave())
+            if (savable.stream().noneMatch(m -> peftMatches(m.module(), name)))
+                throw new UserError(adapterName + ": modules_to_save names '" + name + "', which cpt4j cannot take from "
+                        + "the adapter of a " + arch + "; it takes " + String.join(", ", savedNames(savable)));
+    }
+
+    private static Pattern compileOrNull(String re) {
+        try {
+            return Pattern.compile(re);
+        } catch (PatternSyntaxException e) {
+            return null;
+        }
+    }
+
+    /** The layer-0 target a module path of a deeper layer corresponds to (same target_modules name), or null. */
+    private static ModelFamily.LoraTarget layerZero(List<ModelFamily.LoraTarget> targets, String module) {
+        for (ModelFamily.LoraTarget t : targets) if (t.layer() == 0 && module.endsWith("." + t.peftName())) return t;
+        return null;
+    }
+
+    private static Map<String, ModelFamily.LoraTarget> byModule(List<ModelFamily.LoraTarget> targets) {
+        Map<String, ModelFamily.LoraTarget> m = new LinkedHashMap<>();
+        for (ModelFamily.LoraTarget t : targets) m.put(t.module(), t);
+        return m;
+    }
+
+    private static List<String> peftNames(List<ModelFamily.LoraTarget> targets) {
+        return targets.stream().map(ModelFamily.LoraTarget::peftName).distinct().toList();
+    }
+
+    private static List<String> savedNames(List<ModelFamily.SavedModule> modules) {
+        return modules.stream().map(ModelFamily.SavedModule::module).toList();
+    }
+
+    /**
+     * The rank of {@code module}: adapter_config.json's {@code rank_pattern} entry that selects it, else {@code r}.
+     * peft's {@code get_pattern_key}: a pattern key {@code k} selects a module whose path matches
+     * {@code (.*\.)?k$}; the first such key wins.
+     */
+    static int rank(PeftAdapters.LoraConfig lc, String module) {
+        var v = pattern(lc.extra().path("rank_pattern"), module);
+        return v == null ? lc.r() : v.asInt();
+    }
+
+    /** The LoRA scale of {@code module}: its alpha ({@code alpha_pattern}, else {@code lora_alpha}) over r, or √r with rsLoRA. */
+    static double scaling(PeftAdapters.LoraConfig lc, String module) {
+        var a = pattern(lc.extra().path("alpha_pattern"), module);
+        double alpha = a == null ? lc.loraAlpha() : a.asDouble();
+        int r = rank(lc, module);
+        return lc.useRslora() ? alpha / Math.sqrt(r) : alpha / r;
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode pattern(com.fasterxml.jackson.databind.JsonNode patterns,
+                                                                    String module) {
+        if (!patterns.isObject()) return null;
+        for (var e : patterns.properties()) {
+            try {
+                if (Pattern.compile("(.*\\.)?(" + e.getKey() + ")").matcher(module).matches() && e.getValue().isNumber())
+                    return e.getValue();
+            } catch (PatternSyntaxException ignored) {
+                if (peftMatches(module, e.getKey()) && e.getValue().isNumber()) return e.getValue();
+            }
+        }
+        return null;
     }
 
     /**

@@ -30,7 +30,9 @@ import java.util.Map;
  * {@code …lora_B.weight} {@code [out, r]}, and for {@code modules_to_save} the full copies under their model name,
  * e.g. {@code base_model.model.transformer.wte.weight}, {@code base_model.model.lm_head.weight}. The adapter-name
  * variants peft uses inside a live model ({@code lora_A.default.weight}, {@code wte.modules_to_save.default.weight})
- * are read as the plain names; the frozen {@code original_module} copies are not adapter tensors and are skipped.
+ * are read as the plain names (so is {@code X.modules_to_save.weight}, which peft writes beside an identical
+ * {@code X.weight} when the vocabulary was resized); the frozen {@code original_module} copies are not adapter
+ * tensors and are skipped.
  */
 public final class PeftAdapters {
     private PeftAdapters() {}
@@ -152,7 +154,8 @@ public final class PeftAdapters {
      */
     public static String canonicalKey(String key) {
         if (key.contains(".original_module.") || key.contains(".base_layer.")) return null;
-        String k = key.replace(".modules_to_save.default.", ".");
+        // peft 0.21's save_embedding_layers also writes the wrapper's trained copy as X.modules_to_save.weight
+        String k = key.replaceAll("\\.modules_to_save\\.(default\\.)?", ".");
         k = k.replaceAll("\\.(lora_[AB]|lora_embedding_[AB])\\.default\\.", ".$1.");
         k = k.replaceAll("\\.(lora_embedding_[AB])\\.default$", ".$1");
         return k;
@@ -254,7 +257,8 @@ public final class PeftAdapters {
                 int[] shape = new int[s.length];
                 for (int i = 0; i < s.length; i++) shape[i] = Math.toIntExact(s[i]);
                 Tensor t = new Tensor(shape, src.readFloats(name));
-                if (out.put(key, t) != null)
+                Tensor before = out.put(key, t);
+                if (before != null && !(Arrays.equals(before.shape, t.shape) && Arrays.equals(before.data, t.data)))
                     throw new UserError(file + ": adapter tensor '" + key + "' is stored twice (as '" + name + "' and another variant); the file is inconsistent");
             }
             if (out.isEmpty()) throw new UserError(file + ": holds no adapter tensors");

@@ -2,9 +2,8 @@ package dev.cpt4j.hf;
 
 import dev.cpt4j.UserError;
 import dev.cpt4j.io.DType;
-import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.Gpt2Layout;
-import dev.cpt4j.model.Lora;
+import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tokenizer.TokenizerFiles;
 import java.io.IOException;
@@ -26,55 +25,71 @@ public final class PeftExport {
     private PeftExport() {}
 
     /**
-     * The adapter tensors under peft's keys: {@code lora_A}/{@code lora_B} of every adapted layer, then the
-     * modules_to_save copies ({@code transformer.wte.weight}, {@code lm_head.weight} — the wte tensor when the model
-     * is tied —, {@code transformer.wpe.weight}, {@code transformer.ln_f.weight/bias}).
+     * The adapter tensors under peft's keys: {@code lora_A}/{@code lora_B} (an embedding's
+     * {@code lora_embedding_A}/{@code _B}) of every module {@code targets} selects, in state-dict order, then the
+     * modules_to_save copies (GPT-2: {@code transformer.wte.weight}, {@code lm_head.weight} — the embedding tensor
+     * when the model is tied —, …; LLaMA: {@code model.embed_tokens.weight}, {@code lm_head.weight}, …). The LoRA
+     * matrices are read from the layout views named as the keys without peft's prefix
+     * ({@code model.layers.0.self_attn.q_proj.lora_A.weight}), as training lays them out.
      *
-     * @param targets       canonical LoRA targets ({@code attn.c_attn}, …)
-     * @param modulesToSave canonical module names ({@code transformer.wte}, {@code lm_head}, …)
+     * @param targets       LoRA targets as peft matches them: a module's path or a dotted suffix of it
+     *                      ({@code attn.c_attn}, {@code c_attn}, {@code q_proj}, {@code self_attn.q_proj})
+     * @param modulesToSave module names, matched the same way ({@code transformer.wte}, {@code embed_tokens}, {@code lm_head})
      */
-    public static Map<String, PeftAdapters.Tensor> tensors(Gpt2Config cfg, ParamLayout layout, float[] params,
+    public static Map<String, PeftAdapters.Tensor> tensors(ModelConfig cfg, ParamLayout layout, float[] params,
                                                            List<String> targets, List<String> modulesToSave) {
+        ModelFamily fam = cfg.family();
         Map<String, PeftAdapters.Tensor> out = new LinkedHashMap<>();
-        for (int l = 0; l < cfg.nLayer(); l++)
-            for (String t : targets) {
-                Lora.Site site = Lora.site(t);
-                String module = Gpt2Layout.layer(l, t);
-                out.put(PeftAdapters.loraKey(module, 'A'), copy(layout.get(Lora.viewName(l, site, 'A')), params));
-                out.put(PeftAdapters.loraKey(module, 'B'), copy(layout.get(Lora.viewName(l, site, 'B')), params));
+        for (ModelFamily.LoraTarget t : selected(fam.loraTargets(cfg), targets, fam)) {
+            boolean emb = t.storage() == ModelFamily.LoraStorage.EMBEDDING;
+            for (char ab : new char[] {'A', 'B'}) {
+                String key = emb ? PeftAdapters.PREFIX + t.module() + ".lora_embedding_" + ab : PeftAdapters.loraKey(t.module(), ab);
+                String view = key.substring(PeftAdapters.PREFIX.length());
+                if (!layout.has(view))
+                    throw new IllegalArgumentException("the layout has no LoRA view " + view + " for target " + t.peftName());
+                out.put(key, copy(layout.get(view), params));
             }
-        for (String m : modulesToSave)
-            switch (m) {
-                case "transformer.wte" -> out.put(PeftAdapters.savedKey(Gpt2Layout.WTE), copy(layout.get(Gpt2Layout.WTE), params));
-                case "lm_head" -> out.put(PeftAdapters.savedKey(Gpt2Layout.LM_HEAD),
-                        copy(layout.get(cfg.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD), params));
-                case "transformer.wpe" -> out.put(PeftAdapters.savedKey(Gpt2Layout.WPE), copy(layout.get(Gpt2Layout.WPE), params));
-                case "transformer.ln_f" -> {
-                    out.put(PeftAdapters.savedKey(Gpt2Layout.LNF_W), copy(layout.get(Gpt2Layout.LNF_W), params));
-                    out.put(PeftAdapters.savedKey(Gpt2Layout.LNF_B), copy(layout.get(Gpt2Layout.LNF_B), params));
-                }
-                default -> throw new IllegalArgumentException("unsupported module to save: " + m);
-            }
+        }
+        List<ModelFamily.SavedModule> savable = fam.savableModules(cfg);
+        for (String m : modulesToSave) {
+            ModelFamily.SavedModule sm = savable.stream().filter(x -> AdapterMerge.peftMatches(x.module(), m)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("unsupported module to save: " + m));
+            for (int i = 0; i < sm.parameters().size(); i++)
+                out.put(PeftAdapters.savedKey(sm.parameters().get(i)), copy(layout.get(sm.views().get(i)), params));
+        }
         return out;
     }
 
-    /** peft's target_modules entry for a canonical target: {@code c_attn}, {@code c_fc}, or the dotted projection. */
-    public static String peftTargetName(String canonical) {
-        return switch (canonical) {
-            case "attn.c_attn" -> "c_attn";
-            case "mlp.c_fc" -> "c_fc";
-            default -> canonical;
-        };
+    /** The targets {@code names} select (peft's rule), in state-dict order; a name that selects none is a bug upstream. */
+    private static List<ModelFamily.LoraTarget> selected(List<ModelFamily.LoraTarget> all, List<String> names, ModelFamily fam) {
+        for (String n : names)
+            if (all.stream().noneMatch(t -> AdapterMerge.peftMatches(t.module(), n)))
+                throw new IllegalArgumentException("no " + fam.displayName() + " module is a LoRA target named " + n);
+        return all.stream().filter(t -> names.stream().anyMatch(n -> AdapterMerge.peftMatches(t.module(), n))).toList();
     }
 
-    /** Writes adapter_config.json and adapter_model.safetensors (fp32) into {@code dir}. */
-    public static void writeAdapter(Path dir, Gpt2Config cfg, ParamLayout layout, float[] params, int r, double alpha,
+    /**
+     * Writes adapter_config.json and adapter_model.safetensors (fp32) into {@code dir}. target_modules lists the
+     * family's peft name of each target ({@code attn.c_attn} → {@code c_attn}, {@code q_proj} → {@code q_proj}),
+     * in the order given; {@code fan_in_fan_out} is true when the adapted weights are stored {@code [in, out]}
+     * (GPT-2's Conv1D), false for {@code nn.Linear} (the LLaMA family).
+     */
+    public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
                                     double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
                                     String baseModelNameOrPath) {
+        List<ModelFamily.LoraTarget> all = cfg.family().loraTargets(cfg);
         List<String> names = new ArrayList<>();
-        for (String t : targets) names.add(peftTargetName(t));
-        PeftAdapters.LoraConfig config = PeftAdapters.LoraConfig.of(r, alpha, dropout, names, modulesToSave, useRslora,
+        for (String t : targets) {
+            String n = all.stream().filter(x -> AdapterMerge.peftMatches(x.module(), t)).map(ModelFamily.LoraTarget::peftName)
+                    .findFirst().orElse(t);
+            if (!names.contains(n)) names.add(n);
+        }
+        boolean inOut = selected(all, targets, cfg.family()).stream().anyMatch(t -> t.storage() == ModelFamily.LoraStorage.CONV1D);
+        PeftAdapters.LoraConfig c = PeftAdapters.LoraConfig.of(r, alpha, dropout, names, modulesToSave, useRslora,
                 baseModelNameOrPath);
+        PeftAdapters.LoraConfig config = new PeftAdapters.LoraConfig(c.peftType(), c.taskType(), c.r(), c.loraAlpha(),
+                c.loraDropout(), c.targetModules(), c.targetModulesIsRegex(), c.modulesToSave(), inOut, c.bias(),
+                c.baseModelNameOrPath(), c.initLoraWeights(), c.useRslora(), c.inferenceMode(), c.extra());
         createDirs(dir);
         PeftAdapters.write(dir, config, tensors(cfg, layout, params, targets, modulesToSave), DType.F32);
     }

@@ -12,8 +12,10 @@ import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -39,6 +41,7 @@ public final class Gpt2Family implements ModelFamily {
         {"n_head", "num_attention_heads"}, {"n_layer", "num_hidden_layers"},
     };
     private static final Set<String> GPT2_KEYS = Set.of("n_embd", "n_layer", "n_head", "n_positions", "n_ctx");
+    private static final Pattern LAYER_MODULE = Pattern.compile("transformer\\.h\\.(\\d+)\\..+");
     private static final Pattern MASK_BUFFER = Pattern.compile("transformer\\.h\\.\\d+\\.attn\\.(bias|masked_bias)");
 
     @Override
@@ -188,6 +191,62 @@ public final class Gpt2Family implements ModelFamily {
         Gpt2Config c = (Gpt2Config) mc;
         return "vocab_size " + c.vocabSize() + ", n_positions " + c.nPositions() + ", n_embd " + c.nEmbd() + ", n_layer "
                 + c.nLayer() + ", n_inner " + c.nInner() + ", tie_word_embeddings " + c.tieWordEmbeddings();
+    }
+
+    @Override
+    public String hiddenSizeKey() {
+        return "n_embd";
+    }
+
+    @Override
+    public String numLayersKey() {
+        return "n_layer";
+    }
+
+    /**
+     * The Conv1D projections of every block ({@code fan_in_fan_out}), the embedding and the head. {@code c_proj}
+     * exists in both attention and MLP, so those two are named with their parent ({@code attn.c_proj},
+     * {@code mlp.c_proj}); peft's plain {@code c_proj} matches both.
+     */
+    @Override
+    public List<LoraTarget> loraTargets(ModelConfig mc) {
+        Gpt2Config c = (Gpt2Config) mc;
+        int V = c.vocabSize(), C = c.nEmbd(), F = c.nInner();
+        List<LoraTarget> t = new ArrayList<>();
+        t.add(new LoraTarget("transformer.wte", -1, "wte", Gpt2Layout.WTE, LoraStorage.EMBEDDING, V, C));
+        for (int l = 0; l < c.nLayer(); l++) {
+            t.add(conv1d(l, "attn.c_attn", "c_attn", C, 3 * C));
+            t.add(conv1d(l, "attn.c_proj", "attn.c_proj", C, C));
+            t.add(conv1d(l, "mlp.c_fc", "c_fc", C, F));
+            t.add(conv1d(l, "mlp.c_proj", "mlp.c_proj", F, C));
+        }
+        t.add(new LoraTarget("lm_head", -1, "lm_head", head(c), LoraStorage.LINEAR, C, V));
+        return t;
+    }
+
+    private static LoraTarget conv1d(int l, String site, String peftName, int in, int out) {
+        return new LoraTarget(Gpt2Layout.layer(l, site), l, peftName, Gpt2Layout.layer(l, site + ".weight"),
+                LoraStorage.CONV1D, in, out);
+    }
+
+    private static String head(Gpt2Config c) {
+        return c.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD;
+    }
+
+    @Override
+    public int layerOf(String module) {
+        Matcher m = LAYER_MODULE.matcher(module);
+        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
+    }
+
+    @Override
+    public List<SavedModule> savableModules(ModelConfig mc) {
+        Gpt2Config c = (Gpt2Config) mc;
+        return List.of(new SavedModule("transformer.wte", List.of(Gpt2Layout.WTE), List.of(Gpt2Layout.WTE)),
+                new SavedModule("transformer.wpe", List.of(Gpt2Layout.WPE), List.of(Gpt2Layout.WPE)),
+                new SavedModule("transformer.ln_f", List.of(Gpt2Layout.LNF_W, Gpt2Layout.LNF_B),
+                        List.of(Gpt2Layout.LNF_W, Gpt2Layout.LNF_B)),
+                new SavedModule("lm_head", List.of(Gpt2Layout.LM_HEAD), List.of(head(c))));
     }
 
     // ------------------------------------------------------------ typed fields

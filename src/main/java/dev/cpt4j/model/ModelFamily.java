@@ -14,7 +14,9 @@ import java.util.List;
  * names and shapes (the {@link ParamLayout}, stored as HF stores them, so import and export never transpose), tying,
  * which tensors are embeddings and which get no weight decay, the training engine and the KV-cache decoder (both
  * over the same layout). Code above the model package ({@code hf}, {@code train}, {@code generate}, {@code cli})
- * reaches a family only through {@link ModelFamilies} and this interface.
+ * reaches a family only through {@link ModelFamilies} and this interface — PEFT adapter files included: which modules
+ * LoRA can adapt and how their weights are stored ({@link #loraTargets}), which modules {@code modules_to_save} can
+ * copy ({@link #savableModules}).
  */
 public interface ModelFamily {
     /** Short name for messages ("GPT-2", "LLaMA"). */
@@ -64,4 +66,74 @@ public interface ModelFamily {
 
     /** The sizes that fix the tensor shapes, for messages ("vocab_size 97, hidden_size 36, …"). */
     String describe(ModelConfig c);
+
+    /** config.json's spelling of the residual width, for messages ("n_embd", "hidden_size"). */
+    String hiddenSizeKey();
+
+    /** config.json's spelling of the layer count, for messages ("n_layer", "num_hidden_layers"). */
+    String numLayersKey();
+
+    // ------------------------------------------------------------ PEFT
+
+    /**
+     * How an adapted weight is stored, which fixes peft's LoRA arithmetic (peft {@code lora.Linear},
+     * {@code lora.Embedding}; {@code s} the scale, A {@code [r, in]}, B {@code [out, r]}).
+     */
+    enum LoraStorage {
+        /** {@code nn.Linear}, weight {@code [out, in]}: {@code W += s·B·A} (peft {@code fan_in_fan_out} false). */
+        LINEAR,
+        /** GPT-2's {@code Conv1D}, weight {@code [in, out]}: {@code W += s·(B·A)ᵀ} (peft {@code fan_in_fan_out} true). */
+        CONV1D,
+        /**
+         * {@code nn.Embedding} {@code [V, C]} (in = V, out = C) with {@code lora_embedding_A [r, V]} and
+         * {@code lora_embedding_B [C, r]}: {@code W += s·(B·A)ᵀ}.
+         */
+        EMBEDDING;
+
+        /** True when the weight is stored {@code [in, out]} (peft transposes the delta). */
+        public boolean inOut() {
+            return this != LINEAR;
+        }
+    }
+
+    /**
+     * A module LoRA can adapt.
+     *
+     * @param module   its module path, peft's key between {@code base_model.model.} and {@code .lora_A.weight}
+     *                 ({@code model.layers.0.self_attn.q_proj})
+     * @param layer    the block it belongs to, −1 outside the layer stack (embedding, head)
+     * @param peftName its {@code target_modules} entry: a suffix of {@code module} that names only this kind of module
+     *                 ({@code q_proj}, {@code c_attn}; GPT-2's {@code attn.c_proj} / {@code mlp.c_proj})
+     * @param weight   the layout view its delta is added to (the token embedding for the head of a tied model)
+     * @param in       lora_A's columns ({@code [r, in]}); V for an embedding
+     * @param out      lora_B's rows ({@code [out, r]}); C for an embedding
+     */
+    record LoraTarget(String module, int layer, String peftName, String weight, LoraStorage storage, int in, int out) {}
+
+    /**
+     * A module peft's {@code modules_to_save} can train in full and store whole.
+     *
+     * @param module     module path ({@code model.embed_tokens}, {@code lm_head}, {@code transformer.ln_f})
+     * @param parameters its HF parameter names: the adapter keys without {@code base_model.model.}
+     * @param views      the layout view holding each parameter (a tied head is the token embedding)
+     */
+    record SavedModule(String module, List<String> parameters, List<String> views) {
+        public SavedModule {
+            parameters = List.copyOf(parameters);
+            views = List.copyOf(views);
+            if (parameters.size() != views.size()) throw new IllegalArgumentException("one view per parameter");
+        }
+    }
+
+    /** Every module of {@code c} LoRA can adapt, in state-dict order. */
+    List<LoraTarget> loraTargets(ModelConfig c);
+
+    /**
+     * The block index of a module path inside this family's layer stack ({@code model.layers.3.mlp.up_proj} → 3), or
+     * −1 for a path outside it — how an adapter made for a deeper model is recognised.
+     */
+    int layerOf(String module);
+
+    /** Every module of {@code c} that {@code modules_to_save} can name. */
+    List<SavedModule> savableModules(ModelConfig c);
 }

@@ -95,4 +95,39 @@ class AdapterMergeTest {
                 .hasMessageContaining("this base (models/base) has n_embd 6, n_layer 2")
                 .satisfies(e -> assertThat(e.getMessage().lines().count()).isEqualTo(1));
     }
+
+    /** LoRA on the (nn.Linear) head of a tied base: W[o, i] += s·Σ_k B[o, k]·A[k, i] into an untied copy; rank_pattern/alpha_pattern. */
+    @Test
+    void linearHeadDeltaUntiesAndPatternsSetRankAndAlpha() {
+        SplittableRandom r = new SplittableRandom(6);
+        int V = 11, C = 6;
+        Map<String, PeftAdapters.Tensor> t = new LinkedHashMap<>();
+        PeftAdapters.Tensor a = rand(r, 3, C), b = rand(r, V, 3);
+        t.put(PeftAdapters.loraKey("lm_head", 'A'), a);
+        t.put(PeftAdapters.loraKey("lm_head", 'B'), b);
+        t.put(PeftAdapters.loraKey("transformer.h.0.attn.c_attn", 'A'), rand(r, 2, C));
+        t.put(PeftAdapters.loraKey("transformer.h.0.attn.c_attn", 'B'), rand(r, 3 * C, 2));
+        var base0 = PeftAdapters.LoraConfig.of(2, 4, 0, List.of("c_attn", "lm_head"), List.of(), false, null);
+        com.fasterxml.jackson.databind.node.ObjectNode extra = base0.extra();
+        extra.putObject("rank_pattern").put("lm_head", 3);
+        extra.putObject("alpha_pattern").put("lm_head", 9);
+        var cfg = new PeftAdapters.LoraConfig("LORA", "CAUSAL_LM", 2, 4, 0, base0.targetModules(), false, List.of(), true,
+                "none", null, "true", false, true, extra);
+        HfCheckpoints.ModelDir base = base();
+        HfCheckpoints.ModelDir m = AdapterMerge.merge(base, new PeftAdapters.Adapter(cfg, t), "ad", "base");
+        assertThat(m.config().tieWordEmbeddings()).isFalse();
+        int h = m.layout().get(Gpt2Layout.LM_HEAD).offset(), w = base.layout().get(Gpt2Layout.WTE).offset();
+        int mw = m.layout().get(Gpt2Layout.WTE).offset();
+        for (int o = 0; o < V; o++)
+            for (int i = 0; i < C; i++) {
+                double d = 0;
+                for (int k = 0; k < 3; k++) d += b.data()[o * 3 + k] * a.data()[k * C + i];
+                assertThat((double) m.params()[h + o * C + i]).isCloseTo(base.params()[w + o * C + i] + 3.0 * d, within(1e-4));
+                assertThat(m.params()[mw + o * C + i]).isEqualTo(base.params()[w + o * C + i]);  // the input side keeps the base
+            }
+        // without the pattern, the config's r = 2 disagrees with the head's rank 3: one line
+        var plain = PeftAdapters.LoraConfig.of(2, 4, 0, List.of("c_attn", "lm_head"), List.of(), false, null);
+        assertThatThrownBy(() -> AdapterMerge.merge(base, new PeftAdapters.Adapter(plain, t), "ad", "base"))
+                .isInstanceOf(UserError.class).hasMessageContaining("lm_head has rank 3").hasMessageContaining("r 2");
+    }
 }

@@ -17,7 +17,10 @@ import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.Rope;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The LLaMA family — {@code llama}, {@code qwen2}, {@code qwen3}, {@code mistral} — whose causal-LM classes in
@@ -34,6 +37,7 @@ import java.util.List;
  */
 public final class LlamaFamily implements ModelFamily {
     public static final LlamaFamily INSTANCE = new LlamaFamily();
+    private static final Pattern LAYER_MODULE = Pattern.compile("model\\.layers\\.(\\d+)\\..+");
 
     @Override
     public String displayName() {
@@ -246,6 +250,62 @@ public final class LlamaFamily implements ModelFamily {
                 + ", intermediate_size " + c.intermediateSize() + ", num_hidden_layers " + c.numLayers()
                 + ", heads " + c.numHeads() + "/" + c.numKvHeads() + " kv, head_dim " + c.headDim()
                 + ", tie_word_embeddings " + c.tieWordEmbeddings();
+    }
+
+    @Override
+    public String hiddenSizeKey() {
+        return "hidden_size";
+    }
+
+    @Override
+    public String numLayersKey() {
+        return "num_hidden_layers";
+    }
+
+    /**
+     * The seven {@code nn.Linear} projections of every block (what peft's {@code "all-linear"} selects), the
+     * embedding and the head ({@code all-linear} leaves the head out; naming {@code lm_head} adapts it).
+     */
+    @Override
+    public List<LoraTarget> loraTargets(ModelConfig mc) {
+        LlamaConfig c = (LlamaConfig) mc;
+        int V = c.vocabSize(), C = c.hiddenSize(), F = c.intermediateSize(), Q = c.qDim(), K = c.kvDim();
+        List<LoraTarget> t = new ArrayList<>();
+        t.add(new LoraTarget("model.embed_tokens", -1, "embed_tokens", LlamaLayout.EMBED, LoraStorage.EMBEDDING, V, C));
+        for (int l = 0; l < c.numLayers(); l++) {
+            t.add(linear(l, "self_attn.q_proj", C, Q));
+            t.add(linear(l, "self_attn.k_proj", C, K));
+            t.add(linear(l, "self_attn.v_proj", C, K));
+            t.add(linear(l, "self_attn.o_proj", Q, C));
+            t.add(linear(l, "mlp.gate_proj", C, F));
+            t.add(linear(l, "mlp.up_proj", C, F));
+            t.add(linear(l, "mlp.down_proj", F, C));
+        }
+        t.add(new LoraTarget("lm_head", -1, "lm_head", head(c), LoraStorage.LINEAR, C, V));
+        return t;
+    }
+
+    private static LoraTarget linear(int l, String site, int in, int out) {
+        String module = LlamaLayout.layer(l, site);
+        return new LoraTarget(module, l, site.substring(site.indexOf('.') + 1), module + ".weight", LoraStorage.LINEAR, in, out);
+    }
+
+    private static String head(LlamaConfig c) {
+        return c.tieWordEmbeddings() ? LlamaLayout.EMBED : LlamaLayout.LM_HEAD;
+    }
+
+    @Override
+    public int layerOf(String module) {
+        Matcher m = LAYER_MODULE.matcher(module);
+        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
+    }
+
+    @Override
+    public List<SavedModule> savableModules(ModelConfig mc) {
+        LlamaConfig c = (LlamaConfig) mc;
+        return List.of(new SavedModule("model.embed_tokens", List.of(LlamaLayout.EMBED), List.of(LlamaLayout.EMBED)),
+                new SavedModule("model.norm", List.of(LlamaLayout.NORM), List.of(LlamaLayout.NORM)),
+                new SavedModule("lm_head", List.of(LlamaLayout.LM_HEAD), List.of(head(c))));
     }
 
     // ------------------------------------------------------------ typed fields

@@ -29,15 +29,25 @@ def main():
     ap.add_argument("--n-embd", type=int, default=768)
     ap.add_argument("--n-head", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", help="a config.json of any family (overrides the GPT-2 geometry flags)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    cfg = GPT2Config(vocab_size=a.vocab_size, n_positions=1024, n_embd=a.n_embd, n_layer=a.n_layer, n_head=a.n_head,
-                     n_inner=4 * a.n_embd, activation_function="gelu_fast", use_cache=True,
-                     bos_token_id=None, eos_token_id=None)
-    model = GPT2LMHeadModel(cfg).eval().float()
+    if a.config:
+        from transformers import AutoModelForCausalLM, CONFIG_MAPPING
+        with open(a.config) as f:
+            raw = json.load(f)
+        raw.update(bos_token_id=None, eos_token_id=None)
+        cfg = CONFIG_MAPPING[raw["model_type"]](**{k: v for k, v in raw.items() if k != "model_type"})
+        model = AutoModelForCausalLM.from_config(cfg).eval().float()
+        a.vocab_size = cfg.vocab_size
+    else:
+        cfg = GPT2Config(vocab_size=a.vocab_size, n_positions=1024, n_embd=a.n_embd, n_layer=a.n_layer, n_head=a.n_head,
+                         n_inner=4 * a.n_embd, activation_function="gelu_fast", use_cache=True,
+                         bos_token_id=None, eos_token_id=None)
+        model = GPT2LMHeadModel(cfg).eval().float()
     model.generation_config.eos_token_id = None  # never stop early: every sequence makes max_new_tokens
     prompt = torch.randint(0, a.vocab_size, (1, a.prompt_tokens))
     kw = dict(do_sample=True, top_p=a.top_p, top_k=a.top_k, num_return_sequences=a.num_return_sequences,

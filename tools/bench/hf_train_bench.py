@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The Python-reference side of `cpt4j bench train`: transformers' GPT2LMHeadModel on torch CPU, random weights of a
-config.json, random ids, whole training steps (forward, backward, clip 1.0, torch.optim.AdamW), same FLOP count.
+"""The Python-reference side of `cpt4j bench train`: transformers' causal LM of a config.json's family (GPT2LMHeadModel,
+LlamaForCausalLM, …) on torch CPU, random weights of the config, random ids, whole training steps (forward, backward, clip 1.0, torch.optim.AdamW), same FLOP count.
 
 Run: /work/.venv-ref/bin/python tools/bench/hf_train_bench.py --config CONFIG_JSON --batch 4 --block 128 \
          --steps 5 --warmup 2 [--threads 2] [--bf16] [--gradient_checkpointing] [--lora] [--json]
@@ -34,13 +34,21 @@ def main():
     ap.add_argument("--gradient_checkpointing", action="store_true")
     ap.add_argument("--lora", action="store_true",
                     help="the seed's LoRA via peft: r 8, alpha 32, dropout 0.05, c_attn; wte + lm_head in modules_to_save")
+    ap.add_argument("--attn", default="sdpa", help="attention implementation of non-GPT-2 models (sdpa, eager)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     with open(a.config) as f:
-        cfg = GPT2Config(**json.load(f))
-    model = GPT2LMHeadModel(cfg).float()
+        raw = json.load(f)
+    if raw.get("model_type", "gpt2") == "gpt2":
+        cfg = GPT2Config(**raw)
+        model = GPT2LMHeadModel(cfg).float()
+    else:  # any other family: its config class and causal-LM class (eager attention, as cpt4j computes it)
+        from transformers import AutoModelForCausalLM, CONFIG_MAPPING
+        cfg = CONFIG_MAPPING[raw["model_type"]](**{k: v for k, v in raw.items() if k != "model_type"})
+        cfg._attn_implementation = a.attn
+        model = AutoModelForCausalLM.from_config(cfg).float()
     if a.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if a.lora:
@@ -68,7 +76,9 @@ def main():
     secs = time.perf_counter() - t0
     tokens = a.batch * a.block * a.steps
     P = sum(p.numel() for p in model.parameters())
-    flops = (6.0 * P + 12.0 * cfg.n_layer * cfg.n_embd * a.block) * tokens
+    layers = getattr(cfg, "n_layer", None) or cfg.num_hidden_layers
+    width = getattr(cfg, "n_embd", None) or (cfg.num_attention_heads * getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads))
+    flops = (6.0 * P + 12.0 * layers * width * a.block) * tokens
     res = {"tokens_per_s": tokens / secs, "peak_rss_mb": peak_rss_mb(), "gflops": flops / secs / 1e9}
     print(json.dumps(res) if a.json else res)
 

@@ -27,6 +27,8 @@ import dev.cpt4j.tensor.cpu.SwiGlu;
  * R = max(maxT, N) activation rows.
  */
 public final class LlamaDecoder implements StepModel {
+    /** Rows of one head pass in {@link #sequenceLoss}. */
+    private static final int LOSS_ROWS = 64;
     private final LlamaConfig cfg;
     private final LlamaWeights w;
     private final Parallel par;
@@ -141,7 +143,8 @@ public final class LlamaDecoder implements StepModel {
     }
 
     /**
-     * The prompt's loss from one prefill: every row's logits, maxSeqs rows at a time, against the next token.
+     * The prompt's loss from one prefill: every row's logits, up to 64 rows per pass over the head, against the next
+     * token.
      * Equal to the training engine's eval loss (same kernels, same order), without its activations.
      */
     @Override
@@ -151,18 +154,24 @@ public final class LlamaDecoder implements StepModel {
         if (P > maxT) throw new IllegalArgumentException(P + " tokens are longer than the cache (" + maxT + ")");
         runPrompt(tokens);
         java.util.Arrays.fill(length, 0);
+        // the head over LOSS_ROWS rows at a time: each pass streams the (V, C) head once
+        int chunk = Math.min(LOSS_ROWS, P - 1);
+        float[] hx = new float[chunk * C], hn = new float[chunk * C], hr = new float[chunk], lg = new float[chunk * V];
+        WeightStore.Tensor h = w.head();
         double sum = 0;
-        for (int r0 = 0; r0 < P - 1; r0 += maxN) {
-            int R = Math.min(maxN, P - 1 - r0);
-            System.arraycopy(x, r0 * C, last, 0, R * C);
-            head(R);
+        for (int r0 = 0; r0 < P - 1; r0 += chunk) {
+            int R = Math.min(chunk, P - 1 - r0);
+            System.arraycopy(x, r0 * C, hx, 0, R * C);
+            RmsNorm.forward(par, hn, 0, hr, 0, hx, 0, w.norm().f32(), w.norm().offset(), R, C, cfg.rmsNormEps());
+            if (h.isBf16()) gemm.sgemmBf16(false, true, R, V, C, hn, 0, C, h.bf16(), h.offset(), C, 0f, lg, 0, V);
+            else CrossEntropyHead.logits(gemm, lg, 0, hn, 0, h.f32(), h.offset(), R, C, V);
             for (int i = 0; i < R; i++) {
                 int o = i * V;
                 float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < V; j++) max = Math.max(max, logits[o + j]);
+                for (int j = 0; j < V; j++) max = Math.max(max, lg[o + j]);
                 double z = 0;
-                for (int j = 0; j < V; j++) z += Math.exp(logits[o + j] - max);
-                sum += max + Math.log(z) - logits[o + tokens[r0 + i + 1]];
+                for (int j = 0; j < V; j++) z += Math.exp(lg[o + j] - max);
+                sum += max + Math.log(z) - lg[o + tokens[r0 + i + 1]];
             }
         }
         return sum / (P - 1);

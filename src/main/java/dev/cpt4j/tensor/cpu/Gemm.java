@@ -111,7 +111,9 @@ public final class Gemm {
             return;
         }
         if (M <= (transB ? SMALL_M_NT : SMALL_M)) {
-            if (B == null) {                    // widen the window of B that is read, keeping its strides
+            if (B == null && transB) {          // x·Wᵀ with W (N, K) in bf16, e.g. a decode step: widen a few rows at a time
+                smallNTBf16(transA, M, N, K, A, aOff, lda, B16, bOff, ldb, accumulate, C, cOff, ldc);
+            } else if (B == null) {             // widen the window of B that is read, keeping its strides
                 int rows = transB ? N : K, cols = transB ? K : N, n = (rows - 1) * ldb + cols;
                 if (smallB.length < n) smallB = new float[n];
                 for (int r = 0; r < rows; r++) {
@@ -369,6 +371,54 @@ public final class Gemm {
             par.forRange(blocks, (s, e) -> smallNN(M, s * w, Math.min(N, e * w), K, fa, fao, fla, B, bOff, ldb,
                     accumulate, C, cOff, ldc));
         }
+    }
+
+    /** Rows of a bf16 B widened together by {@link #smallNTBf16}: 8 × K floats stay in L2 while every row of A reads them. */
+    private static final int BF16_ROWS = 8;
+
+    /**
+     * C = op(A)·Bᵀ for small M with B (N, K) stored as bf16: each task widens BF16_ROWS rows of B at a time into its
+     * own scratch and runs {@link #smallNT} on them, so every weight is read once and widened once (a decode step
+     * streams the weights; the fp32 copy never exceeds BF16_ROWS·K floats per task).
+     */
+    private void smallNTBf16(boolean transA, int M, int N, int K, float[] A, int aOff, int lda, short[] B16, int bOff,
+                             int ldb, boolean accumulate, float[] C, int cOff, int ldc) {
+        float[] a = A;
+        int ao = aOff, la = lda;
+        if (transA) {
+            if (smallA.length < M * K) smallA = new float[M * K];
+            a = smallA;
+            ao = 0;
+            la = K;
+            for (int k = 0; k < K; k++) for (int i = 0; i < M; i++) a[i * K + k] = A[aOff + k * lda + i];
+        }
+        float[] fa = a;
+        int fao = ao, fla = la;
+        int groups = ceilDiv(N, BF16_ROWS);
+        par.forRange(groups, (g0, g1) -> {
+            float[] w = new float[BF16_ROWS * K];
+            for (int g = g0; g < g1; g++) {
+                int j0 = g * BF16_ROWS, n = Math.min(BF16_ROWS, N - j0);
+                for (int r = 0; r < n; r++) widen(B16, bOff + (j0 + r) * ldb, w, r * K, K);
+                smallNT(M, n, K, fa, fao, fla, w, 0, K, accumulate, C, cOff + j0, ldc, 0);
+            }
+        });
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Short> S16 =
+            jdk.incubator.vector.VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(L * 16));
+    private static final jdk.incubator.vector.VectorSpecies<Integer> SI = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
+
+    /** dst[d..d+n) = the fp32 values of bf16 src[s..s+n) (exact: bf16 is fp32's upper half). */
+    static void widen(short[] src, int s, float[] dst, int d, int n) {
+        int i = 0;
+        if (SI.length() == L) {
+            for (int ub = n - n % L; i < ub; i += L)
+                ((jdk.incubator.vector.IntVector) jdk.incubator.vector.ShortVector.fromArray(S16, src, s + i)
+                        .convertShape(jdk.incubator.vector.VectorOperators.S2I, SI, 0))
+                        .lanewise(jdk.incubator.vector.VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, d + i);
+        }
+        for (; i < n; i++) dst[d + i] = bf16(src[s + i]);
     }
 
     /** Columns [j0, j1) of C = A·B, A row-major M×K, B row-major K×N. */

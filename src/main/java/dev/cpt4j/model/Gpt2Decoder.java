@@ -38,8 +38,7 @@ public final class Gpt2Decoder implements StepModel {
     private final Activation act;
     private final Gemm gemm;
     private final boolean tied;
-    private final int wte, wpe, lnfW, lnfB, lmHead;
-    private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fc2W, fc2B;
+    private final Gpt2Weights w;      // offsets into p: the table shared with the training engine
 
     private final float[] kCache, vCache; // (L, N, NH, maxT, HS)
     private final int[] length;           // (N) positions cached per sequence
@@ -84,23 +83,7 @@ public final class Gpt2Decoder implements StepModel {
         this.act = Activation.of(cfg.activation());
         this.gemm = new Gemm(par);
         this.tied = cfg.tieWordEmbeddings();
-        this.wte = layout.get(Gpt2Layout.WTE).offset();
-        this.wpe = layout.get(Gpt2Layout.WPE).offset();
-        this.lnfW = layout.get(Gpt2Layout.LNF_W).offset();
-        this.lnfB = layout.get(Gpt2Layout.LNF_B).offset();
-        this.lmHead = tied ? wte : layout.get(Gpt2Layout.LM_HEAD).offset();
-        ln1W = offsets(layout, "ln_1.weight");
-        ln1B = offsets(layout, "ln_1.bias");
-        attnW = offsets(layout, "attn.c_attn.weight");
-        attnB = offsets(layout, "attn.c_attn.bias");
-        projW = offsets(layout, "attn.c_proj.weight");
-        projB = offsets(layout, "attn.c_proj.bias");
-        ln2W = offsets(layout, "ln_2.weight");
-        ln2B = offsets(layout, "ln_2.bias");
-        fcW = offsets(layout, "mlp.c_fc.weight");
-        fcB = offsets(layout, "mlp.c_fc.bias");
-        fc2W = offsets(layout, "mlp.c_proj.weight");
-        fc2B = offsets(layout, "mlp.c_proj.bias");
+        this.w = Gpt2Weights.of(cfg, n -> layout.get(n).offset());
 
         long cache = (long) L * maxN * NH * maxT * HS;
         if (cache > Integer.MAX_VALUE - 16)
@@ -134,20 +117,20 @@ public final class Gpt2Decoder implements StepModel {
             int at = 0;
             for (int l = 0; l < L; l++) {
                 pAttn[l] = at;
-                MatVec.pack(par, false, C, 3 * C, p, attnW[l], 3 * C, packed, at);
+                MatVec.pack(par, false, C, 3 * C, p, w.attnW()[l], 3 * C, packed, at);
                 at += (int) MatVec.packedSize(C, 3 * C);
                 pProj[l] = at;
-                MatVec.pack(par, false, C, C, p, projW[l], C, packed, at);
+                MatVec.pack(par, false, C, C, p, w.projW()[l], C, packed, at);
                 at += (int) MatVec.packedSize(C, C);
                 pFc[l] = at;
-                MatVec.pack(par, false, C, F, p, fcW[l], F, packed, at);
+                MatVec.pack(par, false, C, F, p, w.fcW()[l], F, packed, at);
                 at += (int) MatVec.packedSize(C, F);
                 pFc2[l] = at;
-                MatVec.pack(par, false, F, C, p, fc2W[l], C, packed, at);
+                MatVec.pack(par, false, F, C, p, w.fcProjW()[l], C, packed, at);
                 at += (int) MatVec.packedSize(F, C);
             }
             pHead = at;
-            MatVec.pack(par, true, C, V, p, lmHead, C, packed, pHead);
+            MatVec.pack(par, true, C, V, p, w.head(), C, packed, pHead);
         } else {
             packed = null;
             pHead = 0;
@@ -155,11 +138,6 @@ public final class Gpt2Decoder implements StepModel {
         packScratch = new float[MatVec.scratchSize(MATVEC_ROWS, Math.max(C, F))];
     }
 
-    private int[] offsets(ParamLayout layout, String suffix) {
-        int[] o = new int[L];
-        for (int l = 0; l < L; l++) o[l] = layout.get(Gpt2Layout.layer(l, suffix)).offset();
-        return o;
-    }
 
     @Override
     public int vocabSize() {
@@ -238,7 +216,7 @@ public final class Gpt2Decoder implements StepModel {
         for (int r = 0; r < R; r++) {
             int tok = rowTok[r];
             if (tok < 0 || tok >= V) throw new IllegalArgumentException("token " + tok + " outside [0, " + V + ")");
-            int te = wte + tok * C, pe = wpe + rowPos[r] * C;
+            int te = w.wte() + tok * C, pe = w.wpe() + rowPos[r] * C;
             for (int c = 0; c < C; c++) x[r * C + c] = p[te + c] + p[pe + c];
         }
         float eps = cfg.layerNormEpsilon();
@@ -250,8 +228,8 @@ public final class Gpt2Decoder implements StepModel {
         for (int r = 0; r < R; r++) attnWork += (long) (rowPos[r] + 1) * NH * HS;
         Parallel attnPar = attnWork >= PARALLEL_ATTENTION_FLOATS ? par : serial;
         for (int l = 0; l < L; l++) {
-            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln1W[l], p, ln1B[l], R, C, eps);
-            linear(qkv, 0, h, 0, attnW[l], pAttn[l], p, attnB[l], R, C, 3 * C);
+            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, w.ln1W()[l], p, w.ln1B()[l], R, C, eps);
+            linear(qkv, 0, h, 0, w.attnW()[l], pAttn[l], p, w.attnB()[l], R, C, 3 * C);
             // write this step's keys and values into the cache, then attend
             for (int r = 0; r < R; r++) {
                 for (int hh = 0; hh < NH; hh++) {
@@ -265,12 +243,12 @@ public final class Gpt2Decoder implements StepModel {
             attnPar.forRange(R * NH, (a, b) -> {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
-            linear(h, 0, att, 0, projW[l], pProj[l], p, projB[l], R, C, C);
+            linear(h, 0, att, 0, w.projW()[l], pProj[l], p, w.projB()[l], R, C, C);
             Conv1d.residualForward(small, x, 0, x, 0, h, 0, R * C);
-            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, ln2W[l], p, ln2B[l], R, C, eps);
-            linear(fc, 0, h, 0, fcW[l], pFc[l], p, fcB[l], R, C, F);
+            LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, w.ln2W()[l], p, w.ln2B()[l], R, C, eps);
+            linear(fc, 0, h, 0, w.fcW()[l], pFc[l], p, w.fcB()[l], R, C, F);
             act.forward(small, fc, 0, fc, 0, R * F);
-            linear(h, 0, fc, 0, fc2W[l], pFc2[l], p, fc2B[l], R, F, C);
+            linear(h, 0, fc, 0, w.fcProjW()[l], pFc2[l], p, w.fcProjB()[l], R, F, C);
             Conv1d.residualForward(small, x, 0, x, 0, h, 0, R * C);
         }
     }
@@ -290,10 +268,10 @@ public final class Gpt2Decoder implements StepModel {
 
     /** ln_f and the LM head for rows [first, first+rows) of x, into rowLogits (rows, V). */
     private void logitsOf(int first, int rows) {
-        LayerNorm.forward(rows <= MATVEC_ROWS ? serial : par, h, first * C, mean, rstd, 0, x, first * C, p, lnfW, p, lnfB, rows, C, cfg.layerNormEpsilon());
+        LayerNorm.forward(rows <= MATVEC_ROWS ? serial : par, h, first * C, mean, rstd, 0, x, first * C, p, w.lnfW(), p, w.lnfB(), rows, C, cfg.layerNormEpsilon());
         if (packed != null && rows <= MATVEC_ROWS)
             MatVec.nnPacked(par, rows, V, C, h, first * C, C, packed, pHead, null, 0, rowLogits, 0, V, packScratch);
-        else gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, lmHead, C, 0f, rowLogits, 0, V);
+        else gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, w.head(), C, 0f, rowLogits, 0, V);
     }
 
     /**

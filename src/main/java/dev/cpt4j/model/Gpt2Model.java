@@ -79,9 +79,8 @@ public final class Gpt2Model implements CausalLm {
     private final PhaseProfile prof = new PhaseProfile();
     private long activationFloats;    // floats allocated by alloc (see activationBytes)
 
-    // parameter offsets
-    private final int wte, wpe, lnfW, lnfB, headW;
-    private final int[] ln1W, ln1B, attnW, attnB, projW, projB, ln2W, ln2B, fcW, fcB, fcProjW, fcProjB;
+    // parameter offsets: the table shared with the decoder
+    private final Gpt2Weights w;
     private final int vWte, vWpe, vHead, vLnfW, vLnfB;
     private final int[] vLn1W, vLn1B, vLn2W, vLn2B;
     private final int[] vAttnW, vProjW, vFcW, vFcProjW;
@@ -190,11 +189,7 @@ public final class Gpt2Model implements CausalLm {
         this.frozen = new boolean[nv];
         for (int i = 0; i < nv; i++) frozen[i] = bf16[i];
         this.gradOff = new int[nv];
-        wte = paramOff[viewIndex(Gpt2Layout.WTE)];
-        wpe = paramOff[viewIndex(Gpt2Layout.WPE)];
-        lnfW = paramOff[viewIndex(Gpt2Layout.LNF_W)];
-        lnfB = paramOff[viewIndex(Gpt2Layout.LNF_B)];
-        headW = config.tieWordEmbeddings() ? wte : paramOff[viewIndex(Gpt2Layout.LM_HEAD)];
+        w = Gpt2Weights.of(config, n -> paramOff[viewIndex(n)]);
         vWte = viewIndex(Gpt2Layout.WTE);
         vWpe = viewIndex(Gpt2Layout.WPE);
         vHead = config.tieWordEmbeddings() ? vWte : viewIndex(Gpt2Layout.LM_HEAD);
@@ -206,18 +201,6 @@ public final class Gpt2Model implements CausalLm {
         vLn1B = viewIndices("ln_1.bias");
         vLn2W = viewIndices("ln_2.weight");
         vLn2B = viewIndices("ln_2.bias");
-        ln1W = offsets("ln_1.weight");
-        ln1B = offsets("ln_1.bias");
-        attnW = offsets("attn.c_attn.weight");
-        attnB = offsets("attn.c_attn.bias");
-        projW = offsets("attn.c_proj.weight");
-        projB = offsets("attn.c_proj.bias");
-        ln2W = offsets("ln_2.weight");
-        ln2B = offsets("ln_2.bias");
-        fcW = offsets("mlp.c_fc.weight");
-        fcB = offsets("mlp.c_fc.bias");
-        fcProjW = offsets("mlp.c_proj.weight");
-        fcProjB = offsets("mlp.c_proj.bias");
         vAttnW = viewIndices("attn.c_attn.weight");
         vProjW = viewIndices("attn.c_proj.weight");
         vFcW = viewIndices("mlp.c_fc.weight");
@@ -299,11 +282,6 @@ public final class Gpt2Model implements CausalLm {
         throw new IllegalArgumentException(name);
     }
 
-    private int[] offsets(String suffix) {
-        int[] o = new int[L];
-        for (int l = 0; l < L; l++) o[l] = paramOff[viewIndex(Gpt2Layout.layer(l, suffix))];
-        return o;
-    }
 
     private int[] viewIndices(String suffix) {
         int[] o = new int[L];
@@ -531,10 +509,10 @@ public final class Gpt2Model implements CausalLm {
         if (training) {
             Arrays.fill(dln, 0, N * C, 0f);
             prof.lap(PhaseProfile.Phase.ZERO_FILL);
-            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, scale,
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, w.head(), targets, 0, N, C, V, scale,
                     dln, 0, g(vHead), go(vHead), headScratch, Math.min(HEAD_ROWS, maxN));
         } else {
-            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, headW, targets, 0, N, C, V, 0f,
+            total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, w.head(), targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, Math.min(HEAD_ROWS, maxN));
         }
         prof.lap(PhaseProfile.Phase.HEAD);
@@ -545,7 +523,7 @@ public final class Gpt2Model implements CausalLm {
     public void logits(int[] tokens, int B, int T, float[] out) {
         if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
         encodeAndRun(tokens, B, T, false, 0L);
-        CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, headW, B * T, C, V);
+        CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, w.head(), B * T, C, V);
     }
 
     /** Embedding, all blocks and ln_f: fills lnf (N, C). */
@@ -563,12 +541,12 @@ public final class Gpt2Model implements CausalLm {
         curT = T;
         lastTraining = training;
         lastSeed = seed;
-        Embedding.forward(par, resid, 0, tokens, 0, params, wte, params, wpe, B, T, C);
+        Embedding.forward(par, resid, 0, tokens, 0, params, w.wte(), params, w.wpe(), B, T, C);
         if (training && cfg.embdPdrop() > 0)
             Dropout.apply(par, resid, 0, resid, 0, N * C, cfg.embdPdrop(), seed, STREAM_EMBD);
         prof.lap(PhaseProfile.Phase.EMBED_FWD);
         for (int l = 0; l < L; l++) blockForward(l, slot(l));
-        LayerNorm.forward(par, lnf, 0, lnfMean, lnfRstd, 0, resid, L * maxN * C, params, lnfW, params, lnfB,
+        LayerNorm.forward(par, lnf, 0, lnfMean, lnfRstd, 0, resid, L * maxN * C, params, w.lnfW(), params, w.lnfB(),
                 N, C, cfg.layerNormEpsilon());
         prof.lap(PhaseProfile.Phase.LNF_FWD);
     }
@@ -594,26 +572,26 @@ public final class Gpt2Model implements CausalLm {
         long seed = lastSeed;
         int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sc = s * maxN * C, sm = s * maxN;
         float eps = cfg.layerNormEpsilon();
-        LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
+        LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, w.ln1W()[l], params, w.ln1B()[l], N, C, eps);
         prof.lap(PhaseProfile.Phase.LN_FWD);
-        conv1dForward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], qkv, s * maxN * 3 * C, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
+        conv1dForward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], qkv, s * maxN * 3 * C, ln1, 0, w.attnW()[l], w.attnB()[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_FWD);
         Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, curB, curT, C, NH,
                 attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
         prof.lap(PhaseProfile.Phase.ATTN_FWD);
-        conv1dForward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], tmp, 0, atty, sc, projW[l], projB[l], N, C, C);
+        conv1dForward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], tmp, 0, atty, sc, w.projW()[l], w.projB()[l], N, C, C);
         prof.lap(PhaseProfile.Phase.PROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
         Conv1d.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
-        LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
+        LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, w.ln2W()[l], params, w.ln2B()[l], N, C, eps);
         prof.lap(PhaseProfile.Phase.LN_FWD);
-        conv1dForward(l, LinearHook.Site.MLP_FC, vFcW[l], fch, s * maxN * F, ln2, 0, fcW[l], fcB[l], N, C, F);
+        conv1dForward(l, LinearHook.Site.MLP_FC, vFcW[l], fch, s * maxN * F, ln2, 0, w.fcW()[l], w.fcB()[l], N, C, F);
         prof.lap(PhaseProfile.Phase.FC_FWD);
         act.forward(par, fchAct, 0, fch, s * maxN * F, N * F);
         prof.lap(PhaseProfile.Phase.ACT_FWD);
-        conv1dForward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], tmp, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
+        conv1dForward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], tmp, 0, fchAct, 0, w.fcProjW()[l], w.fcProjB()[l], N, F, C);
         prof.lap(PhaseProfile.Phase.FCPROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
             Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
@@ -651,7 +629,7 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         // dln holds dlnf from the fused head
         LayerNorm.backward(par, dres, 0, g(vLnfW), go(vLnfW), g(vLnfB), go(vLnfB), dln, 0, resid, L * maxN * C, lnfMean, lnfRstd, 0,
-                params, lnfW, N, C);
+                params, w.lnfW(), N, C);
         prof.lap(PhaseProfile.Phase.LNF_BWD);
         for (int l = L - 1; l >= 0; l--) {
             if (checkpointing && l != L - 1) {
@@ -679,8 +657,8 @@ public final class Gpt2Model implements CausalLm {
         long seed = lastSeed;
         float eps = cfg.layerNormEpsilon();
         if (!checkpointing) { // the cheap per-block activations were not kept: recompute them (same values)
-            LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, ln1W[l], params, ln1B[l], N, C, eps);
-            LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, ln2W[l], params, ln2B[l], N, C, eps);
+            LayerNorm.forward(par, ln1, 0, ln1Mean, ln1Rstd, sm, resid, rIn, params, w.ln1W()[l], params, w.ln1B()[l], N, C, eps);
+            LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, w.ln2W()[l], params, w.ln2B()[l], N, C, eps);
             act.forward(par, fchAct, 0, fch, sf, N * F);
             prof.lap(PhaseProfile.Phase.RECOMPUTE);
         }
@@ -692,7 +670,7 @@ public final class Gpt2Model implements CausalLm {
         } else dy = dres;
         Arrays.fill(dfchAct, 0, N * F, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
-        conv1dBackward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], dfchAct, 0, dy, 0, fchAct, 0, fcProjW[l], fcProjB[l], N, F, C);
+        conv1dBackward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], dfchAct, 0, dy, 0, fchAct, 0, w.fcProjW()[l], w.fcProjB()[l], N, F, C);
         prof.lap(PhaseProfile.Phase.FCPROJ_BWD);
         Arrays.fill(dfch, 0, N * F, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
@@ -700,10 +678,10 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.ACT_BWD);
         Arrays.fill(dln, 0, NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
-        conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, 0, fcW[l], fcB[l], N, C, F);
+        conv1dBackward(l, LinearHook.Site.MLP_FC, vFcW[l], dln, 0, dfch, 0, ln2, 0, w.fcW()[l], w.fcB()[l], N, C, F);
         prof.lap(PhaseProfile.Phase.FC_BWD);
         LayerNorm.backward(par, dres, 0, g(vLn2W[l]), go(vLn2W[l]), g(vLn2B[l]), go(vLn2B[l]), dln, 0, res2, sc, ln2Mean, ln2Rstd, sm,
-                params, ln2W[l], N, C);
+                params, w.ln2W()[l], N, C);
         prof.lap(PhaseProfile.Phase.LN_BWD);
         // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
         if (cfg.residPdrop() > 0) {
@@ -712,7 +690,7 @@ public final class Gpt2Model implements CausalLm {
         } else dy = dres;
         Arrays.fill(datty, 0, NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
-        conv1dBackward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], datty, 0, dy, 0, atty, sc, projW[l], projB[l], N, C, C);
+        conv1dBackward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], datty, 0, dy, 0, atty, sc, w.projW()[l], w.projB()[l], N, C, C);
         prof.lap(PhaseProfile.Phase.PROJ_BWD);
         Arrays.fill(dqkv, 0, 3 * NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
@@ -721,10 +699,10 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.ATTN_BWD);
         Arrays.fill(dln, 0, NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
-        conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, 0, attnW[l], attnB[l], N, C, 3 * C);
+        conv1dBackward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], dln, 0, dqkv, 0, ln1, 0, w.attnW()[l], w.attnB()[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_BWD);
         LayerNorm.backward(par, dres, 0, g(vLn1W[l]), go(vLn1W[l]), g(vLn1B[l]), go(vLn1B[l]), dln, 0, resid, rIn, ln1Mean, ln1Rstd, sm,
-                params, ln1W[l], N, C);
+                params, w.ln1W()[l], N, C);
         prof.lap(PhaseProfile.Phase.LN_BWD);
     }
 

@@ -125,6 +125,27 @@ class LlamaCommandsTest {
     }
 
     @Test
+    void compareAndEvalWithAPeftAdapterOnALlamaBase() throws Exception {
+        Path m = model("llama_untied_llama3_bias", 60);
+        Path adapter = Path.of("src/test/resources/golden/peft_llama/llama_untied_llama3_bias");
+        Path text = text(), prompts = Files.writeString(tmp.resolve("prompts.txt"), "春眠\n明月\n");
+        double base = JSON.readTree(ok("eval", "--model", m.toString(), "--text-file", text.toString(), "--block-size", "9",
+                "--json").getLast()).get("perplexity").asDouble();
+        double tuned = JSON.readTree(ok("eval", "--model", m.toString(), "--adapter", adapter.toString(), "--text-file",
+                text.toString(), "--block-size", "9", "--json").getLast()).get("perplexity").asDouble();
+        assertThat(tuned).isNotCloseTo(base, org.assertj.core.data.Percentage.withPercentage(0.1));
+        Path report = tmp.resolve("report");
+        String stdout = String.join("\n", ok("compare", "--model", m.toString(), "--adapter", adapter.toString(),
+                "--text-file", text.toString(), "--block-size", "9", "--prompts", prompts.toString(),
+                "--num-return-sequences", "2", "--max-new-tokens", "5", "--output", report.toString(), "--threads", "2"));
+        var mt = java.util.regex.Pattern.compile("base ([0-9.]+) -> base \\+ adapter ([0-9.]+)").matcher(stdout);
+        assertThat(mt.find()).as(stdout).isTrue();
+        assertThat(Double.parseDouble(mt.group(1))).isCloseTo(base, org.assertj.core.data.Percentage.withPercentage(0.01));
+        assertThat(Double.parseDouble(mt.group(2))).isCloseTo(tuned, org.assertj.core.data.Percentage.withPercentage(0.01));
+        assertThat(Files.readString(report.resolve("report.md"))).contains("春眠").contains("明月");
+    }
+
+    @Test
     void tokenizeAndBenchGenerateTakeALlamaDirectory() throws Exception {
         Path m = model("qwen3_headdim_qknorm", 60);
         assertThat(ok("tokenize", "--tokenizer", m.toString(), "--input", text().toString())).isNotEmpty();

@@ -14,8 +14,10 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Design (Goto/BLIS, "Anatomy of High-Performance Matrix Multiplication", Goto &amp; van de Geijn 2008): K is cut
  * into blocks of about {@code kc}; for each K block a KC×NC panel of op(B) is packed into NR-wide column strips and an
  * MC×KC block of op(A) into MR-tall row strips, so the micro-kernel reads both contiguously whatever the transposes
- * were — packing absorbs them. The micro-kernel keeps an MR×NR = 8×(2 vectors) tile of C in 16 vector registers and
- * does one broadcast-FMA per row and vector per k (8×16 with AVX2, 8×32 with AVX-512).
+ * were — packing absorbs them. The micro-kernel keeps an MR×NR tile of C (NR = 2 vectors) in vector registers and
+ * does one broadcast-FMA per row and vector per k. MR is picked once per JVM from the vector width and the ISA's
+ * register count ({@link #MR}, see {@link #tileRows}); each MR has its own kernel method with every vector op
+ * inline (a helper taking FloatVector arguments made C2 box them: 3 GFLOP/s).
  *
  * <p>Threads: the output is split into contiguous runs of whole MR-row strips (or NR-column strips when N is larger
  * than M, so the larger operand is packed only once). Every element of C is summed in the same order (K blocks in
@@ -30,13 +32,13 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    /** Vector lanes: 8 with AVX2 (this project's Zen 4 VMs expose only AVX2: MaxVectorSize 32), 16 with AVX-512. */
+    /** Vector lanes: 8 with AVX2 (some of this project's Zen 4 VMs expose only AVX2: MaxVectorSize 32), 16 with AVX-512, 4 with NEON. */
     private static final int L = S.length();
-    /**
-     * Micro-tile rows. 8 rows × 2 vectors = 16 accumulators: with AVX2's 16 registers C2 folds the B loads into the
-     * FMAs; measured faster here than the classic 6×16 and than 4×24, 12×16 or 8×24 (Zen 4 exposing AVX2 only).
-     */
-    static final int MR = 8;
+    /** Vector registers of the ISA: 32 with AVX-512 and with AArch64 NEON/SVE, 16 with AVX2 and SSE. */
+    static final int REGISTERS = registers(L, System.getProperty("os.arch", ""));
+    /** The micro-tile rows this JVM uses ({@link #tileRows}), and the ones a Gemm can be built with. */
+    static final int MR = tileRows(L, REGISTERS);
+    static final int[] TILES = {8, 12};
     /** Micro-tile columns: two vectors. */
     static final int NR = 2 * L;
     /** Row counts up to this use the unpacked small-M path. */
@@ -44,33 +46,59 @@ public final class Gemm {
     /** Same for transB (the output head's x·Wteᵀ): its dot-product path reads each row of B once for all M rows. */
     static final int SMALL_M_NT = 16;
 
-    private static final int DEFAULT_MC = 16 * MR;    // 128 rows: A block 128×KC in L2
+    private static final int DEFAULT_MC = 128;       // A block 128×KC in L2 (rounded up to a multiple of MR)
     private static final int DEFAULT_KC = 256;       // B micro-panel KC×NR (16 KiB) stays in L1
     private static final int DEFAULT_NC = 4096;        // B panel KC×NC streamed from L3
 
     private final Parallel par;
+    /** This instance's micro-tile rows: one of {@link #TILES}. */
+    private final int mr;
+    /** The native library computing the fp32 products, or null for the Java kernels. */
+    private final OpenBlas blas;
     private final int mcBlock, kcBlock, ncBlock;
     // Per-worker buffers, grown once to the largest size a call needed.
     private final float[][] packA, packB, tile;
     private float[] smallA = new float[0];
     private float[] smallB = new float[0];   // op(B) of a small-M bf16 product, widened to fp32
 
-    /** A GEMM that splits its work across {@code par}'s threads. */
+    /**
+     * A GEMM that splits its work across {@code par}'s threads, on the backend the {@value Backend#PROPERTY} system
+     * property names ({@code auto} when unset): the one construction point every layer, trainer and decoder uses.
+     *
+     * @throws IllegalStateException when the property says {@code native} and the library does not load
+     */
     public Gemm(Parallel par) {
-        this(par, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC);
+        this(par, Backend.fromProperty());
     }
 
-    /** Block sizes for tuning: mc is rounded up to a multiple of MR, nc to a multiple of NR. */
+    /** A GEMM on a given backend ({@link Backend#AUTO}: native when OpenBLAS loads, else the Java kernels). */
+    public Gemm(Parallel par, Backend backend) {
+        this(par, MR, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC, backend.resolvesToNative() ? OpenBlas.get() : null);
+    }
+
+    /** The Java kernels with block sizes for tuning: mc is rounded up to a multiple of MR, nc to a multiple of NR. */
     Gemm(Parallel par, int mc, int kc, int nc) {
+        this(par, MR, mc, kc, nc, null);
+    }
+
+    /** The Java kernels with a given micro-tile (one of {@link #TILES}): tests and benchmarks reach every tile on any CPU. */
+    Gemm(Parallel par, int tileRows, int mc, int kc, int nc) {
+        this(par, tileRows, mc, kc, nc, null);
+    }
+
+    private Gemm(Parallel par, int tileRows, int mc, int kc, int nc, OpenBlas blas) {
         if (mc < 1 || kc < 1 || nc < 1) throw new IllegalArgumentException("block sizes must be positive");
+        if (tileRows != 8 && tileRows != 12) throw new IllegalArgumentException("no " + tileRows + "-row micro-kernel");
         this.par = par;
-        this.mcBlock = ceilDiv(mc, MR) * MR;
+        this.blas = blas;
+        this.mr = tileRows;
+        this.mcBlock = ceilDiv(mc, mr) * mr;
         this.kcBlock = kc;
         this.ncBlock = ceilDiv(nc, NR) * NR;
         int t = par.threads();
         packA = new float[t][0];
         packB = new float[t][0];
-        tile = new float[t][MR * NR];
+        tile = new float[t][mr * NR];
     }
 
     /**
@@ -83,7 +111,33 @@ public final class Gemm {
                       float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                       float beta, float[] C, int cOff, int ldc) {
         checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
-        run(transA, transB, M, N, K, A, aOff, lda, B, null, bOff, ldb, beta, C, cOff, ldc);
+        if (blas != null && M > 0 && N > 0 && K > 0) nativeRun(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+        else run(transA, transB, M, N, K, A, aOff, lda, B, null, bOff, ldb, beta, C, cOff, ldc);
+    }
+
+    /**
+     * The native product, split over this instance's workers as the Java path splits it: contiguous runs of whole
+     * 64-column (or 16-row, when M is larger) pieces of C, one single-threaded OpenBLAS call per worker. Measured
+     * against OpenBLAS's own thread pool set to the same count (2 threads, 3·(512×768×2304) products, loaded 2-core
+     * Zen 4): 95–141 GFLOP/s split vs 41–130 pool (its workers spin or sleep on their own schedule and lose to our
+     * layers' threads), Java 65–123.
+     */
+    private void nativeRun(boolean transA, boolean transB, int M, int N, int K, float[] A, int aOff, int lda,
+                           float[] B, int bOff, int ldb, float beta, float[] C, int cOff, int ldc) {
+        int t = par.threads();
+        boolean byN = N >= M;
+        int unit = byN ? 64 : 16, units = ceilDiv(byN ? N : M, unit), workers = Math.min(t, units);
+        if (workers == 1) {
+            blas.sgemm(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+            return;
+        }
+        par.forRange(workers, (w0, w1) -> {
+            for (int w = w0; w < w1; w++) {
+                int s = (int) ((long) units * w / workers) * unit, e = Math.min(byN ? N : M, (int) ((long) units * (w + 1) / workers) * unit);
+                if (byN) blas.sgemm(transA, transB, M, e - s, K, A, aOff, lda, B, transB ? bOff + s * ldb : bOff + s, ldb, beta, C, cOff + s, ldc);
+                else blas.sgemm(transA, transB, e - s, N, K, A, transA ? aOff + s : aOff + s * lda, lda, B, bOff, ldb, beta, C, cOff + s * ldc, ldc);
+            }
+        });
     }
 
     /**
@@ -126,7 +180,7 @@ public final class Gemm {
             }
             return;
         }
-        int mStrips = ceilDiv(M, MR), nStrips = ceilDiv(N, NR), t = par.threads();
+        int mStrips = ceilDiv(M, mr), nStrips = ceilDiv(N, NR), t = par.threads();
         // Split the larger dimension: each worker packs all of the other operand, so this packs the smaller one twice.
         boolean byN = nStrips >= t && (N > M || mStrips < t);
         int units = byN ? nStrips : mStrips;
@@ -142,7 +196,7 @@ public final class Gemm {
                     blocked(w, transA, transB, 0, M, s * NR, Math.min(N, e * NR), K,
                             A, aOff, lda, B, B16, bOff, ldb, accumulate, C, cOff, ldc);
                 } else {
-                    blocked(w, transA, transB, s * MR, Math.min(M, e * MR), 0, N, K,
+                    blocked(w, transA, transB, s * mr, Math.min(M, e * mr), 0, N, K,
                             A, aOff, lda, B, B16, bOff, ldb, accumulate, C, cOff, ldc);
                 }
             }
@@ -156,7 +210,7 @@ public final class Gemm {
         // K blocks of near-equal size (K = 600 → 3×200, not 256+256+88) so no block is a sliver.
         int kBlocks = ceilDiv(K, kcBlock);
         int kcMax = ceilDiv(K, kBlocks);
-        int mcMax = Math.min(mcBlock, ceilDiv(m1 - m0, MR) * MR);
+        int mcMax = Math.min(mcBlock, ceilDiv(m1 - m0, mr) * mr);
         int ncMax = Math.min(ncBlock, ceilDiv(n1 - n0, NR) * NR);
         float[] ap = packA[w], bp = packB[w], tl = tile[w];
         if (ap.length < mcMax * kcMax) packA[w] = ap = new float[mcMax * kcMax];
@@ -170,25 +224,27 @@ public final class Gemm {
                 boolean add = accumulate || kb > 0;
                 for (int ic = m0; ic < m1; ic += mcBlock) {
                     int mc = Math.min(mcBlock, m1 - ic);
-                    packA(transA, A, aOff, lda, ic, mc, pc, kc, ap);
-                    macro(mc, nc, kc, ap, bp, C, cOff + ic * ldc + jc, ldc, add, tl);
+                    packA(mr, transA, A, aOff, lda, ic, mc, pc, kc, ap);
+                    macro(mr, mc, nc, kc, ap, bp, C, cOff + ic * ldc + jc, ldc, add, tl);
                 }
             }
         }
     }
 
-    private static void macro(int mc, int nc, int kc, float[] ap, float[] bp, float[] C, int cBase, int ldc,
+    private static void macro(int tr, int mc, int nc, int kc, float[] ap, float[] bp, float[] C, int cBase, int ldc,
                               boolean add, float[] tl) {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
-            for (int ir = 0; ir < mc; ir += MR) {
-                int mr = Math.min(MR, mc - ir);
+            for (int ir = 0; ir < mc; ir += tr) {
+                int mr = Math.min(tr, mc - ir);
                 int co = cBase + ir * ldc + jr;
-                if (mr == MR && nr == NR) {
-                    kernel(kc, ap, ir * kc, bp, jr * kc, C, co, ldc, add);
+                if (mr == tr && nr == NR) {
+                    if (tr == 12) kernel12(kc, ap, ir * kc, bp, jr * kc, C, co, ldc, add);
+                    else kernel(kc, ap, ir * kc, bp, jr * kc, C, co, ldc, add);
                 } else {
                     // Edge tile: same arithmetic into a scratch tile, then the valid part is added or copied.
-                    kernel(kc, ap, ir * kc, bp, jr * kc, tl, 0, NR, false);
+                    if (tr == 12) kernel12(kc, ap, ir * kc, bp, jr * kc, tl, 0, NR, false);
+                    else kernel(kc, ap, ir * kc, bp, jr * kc, tl, 0, NR, false);
                     for (int r = 0; r < mr; r++) {
                         int c = co + r * ldc, t = r * NR;
                         if (add) for (int j = 0; j < nr; j++) C[c + j] = tl[t + j] + C[c + j];
@@ -199,7 +255,7 @@ public final class Gemm {
         }
     }
 
-    /** The MR×NR micro-kernel: c[co + r*ldc + j] (+)= Σ_k ap[ao + k*MR + r] · bp[bo + k*NR + j]. */
+    /** The 8×NR micro-kernel: c[co + r*ldc + j] (+)= Σ_k ap[ao + k*8 + r] · bp[bo + k*NR + j]. */
     static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc,
                                boolean add) {
         FloatVector z = FloatVector.zero(S);
@@ -209,7 +265,7 @@ public final class Gemm {
         // builds), and no remainder loop. A remainder loop that only some shapes run (K blocks not a multiple of the
         // unroll) made C2 compile a slower kernel for every shape afterwards: 41-46 vs 51-64 GFLOP/s on 512×768·768×3072.
         for (int k = 0; k < kc; k++) {
-            int a = ao + k * MR, b = bo + k * NR;
+            int a = ao + k * 8, b = bo + k * NR;
             b0 = FloatVector.fromArray(S, bp, b);
             b1 = FloatVector.fromArray(S, bp, b + L);
             x = FloatVector.broadcast(S, ap[a + 0]); c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
@@ -241,30 +297,90 @@ public final class Gemm {
         c70.intoArray(c, co + 7 * ldc); c71.intoArray(c, co + 7 * ldc + L);
     }
 
-    /** Packs op(A)[ic:ic+mc, pc:pc+kc] as MR-row strips, each k-major (MR values per k), rows past mc zero. */
-    private static void packA(boolean transA, float[] A, int aOff, int lda, int ic, int mc, int pc, int kc,
+    /**
+     * The 12×NR micro-kernel (24 accumulators, for ISAs with 32 vector registers): the same sums as {@link #kernel}
+     * with four more rows per packed B load. Written out like {@link #kernel}: no vector crosses a method call.
+     */
+    static void kernel12(int kc, float[] ap, int ao, float[] bp, int bo, float[] c, int co, int ldc, boolean add) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00a = z, c00b = z, c01a = z, c01b = z, c02a = z, c02b = z, c03a = z, c03b = z, c04a = z, c04b = z, c05a = z, c05b = z, c06a = z, c06b = z, c07a = z, c07b = z, c08a = z, c08b = z, c09a = z, c09b = z, c10a = z, c10b = z, c11a = z, c11b = z;
+        FloatVector b0, b1, x;
+        for (int k = 0; k < kc; k++) {
+            int a = ao + k * 12, b = bo + k * NR;
+            b0 = FloatVector.fromArray(S, bp, b);
+            b1 = FloatVector.fromArray(S, bp, b + L);
+            x = FloatVector.broadcast(S, ap[a + 0]); c00a = x.fma(b0, c00a); c00b = x.fma(b1, c00b);
+            x = FloatVector.broadcast(S, ap[a + 1]); c01a = x.fma(b0, c01a); c01b = x.fma(b1, c01b);
+            x = FloatVector.broadcast(S, ap[a + 2]); c02a = x.fma(b0, c02a); c02b = x.fma(b1, c02b);
+            x = FloatVector.broadcast(S, ap[a + 3]); c03a = x.fma(b0, c03a); c03b = x.fma(b1, c03b);
+            x = FloatVector.broadcast(S, ap[a + 4]); c04a = x.fma(b0, c04a); c04b = x.fma(b1, c04b);
+            x = FloatVector.broadcast(S, ap[a + 5]); c05a = x.fma(b0, c05a); c05b = x.fma(b1, c05b);
+            x = FloatVector.broadcast(S, ap[a + 6]); c06a = x.fma(b0, c06a); c06b = x.fma(b1, c06b);
+            x = FloatVector.broadcast(S, ap[a + 7]); c07a = x.fma(b0, c07a); c07b = x.fma(b1, c07b);
+            x = FloatVector.broadcast(S, ap[a + 8]); c08a = x.fma(b0, c08a); c08b = x.fma(b1, c08b);
+            x = FloatVector.broadcast(S, ap[a + 9]); c09a = x.fma(b0, c09a); c09b = x.fma(b1, c09b);
+            x = FloatVector.broadcast(S, ap[a + 10]); c10a = x.fma(b0, c10a); c10b = x.fma(b1, c10b);
+            x = FloatVector.broadcast(S, ap[a + 11]); c11a = x.fma(b0, c11a); c11b = x.fma(b1, c11b);
+        }
+        if (add) {
+            c00a = c00a.add(FloatVector.fromArray(S, c, co + 0 * ldc)); c00b = c00b.add(FloatVector.fromArray(S, c, co + 0 * ldc + L));
+            c01a = c01a.add(FloatVector.fromArray(S, c, co + 1 * ldc)); c01b = c01b.add(FloatVector.fromArray(S, c, co + 1 * ldc + L));
+            c02a = c02a.add(FloatVector.fromArray(S, c, co + 2 * ldc)); c02b = c02b.add(FloatVector.fromArray(S, c, co + 2 * ldc + L));
+            c03a = c03a.add(FloatVector.fromArray(S, c, co + 3 * ldc)); c03b = c03b.add(FloatVector.fromArray(S, c, co + 3 * ldc + L));
+            c04a = c04a.add(FloatVector.fromArray(S, c, co + 4 * ldc)); c04b = c04b.add(FloatVector.fromArray(S, c, co + 4 * ldc + L));
+            c05a = c05a.add(FloatVector.fromArray(S, c, co + 5 * ldc)); c05b = c05b.add(FloatVector.fromArray(S, c, co + 5 * ldc + L));
+            c06a = c06a.add(FloatVector.fromArray(S, c, co + 6 * ldc)); c06b = c06b.add(FloatVector.fromArray(S, c, co + 6 * ldc + L));
+            c07a = c07a.add(FloatVector.fromArray(S, c, co + 7 * ldc)); c07b = c07b.add(FloatVector.fromArray(S, c, co + 7 * ldc + L));
+            c08a = c08a.add(FloatVector.fromArray(S, c, co + 8 * ldc)); c08b = c08b.add(FloatVector.fromArray(S, c, co + 8 * ldc + L));
+            c09a = c09a.add(FloatVector.fromArray(S, c, co + 9 * ldc)); c09b = c09b.add(FloatVector.fromArray(S, c, co + 9 * ldc + L));
+            c10a = c10a.add(FloatVector.fromArray(S, c, co + 10 * ldc)); c10b = c10b.add(FloatVector.fromArray(S, c, co + 10 * ldc + L));
+            c11a = c11a.add(FloatVector.fromArray(S, c, co + 11 * ldc)); c11b = c11b.add(FloatVector.fromArray(S, c, co + 11 * ldc + L));
+        }
+        c00a.intoArray(c, co + 0 * ldc); c00b.intoArray(c, co + 0 * ldc + L);
+        c01a.intoArray(c, co + 1 * ldc); c01b.intoArray(c, co + 1 * ldc + L);
+        c02a.intoArray(c, co + 2 * ldc); c02b.intoArray(c, co + 2 * ldc + L);
+        c03a.intoArray(c, co + 3 * ldc); c03b.intoArray(c, co + 3 * ldc + L);
+        c04a.intoArray(c, co + 4 * ldc); c04b.intoArray(c, co + 4 * ldc + L);
+        c05a.intoArray(c, co + 5 * ldc); c05b.intoArray(c, co + 5 * ldc + L);
+        c06a.intoArray(c, co + 6 * ldc); c06b.intoArray(c, co + 6 * ldc + L);
+        c07a.intoArray(c, co + 7 * ldc); c07b.intoArray(c, co + 7 * ldc + L);
+        c08a.intoArray(c, co + 8 * ldc); c08b.intoArray(c, co + 8 * ldc + L);
+        c09a.intoArray(c, co + 9 * ldc); c09b.intoArray(c, co + 9 * ldc + L);
+        c10a.intoArray(c, co + 10 * ldc); c10b.intoArray(c, co + 10 * ldc + L);
+        c11a.intoArray(c, co + 11 * ldc); c11b.intoArray(c, co + 11 * ldc + L);
+    }
+
+    /** Packs op(A)[ic:ic+mc, pc:pc+kc] as tr-row strips (tr = the tile's rows), each k-major (tr values per k), rows past mc zero. */
+    private static void packA(int tr, boolean transA, float[] A, int aOff, int lda, int ic, int mc, int pc, int kc,
                               float[] ap) {
-        int full = mc - mc % MR;
+        int full = mc - mc % tr;
         if (transA) {
-            // Row k of A holds column k of op(A): read the mc values contiguously, MR into each strip.
+            // Row k of A holds column k of op(A): read the mc values contiguously, tr into each strip.
             for (int k = 0; k < kc; k++) {
                 int src = aOff + (pc + k) * lda + ic;
-                for (int ir = 0; ir < full; ir += MR) {
-                    int dst = ir * kc + k * MR;
-                    for (int r = 0; r < MR; r++) ap[dst + r] = A[src + ir + r];
+                for (int ir = 0; ir < full; ir += tr) {
+                    int dst = ir * kc + k * tr;
+                    for (int r = 0; r < tr; r++) ap[dst + r] = A[src + ir + r];
                 }
-                int dst = full * kc + k * MR;
+                int dst = full * kc + k * tr;
                 for (int r = 0; r < mc - full; r++) ap[dst + r] = A[src + full + r];
             }
         } else {
-            // Eight rows at a time, k outer: every store is contiguous (MR values per k), the eight source rows are
+            // Eight rows at a time, k outer: every store is contiguous (8 values per k), the eight source rows are
             // eight sequential read streams. Measured 20-25 % faster than one row at a time with stride-MR stores
             // (PackBench, the head's 256×21128 dX operand: 5.0 → 4.0 ms).
-            for (int ir = 0; ir < full; ir += MR) {
+            for (int ir = 0; ir < full && tr != 8; ir += tr) {     // other tiles: the same order, rows in a loop
+                int s0 = aOff + (ic + ir) * lda + pc, dst = ir * kc;
+                for (int k = 0; k < kc; k++) {
+                    int d = dst + k * tr;
+                    for (int r = 0; r < tr; r++) ap[d + r] = A[s0 + r * lda + k];
+                }
+            }
+            for (int ir = 0; ir < full && tr == 8; ir += tr) {
                 int s0 = aOff + (ic + ir) * lda + pc, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda;
                 int s4 = s3 + lda, s5 = s4 + lda, s6 = s5 + lda, s7 = s6 + lda, dst = ir * kc;
                 for (int k = 0; k < kc; k++) {
-                    int d = dst + k * MR;
+                    int d = dst + k * tr;
                     ap[d] = A[s0 + k];
                     ap[d + 1] = A[s1 + k];
                     ap[d + 2] = A[s2 + k];
@@ -276,13 +392,13 @@ public final class Gemm {
                 }
             }
             for (int i = full; i < mc; i++) {
-                int src = aOff + (ic + i) * lda + pc, dst = full * kc + i % MR;
-                for (int k = 0; k < kc; k++) ap[dst + k * MR] = A[src + k];
+                int src = aOff + (ic + i) * lda + pc, dst = full * kc + i % tr;
+                for (int k = 0; k < kc; k++) ap[dst + k * tr] = A[src + k];
             }
         }
         if (full < mc) {
             int mr = mc - full;
-            for (int k = 0; k < kc; k++) Arrays.fill(ap, full * kc + k * MR + mr, full * kc + (k + 1) * MR, 0f);
+            for (int k = 0; k < kc; k++) Arrays.fill(ap, full * kc + k * tr + mr, full * kc + (k + 1) * tr, 0f);
         }
     }
 
@@ -574,6 +690,40 @@ public final class Gemm {
                 C[c] = add ? d0 + C[c] : d0;
             }
         }
+    }
+
+    /**
+     * Vector registers the ISA has: AVX-512 (16 float lanes on x86) and AArch64 (NEON, SVE) have 32, AVX2 and SSE 16.
+     */
+    static int registers(int lanes, String osArch) {
+        boolean arm = osArch.equals("aarch64") || osArch.equals("arm64");
+        return arm || lanes >= 16 ? 32 : 16;
+    }
+
+    /**
+     * The micro-tile rows for a vector width and register count: an MR×(2 vectors) tile needs 2·MR accumulators,
+     * 2 B vectors and a broadcast. 16 registers fit 8 rows (16 accumulators; C2 folds the B loads into the FMAs) —
+     * measured faster on AVX2 than 6×16, 4×24, 12×16 and 8×24. With 32 registers 12 rows fit (27 registers).
+     * TODO measured on AVX-512
+     */
+    static int tileRows(int lanes, int registers) {
+        return registers >= 32 ? 12 : 8;
+    }
+
+    /** This instance's micro-tile and what it was chosen from, e.g. {@code 12x32 (16 lanes, 32 registers)}. */
+    public String tile() {
+        return mr + "x" + NR + " (" + L + " lanes, " + REGISTERS + " registers)";
+    }
+
+    /** {@code native} or {@code java}: what computes this instance's fp32 products. */
+    public String backend() {
+        return blas != null ? "native" : "java";
+    }
+
+    /** One line for reports: the backend, the native library's build, and the Java tile (bf16 products use it). */
+    public String describe() {
+        return blas != null ? "native (" + blas.description() + "); java tile " + tile() + " for bf16 products"
+                : "java, tile " + tile();
     }
 
     /**

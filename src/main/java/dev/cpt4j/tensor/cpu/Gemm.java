@@ -86,6 +86,11 @@ public final class Gemm {
         this(par, tileRows, mc, kc, nc, null);
     }
 
+    /** The Java kernels with a given micro-tile and the default blocks. */
+    static Gemm withTile(Parallel par, int tileRows) {
+        return new Gemm(par, tileRows, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC);
+    }
+
     private Gemm(Parallel par, int tileRows, int mc, int kc, int nc, OpenBlas blas) {
         if (mc < 1 || kc < 1 || nc < 1) throw new IllegalArgumentException("block sizes must be positive");
         if (tileRows != 8 && tileRows != 12) throw new IllegalArgumentException("no " + tileRows + "-row micro-kernel");

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cpt4j.tensor.Parallel;
 import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,15 +19,20 @@ import org.junit.jupiter.api.Test;
 class GemmBf16Test {
     private static final float SENTINEL = -777.25f;
     private static Parallel p1, p2;
-    private static Gemm g1, g2, g2small;
+    /** Every Java micro-tile on 1 and 2 threads and with tiny blocks (the bf16 products run on the Java kernels only). */
+    private static final List<Gemm> ONE = new ArrayList<>(), TWO = new ArrayList<>(), SMALL = new ArrayList<>();
+    private static Gemm g1;
 
     @BeforeAll
     static void setUp() {
         p1 = new Parallel(1);
         p2 = new Parallel(2);
-        g1 = new Gemm(p1);
-        g2 = new Gemm(p2);
-        g2small = new Gemm(p2, 13, 7, 40);   // tiny blocks: several M, N and K blocks and their edges
+        for (int tile : Gemm.TILES) {
+            ONE.add(Gemm.withTile(p1, tile));
+            TWO.add(Gemm.withTile(p2, tile));
+            SMALL.add(new Gemm(p2, tile, 13, 7, 40));   // tiny blocks: several M, N and K blocks and their edges
+        }
+        g1 = ONE.getFirst();
     }
 
     @AfterAll
@@ -84,7 +91,7 @@ class GemmBf16Test {
             if (rel >= 0 && i < cs.m() && j < cs.n()) worst = Math.max(worst, Math.abs((double) got[idx] - want[idx]));
             else assertThat(got[idx]).as("C[%d] outside the window", idx).isEqualTo(SENTINEL);
         }
-        assertThat(worst).as("max |fast - naive| for %s beta=%s", cs, beta).isLessThanOrEqualTo(tol);
+        assertThat(worst).as("max |fast - naive| for %s beta=%s, %s", cs, beta, g.describe()).isLessThanOrEqualTo(tol);
     }
 
     @Test
@@ -98,8 +105,8 @@ class GemmBf16Test {
                         for (int k : sizes) {
                             Case cs = Case.make(ta, tb, m, n, k, seed++, (m + n + k) % 3);
                             for (float beta : new float[] {0f, 1f}) {
-                                check(cs, g1, beta);
-                                check(cs, g2, beta);
+                                for (Gemm g : ONE) check(cs, g, beta);
+                                for (Gemm g : TWO) check(cs, g, beta);
                             }
                         }
     }
@@ -112,10 +119,12 @@ class GemmBf16Test {
         for (int[] s : shapes)
             for (boolean tb : new boolean[] {false, true}) {
                 Case cs = Case.make(false, tb, s[0], s[1], s[2], seed++, 3);
-                check(cs, g1, 0f);
-                check(cs, g2, 1f);
-                check(cs, g2small, 0f);
-                check(cs, g2small, 1f);
+                for (Gemm g : ONE) check(cs, g, 0f);
+                for (Gemm g : TWO) check(cs, g, 1f);
+                for (Gemm g : SMALL) {
+                    check(cs, g, 0f);
+                    check(cs, g, 1f);
+                }
             }
     }
 

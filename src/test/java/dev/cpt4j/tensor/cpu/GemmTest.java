@@ -4,26 +4,52 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cpt4j.tensor.Parallel;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** {@link Gemm} against its naive twin {@link GemmNaive} on odd sizes, every transpose, offsets and padded strides. */
+/**
+ * {@link Gemm} against its naive twin {@link GemmNaive} on odd sizes, every transpose, offsets and padded strides —
+ * for every implementation the code can choose on any machine: each Java micro-tile ({@link Gemm#TILES}, not only
+ * this CPU's) and the native backend (OpenBLAS, {@link Backend#NATIVE}).
+ */
 class GemmTest {
     private static final float SENTINEL = -777.25f;
     private static Parallel p1, p2;
-    private static Gemm g1, g2, g2small;
+
+    /** One implementation on 1 and 2 threads, and (Java only) with tiny blocks. */
+    private record Impl(Gemm one, Gemm two, Gemm small, boolean java) {}
+
+    private static List<Impl> impls;
+    private static Gemm g1;
 
     @BeforeAll
     static void setUp() {
         p1 = new Parallel(1);
         p2 = new Parallel(2);
-        g1 = new Gemm(p1);
-        g2 = new Gemm(p2);
+        impls = new ArrayList<>();
         // Tiny blocks so several M, N and K blocks (and their edges) occur on small matrices.
-        g2small = new Gemm(p2, 13, 7, 40);
+        for (int tile : Gemm.TILES)
+            impls.add(new Impl(Gemm.withTile(p1, tile), Gemm.withTile(p2, tile), new Gemm(p2, tile, 13, 7, 40), true));
+        if (OpenBlas.available()) impls.add(new Impl(new Gemm(p1, Backend.NATIVE), new Gemm(p2, Backend.NATIVE), null, false));
+        g1 = new Gemm(p1);
+    }
+
+    /** The pom bundles OpenBLAS for Linux x86-64: there the native backend must load (and is tested above). */
+    @Test
+    void everyTileAndTheNativeBackendAreTested() {
+        boolean bundled = System.getProperty("os.name").startsWith("Linux") && System.getProperty("os.arch").equals("amd64");
+        assertThat(OpenBlas.available() || !bundled).as("%s", OpenBlas.loadError()).isTrue();
+        assertThat(Gemm.TILES).contains(Gemm.MR);
+        assertThat(impls).hasSize(Gemm.TILES.length + (OpenBlas.available() ? 1 : 0));
+        assertThat(new Gemm(p1, Backend.JAVA).backend()).isEqualTo("java");
+        assertThat(new Gemm(p1, Backend.AUTO).backend()).isEqualTo(OpenBlas.available() ? "native" : "java");
+        if (OpenBlas.available()) assertThat(new Gemm(p1, Backend.NATIVE).backend()).isEqualTo("native");
+        else assertThatThrownBy(() -> new Gemm(p1, Backend.NATIVE)).hasMessageContaining("--backend java");
     }
 
     @AfterAll
@@ -89,7 +115,7 @@ class GemmTest {
                 worst = Math.max(worst, Math.abs((double) got[idx] - want[idx]));
             }
         }
-        assertThat(worst).as("max |fast - naive| for %s beta=%s", cs, beta).isLessThanOrEqualTo(tol);
+        assertThat(worst).as("max |fast - naive| for %s beta=%s, %s", cs, beta, g.describe()).isLessThanOrEqualTo(tol);
     }
 
     @Test
@@ -103,8 +129,10 @@ class GemmTest {
                         for (int k : sizes) {
                             Case cs = Case.make(ta, tb, m, n, k, seed++, (m + n + k) % 3);
                             for (float beta : new float[] {0f, 1f}) {
-                                check(cs, g1, beta);
-                                check(cs, g2, beta);
+                                for (Impl g : impls) {
+                                    check(cs, g.one(), beta);
+                                    check(cs, g.two(), beta);
+                                }
                             }
                         }
                     }
@@ -122,10 +150,14 @@ class GemmTest {
             for (boolean ta : new boolean[] {false, true}) {
                 for (boolean tb : new boolean[] {false, true}) {
                     Case cs = Case.make(ta, tb, s[0], s[1], s[2], seed++, 3);
-                    check(cs, g1, 0f);
-                    check(cs, g2, 1f);
-                    check(cs, g2small, 0f);
-                    check(cs, g2small, 1f);
+                    for (Impl g : impls) {
+                        check(cs, g.one(), 0f);
+                        check(cs, g.two(), 1f);
+                        if (g.small() != null) {
+                            check(cs, g.small(), 0f);
+                            check(cs, g.small(), 1f);
+                        }
+                    }
                 }
             }
         }
@@ -138,24 +170,32 @@ class GemmTest {
             for (boolean ta : new boolean[] {false, true}) {
                 for (boolean tb : new boolean[] {false, true}) {
                     Case cs = Case.make(ta, tb, s[0], s[1], s[2], seed++, 1);
-                    check(cs, g2small, 0f);
-                    check(cs, g2small, 1f);
+                    for (Impl g : impls) {
+                        if (g.small() == null) continue;
+                        check(cs, g.small(), 0f);
+                        check(cs, g.small(), 1f);
+                    }
                 }
             }
         }
     }
 
+    /** Java: the same bits for any thread count. Native: the same bits for a given thread count (its split differs). */
     @Test
     void resultsAreBitwiseIdenticalForAnyThreadCountAndRepeatedRuns() {
-        for (int[] s : new int[][] {{100, 70, 500}, {20, 300, 64}, {5, 200, 77}}) {
+        for (int[] s : new int[][] {{100, 70, 500}, {20, 300, 64}, {5, 200, 77}, {300, 260, 90}}) {
             for (boolean tb : new boolean[] {false, true}) {
                 Case cs = Case.make(true, tb, s[0], s[1], s[2], 7, 2);
-                float[] one = cs.c().clone(), two = cs.c().clone(), again = cs.c().clone();
-                cs.run(g1, 1f, one);
-                cs.run(g2, 1f, two);
-                cs.run(g2, 1f, again);
-                assertThat(two).isEqualTo(one);
-                assertThat(again).isEqualTo(two);
+                for (Impl g : impls) {
+                    float[] one = cs.c().clone(), two = cs.c().clone(), again = cs.c().clone(), oneAgain = cs.c().clone();
+                    cs.run(g.one(), 1f, one);
+                    cs.run(g.two(), 1f, two);
+                    cs.run(g.two(), 1f, again);
+                    cs.run(g.one(), 1f, oneAgain);
+                    if (g.java()) assertThat(two).as("%s", g.one().describe()).isEqualTo(one);
+                    assertThat(again).as("%s", g.two().describe()).isEqualTo(two);
+                    assertThat(oneAgain).as("%s", g.one().describe()).isEqualTo(one);
+                }
             }
         }
     }
@@ -165,19 +205,20 @@ class GemmTest {
         Case cs = Case.make(false, false, 20, 40, 16, 11, 1);
         float[] c = cs.c().clone();
         for (int i = 0; i < cs.m(); i++) for (int j = 0; j < cs.n(); j++) c[cs.cOff() + i * cs.ldc() + j] = Float.NaN;
-        float[] want = c.clone();
-        cs.runNaive(0f, want);
-        cs.run(g2, 0f, c);
-        for (float x : c) assertThat(x).isNotNaN();
+        for (Impl g : impls) {
+            float[] nan = c.clone();
+            g.two().sgemm(false, false, cs.m(), cs.n(), cs.k(), cs.a(), cs.aOff(), cs.lda(), cs.b(), cs.bOff(), cs.ldb(), 0f, nan, cs.cOff(), cs.ldc());
+            for (float x : nan) assertThat(x).as("%s", g.two().describe()).isNotNaN();
 
-        Case empty = Case.make(false, true, 20, 40, 0, 12, 1);
-        float[] keep = empty.c().clone(), clear = empty.c().clone();
-        empty.run(g2, 1f, keep);
-        assertThat(keep).isEqualTo(empty.c());
-        empty.run(g2, 0f, clear);
-        assertThat(clear[empty.cOff()]).isZero();
-        assertThat(clear[empty.cOff() + 19 * empty.ldc() + 39]).isZero();
-        assertThat(clear[empty.cOff() + 19 * empty.ldc() + 40]).isEqualTo(SENTINEL);
+            Case empty = Case.make(false, true, 20, 40, 0, 12, 1);
+            float[] keep = empty.c().clone(), clear = empty.c().clone();
+            empty.run(g.two(), 1f, keep);
+            assertThat(keep).isEqualTo(empty.c());
+            empty.run(g.two(), 0f, clear);
+            assertThat(clear[empty.cOff()]).isZero();
+            assertThat(clear[empty.cOff() + 19 * empty.ldc() + 39]).isZero();
+            assertThat(clear[empty.cOff() + 19 * empty.ldc() + 40]).isEqualTo(SENTINEL);
+        }
     }
 
     @Test

@@ -39,13 +39,18 @@ public final class KernelDeterminismProbe {
         ByteBuffer buf = ByteBuffer.allocate(1 << 20);
 
         // GEMM: the packed path (two K blocks, edge tiles) in all four transposes, and the small-M path
+        // — with this process's GEMM and with every Java micro-tile, whichever this CPU picks
         int M = 37, N = 45, K = 300;
         float[] a = rand(r, M * K), b = rand(r, K * N);
-        for (int t = 0; t < 4; t++) {
-            boolean ta = (t & 1) != 0, tb = (t & 2) != 0;
-            float[] c = rand(r, M * N);
-            gemm.sgemm(ta, tb, M, N, K, a, 0, ta ? M : K, b, 0, tb ? K : N, 1f, c, 0, N);
-            put(buf, c);
+        List<Gemm> gemms = new java.util.ArrayList<>(List.of(gemm));
+        for (int tile : Gemm.TILES) gemms.add(Gemm.withTile(par, tile));
+        for (Gemm g : gemms) {
+            for (int t = 0; t < 4; t++) {
+                boolean ta = (t & 1) != 0, tb = (t & 2) != 0;
+                float[] c = rand(r, M * N);
+                g.sgemm(ta, tb, M, N, K, a, 0, ta ? M : K, b, 0, tb ? K : N, 1f, c, 0, N);
+                put(buf, c);
+            }
         }
         float[] cs = new float[3 * N];
         gemm.sgemm(false, true, 3, N, K, a, 0, K, b, 0, K, 0f, cs, 0, N);

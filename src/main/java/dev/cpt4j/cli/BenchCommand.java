@@ -9,8 +9,10 @@ import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.bench.TrainBench;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.tensor.cpu.Gemm;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -36,6 +38,9 @@ final class BenchCommand implements Callable<Integer> {
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = "Train random weights of a GPT-2 config on random ids; report tokens/s, peak RSS, GFLOP/s, MFU.")
     static final class Train implements Callable<Integer> {
+    @Mixin
+    BackendOption backendOption;
+
         @Option(names = "--config", required = true, description = "GPT-2 config.json (HF keys and aliases)")
         Path config;
         @Option(names = "--batch", required = true, description = "sequences per step")
@@ -72,6 +77,7 @@ final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() {
+        backendOption.apply();
             if (batch < 1) throw new UserError("--batch must be at least 1, got " + batch);
             if (block < 1) throw new UserError("--block must be at least 1, got " + block);
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
@@ -89,11 +95,13 @@ final class BenchCommand implements Callable<Integer> {
                             lora == null ? "" : ", LoRA r=" + lora.rank() + " alpha " + lora.alpha() + " on " + lora.targets()
                                     + (lora.modulesToSave().isEmpty() ? "" : " + " + lora.modulesToSave())
                                     + (lora.baseBf16() ? ", base in bf16" : ""));
+                Gemm gemm = new Gemm(par);   // built as TrainBench builds its own: the same backend and tile
+                if (!json) System.out.println("GEMM: " + gemm.describe());
                 TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
                         json ? null : System.out::println);
                 if (json) {
-                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g}%n",
-                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu());
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,\"backend\":\"%s\",\"tile\":\"%s\"}%n",
+                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), gemm.backend(), gemm.tileShape());
                 } else {
                     System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
                             r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
@@ -107,6 +115,9 @@ final class BenchCommand implements Callable<Integer> {
     @Command(name = "generate", mixinStandardHelpOptions = true,
             description = "Sample from random weights of a model config (KV cache, N sequences together); report new tokens/s.")
     static final class Generate implements Callable<Integer> {
+    @Mixin
+    BackendOption backendOption;
+
         @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
         Path config;
         @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", description = "random prompt length (default ${DEFAULT-VALUE})")
@@ -126,6 +137,7 @@ final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() {
+        backendOption.apply();
             if (promptTokens < 1) throw new UserError("--prompt-tokens must be at least 1, got " + promptTokens);
             if (maxNewTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
             if (numSeq < 1) throw new UserError("--num-return-sequences must be at least 1, got " + numSeq);
@@ -136,6 +148,7 @@ final class BenchCommand implements Callable<Integer> {
                 throw new UserError("--prompt-tokens + --max-new-tokens (" + (promptTokens + maxNewTokens) + ") exceeds the context of "
                         + cfg.contextLength() + " positions of " + config + "; lower one of them");
             try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
+                if (!json) System.out.println("GEMM: " + new Gemm(par).describe());
                 if (!json)
                     System.out.printf(Locale.ROOT, "bench generate: %d layers, %d wide, vocab %d; prompt %d, %d new tokens × %d sequences, top-p %.2f, %d threads%n",
                             cfg.numLayers(), cfg.hiddenSize(), cfg.vocabSize(), promptTokens, maxNewTokens, numSeq, topP, par.threads());

@@ -5,6 +5,7 @@ import dev.cpt4j.generate.Evaluation;
 import dev.cpt4j.generate.LoadedModel;
 import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -18,6 +19,9 @@ import java.util.concurrent.Callable;
         description = {"Mean next-token loss and perplexity on held-out text, as transformers computes with labels=input_ids.",
                 "Each non-blank line is tokenized with special tokens; ids are concatenated and cut into --block-size blocks (remainder dropped)."})
 final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    BackendOption backendOption;
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json, weights, tokenizer).")
     Path model;
 
@@ -42,6 +46,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        backendOption.apply();
         if (blockSize < 2) throw new UserError("--block-size must be at least 2, got " + blockSize);
         if (batchSize < 1) throw new UserError("--batch-size must be at least 1, got " + batchSize);
         if (threads != null && threads < 1) throw new UserError("--threads must be at least 1, got " + threads);

@@ -9,6 +9,7 @@ import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -24,6 +25,9 @@ import java.util.concurrent.Callable;
         description = {"Continue a prompt with a model (and optionally a LoRA adapter), as transformers' generate does.",
                 "Prints clean text: no spaces between CJK characters, no [PAD] or end-of-text tokens."})
 final class GenerateCommand implements Callable<Integer> {
+    @Mixin
+    BackendOption backendOption;
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json, weights, tokenizer).")
     Path model;
 
@@ -91,6 +95,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        backendOption.apply();
         String text = promptText();
         if (text.isBlank()) throw new UserError("the prompt is empty; give a non-empty --prompt or --prompt-file");
         if (threads != null && threads < 1) throw new UserError("--threads must be at least 1, got " + threads);

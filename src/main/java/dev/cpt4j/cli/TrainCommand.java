@@ -13,6 +13,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -27,6 +28,9 @@ import picocli.CommandLine.Option;
                 + "--ddp_find_unused_parameters, --fp16, --bf16, --torch_dtype, --logging_strategy steps, "
                 + "--save_strategy steps|no, --report_to.")
 final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    BackendOption backendOption;
+
 
     // ---- model, tokenizer, data
     @Option(names = {"--model_name_or_path", "--model-name-or-path"}, paramLabel = "DIR",
@@ -187,6 +191,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        backendOption.apply();
         TrainOptions o = options();
         for (String note : notes()) System.err.println("cpt4j: " + note);
         // SIGTERM/SIGINT run the JVM's shutdown hooks: ask the trainer to stop at a step boundary (it writes a

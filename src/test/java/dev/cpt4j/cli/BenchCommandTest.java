@@ -44,6 +44,60 @@ class BenchCommandTest {
         assertThat(j.get("peak_rss_mb").asDouble()).isPositive();
         assertThat(j.get("gflops").asDouble()).isPositive();
         assertThat(j.get("mfu").asDouble()).isPositive();
+        assertThat(j.get("backend").asText()).isIn("java", "native");
+        assertThat(j.get("tile").asText()).matches("(8|12)x(8|16|32)");
+    }
+
+    @Test
+    void backendFlagChoosesTheGemm(@TempDir Path dir) throws Exception {
+        Path cfg = dir.resolve("config.json");
+        Files.writeString(cfg, "{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_positions\":16,\"n_embd\":24,\"n_layer\":2,\"n_head\":3}");
+        String before = System.getProperty(dev.cpt4j.tensor.cpu.Backend.PROPERTY);
+        try {
+            for (String b : new String[] {"java", "native"}) {
+                Run r = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--steps", "1",
+                        "--warmup", "0", "--threads", "2", "--backend", b, "--json");
+                assertThat(r.code()).as(r.err()).isZero();
+                String[] lines = r.out().strip().split("\n");
+                assertThat(new ObjectMapper().readTree(lines[lines.length - 1]).get("backend").asText()).isEqualTo(b);
+            }
+            Run bad = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--backend", "cuda");
+            assertThat(bad.code()).isEqualTo(2);
+            assertThat(bad.err().strip()).isEqualTo("cpt4j: --backend: unknown backend 'cuda'; use auto, java or native");
+        } finally {
+            if (before == null) System.clearProperty(dev.cpt4j.tensor.cpu.Backend.PROPERTY);
+            else System.setProperty(dev.cpt4j.tensor.cpu.Backend.PROPERTY, before);
+        }
+    }
+
+    /** In a JVM where OpenBLAS cannot load (pointed at a missing file): native is one line and exit 2, auto falls back. */
+    @Test
+    void backendNativeWithoutTheLibraryIsOneLine(@TempDir Path dir) throws Exception {
+        Path cfg = dir.resolve("config.json");
+        Files.writeString(cfg, "{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_positions\":16,\"n_embd\":24,\"n_layer\":2,\"n_head\":3}");
+        for (String backend : new String[] {"native", "auto"}) {
+            java.util.List<String> cmd = java.util.List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Dcpt4j.openblas=" + dir.resolve("missing.so"), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName(), "bench", "train", "--config", cfg.toString(),
+                    "--batch", "1", "--block", "4", "--steps", "1", "--warmup", "0", "--threads", "1", "--backend", backend, "--json");
+            Process p = new ProcessBuilder(cmd).start();
+            String out, err;
+            try (var o = p.getInputStream(); var e = p.getErrorStream()) {
+                out = new String(o.readAllBytes());
+                err = new String(e.readAllBytes());
+            }
+            assertThat(p.waitFor(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+            java.util.List<String> lines = err.lines().filter(l -> !l.startsWith("WARNING")).toList();
+            if (backend.equals("native")) {
+                assertThat(p.exitValue()).as(err + out).isEqualTo(2);
+                assertThat(lines).as(err).hasSize(1);
+                assertThat(lines.getFirst()).startsWith("cpt4j: --backend native: the native library (OpenBLAS) did not load")
+                        .contains("missing.so").endsWith("use --backend java (or auto)");
+            } else {
+                assertThat(p.exitValue()).as(err + out).isZero();
+                assertThat(out).contains("\"backend\":\"java\"");
+            }
+        }
     }
 
     @Test

@@ -720,6 +720,11 @@ public final class Gemm {
         return mr + "x" + NR + " (" + L + " lanes, " + REGISTERS + " registers)";
     }
 
+    /** The Java micro-tile alone, e.g. {@code 12x32} (the fp32 products' on the java backend, the bf16 ones' on both). */
+    public String tileShape() {
+        return mr + "x" + NR;
+    }
+
     /** {@code native} or {@code java}: what computes this instance's fp32 products. */
     public String backend() {
         return blas != null ? "native" : "java";

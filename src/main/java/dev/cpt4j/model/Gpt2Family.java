@@ -1,7 +1,10 @@
 package dev.cpt4j.model;
 
 import static dev.cpt4j.io.Json.bool;
+import static dev.cpt4j.io.Json.intValue;
 import static dev.cpt4j.io.Json.number;
+import static dev.cpt4j.io.Json.optionalInt;
+import static dev.cpt4j.io.Json.string;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -264,16 +267,4 @@ public final class Gpt2Family implements ModelFamily {
         return intValue(v, where, used);
     }
 
-    private static int intValue(JsonNode v, String where, String key) {
-        if (!v.isIntegralNumber() || !v.canConvertToInt())
-            throw new UserError(where + ": field '" + key + "' must be an integer, got " + v);
-        return v.asInt();
-    }
-
-    private static String string(ObjectNode j, String where, String key, String dflt) {
-        JsonNode v = j.get(key);
-        if (v == null || v.isNull()) return dflt;
-        if (!v.isTextual()) throw new UserError(where + ": field '" + key + "' must be a string, got " + v);
-        return v.asText();
-    }
 }

@@ -1,7 +1,10 @@
 package dev.cpt4j.model.llama;
 
 import static dev.cpt4j.io.Json.bool;
+import static dev.cpt4j.io.Json.intValue;
 import static dev.cpt4j.io.Json.number;
+import static dev.cpt4j.io.Json.optionalInt;
+import static dev.cpt4j.io.Json.string;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -70,7 +73,7 @@ public final class LlamaFamily implements ModelFamily {
             headDim = hidden / heads;
         } else headDim = intValue(hd, where, "head_dim");
         int maxPos = optionalInt(j, where, "max_position_embeddings", type.equals("llama") ? 2048 : 32768);
-        String act = j.has("hidden_act") && !j.get("hidden_act").isNull() ? j.get("hidden_act").asText() : "silu";
+        String act = string(j, where, "hidden_act", "silu");
         if (!act.equals("silu"))
             throw new UserError(where + ": hidden_act \"" + act + "\" is not supported; the LLaMA family runs silu (SwiGLU)");
         float eps = (float) number(j, where, "rms_norm_eps", 1e-6);
@@ -318,20 +321,10 @@ public final class LlamaFamily implements ModelFamily {
         return intValue(v, where, key);
     }
 
-    private static int optionalInt(ObjectNode j, String where, String key, int dflt) {
-        JsonNode v = j.get(key);
-        return v == null || v.isNull() ? dflt : intValue(v, where, key);
-    }
-
     private static Double optionalDouble(ObjectNode j, String where, String key) {
         JsonNode v = j.get(key);
         if (v == null || v.isNull()) return null;
         return number(j, where, key, 0.0);
     }
 
-    private static int intValue(JsonNode v, String where, String key) {
-        if (!v.isIntegralNumber() || !v.canConvertToInt())
-            throw new UserError(where + ": field '" + key + "' must be an integer, got " + v);
-        return v.asInt();
-    }
 }

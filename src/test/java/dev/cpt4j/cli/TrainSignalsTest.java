@@ -23,10 +23,17 @@ import org.junit.jupiter.api.io.TempDir;
 class TrainSignalsTest {
 
     private static Process start(Path stderr, String... trainArgs) throws IOException {
+        return start(stderr, List.of(), trainArgs);
+    }
+
+    /** {@code cpt4j} in a child JVM with {@code jvmFlags}, its stdout and stderr into {@code stderr}. */
+    static Process start(Path stderr, List<String> jvmFlags, String... trainArgs) throws IOException {
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-cp", cp, Main.class.getName()));
+                "--enable-native-access=ALL-UNNAMED", "-Xmx512m"));
+        cmd.addAll(jvmFlags);
+        cmd.addAll(List.of("-cp", cp, Main.class.getName()));
         cmd.addAll(List.of(trainArgs));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(stderr.toFile()).start();
     }

@@ -113,7 +113,7 @@ public final class Checkpoints {
      * @param rng           RNG state (opaque JSON from the trainer)
      * @param dataCursor    data-source position (opaque JSON from the data source)
      * @param logHistory    logged records so far, HF's {@code log_history}
-     * @param threads       thread count of the run (bit-identical resume needs the same)
+     * @param threads       thread count of the run (recorded; training numbers do not depend on it, docs/LIMITS.md)
      * @param health        the weights' health, or null when not judged (a checkpoint of format 1)
      * @param logWindow     the training losses since the last logged step, which the next logged mean includes
      */

@@ -287,6 +287,7 @@ public final class Trainer {
         Interruption stop = hooks.stop();
 
         long step = 0;
+        Checkpoints.LogWindow window = Checkpoints.LogWindow.EMPTY;
         ArrayNode history = JSON.createArrayNode();
         Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
         double firstLoss = Double.NaN, startRms;
@@ -296,10 +297,11 @@ public final class Trainer {
                 log.println("cpt4j: note: the checkpoint's run had " + st.maxSteps() + " steps, this run has " + total
                         + "; the schedule follows this run");
             if (st.threads() != o.threads())
-                log.println("cpt4j: note: the checkpoint was written with --threads " + st.threads() + "; resuming with "
-                        + o.threads() + " gives slightly different numbers than an uninterrupted run");
+                log.println("cpt4j: note: the checkpoint was written with --threads " + st.threads() + "; this run uses "
+                        + o.threads() + " (the numbers do not depend on the thread count, see docs/LIMITS.md)");
             step = st.globalStep();
             history = st.logHistory();
+            window = st.logWindow();
             if (st.dataCursor() != null && !st.dataCursor().isNull()) data.restore(st.dataCursor());
             lastCheckpoint = resumeFrom;
             Checkpoints.Health h = st.health();
@@ -329,8 +331,8 @@ public final class Trainer {
         double lastLoss = Double.NaN;
         Double lastEval = null;
         long t0 = System.nanoTime(), tLog = t0;
-        double lossSinceLog = 0;
-        long stepsSinceLog = 0, tokensSinceLog = 0;
+        double lossSinceLog = window.lossSum();          // the steps since the last log, carried by checkpoints
+        long stepsSinceLog = window.steps(), tokensSinceLog = 0;
         long savedStep = step, saveNanos = -1;
         RuntimeException failure = null;
         try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
@@ -343,7 +345,8 @@ public final class Trainer {
                     if (step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
                             && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
-                                data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms));
+                                data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
+                                new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
                         lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
                                 hooks.extra(), hooks.channels());
                     }
@@ -411,7 +414,8 @@ public final class Trainer {
                                 + " (resume with --resume_from_checkpoint " + lastSound + ")" : "no good checkpoint exists")
                                 + "; lower --learning_rate or --max_grad_norm");
                     Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
-                            data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms));
+                            data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms),
+                            new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
                     long ts = System.nanoTime();
                     lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
                             hooks.extra(), hooks.channels());

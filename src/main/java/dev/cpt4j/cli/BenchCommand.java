@@ -34,9 +34,9 @@ final class BenchCommand implements Callable<Integer> {
 
     /** {@code cpt4j bench train}: whole training steps on random weights of a config. */
     @Command(name = "train", mixinStandardHelpOptions = true,
-            description = "Train random weights of a GPT-2 config on random ids; report tokens/s, peak RSS, GFLOP/s, MFU.")
+            description = "Train random weights of a model config (gpt2, llama, qwen2, qwen3, mistral) on random ids; report tokens/s, peak RSS, GFLOP/s, MFU.")
     static final class Train implements Callable<Integer> {
-        @Option(names = "--config", required = true, description = "GPT-2 config.json (HF keys and aliases)")
+        @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
         Path config;
         @Option(names = "--batch", required = true, description = "sequences per step")
         int batch;
@@ -77,8 +77,9 @@ final class BenchCommand implements Callable<Integer> {
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
             if (warmup < 0) throw new UserError("--warmup must not be negative, got " + warmup);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            ModelConfig any = readAnyConfig(config);
+            if (!(any instanceof Gpt2Config cfg)) return trainOtherFamily(any);
             TrainBench.LoraSpec lora = loraSpec();
-            Gpt2Config cfg = readConfig(config);
             if (block > cfg.nPositions())
                 throw new UserError("--block " + block + " exceeds n_positions " + cfg.nPositions() + " of " + config + "; use a smaller --block");
             try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
@@ -100,6 +101,36 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             return 0;
+        }
+        /** Full fine-tuning steps of a non-GPT-2 config (LLaMA, Qwen2/3, Mistral). */
+        private int trainOtherFamily(ModelConfig cfg0) {
+            if (loraRank != 0 || trainable != null || modulesToSave != null || !"fp32".equalsIgnoreCase(baseDtype.strip()))
+                throw new UserError("bench train on model_type " + cfg0.modelType() + " runs full fine-tuning for now; drop "
+                        + "--lora_rank/--trainable/--modules_to_save/--base_dtype");
+            ModelConfig cfg = cfg0.withoutDropout();
+            if (block > cfg.contextLength())
+                throw new UserError("--block " + block + " exceeds the context of " + cfg.contextLength() + " positions of "
+                        + config + "; use a smaller --block");
+            try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
+                if (!json)
+                    System.out.printf(Locale.ROOT, "bench train: %s, %s; batch %d × block %d, %d threads%s, full fine-tuning%n",
+                            cfg.family().displayName(), cfg.family().describe(cfg), batch, block, par.threads(),
+                            checkpointing ? ", gradient checkpointing" : "");
+                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing,
+                        json ? null : System.out::println);
+                print(r);
+            }
+            return 0;
+        }
+
+        private void print(TrainBench.Result r) {
+            if (json) {
+                System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g}%n",
+                        r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu());
+            } else {
+                System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
+                        r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
+            }
         }
     }
 
@@ -217,13 +248,5 @@ final class BenchCommand implements Callable<Integer> {
     static ModelConfig readAnyConfig(Path file) {
         if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a model's config.json with --config");
         return dev.cpt4j.hf.HfConfigs.read(file);
-    }
-
-    /** A GPT-2 config.json (the LoRA bench runs GPT-2 today). */
-    static Gpt2Config readConfig(Path file) {
-        ModelConfig c = readAnyConfig(file);
-        if (!(c instanceof Gpt2Config g))
-            throw new UserError(file + ": bench train runs model_type gpt2 for now, got " + c.modelType());
-        return g;
     }
 }

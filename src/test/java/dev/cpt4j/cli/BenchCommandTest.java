@@ -71,6 +71,29 @@ class BenchCommandTest {
     }
 
     @Test
+    void trainBenchRunsLlamaFamilyConfigs() throws Exception {
+        for (String d : new String[] {"llama_untied_llama3_bias", "qwen2_tied_yarn", "qwen3_headdim_qknorm", "mistral_sliding_window"}) {
+            Path cfg = Path.of("src/test/resources/golden/llama", d, "config.json");
+            Run r = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "16", "--steps", "2",
+                    "--warmup", "1", "--threads", "2", "--json");
+            assertThat(r.code()).as(d + ": " + r.err()).isZero();
+            String[] lines = r.out().strip().split("\n");
+            JsonNode j = new ObjectMapper().readTree(lines[lines.length - 1]);
+            assertThat(j.get("tokens_per_s").asDouble()).as(d).isPositive();
+            assertThat(j.get("gflops").asDouble()).as(d).isPositive();
+            assertThat(j.get("mfu").asDouble()).as(d).isPositive();
+        }
+        Path cfg = Path.of("src/test/resources/golden/llama/qwen2_tied_yarn/config.json");
+        Run text = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "8", "--steps", "1",
+                "--warmup", "0", "--threads", "1", "--gradient_checkpointing");
+        assertThat(text.code()).as(text.err()).isZero();
+        assertThat(text.out()).contains("LLaMA").contains("qwen2").contains("full fine-tuning").contains("tokens/s").contains("MFU");
+        Run tooLong = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "4096");
+        assertThat(tooLong.code()).isEqualTo(2);
+        assertThat(tooLong.err()).contains("--block 4096").contains("256");
+    }
+
+    @Test
     void badInputIsOneLineAndExit2(@TempDir Path dir) throws Exception {
         Run missing = run("bench", "train", "--config", dir.resolve("nope.json").toString(), "--batch", "1", "--block", "4");
         assertThat(missing.code()).isEqualTo(2);

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Writes the LoRA *training* golden fixtures of the LLaMA family under
+src/test/resources/golden/peft_llama_train/<name>/, with transformers + peft on two of the base models
+tools/golden/make_llama_golden.py wrote (src/test/resources/golden/llama/<name>/, read as they are, never rewritten).
+
+Run: /work/venv-ref/bin/python tools/golden/make_peft_llama_train_golden.py
+     (torch 2.13 CPU, transformers 5.18, peft 0.21; fp32, attn_implementation="eager"; a few seconds.)
+
+Both cases: peft LoraConfig(r=4, lora_alpha=8, lora_dropout=0, target_modules="all-linear" (the seven projections),
+modules_to_save=["embed_tokens", "lm_head"], bias="none"), peft's own init (lora_A kaiming, lora_B zero), trained
+10 steps the way HF Trainer does: torch.optim.AdamW (lr 5e-3, betas (0.9, 0.999), eps 1e-8) with HF's parameter
+groups (weight decay 0.01 except biases and norm weights -- none of the trainable tensors is one, so all decay),
+get_cosine_schedule_with_warmup(2 warm-up steps, 10), clip_grad_norm_(1.0). Batch 2 x 8, labels = input_ids.
+
+Cases:
+  llama_untied_llama3_bias   llama, untied head, biases on every projection (frozen: bias "none"), llama3 rope.
+  qwen2_tied_yarn            qwen2, tied; modules_to_save makes two independent trainable copies of the tied tensor
+                             (peft's default: the adapter unties them). config vocab_size 181, ids < 150: the rows
+                             150..180 never appear in a batch (as Qwen pads its vocabulary past the tokenizer).
+
+Files per case:
+  init_adapter.safetensors   the adapter before training (peft keys)
+  final_adapter/             adapter_config.json + adapter_model.safetensors after 10 steps (peft save_pretrained)
+  steps.safetensors          input_ids I32 (10, B, T): the batch of each step; eval_ids I32 (B, T)
+  expected.json              per-step loss and global grad norm (before clipping), final eval loss, settings
+"""
+import json
+import os
+import shutil
+
+import torch
+from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASES = os.path.join(HERE, "..", "..", "src", "test", "resources", "golden", "llama")
+ROOT = os.path.join(HERE, "..", "..", "src", "test", "resources", "golden", "peft_llama_train")
+B, T, STEPS = 2, 8, 10
+LR, WD, WARMUP, CLIP, R, ALPHA = 5e-3, 0.01, 2, 1.0, 4, 8
+# name: (highest id + 1 drawn, seed)
+CASES = {"llama_untied_llama3_bias": (131, 21), "qwen2_tied_yarn": (150, 22)}
+
+
+def eval_loss(model, ids):
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=ids, labels=ids).loss.item()
+
+
+def make(name, id_limit, seed):
+    out = os.path.join(ROOT, name)
+    os.makedirs(out)
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(BASES, name), dtype=torch.float32,
+                                                attn_implementation="eager")
+    lcfg = LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=0.0, target_modules="all-linear",
+                      modules_to_save=["embed_tokens", "lm_head"], bias="none", task_type="CAUSAL_LM")
+    model = get_peft_model(base, lcfg)
+    model.train()
+    init = {k: v.detach().clone().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+    save_file(init, os.path.join(out, "init_adapter.safetensors"), metadata={"format": "pt"})
+
+    g = torch.Generator().manual_seed(seed + 100)
+    steps = torch.randint(0, id_limit, (STEPS, B, T), generator=g)
+    eval_ids = torch.randint(0, id_limit, (B, T), generator=g)
+
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    def no_decay(n):
+        return n.endswith("bias") or "norm" in n
+    decay = [p for n, p in trainable if not no_decay(n)]
+    nd = [p for n, p in trainable if no_decay(n)]
+    assert not nd, [n for n, p in trainable if no_decay(n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": nd, "weight_decay": 0.0}],
+                            lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    sched = get_cosine_schedule_with_warmup(opt, WARMUP, STEPS)
+    losses, norms = [], []
+    for s in range(STEPS):
+        model.train()
+        opt.zero_grad()
+        loss = model(input_ids=steps[s], labels=steps[s]).loss
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in trainable], CLIP)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        norms.append(norm.item())
+    final_eval = eval_loss(model, eval_ids)
+    model.save_pretrained(os.path.join(out, "final_adapter"))
+    readme = os.path.join(out, "final_adapter", "README.md")
+    if os.path.exists(readme):
+        os.remove(readme)
+    save_file({"input_ids": steps.to(torch.int32).contiguous(), "eval_ids": eval_ids.to(torch.int32).contiguous()},
+              os.path.join(out, "steps.safetensors"))
+    sd = get_peft_model_state_dict(model)
+    emb, head = sd["base_model.model.model.embed_tokens.weight"], sd["base_model.model.lm_head.weight"]
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump({"losses": losses, "grad_norms": norms, "final_eval_loss": final_eval, "lr": LR, "weight_decay": WD,
+                   "warmup_steps": WARMUP, "steps": STEPS, "batch": B, "block": T, "r": R, "lora_alpha": ALPHA,
+                   "id_limit": id_limit, "embed_lm_head_differ_after_training": not torch.equal(emb, head),
+                   "trainable": [n for n, _ in trainable]}, f, indent=1)
+    print(name, "losses", [round(x, 5) for x in losses])
+    print(name, "grad norms", [round(x, 5) for x in norms], "final eval", final_eval)
+
+
+def main():
+    if os.path.isdir(ROOT):
+        shutil.rmtree(ROOT)
+    for name, (limit, seed) in CASES.items():
+        make(name, limit, seed)
+
+
+if __name__ == "__main__":
+    main()

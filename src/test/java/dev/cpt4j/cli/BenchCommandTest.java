@@ -88,6 +88,20 @@ class BenchCommandTest {
                 "--warmup", "0", "--threads", "1", "--gradient_checkpointing");
         assertThat(text.code()).as(text.err()).isZero();
         assertThat(text.out()).contains("2 layers, 40 wide, 4 heads, vocab 181").contains("tokens/s").contains("MFU");
+        Run lora = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--steps", "1",
+                "--warmup", "1", "--threads", "1", "--lora_rank", "4", "--lora_alpha", "16", "--trainable", "all-linear",
+                "--modules_to_save", "embed_tokens,lm_head", "--base_dtype", "bf16", "--gradient_checkpointing", "--use_rslora");
+        assertThat(lora.code()).as(lora.err()).isZero();
+        assertThat(lora.out()).contains("LoRA r=4").contains("self_attn.q_proj").contains("mlp.down_proj")
+                .contains("[model.embed_tokens, lm_head]").contains("base in bf16").contains("tokens/s");
+        Run defaults = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "8", "--steps", "1",
+                "--warmup", "0", "--threads", "1", "--lora_rank", "2");
+        assertThat(defaults.code()).as(defaults.err()).isZero();
+        assertThat(defaults.out()).as("peft's default targets for qwen2").contains("[self_attn.q_proj, self_attn.v_proj]");
+        Run wrong = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "8", "--lora_rank", "2",
+                "--trainable", "c_attn");
+        assertThat(wrong.code()).isEqualTo(2);
+        assertThat(wrong.err()).contains("--trainable 'c_attn'").contains("q_proj, k_proj");
         Run tooLong = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "4096");
         assertThat(tooLong.code()).isEqualTo(2);
         assertThat(tooLong.err()).contains("--block 4096").contains("256");

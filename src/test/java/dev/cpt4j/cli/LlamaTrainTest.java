@@ -131,6 +131,20 @@ class LlamaTrainTest {
         assertThat(back.config().modelType()).isEqualTo("qwen3");
         assertThat(back.config().vocabSize()).isEqualTo(HfCheckpoints.readModelConfig(m).vocabSize());
 
+        // a tokenizer larger than the embedding: transformers' mean resizing of embed_tokens and the untied lm_head
+        Path big = model(tmp, "llama_untied_llama3_bias", 140), grown = tmp.resolve("grown");
+        Run g = run("train", "--model_name_or_path", big.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                grown.toString(), "--block_size", "8", "--per_device_train_batch_size", "2", "--max_steps", "1",
+                "--save_steps", "0", "--threads", "2", "--lora_rank", "2", "--trainable", "q_proj");
+        assertThat(g.code()).as(g.err()).isZero();
+        assertThat(g.err()).contains("resized the embeddings from 131 to 140")
+                .contains("neither model.embed_tokens nor lm_head is trained").contains("--modules_to_save model.embed_tokens,lm_head");
+        Run gf = run("train", "--model_name_or_path", big.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                tmp.resolve("grown-full").toString(), "--block_size", "8", "--per_device_train_batch_size", "2",
+                "--max_steps", "1", "--save_steps", "0", "--threads", "2");
+        assertThat(gf.code()).as(gf.err()).isZero();
+        assertThat(HfCheckpoints.loadModelDir(tmp.resolve("grown-full")).config().vocabSize()).isEqualTo(140);
+
         Run bad = run("train", "--model_name_or_path", m.toString(), "--dataset_dir", data.toString(), "--output_dir",
                 tmp.resolve("bad").toString(), "--block_size", "8", "--lora_rank", "4", "--trainable", "c_attn", "--threads", "1");
         assertThat(bad.code()).isEqualTo(2);

@@ -6,8 +6,8 @@ tools/golden/make_llama_golden.py wrote (src/test/resources/golden/llama/<name>/
 Run: /work/venv-ref/bin/python tools/golden/make_peft_llama_train_golden.py
      (torch 2.13 CPU, transformers 5.18, peft 0.21; fp32, attn_implementation="eager"; a few seconds.)
 
-Both cases: peft LoraConfig(r=4, lora_alpha=8, lora_dropout=0, target_modules="all-linear" (the seven projections),
-modules_to_save=["embed_tokens", "lm_head"], bias="none"), peft's own init (lora_A kaiming, lora_B zero), trained
+Every case: peft LoraConfig(r=4, lora_alpha=8, lora_dropout=0, target_modules="all-linear" (the seven projections),
+bias="none") with modules_to_save=["embed_tokens", "lm_head"] or trainable_token_indices, peft's own init (lora_A kaiming, lora_B zero), trained
 10 steps the way HF Trainer does: torch.optim.AdamW (lr 5e-3, betas (0.9, 0.999), eps 1e-8) with HF's parameter
 groups (weight decay 0.01 except biases and norm weights -- none of the trainable tensors is one, so all decay),
 get_cosine_schedule_with_warmup(2 warm-up steps, 10), clip_grad_norm_(1.0). Batch 2 x 8, labels = input_ids.
@@ -17,9 +17,14 @@ Cases:
   qwen2_tied_yarn            qwen2, tied; modules_to_save makes two independent trainable copies of the tied tensor
                              (peft's default: the adapter unties them). config vocab_size 181, ids < 150: the rows
                              150..180 never appear in a batch (as Qwen pads its vocabulary past the tokenizer).
+  llama_untied_tokens        the llama base, trainable_token_indices {"embed_tokens": [3, 7, 40, 120], "lm_head":
+                             the same} (peft's form for an untied head), no modules_to_save.
+  qwen2_tied_tokens          the qwen2 base, trainable_token_indices [3, 7, 40, 145, 170] (the tied head shares the
+                             delta; 170 never appears as an input), no modules_to_save.
 
 Files per case:
-  init_adapter.safetensors   the adapter before training (peft keys)
+  init_adapter.safetensors   the adapter before training (peft keys; trainable tokens:
+                             <module>.token_adapter.trainable_tokens_delta (n, C), the rows of the ids)
   final_adapter/             adapter_config.json + adapter_model.safetensors after 10 steps (peft save_pretrained)
   steps.safetensors          input_ids I32 (10, B, T): the batch of each step; eval_ids I32 (B, T)
   expected.json              per-step loss and global grad norm (before clipping), final eval loss, settings
@@ -38,8 +43,14 @@ BASES = os.path.join(HERE, "..", "..", "src", "test", "resources", "golden", "ll
 ROOT = os.path.join(HERE, "..", "..", "src", "test", "resources", "golden", "peft_llama_train")
 B, T, STEPS = 2, 8, 10
 LR, WD, WARMUP, CLIP, R, ALPHA = 5e-3, 0.01, 2, 1.0, 4, 8
-# name: (highest id + 1 drawn, seed)
-CASES = {"llama_untied_llama3_bias": (131, 21), "qwen2_tied_yarn": (150, 22)}
+# name: (base, highest id + 1 drawn, seed, modules_to_save, trainable_token_indices)
+TOKENS = [3, 7, 40, 120]
+CASES = {
+    "llama_untied_llama3_bias": ("llama_untied_llama3_bias", 131, 21, ["embed_tokens", "lm_head"], None),
+    "qwen2_tied_yarn": ("qwen2_tied_yarn", 150, 22, ["embed_tokens", "lm_head"], None),
+    "llama_untied_tokens": ("llama_untied_llama3_bias", 131, 23, None, {"embed_tokens": TOKENS, "lm_head": TOKENS}),
+    "qwen2_tied_tokens": ("qwen2_tied_yarn", 150, 24, None, TOKENS + [170]),
+}
 
 
 def eval_loss(model, ids):
@@ -48,14 +59,15 @@ def eval_loss(model, ids):
         return model(input_ids=ids, labels=ids).loss.item()
 
 
-def make(name, id_limit, seed):
+def make(name, base_name, id_limit, seed, modules_to_save, token_indices):
     out = os.path.join(ROOT, name)
     os.makedirs(out)
     torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(os.path.join(BASES, name), dtype=torch.float32,
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(BASES, base_name), dtype=torch.float32,
                                                 attn_implementation="eager")
     lcfg = LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=0.0, target_modules="all-linear",
-                      modules_to_save=["embed_tokens", "lm_head"], bias="none", task_type="CAUSAL_LM")
+                      modules_to_save=modules_to_save, trainable_token_indices=token_indices, bias="none",
+                      task_type="CAUSAL_LM")
     model = get_peft_model(base, lcfg)
     model.train()
     init = {k: v.detach().clone().contiguous() for k, v in get_peft_model_state_dict(model).items()}
@@ -93,11 +105,14 @@ def make(name, id_limit, seed):
     save_file({"input_ids": steps.to(torch.int32).contiguous(), "eval_ids": eval_ids.to(torch.int32).contiguous()},
               os.path.join(out, "steps.safetensors"))
     sd = get_peft_model_state_dict(model)
-    emb, head = sd["base_model.model.model.embed_tokens.weight"], sd["base_model.model.lm_head.weight"]
+    emb = sd.get("base_model.model.model.embed_tokens.weight")
+    head = sd.get("base_model.model.lm_head.weight")
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump({"losses": losses, "grad_norms": norms, "final_eval_loss": final_eval, "lr": LR, "weight_decay": WD,
                    "warmup_steps": WARMUP, "steps": STEPS, "batch": B, "block": T, "r": R, "lora_alpha": ALPHA,
-                   "id_limit": id_limit, "embed_lm_head_differ_after_training": not torch.equal(emb, head),
+                   "id_limit": id_limit, "base": base_name, "modules_to_save": modules_to_save or [],
+                   "trainable_token_indices": TOKENS + [170] if isinstance(token_indices, list) else (TOKENS if token_indices else None),
+                   "embed_lm_head_differ_after_training": None if emb is None else not torch.equal(emb, head),
                    "trainable": [n for n, _ in trainable]}, f, indent=1)
     print(name, "losses", [round(x, 5) for x in losses])
     print(name, "grad norms", [round(x, 5) for x in norms], "final eval", final_eval)
@@ -106,8 +121,8 @@ def make(name, id_limit, seed):
 def main():
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
-    for name, (limit, seed) in CASES.items():
-        make(name, limit, seed)
+    for name, args in CASES.items():
+        make(name, *args)
 
 
 if __name__ == "__main__":

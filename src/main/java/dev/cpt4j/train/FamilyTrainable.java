@@ -38,6 +38,8 @@ public final class FamilyTrainable implements TrainableModel {
     private final Set<String> trainable;
     private final Spec spec;
     private final List<String> loraSites, savedModules;
+    private final int[] tokenIds;              // trainable-token rows (peft trainable_token_indices), or empty
+    private String embDelta, headDelta;        // their delta views (headDelta null when tied)
 
     /**
      * What to build.
@@ -51,10 +53,41 @@ public final class FamilyTrainable implements TrainableModel {
      */
     public record Spec(int vocabSize, int maxBatch, int maxT, boolean gradientCheckpointing, int loraRank,
                        double loraScaling, double loraDropout, List<String> loraTargets, List<String> modulesToSave,
-                       boolean ensureWeightTying, boolean baseBf16, long seed) {
+                       boolean ensureWeightTying, boolean baseBf16, long seed, String tokenIndices) {
         public Spec {
             loraTargets = List.copyOf(loraTargets);
             modulesToSave = List.copyOf(modulesToSave);
+        }
+
+        /** Without trainable tokens. */
+        public Spec(int vocabSize, int maxBatch, int maxT, boolean gradientCheckpointing, int loraRank,
+                    double loraScaling, double loraDropout, List<String> loraTargets, List<String> modulesToSave,
+                    boolean ensureWeightTying, boolean baseBf16, long seed) {
+            this(vocabSize, maxBatch, maxT, gradientCheckpointing, loraRank, loraScaling, loraDropout, loraTargets,
+                    modulesToSave, ensureWeightTying, baseBf16, seed, null);
+        }
+
+        /**
+         * The token ids whose embedding (and untied head) rows train, in peft's order; empty without
+         * {@code --trainable_token_indices}. {@code new} is every row the resize from {@code base} adds.
+         */
+        public List<Integer> tokenIds(ModelConfig base) {
+            if (tokenIndices == null || !lora()) return List.of();
+            int V = trainedConfig(base).vocabSize(), baseV = base.vocabSize();
+            if (tokenIndices.equals("new")) {
+                if (V == baseV)
+                    throw new UserError("--trainable_token_indices new: the tokenizer adds no rows to the model's "
+                            + baseV + "; list the token ids to train instead");
+                List<Integer> ids = new java.util.ArrayList<>();
+                for (int v = baseV; v < V; v++) ids.add(v);
+                return ids;
+            }
+            List<Integer> ids = TrainOptions.tokenIds(tokenIndices);
+            for (int id : ids)
+                if (id >= V)
+                    throw new UserError("--trainable_token_indices: token id " + id + " is beyond the vocabulary of " + V
+                            + " rows (ids 0.." + (V - 1) + ")");
+            return ids;
         }
 
         public boolean lora() {
@@ -65,7 +98,8 @@ public final class FamilyTrainable implements TrainableModel {
         public static Spec of(TrainOptions o, int vocabSize, int maxT) {
             return new Spec(vocabSize, Math.max(o.perDeviceTrainBatchSize(), o.perDeviceEvalBatchSize()), maxT,
                     o.gradientCheckpointing(), o.loraRank(), o.loraScaling(), o.loraDropout(), o.trainable(),
-                    o.modulesToSave(), o.ensureWeightTying(), o.baseDtype() == TrainOptions.BaseDtype.BF16, o.seed());
+                    o.modulesToSave(), o.ensureWeightTying(), o.baseDtype() == TrainOptions.BaseDtype.BF16, o.seed(),
+                    o.trainableTokenIndices());
         }
 
         /** The LoRA sites ({@link ModelFamily#loraSites()} names) of this spec on {@code f}; empty without LoRA. */
@@ -95,7 +129,10 @@ public final class FamilyTrainable implements TrainableModel {
         /** Checks what only the family can check: its module names. */
         void validate(ModelConfig base) {
             sites(base.family());
-            modules(base.family());
+            List<String> m = modules(base.family());
+            if (!tokenIds(base).isEmpty() && (m.contains(embeddingModule(base)) || m.contains("lm_head")))
+                throw new UserError("--trainable_token_indices trains rows of " + embeddingModule(base) + " and lm_head, "
+                        + "--modules_to_save trains them whole; give one of the two");
         }
 
         /** {@code train}'s rule: {@code --ensure_weight_tying} needs both the embedding and lm_head in modules_to_save. */
@@ -115,8 +152,14 @@ public final class FamilyTrainable implements TrainableModel {
         throw new IllegalStateException(c.family().displayName() + " has no savable token embedding");
     }
 
+    /** peft's name of the trainable-tokens delta of a module: {@code <module>.token_adapter.trainable_tokens_delta}. */
+    public static String tokenDelta(String module) {
+        return module + ".token_adapter.trainable_tokens_delta";
+    }
+
     private FamilyTrainable(CausalLm model, ModelConfig baseConfig, Set<String> trainable, Spec spec,
-                            List<String> loraSites, List<String> savedModules) {
+                            List<String> loraSites, List<String> savedModules, List<Integer> tokenIds) {
+        this.tokenIds = tokenIds.stream().mapToInt(Integer::intValue).toArray();
         this.model = model;
         this.baseConfig = baseConfig;
         this.trainable = trainable;
@@ -213,10 +256,30 @@ public final class FamilyTrainable implements TrainableModel {
         } else {
             for (ParamLayout.View v : layout.views()) trainable.add(v.name());
         }
+        // trainable tokens: (n, C) deltas the optimizer updates; the engine computes the embedding's (and an untied
+        // head's) gradient, whose rows of those ids become the deltas' gradient (peft: W.index_copy(0, ids, delta))
+        List<Integer> tokenIds = spec.tokenIds(base);
+        Set<String> computed = new HashSet<>(trainable);
+        String embModule0 = embeddingModule(cfg);
+        String embDelta = null, headDelta = null;
+        if (!tokenIds.isEmpty()) {
+            embDelta = tokenDelta(embModule0);
+            layout.add(embDelta, tokenIds.size(), C);
+            trainable.add(embDelta);
+            computed.add(embDelta);
+            computed.add(fam.tokenEmbedding());
+            if (!cfg.tieWordEmbeddings()) {
+                headDelta = tokenDelta("lm_head");
+                layout.add(headDelta, tokenIds.size(), C);
+                trainable.add(headDelta);
+                computed.add(headDelta);
+                computed.add(fam.outputHead());
+            }
+        }
         // --base_dtype bf16: the frozen projection weights (the bulk of the base) are stored in bf16 (the GEMM widens
         // them while packing); the other frozen tensors are small and only rounded through bf16 below.
         CausalLm model = fam.newModel(cfg, layout, gemm, par, spec.maxBatch(), spec.maxT(), spec.gradientCheckpointing(),
-                n -> spec.baseBf16() && !trainable.contains(n) && fam.bf16Storable(n));
+                n -> spec.baseBf16() && !computed.contains(n) && fam.bf16Storable(n));
         float[] p = model.params();
         String emb = fam.tokenEmbedding(), head = fam.outputHead();
         weights.each((v, data, off) -> {
@@ -229,7 +292,7 @@ public final class FamilyTrainable implements TrainableModel {
             log.accept("resized the embeddings from " + base.vocabSize() + " to " + V + " rows (new rows = mean of the old "
                     + "rows, as transformers' resize_token_embeddings)");
         String frozenRows = frozenResizedRows(base, V, cfg, trainable);
-        if (frozenRows != null)
+        if (frozenRows != null && !tokenIds.containsAll(newRows(base.vocabSize(), V)))
             log.accept("warning: the vocabulary grows from " + base.vocabSize() + " to " + V + " rows but " + frozenRows
                     + ": the new rows keep their initial value and are not saved in the adapter (peft "
                     + "does the same); add --modules_to_save " + embModule + ",lm_head to learn them");
@@ -244,16 +307,78 @@ public final class FamilyTrainable implements TrainableModel {
             model.setLinearHook(lora);
         }
         // an untied embedding's gradient only has the rows of the batch's tokens: keep those (saves a dense (V, C) buffer)
-        model.setSparseTokenEmbeddingGrad(true);
-        model.setFrozen(n -> !trainable.contains(n));
+        model.setSparseTokenEmbeddingGrad(tokenIds.isEmpty());
+        model.setFrozen(n -> !computed.contains(n));
         if (spec.baseBf16()) {
             for (ParamLayout.View v : model.storageLayout().views()) {
-                if (trainable.contains(v.name())) continue;
+                if (computed.contains(v.name())) continue;
                 for (int i = v.offset(), e = v.offset() + v.size(); i < e; i++)
                     p[i] = DType.bf16ToFloat(DType.floatToBf16(p[i]));
             }
         }
-        return new FamilyTrainable(model, base, trainable, spec, sites, modules);
+        FamilyTrainable t = new FamilyTrainable(model, base, trainable, spec, sites, modules, tokenIds);
+        t.embDelta = embDelta;
+        t.headDelta = headDelta;
+        t.gatherRows(fam.tokenEmbedding(), embDelta, p, p);   // deltas start as the rows (peft: originals)
+        t.gatherRows(fam.outputHead(), headDelta, p, p);
+        return t;
+    }
+
+    private static List<Integer> newRows(int from, int to) {
+        List<Integer> r = new java.util.ArrayList<>();
+        for (int v = from; v < to; v++) r.add(v);
+        return r;
+    }
+
+    /** delta (n, C) = src's rows of the token ids (view {@code full} (V, C) read from {@code src}, written to {@code dst}). */
+    private void gatherRows(String full, String delta, float[] src, float[] dst) {
+        if (delta == null) return;
+        int C = config().hiddenSize(), from = model.paramOffset(full), to = model.paramOffset(delta);
+        for (int j = 0; j < tokenIds.length; j++) System.arraycopy(src, from + tokenIds[j] * C, dst, to + j * C, C);
+    }
+
+    /** The trained rows into the embedding (and untied head) before a forward: W.index_copy(0, ids, delta). */
+    private void scatterTokens() {
+        if (tokenIds.length == 0) return;
+        float[] p = model.params();
+        int C = config().hiddenSize();
+        ModelFamily fam = config().family();
+        for (String[] pair : new String[][] {{fam.tokenEmbedding(), embDelta}, {fam.outputHead(), headDelta}}) {
+            if (pair[1] == null) continue;
+            int w = model.paramOffset(pair[0]), d = model.paramOffset(pair[1]);
+            for (int j = 0; j < tokenIds.length; j++) System.arraycopy(p, d + j * C, p, w + tokenIds[j] * C, C);
+        }
+    }
+
+    /** After a backward: delta gradient += the full gradient's rows of the ids; the full gradient is then cleared. */
+    private void gatherTokenGrads() {
+        if (tokenIds.length == 0) return;
+        float[] g = model.grads();
+        int C = config().hiddenSize();
+        ModelFamily fam = config().family();
+        for (String[] pair : new String[][] {{fam.tokenEmbedding(), embDelta}, {fam.outputHead(), headDelta}}) {
+            if (pair[1] == null) continue;
+            int w = model.gradOffset(pair[0]), d = model.gradOffset(pair[1]);
+            for (int j = 0; j < tokenIds.length; j++)
+                for (int c = 0; c < C; c++) g[d + j * C + c] += g[w + tokenIds[j] * C + c];
+            java.util.Arrays.fill(g, w, w + config().vocabSize() * C, 0f);
+        }
+    }
+
+    /**
+     * peft's {@code trainable_token_indices} of this run by module name ({@code embed_tokens}, and {@code lm_head}
+     * when untied); empty without trainable tokens.
+     */
+    public java.util.Map<String, List<Integer>> trainableTokens() {
+        java.util.Map<String, List<Integer>> m = new java.util.LinkedHashMap<>();
+        if (tokenIds.length == 0) return m;
+        List<Integer> ids = java.util.Arrays.stream(tokenIds).boxed().toList();
+        String emb = null;
+        for (ModelFamily.LoraTarget t : config().family().loraTargets(config()))
+            if (t.storage() == ModelFamily.LoraStorage.EMBEDDING) emb = t.peftName();
+        m.put(emb, ids);
+        if (headDelta != null) m.put("lm_head", ids);
+        return m;
     }
 
     /** The layout views a modules_to_save entry trains in full (a tied head is the embedding). */
@@ -339,7 +464,7 @@ public final class FamilyTrainable implements TrainableModel {
 
     @Override
     public boolean isEmbedding(String view) {
-        return model.config().family().isEmbedding(view);
+        return model.config().family().isEmbedding(view) || view.equals(embDelta) || view.equals(headDelta);
     }
 
     @Override
@@ -354,14 +479,17 @@ public final class FamilyTrainable implements TrainableModel {
 
     @Override
     public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        scatterTokens();
         model.setGradScale(gradScale);
         float loss = model.forward(tokens, batch, seqLen, true, dropoutSeed);
         model.backward();
+        gatherTokenGrads();
         return loss;
     }
 
     @Override
     public double loss(int[] tokens, int batch, int seqLen) {
+        scatterTokens();
         return model.evalLoss(tokens, batch, seqLen);
     }
 }

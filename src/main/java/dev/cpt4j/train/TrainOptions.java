@@ -41,6 +41,9 @@ import java.util.Set;
  * @param saveTotalLimit        keep at most this many checkpoints; 0 = keep all
  * @param resumeFromCheckpoint  null, {@code "true"} (latest in outputDir) or a checkpoint folder
  * @param threads               compute threads
+ * @param trainableTokenIndices peft's {@code trainable_token_indices}: null (none), {@code new} (every row the
+ *                              vocabulary resize adds) or a comma list of token ids; only those rows of the
+ *                              embedding (and of an untied head) train, the adapter stores just them
  */
 public record TrainOptions(
         Path modelNameOrPath,
@@ -86,7 +89,29 @@ public record TrainOptions(
         Path outputDir,
         boolean overwriteOutputDir,
         String resumeFromCheckpoint,
-        int threads) {
+        int threads,
+        String trainableTokenIndices) {
+
+    /** As the canonical constructor, without {@code --trainable_token_indices}. */
+    public TrainOptions(Path modelNameOrPath, Path configName, Path tokenizerNameOrPath, Path datasetDir, Path dataCacheDir,
+                        double validationSplit, int blockSize, int preprocessingNumWorkers, int padToMultipleOf,
+                        int perDeviceTrainBatchSize, int perDeviceEvalBatchSize, int gradientAccumulationSteps,
+                        int maxSteps, double numTrainEpochs, long seed, double learningRate, double embeddingLearningRate,
+                        double weightDecay, double adamBeta1, double adamBeta2, double adamEpsilon, double maxGradNorm,
+                        LrSchedule.Type lrSchedulerType, int warmupSteps, double warmupRatio, int loraRank,
+                        double loraAlpha, double loraDropout, List<String> trainable, List<String> modulesToSave,
+                        boolean useRslora, boolean ensureWeightTying, boolean gradientCheckpointing, BaseDtype baseDtype,
+                        int loggingSteps, boolean loggingFirstStep, boolean doEval, int evalSteps, int saveSteps,
+                        int saveTotalLimit, Path outputDir, boolean overwriteOutputDir, String resumeFromCheckpoint,
+                        int threads) {
+        this(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize,
+                preprocessingNumWorkers, padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize,
+                gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, embeddingLearningRate,
+                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio,
+                loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying,
+                gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps, saveSteps,
+                saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, null);
+    }
 
     /** Storage of the frozen base weights. */
     public enum BaseDtype { FP32, BF16 }
@@ -155,6 +180,16 @@ public record TrainOptions(
                         + "(full fine-tuning trains every tensor)");
             if (useRslora) throw new UserError("--use_rslora only applies with LoRA; add --lora_rank R");
         }
+        if (trainableTokenIndices != null) {
+            String t = trainableTokenIndices.strip();
+            trainableTokenIndices = t.isEmpty() ? null : t;
+        }
+        if (trainableTokenIndices != null) {
+            if (loraRank == 0)
+                throw new UserError("--trainable_token_indices trains rows of the embedding beside LoRA; add --lora_rank R "
+                        + "(full fine-tuning trains every row)");
+            if (!trainableTokenIndices.equals("new")) tokenIds(trainableTokenIndices);   // validates the list
+        }
         if (baseDtype == null) baseDtype = BaseDtype.FP32;
         positive(loggingSteps, "--logging_steps");
         if (evalSteps < 0) throw new UserError("--eval_steps must be >= 0, got " + evalSteps);
@@ -222,6 +257,25 @@ public record TrainOptions(
     private static List<String> names(List<String> raw) {
         Set<String> out = new LinkedHashSet<>();
         if (raw != null) for (String n : raw) if (!n.strip().isEmpty()) out.add(n.strip());
+        return List.copyOf(out);
+    }
+
+    /** The ids of a {@code --trainable_token_indices} list ("3,7,150"), in the order given; one line on bad input. */
+    public static List<Integer> tokenIds(String list) {
+        Set<Integer> out = new LinkedHashSet<>();
+        for (String raw : list.split(",")) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            int id;
+            try {
+                id = Integer.parseInt(n);
+            } catch (NumberFormatException e) {
+                throw new UserError("--trainable_token_indices takes 'new' or a comma list of token ids, got '" + n + "'");
+            }
+            if (id < 0) throw new UserError("--trainable_token_indices: token id " + id + " is negative");
+            if (!out.add(id)) throw new UserError("--trainable_token_indices: token id " + id + " is listed twice");
+        }
+        if (out.isEmpty()) throw new UserError("--trainable_token_indices: no token id given; use 'new' or a comma list of ids");
         return List.copyOf(out);
     }
 }

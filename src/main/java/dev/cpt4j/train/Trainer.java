@@ -148,7 +148,7 @@ public final class Trainer {
         if (o.lora()) {
             String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
             PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
-                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName);
+                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens());
         } else {
             com.fasterxml.jackson.databind.node.ObjectNode baseJson = o.modelNameOrPath() != null
                     ? HfCheckpoints.readConfigJson(o.modelNameOrPath()) : null;

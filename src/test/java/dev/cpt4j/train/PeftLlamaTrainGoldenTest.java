@@ -24,22 +24,31 @@ import org.junit.jupiter.params.provider.ValueSource;
  * tools/golden/make_peft_llama_train_golden.py): LoRA r 4, alpha 8 on all seven projections ({@code all-linear})
  * with {@code embed_tokens} + {@code lm_head} trained in full, 10 steps of HF-Trainer-style AdamW (cosine, 2 warm-up
  * steps, clip 1.0) from peft's own initial adapter, through {@link Trainer#run}. Cases: an untied llama, and a tied
- * qwen2 (peft's two independent copies; config vocabulary 181 rows, ids below 150). Each step's loss and grad norm
+ * qwen2 (peft's two independent copies; config vocabulary 181 rows, ids below 150), and the same two bases with
+ * peft's trainable tokens instead ({@code trainable_token_indices}: the untied llama's embedding and head rows of 4
+ * ids, the tied qwen2's shared rows of 5 ids, one of them never an input). Each step's loss and grad norm
  * within 1e-4 relative, every final adapter tensor within 1e-4, the final eval loss within 1e-4 relative.
  */
 class PeftLlamaTrainGoldenTest {
     @ParameterizedTest
-    @ValueSource(strings = {"llama_untied_llama3_bias", "qwen2_tied_yarn"})
+    @ValueSource(strings = {"llama_untied_llama3_bias", "qwen2_tied_yarn", "llama_untied_tokens", "qwen2_tied_tokens"})
     void tenLoraStepsMatchPeft(String name, @TempDir Path tmp) throws Exception {
-        Path root = LoraGoldenTest.resource("/golden/peft_llama_train/" + name), base = LoraGoldenTest.resource("/golden/llama/" + name);
+        Path root = LoraGoldenTest.resource("/golden/peft_llama_train/" + name);
         JsonNode exp = new ObjectMapper().readTree(root.resolve("expected.json").toFile());
+        Path base = LoraGoldenTest.resource("/golden/llama/" + exp.get("base").asText());
+        List<String> modules = new ArrayList<>();
+        exp.get("modules_to_save").forEach(m -> modules.add(m.asText()));
+        List<String> tokenIds = new ArrayList<>();
+        exp.path("trainable_token_indices").forEach(i -> tokenIds.add(i.asText()));
+        boolean tokens = !tokenIds.isEmpty();
         int steps = exp.get("steps").asInt(), B = exp.get("batch").asInt(), T = exp.get("block").asInt();
         TrainOptions o = new TrainOptions(base, null, null, Path.of("unused"), null, 0.0, T, 1, 0,
                 B, B, 1, steps, 1.0, 1, exp.get("lr").asDouble(), exp.get("lr").asDouble(),
                 exp.get("weight_decay").asDouble(), 0.9, 0.999, 1e-8, 1.0, LrSchedule.Type.COSINE,
                 exp.get("warmup_steps").asInt(), 0.0, exp.get("r").asInt(), exp.get("lora_alpha").asDouble(), 0.0,
-                List.of("all-linear"), List.of("embed_tokens", "lm_head"), false, false, false,
-                TrainOptions.BaseDtype.FP32, 1, true, true, 0, 0, 0, tmp.resolve("out"), false, null, 2);
+                List.of("all-linear"), modules, false, false, false,
+                TrainOptions.BaseDtype.FP32, 1, true, true, 0, 0, 0, tmp.resolve("out"), false, null, 2,
+                tokens ? String.join(",", tokenIds) : null);
         List<Double> losses = new ArrayList<>(), norms = new ArrayList<>();
         Progress capture = new Progress() {
             @Override public void start(long startStep, long maxSteps) {}
@@ -54,7 +63,8 @@ class PeftLlamaTrainGoldenTest {
              Safetensors init = Safetensors.open(root.resolve("init_adapter.safetensors"));
              Safetensors ids = Safetensors.open(root.resolve("steps.safetensors"))) {
             FamilyTrainable model = FamilyTrainable.fromPretrained(base, FamilyTrainable.Spec.of(o, 0, T), new Gemm(par), par, m -> {});
-            assertThat(model.config().tieWordEmbeddings()).as("peft trains untied copies").isFalse();
+            assertThat(model.config().tieWordEmbeddings()).as("peft trains untied copies; trainable tokens keep the tying")
+                    .isEqualTo(tokens && model.baseConfig().tieWordEmbeddings());
             assertThat(model.config().vocabSize()).as("config rows kept").isEqualTo(model.baseConfig().vocabSize());
             ParamLayout layout = model.layout();
             for (String key : init.names()) {     // peft's own initial adapter (torch's kaiming draw), copies included

@@ -22,6 +22,11 @@ Cases:
   qwen2_tied_tokens          the qwen2 base, trainable_token_indices [3, 7, 40, 145, 170] (the tied head shares the
                              delta; 170 never appears as an input), no modules_to_save.
 
+     /work/venv-ref/bin/python tools/golden/make_peft_llama_train_golden.py --check-java-output NAME DIR
+     loads DIR (an adapter cpt4j wrote after the same 10 steps of case NAME; PeftLlamaTrainGoldenTest writes them
+     under -Dcpt4j.peftLlamaTrainOut=DIR/NAME) with PeftModel.from_pretrained on the case's base and prints its eval
+     loss next to DIR/cpt4j_eval_loss.json's; exits 1 if they differ by more than 1e-4 relative.
+
 Files per case:
   init_adapter.safetensors   the adapter before training (peft keys; trainable tokens:
                              <module>.token_adapter.trainable_tokens_delta (n, C), the rows of the ids)
@@ -118,7 +123,25 @@ def make(name, base_name, id_limit, seed, modules_to_save, token_indices):
     print(name, "grad norms", [round(x, 5) for x in norms], "final eval", final_eval)
 
 
+def check(name, java_dir):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(BASES, CASES[name][0]), dtype=torch.float32,
+                                                attn_implementation="eager")
+    model = PeftModel.from_pretrained(base, java_dir)
+    ids = load_file(os.path.join(ROOT, name, "steps.safetensors"))["eval_ids"].long()
+    ours = eval_loss(model, ids)
+    with open(os.path.join(java_dir, "cpt4j_eval_loss.json")) as f:
+        reported = json.load(f)["eval_loss"]
+    rel = abs(ours - reported) / abs(ours)
+    print(f"{name}: peft loss of the cpt4j adapter {ours:.7f}; cpt4j reported {reported:.7f}; rel diff {rel:.2e}")
+    return 0 if rel <= 1e-4 else 1
+
+
 def main():
+    import sys
+    if len(sys.argv) == 4 and sys.argv[1] == "--check-java-output":
+        sys.exit(check(sys.argv[2], sys.argv[3]))
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
     for name, args in CASES.items():

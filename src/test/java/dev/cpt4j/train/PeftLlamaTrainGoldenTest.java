@@ -101,6 +101,29 @@ class PeftLlamaTrainGoldenTest {
             double eval = Trainer.evaluate(model, data, B);
             assertThat(rel(eval, exp.get("final_eval_loss").asDouble())).as("eval loss %s", eval).isLessThanOrEqualTo(1e-4);
             System.out.printf("%s: loss rel %.2e, grad-norm rel %.2e, adapter |diff| %.2e%n", name, worstLoss, worstNorm, worstTensor);
+
+            // the adapter as cpt4j writes it (tools/golden/make_peft_llama_train_golden.py --check-java-output NAME DIR
+            // loads it in peft), and both it and peft's own adapter loaded back through AdapterMerge: the eval loss
+            Path out = System.getProperty("cpt4j.peftLlamaTrainOut") != null
+                    ? Path.of(System.getProperty("cpt4j.peftLlamaTrainOut")).resolve(name) : tmp.resolve("adapter");
+            PeftExport.writeAdapter(out, model.config(), layout, model.params(), o.loraRank(), o.loraAlpha(), 0.0, false,
+                    model.loraSites(), model.savedModules(), base.toString(), model.trainableTokens());
+            java.nio.file.Files.writeString(out.resolve("cpt4j_eval_loss.json"), "{\"eval_loss\": " + eval + "}\n");
+            PeftAdapters.Adapter back = PeftAdapters.read(out);
+            assertThat(back.config().fanInFanOut()).isFalse();
+            if (tokens) assertThat(back.config().extra().get("trainable_token_indices").toString())
+                    .isEqualTo(new ObjectMapper().readTree(root.resolve("final_adapter/adapter_config.json").toFile())
+                            .get("trainable_token_indices").toString());
+            for (Path adapter : List.of(out, root.resolve("final_adapter"))) {
+                var merged = dev.cpt4j.hf.AdapterMerge.load(base, adapter);
+                var m = merged.config().family().newModel(merged.config(), new Gemm(par), par, B, T, false);
+                System.arraycopy(merged.params(), 0, m.params(), 0, merged.params().length);
+                int[] evalIds = new int[B * T];
+                data.evalBlocks(evalIds, 0, B);
+                double l = m.evalLoss(evalIds, B, T);
+                assertThat(rel(l, exp.get("final_eval_loss").asDouble())).as("%s merged through cpt4j: %s", adapter, l)
+                        .isLessThanOrEqualTo(1e-4);
+            }
         }
     }
 

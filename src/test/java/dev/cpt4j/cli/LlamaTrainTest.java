@@ -145,6 +145,43 @@ class LlamaTrainTest {
         assertThat(gf.code()).as(gf.err()).isZero();
         assertThat(HfCheckpoints.loadModelDir(tmp.resolve("grown-full")).config().vocabSize()).isEqualTo(140);
 
+        // --trainable_token_indices new: only the 9 added rows train; the adapter holds just them, eval applies them
+        Path tokOut = tmp.resolve("tokens");
+        Run tk = run("train", "--model_name_or_path", big.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                tokOut.toString(), "--block_size", "8", "--per_device_train_batch_size", "2", "--max_steps", "2",
+                "--save_steps", "0", "--threads", "2", "--lora_rank", "2", "--trainable", "q_proj,v_proj",
+                "--trainable_token_indices", "new");
+        assertThat(tk.code()).as(tk.err()).isZero();
+        assertThat(tk.err()).doesNotContain("warning");
+        PeftAdapters.Adapter ta = PeftAdapters.read(tokOut);
+        assertThat(ta.tensors().get("base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta").shape())
+                .containsExactly(9, 32);
+        assertThat(ta.tensors().get("base_model.model.lm_head.token_adapter.trainable_tokens_delta").shape()).containsExactly(9, 32);
+        assertThat(ta.tensors().keySet()).noneMatch(k -> k.endsWith("embed_tokens.weight"));
+        assertThat(ta.config().extra().get("trainable_token_indices").get("embed_tokens").size()).isEqualTo(9);
+        Path text = Files.writeString(tmp.resolve("eval.txt"), TEXT + "\n", StandardCharsets.UTF_8);
+        Run ev = run("eval", "--model", big.toString(), "--adapter", tokOut.toString(), "--text-file", text.toString(),
+                "--block-size", "8", "--threads", "2", "--json");
+        assertThat(ev.code()).as(ev.err()).isZero();
+        for (String[] wrong : new String[][] {{"500", "beyond the vocabulary of 140 rows"}, {"3,x", "comma list of token ids"},
+                {"3,3", "listed twice"}}) {
+            Run w = run("train", "--model_name_or_path", big.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                    tmp.resolve("w").toString(), "--block_size", "8", "--lora_rank", "2", "--trainable_token_indices", wrong[0]);
+            assertThat(w.code()).isEqualTo(2);
+            assertThat(w.err().strip().lines().count()).as(w.err()).isEqualTo(1);
+            assertThat(w.err()).contains("--trainable_token_indices").contains(wrong[1]);
+        }
+        Run noNew = run("train", "--model_name_or_path", m.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                tmp.resolve("w").toString(), "--block_size", "8", "--lora_rank", "2", "--trainable_token_indices", "new");
+        assertThat(noNew.code()).isEqualTo(2);
+        assertThat(noNew.err()).contains("adds no rows");
+        Run both = run("train", "--model_name_or_path", big.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                tmp.resolve("w").toString(), "--block_size", "8", "--lora_rank", "2", "--trainable_token_indices", "new",
+                "--modules_to_save", "embed_tokens");
+        assertThat(both.code()).isEqualTo(2);
+        assertThat(both.err()).contains("give one of the two");
+        assertThat(tmp.resolve("w")).doesNotExist();
+
         Run bad = run("train", "--model_name_or_path", m.toString(), "--dataset_dir", data.toString(), "--output_dir",
                 tmp.resolve("bad").toString(), "--block_size", "8", "--lora_rank", "4", "--trainable", "c_attn", "--threads", "1");
         assertThat(bad.code()).isEqualTo(2);

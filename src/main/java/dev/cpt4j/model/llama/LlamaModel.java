@@ -234,6 +234,15 @@ public final class LlamaModel implements CausalLm {
         this.hook = hook;
     }
 
+    /** Bytes this model's activation and scratch buffers take (what {@link LlamaFamily#activationBytes} predicts). */
+    public long allocatedActivationBytes() {
+        long n = tokens.length + targets.length;
+        for (float[] a : new float[][] {resid, hRes, qPre, kPre, qRot, kRot, vAct, att, lse, gate, up, rstd1, rstd2, qRstd,
+                kRstd, xn, act, tmp, lnf, lnfRstd, dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf, headScratch})
+            if (a != null) n += a.length;
+        return 4 * n;
+    }
+
     /** The weight table over {@link #params()} (shared with {@link LlamaDecoder}). */
     public LlamaWeights weights() {
         return w;

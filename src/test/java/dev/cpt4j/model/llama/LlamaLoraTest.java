@@ -134,6 +134,20 @@ class LlamaLoraTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void theActivationEstimateIsWhatTheModelAllocates() {
+        try (Parallel par = new Parallel(1)) {
+            for (String name : List.of("llama_untied_llama3_bias", "qwen3_headdim_qknorm", "mistral_onekv_bf16"))
+                for (boolean ckpt : new boolean[] {false, true})
+                    for (int[] bt : new int[][] {{1, 1}, {3, 7}, {2, 40}}) {
+                        LlamaConfig c = cfg(name);
+                        LlamaModel m = new LlamaModel(c, new Gemm(par), par, bt[0], bt[1], ckpt);
+                        assertThat(LlamaFamily.INSTANCE.activationBytes(c, bt[0], bt[1], ckpt))
+                                .as("%s B %d, T %d, checkpointing %s", name, bt[0], bt[1], ckpt).isEqualTo(m.allocatedActivationBytes());
+                    }
+        }
+    }
+
     static void assertClose(float[] a, int ao, float[] b, int bo, int n, String what) {
         double max = 0, diff = 0;
         for (int i = 0; i < n; i++) {

@@ -5,6 +5,7 @@ import dev.cpt4j.model.CausalLm;
 import dev.cpt4j.model.LinearHook;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
 import dev.cpt4j.tensor.cpu.Embedding;
@@ -81,6 +82,9 @@ public final class LlamaModel implements CausalLm {
 
     private float[] grads;
     private Map<Integer, Integer> gradOf = new HashMap<>();   // parameter offset → gradient offset (trained views)
+    private boolean sparseEmbedWanted;
+    private RowSparseGrad embedSparse;                        // embed_tokens' gradient when row-sparse, else null
+    private final int[] embedSlots;                           // (maxN) slot of each token's row in embedSparse
     private Predicate<String> frozen = n -> false;
     private float gradScale = 1f;
     private int curB, curT, validCount;
@@ -147,6 +151,7 @@ public final class LlamaModel implements CausalLm {
         int S = gradientCheckpointing ? 1 : L;
         tokens = new int[maxN];
         targets = new int[maxN];
+        embedSlots = new int[maxN];
         resid = new float[Math.multiplyExact((L + 1) * maxN, C)];
         hRes = new float[S * maxN * C];
         qPre = cfg.qkNorm() ? new float[S * maxN * Q] : null;
@@ -236,7 +241,7 @@ public final class LlamaModel implements CausalLm {
 
     /** Bytes this model's activation and scratch buffers take (what {@link LlamaFamily#activationBytes} predicts). */
     public long allocatedActivationBytes() {
-        long n = tokens.length + targets.length;
+        long n = tokens.length + targets.length + embedSlots.length;
         for (float[] a : new float[][] {resid, hRes, qPre, kPre, qRot, kRot, vAct, att, lse, gate, up, rstd1, rstd2, qRstd,
                 kRstd, xn, act, tmp, lnf, lnfRstd, dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf, headScratch})
             if (a != null) n += a.length;
@@ -253,8 +258,13 @@ public final class LlamaModel implements CausalLm {
         if (grads == null) {
             int size = 0;
             gradOf = new HashMap<>();
+            boolean sparse = sparseEmbedWanted && !cfg.tieWordEmbeddings() && !frozen.test(LlamaLayout.EMBED);
+            if (!sparse) embedSparse = null;
+            else if (embedSparse == null) embedSparse = new RowSparseGrad(V, C);
+            else embedSparse.zero();
             for (ParamLayout.View v : layout.views()) {
                 if (frozen.test(v.name()) || bf16Views.contains(v.name())) continue;
+                if (sparse && v.name().equals(LlamaLayout.EMBED)) continue;
                 gradOf.put(paramOffset(v.name()), size);
                 size += v.size();
             }
@@ -306,6 +316,24 @@ public final class LlamaModel implements CausalLm {
     @Override
     public void zeroGrad() {
         Arrays.fill(grads(), 0f);
+        if (embedSparse != null) embedSparse.zero();
+    }
+
+    /**
+     * With {@code sparse} true, a trainable untied {@code embed_tokens} keeps its gradient in a {@link RowSparseGrad}
+     * instead of {@link #grads()}: its backward only adds into the rows of the batch's tokens (a tied embedding stays
+     * dense: the head writes every row). The values are the same as dense. Replaces and zeroes the gradients.
+     */
+    @Override
+    public void setSparseTokenEmbeddingGrad(boolean sparse) {
+        sparseEmbedWanted = sparse;
+        grads = null;
+    }
+
+    @Override
+    public RowSparseGrad sparseGrad(String name) {
+        grads();
+        return name.equals(LlamaLayout.EMBED) ? embedSparse : null;
     }
 
     /**
@@ -463,6 +491,10 @@ public final class LlamaModel implements CausalLm {
         }
         int e = g(off(w.embed()));
         if (e >= 0) Embedding.backward(par, grads, e, null, 0, dres, 0, tokens, 0, curB, curT, C);
+        else if (embedSparse != null) {   // the rows of this batch's tokens become slots; the same scatter-add into them
+            for (int i = 0; i < N; i++) embedSlots[i] = embedSparse.slot(tokens[i]);
+            Embedding.backward(par, embedSparse.data(), 0, null, 0, dres, 0, embedSlots, 0, curB, curT, C);
+        }
         lastTraining = false;
     }
 

@@ -14,6 +14,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -116,6 +119,68 @@ class LlamaTrainTest {
             double lb = JSON.readTree(base.out().strip().lines().reduce((x, y) -> y).orElseThrow()).get("loss").asDouble();
             double lt = JSON.readTree(tuned.out().strip().lines().reduce((x, y) -> y).orElseThrow()).get("loss").asDouble();
             assertThat(lt).as(name + ": the adapter learned the poems").isLessThan(lb);
+        }
+    }
+
+    /**
+     * A real {@code kill -9} of a training process in the middle of a run (checkpoint every step, killed after step
+     * 3 or later, maybe mid-write), then {@code --resume_from_checkpoint true}: the same final adapter, bit for bit, as
+     * the uninterrupted run.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(300)
+    void resumeAfterKillNineIsBitIdentical(@TempDir Path tmp) throws Exception {
+        Path data = data(tmp), m = model(tmp, "qwen2_tied_yarn", 60);
+        String[] extra = {"--max_steps", "60", "--save_steps", "1", "--logging_steps", "1", "--threads", "1"};
+        Path ref = tmp.resolve("ref"), out = tmp.resolve("killed");
+        Run r = run(killArgs(m, data, ref, extra));
+        assertThat(r.code()).as(r.err()).isZero();
+
+        String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-cp", cp, Main.class.getName()));
+        cmd.addAll(List.of(killArgs(m, data, out, extra)));
+        Path log = tmp.resolve("killed.log");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            Pattern step = Pattern.compile("\\{\"step\":(\\d+),\"loss\"");
+            long deadline = System.nanoTime() + 120_000_000_000L, last = -1;
+            while (last < 3 && System.nanoTime() < deadline) {
+                assertThat(p.isAlive()).as(() -> read(log)).isTrue();
+                Path f = out.resolve("metrics.jsonl");
+                if (Files.exists(f)) {
+                    Matcher mm = step.matcher(Files.readString(f));
+                    while (mm.find()) last = Long.parseLong(mm.group(1));
+                }
+                Thread.sleep(20);
+            }
+            assertThat(last).as(() -> read(log)).isGreaterThanOrEqualTo(3);
+            p.destroyForcibly();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            p.destroyForcibly();
+        }
+        assertThat(p.exitValue()).isEqualTo(137);
+        assertThat(out.resolve("adapter_model.safetensors")).as("killed before the end").doesNotExist();
+        Run resumed = run(TrainEndToEndTest.with(killArgs(m, data, out, extra), "--resume_from_checkpoint", "true"));
+        assertThat(resumed.code()).as(resumed.err()).isZero();
+        assertThat(resumed.err()).contains("resumed from");
+        assertThat(Files.readAllBytes(out.resolve("adapter_model.safetensors")))
+                .isEqualTo(Files.readAllBytes(ref.resolve("adapter_model.safetensors")));
+    }
+
+    private static String[] killArgs(Path m, Path data, Path out, String... flagValues) {
+        String[] a = loraArgs(m, data, out);
+        for (int i = 0; i < flagValues.length; i += 2) a = TrainEndToEndTest.with(a, flagValues[i], flagValues[i + 1]);
+        return a;
+    }
+
+    private static String read(Path f) {
+        try {
+            return Files.readString(f, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "";
         }
     }
 

@@ -96,6 +96,9 @@ public final class Trainer {
             Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
             ModelConfig base = o.modelNameOrPath() != null
                     ? FamilyTrainable.readConfig(configOf(o.modelNameOrPath())) : FamilyTrainable.readConfig(o.configName());
+            if (o.modelNameOrPath() != null)
+                SpecialTokens.check(HfCheckpoints.readConfigJson(o.modelNameOrPath()), o.modelNameOrPath(),
+                        o.tokenizerNameOrPath(), tokenizer);
             int ctx = base.contextLength();
             int T = o.blockSize() > 0 ? o.blockSize() : Math.min(ctx, 1024); // run_clm's default
             if (T > ctx)

@@ -247,6 +247,24 @@ class LlamaTrainTest {
         assertThat(both.err()).contains("give one of the two");
         assertThat(tmp.resolve("w")).doesNotExist();
 
+        // a tokenizer whose eos token the config contradicts: one line before anything is prepared
+        Path clash = model(tmp.resolve("clash"), "qwen3_headdim_qknorm", 60);
+        var cj = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(clash.resolve("config.json").toFile());
+        cj.put("eos_token_id", 2);
+        Files.writeString(clash.resolve("config.json"), cj.toPrettyString());
+        Files.writeString(clash.resolve("tokenizer_config.json"), "{\"eos_token\": \"[SEP]\"}");
+        Run sp = run("train", "--model_name_or_path", clash.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                tmp.resolve("sp").toString(), "--block_size", "8", "--max_steps", "1", "--threads", "1");
+        assertThat(sp.code()).isEqualTo(2);
+        assertThat(sp.err().strip().lines().count()).as(sp.err()).isEqualTo(1);
+        assertThat(sp.err()).contains("eos_token_id 2").contains("'[SEP]' as id 3");
+        assertThat(tmp.resolve("sp")).doesNotExist();
+        cj.put("eos_token_id", 3);
+        Files.writeString(clash.resolve("config.json"), cj.toPrettyString());
+        Run agrees = run("train", "--model_name_or_path", clash.toString(), "--dataset_dir", data.toString(), "--output_dir",
+                tmp.resolve("sp").toString(), "--block_size", "8", "--max_steps", "1", "--save_steps", "0", "--threads", "1");
+        assertThat(agrees.code()).as(agrees.err()).isZero();
+
         Run bad = run("train", "--model_name_or_path", m.toString(), "--dataset_dir", data.toString(), "--output_dir",
                 tmp.resolve("bad").toString(), "--block_size", "8", "--lora_rank", "4", "--trainable", "c_attn", "--threads", "1");
         assertThat(bad.code()).isEqualTo(2);

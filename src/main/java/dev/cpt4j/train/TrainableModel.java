@@ -44,6 +44,11 @@ public interface TrainableModel {
     /** True for the views trained with {@code --embedding_learning_rate} (wte, wpe, lm_head). */
     boolean isEmbedding(String view);
 
+    /** True for the views AdamW does not decay (biases and norm weights: the family's rule, HF Trainer's). */
+    default boolean noDecay(String view) {
+        return AdamW.defaultNoDecay(view);
+    }
+
     /** The longest block the model accepts (n_positions). */
     int maxSequenceLength();
 

@@ -7,6 +7,7 @@ import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.RowSparseGrad;
 import dev.cpt4j.tensor.WeightStore;
+import dev.cpt4j.tensor.cpu.Conv1d;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
 import dev.cpt4j.tensor.cpu.Embedding;
 import dev.cpt4j.tensor.cpu.Gemm;
@@ -561,7 +562,7 @@ public final class LlamaModel implements CausalLm {
         if (wt.isBf16()) {
             // dx (N, in) += dy (N, out) · W (out, in), W widened from bf16 while packing
             gemm.sgemmBf16(false, false, N, in, out, dy, dyOff, out, params16, wt.offset(), in, 1f, dx, dxOff, in);
-            if (g(bo) >= 0) NnLinear.biasBackward(par, grads, g(bo), dy, dyOff, N, out);
+            if (g(bo) >= 0) Conv1d.biasBackward(par, grads, g(bo), dy, dyOff, N, out);
         } else {
             int wo = wt.offset();
             NnLinear.backward(gemm, par, dx, dxOff, ga(wo), g(wo), ga(bo), g(bo), dy, dyOff, x, xOff, params, wo, N, in, out);

@@ -22,7 +22,7 @@ import picocli.CommandLine.Option;
  * does instead. Thin: parses, builds {@link TrainOptions}, calls {@link Trainer#train}.
  */
 @Command(name = "train", sortOptions = false, mixinStandardHelpOptions = true,
-        description = "Continued pretraining of a GPT-2 (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.",
+        description = "Continued pretraining of a GPT-2 or LLaMA-family model (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.",
         footer = "%nAlso accepted for compatibility, each answered with one line and ignored: --deepspeed, --ddp_timeout, "
                 + "--ddp_find_unused_parameters, --fp16, --bf16, --torch_dtype, --logging_strategy steps, "
                 + "--save_strategy steps|no, --report_to.")
@@ -30,7 +30,7 @@ final class TrainCommand implements Callable<Integer> {
 
     // ---- model, tokenizer, data
     @Option(names = {"--model_name_or_path", "--model-name-or-path"}, paramLabel = "DIR",
-            description = "Hugging Face GPT-2 folder to continue from.")
+            description = "Hugging Face model folder to continue from (gpt2, llama, qwen2, qwen3, mistral).")
     Path modelNameOrPath;
     @Option(names = {"--config_name", "--config-name"}, paramLabel = "FILE",
             description = "config.json to train from scratch (random weights).")

@@ -182,12 +182,13 @@ public final class AdamW {
     }
 
     /**
-     * HF Trainer's no-decay rule over both families' names: biases, GPT-2's LayerNorms ({@code .ln_1}, {@code ln_f})
-     * and RMSNorm weights ({@code input_layernorm}, {@code model.norm}, Qwen3's {@code q_norm}). A model's own rule
-     * ({@link TrainableModel#noDecay}, from its family) is what {@link #forModel} uses.
+     * HF Trainer's no-decay rule (biases and norm weights) as any registered family names them; for layouts that
+     * come without a model. A model's own rule ({@link TrainableModel#noDecay}, from its family) is what
+     * {@link #forModel} uses.
      */
     public static boolean defaultNoDecay(String name) {
-        return name.endsWith(".bias") || name.contains(".ln_") || name.endsWith("norm.weight");
+        for (dev.cpt4j.model.ModelFamily f : dev.cpt4j.model.ModelFamilies.all()) if (f.noDecay(name)) return true;
+        return false;
     }
 
     /** As above, with {@code noDecay} naming the views in the no-decay groups. */

@@ -118,7 +118,7 @@ public record TrainOptions(
 
     public TrainOptions {
         if (modelNameOrPath == null && configName == null)
-            throw new UserError("no model: give --model_name_or_path DIR (a Hugging Face GPT-2 folder) or "
+            throw new UserError("no model: give --model_name_or_path DIR (a Hugging Face model folder) or "
                     + "--config_name config.json to train from scratch");
         if (modelNameOrPath != null && configName != null)
             throw new UserError("--config_name starts from random weights and --model_name_or_path continues a model; "

@@ -2,19 +2,22 @@
 # Side-by-side benchmarks of cpt4j and the Python reference (transformers/peft on torch CPU), run back to back on
 # the same machine, 2 threads each. Needs the reference venv (REFERENCE.md):
 #   python3 -m venv .venv-ref && .venv-ref/bin/pip install torch transformers peft safetensors tokenizers datasets
-# Usage: tools/bench/side-by-side.sh [train|lora|generate|all] > results.jsonl   (each line: one JSON result)
+# Usage: tools/bench/side-by-side.sh [train|lora|generate|llama|all] > results.jsonl   (each line: one JSON result)
+# llama: the SmolLM2-135M geometry (tools/bench/smollm2-135m.json): full fine-tuning against transformers eager and
+# sdpa attention, and generation.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 PY="${CPT4J_PY:-$ROOT/.venv-ref/bin/python}"
 [ -x "$PY" ] || PY=/work/.venv-ref/bin/python
+[ -x "$PY" ] || PY=/work/venv-ref/bin/python
 [ -x "$PY" ] || { echo "side-by-side: no Python reference venv (set CPT4J_PY)" >&2; exit 1; }
 CFG=tools/bench/seed-gpt2-110m.json
 STEPS="${STEPS:-5}"; WARM="${WARM:-3}"
 what="${1:-all}"
 lora=(--lora_rank 8 --lora_alpha 32 --trainable c_attn --modules_to_save transformer.wte,lm_head --lora_dropout 0.05)
 tag() { sed "s/^{/{\"case\":\"$1\",\"impl\":\"$2\",/"; }
-run_train() {  # run_train case [cpt4j flags...] -- [python flags...]
+run_train() {  # run_train case [cpt4j flags...] -- [python flags...]   (CFG may be overridden per call)
   local c="$1"; shift
   local jf=() pf=() side=j
   for a in "$@"; do if [ "$a" = "--" ]; then side=p; elif [ $side = j ]; then jf+=("$a"); else pf+=("$a"); fi; done
@@ -33,4 +36,11 @@ fi
 if [ "$what" = generate ] || [ "$what" = all ]; then
   ./cpt4j bench generate --config $CFG --prompt-tokens 32 --max-new-tokens 128 --num-return-sequences 5 --top-p 0.9 --threads 2 --json 2>/dev/null | tail -n1 | tag generate cpt4j
   "$PY" tools/bench/generate_python.py --threads 2 --json 2>/dev/null | tail -n1 | tag generate transformers
+fi
+if [ "$what" = llama ] || [ "$what" = all ]; then
+  CFG=tools/bench/smollm2-135m.json
+  run_train smollm2-full-fp32-eager -- --attn eager
+  "$PY" tools/bench/hf_train_bench.py --config $CFG --batch 4 --block 128 --steps "$STEPS" --warmup "$WARM" --threads 2 --json --attn sdpa 2>/dev/null | tail -n1 | tag smollm2-full-fp32-sdpa transformers
+  ./cpt4j bench generate --config $CFG --prompt-tokens 32 --max-new-tokens 128 --num-return-sequences 5 --top-p 0.9 --threads 2 --json 2>/dev/null | tail -n1 | tag smollm2-generate cpt4j
+  "$PY" tools/bench/generate_python.py --config $CFG --threads 2 --json 2>/dev/null | tail -n1 | tag smollm2-generate transformers
 fi

@@ -5,9 +5,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.GenerateBench;
-import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.bench.TrainBench;
 import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.cpu.Gemm;
 import picocli.CommandLine.Command;
@@ -36,12 +36,11 @@ final class BenchCommand implements Callable<Integer> {
 
     /** {@code cpt4j bench train}: whole training steps on random weights of a config. */
     @Command(name = "train", mixinStandardHelpOptions = true,
-            description = "Train random weights of a GPT-2 config on random ids; report tokens/s, peak RSS, GFLOP/s, MFU.")
+            description = "Train random weights of a model config (gpt2, llama, qwen2, qwen3, mistral) on random ids; report tokens/s, peak RSS, GFLOP/s, MFU.")
     static final class Train implements Callable<Integer> {
-    @Mixin
-    BackendOption backendOption;
-
-        @Option(names = "--config", required = true, description = "GPT-2 config.json (HF keys and aliases)")
+        @Mixin
+        BackendOption backendOption;
+        @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
         Path config;
         @Option(names = "--batch", required = true, description = "sequences per step")
         int batch;
@@ -71,9 +70,8 @@ final class BenchCommand implements Callable<Integer> {
                 description = "storage of the frozen base weights with LoRA (default ${DEFAULT-VALUE})")
         String baseDtype;
 
-        TrainBench.LoraSpec loraSpec() {
-            return loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave, baseDtype);
-        }
+        @Option(names = {"--use_rslora", "--use-rslora"}, description = "rsLoRA scaling alpha/sqrt(r)")
+        boolean useRslora;
 
         @Override
         public Integer call() {
@@ -83,18 +81,25 @@ final class BenchCommand implements Callable<Integer> {
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
             if (warmup < 0) throw new UserError("--warmup must not be negative, got " + warmup);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
-            TrainBench.LoraSpec lora = loraSpec();
-            Gpt2Config cfg = readConfig(config);
-            if (block > cfg.nPositions())
-                throw new UserError("--block " + block + " exceeds n_positions " + cfg.nPositions() + " of " + config + "; use a smaller --block");
+            TrainBench.LoraSpec lora = loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave, baseDtype, useRslora);
+            ModelConfig cfg = readAnyConfig(config);
+            ModelFamily fam = cfg.family();
+            if (lora != null)   // the family's names, as train resolves them (one line for a module it lacks)
+                lora = new TrainBench.LoraSpec(lora.rank(), lora.alpha(), lora.dropout(),
+                        fam.resolveLoraSites(lora.targets().isEmpty() ? fam.defaultLoraSites() : lora.targets()),
+                        fam.resolveSavedModules(lora.modulesToSave()), lora.baseBf16(), lora.rslora());
+            if (block > cfg.contextLength())
+                throw new UserError("--block " + block + " exceeds the context of " + cfg.contextLength() + " positions of "
+                        + config + "; use a smaller --block");
             try (Parallel par = threads == 0 ? Parallel.allCores() : new Parallel(threads)) {
-                if (!json)
+                if (!json) {
+                    String loraText = lora == null ? "" : ", LoRA r=" + lora.rank() + " alpha " + lora.alpha() + " on " + lora.targets()
+                            + (lora.modulesToSave().isEmpty() ? "" : " + " + lora.modulesToSave())
+                            + (lora.baseBf16() ? ", base in bf16" : "");
                     System.out.printf(Locale.ROOT, "bench train: %d layers, %d wide, %d heads, vocab %d, batch %d × block %d, %d threads%s%s%n",
-                            cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), batch, block, par.threads(),
-                            checkpointing ? ", gradient checkpointing" : "",
-                            lora == null ? "" : ", LoRA r=" + lora.rank() + " alpha " + lora.alpha() + " on " + lora.targets()
-                                    + (lora.modulesToSave().isEmpty() ? "" : " + " + lora.modulesToSave())
-                                    + (lora.baseBf16() ? ", base in bf16" : ""));
+                            cfg.numLayers(), cfg.hiddenSize(), cfg.numAttentionHeads(), cfg.vocabSize(), batch, block, par.threads(),
+                            checkpointing ? ", gradient checkpointing" : "", loraText);
+                }
                 Gemm gemm = new Gemm(par);   // built as TrainBench builds its own: the same backend and tile
                 if (!json) System.out.println("GEMM: " + gemm.describe());
                 TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
@@ -115,8 +120,8 @@ final class BenchCommand implements Callable<Integer> {
     @Command(name = "generate", mixinStandardHelpOptions = true,
             description = "Sample from random weights of a model config (KV cache, N sequences together); report new tokens/s.")
     static final class Generate implements Callable<Integer> {
-    @Mixin
-    BackendOption backendOption;
+        @Mixin
+        BackendOption backendOption;
 
         @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
         Path config;
@@ -204,39 +209,40 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** The LoRA flags of {@code bench train}, validated as {@code cpt4j train} validates them; null without --lora_rank. */
+    /**
+     * The LoRA flags of {@code bench train}, validated as {@code cpt4j train} validates them; null without --lora_rank.
+     * Target and module names stay as given (the config's family resolves them).
+     */
     static TrainBench.LoraSpec loraSpecOf(int rank, double alpha, double dropout, java.util.List<String> trainable,
-                                          java.util.List<String> modulesToSave, String baseDtype) {
+                                          java.util.List<String> modulesToSave, String baseDtype, boolean rslora) {
         boolean bf16 = switch (baseDtype == null ? "fp32" : baseDtype.strip().toLowerCase(Locale.ROOT)) {
             case "fp32", "float32" -> false;
             case "bf16", "bfloat16" -> true;
             default -> throw new UserError("--base_dtype '" + baseDtype + "' is not supported; use fp32 or bf16");
         };
-        java.util.List<String> t = dev.cpt4j.train.TrainOptions.canonicalTargets(trainable == null ? java.util.List.of() : trainable);
-        java.util.List<String> m = dev.cpt4j.train.TrainOptions.canonicalModules(modulesToSave == null ? java.util.List.of() : modulesToSave);
+        java.util.List<String> t = names(trainable), m = names(modulesToSave);
         if (rank < 0) throw new UserError("--lora_rank must be >= 0 (0 = full fine-tuning), got " + rank);
         if (rank == 0) {
             if (!t.isEmpty() || !m.isEmpty())
                 throw new UserError("--trainable/--modules_to_save need --lora_rank R (e.g. 8)");
             if (bf16) throw new UserError("--base_dtype bf16 needs --lora_rank R (a frozen base); full fine-tuning trains in fp32");
+            if (rslora) throw new UserError("--use_rslora needs --lora_rank R");
             return null;
         }
         if (!(alpha > 0)) throw new UserError("--lora_alpha must be positive, got " + alpha);
         if (!(dropout >= 0 && dropout < 1)) throw new UserError("--lora_dropout must be in [0, 1), got " + dropout);
-        return new TrainBench.LoraSpec(rank, alpha, dropout, t.isEmpty() ? java.util.List.of("attn.c_attn") : t, m, bf16);
+        return new TrainBench.LoraSpec(rank, alpha, dropout, t, m, bf16, rslora);
+    }
+
+    private static java.util.List<String> names(java.util.List<String> raw) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        if (raw != null) for (String n : raw) if (!n.strip().isEmpty() && !out.contains(n.strip())) out.add(n.strip());
+        return out;
     }
 
     /** An HF config.json of any family, read as everywhere else (keys, aliases, defaults; one-line errors). */
     static ModelConfig readAnyConfig(Path file) {
         if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a model's config.json with --config");
         return dev.cpt4j.hf.HfConfigs.read(file);
-    }
-
-    /** A GPT-2 config.json (the LoRA bench runs GPT-2 today). */
-    static Gpt2Config readConfig(Path file) {
-        ModelConfig c = readAnyConfig(file);
-        if (!(c instanceof Gpt2Config g))
-            throw new UserError(file + ": bench train runs model_type gpt2 for now, got " + c.modelType());
-        return g;
     }
 }

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
  * does instead. Thin: parses, builds {@link TrainOptions}, calls {@link Trainer#train}.
  */
 @Command(name = "train", sortOptions = false, mixinStandardHelpOptions = true,
-        description = "Continued pretraining of a GPT-2 (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.",
+        description = "Continued pretraining of a GPT-2 or LLaMA-family model (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.",
         footer = "%nAlso accepted for compatibility, each answered with one line and ignored: --deepspeed, --ddp_timeout, "
                 + "--ddp_find_unused_parameters, --fp16, --bf16, --torch_dtype, --logging_strategy steps, "
                 + "--save_strategy steps|no, --report_to.")
@@ -34,7 +34,7 @@ final class TrainCommand implements Callable<Integer> {
 
     // ---- model, tokenizer, data
     @Option(names = {"--model_name_or_path", "--model-name-or-path"}, paramLabel = "DIR",
-            description = "Hugging Face GPT-2 folder to continue from.")
+            description = "Hugging Face model folder to continue from (gpt2, llama, qwen2, qwen3, mistral).")
     Path modelNameOrPath;
     @Option(names = {"--config_name", "--config-name"}, paramLabel = "FILE",
             description = "config.json to train from scratch (random weights).")
@@ -121,11 +121,14 @@ final class TrainCommand implements Callable<Integer> {
             description = "Dropout on the LoRA input. Default ${DEFAULT-VALUE}.")
     double loraDropout = 0.0;
     @Option(names = {"--trainable"}, split = ",", paramLabel = "MODULES",
-            description = "LoRA targets: c_attn, attn.c_proj, c_fc, mlp.c_proj (comma list).")
+            description = "LoRA targets (comma list): GPT-2 c_attn, attn.c_proj, c_fc, mlp.c_proj; LLaMA family q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or all-linear.")
     List<String> trainable;
     @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", paramLabel = "MODULES",
-            description = "Modules trained in full beside LoRA, e.g. transformer.wte,lm_head.")
+            description = "Modules trained in full beside LoRA, e.g. transformer.wte,lm_head or embed_tokens,lm_head.")
     List<String> modulesToSave;
+    @Option(names = {"--trainable_token_indices", "--trainable-token-indices"}, paramLabel = "new|IDS",
+            description = "Train only these rows of the embedding (and of an untied head) beside LoRA, as peft's trainable tokens: 'new' = every row the vocabulary resize adds, or a comma list of ids.")
+    String trainableTokenIndices;
     @Option(names = {"--use_rslora", "--use-rslora"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
             description = "rsLoRA scaling alpha/sqrt(r).")
     boolean useRslora;
@@ -258,7 +261,7 @@ final class TrainCommand implements Callable<Integer> {
                 loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying,
                 gradientCheckpointing, dtype, loggingSteps, loggingFirstStep, doEval,
                 evalSteps != null ? evalSteps : loggingSteps, save, saveTotalLimit, outputDir, overwriteOutputDir,
-                resumeFromCheckpoint, nThreads);
+                resumeFromCheckpoint, nThreads, trainableTokenIndices);
     }
 
     /** One line per accepted-but-meaningless flag, saying what cpt4j does instead. */

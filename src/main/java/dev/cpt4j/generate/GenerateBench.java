@@ -1,8 +1,6 @@
 package dev.cpt4j.generate;
 
-import dev.cpt4j.model.Gpt2Config;
 import dev.cpt4j.model.CausalLm;
-import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.cpu.Gemm;
@@ -23,27 +21,6 @@ public final class GenerateBench {
      * @param tokensPerSecond new tokens over all sequences per wall-clock second (prefill included)
      */
     public record Result(double tokensPerSecond, long newTokens, double seconds, int threads) {}
-
-    /** The seed recipe's model shape: Wenzhong2.0-GPT2-110M (12 × 768, 12 heads, gelu_fast), vocab 21133. */
-    public static Gpt2Config seedGeometry() {
-        return new Gpt2Config(21133, 1024, 768, 12, 12, 3072, "gelu_fast", 1e-5f, 0.02f, 0f, 0f, 0f, true, true, false);
-    }
-
-    /** HF's GPT-2 init: N(0, initializer_range) weights, zero biases, LayerNorm weight 1. */
-    public static float[] randomParams(Gpt2Config cfg, ParamLayout layout, long seed) {
-        float[] p = new float[layout.size()];
-        SplittableRandom rng = new SplittableRandom(seed);
-        for (ParamLayout.View v : layout.views()) {
-            String name = v.name();
-            boolean ln = name.contains(".ln_") || name.startsWith("transformer.ln_f");
-            for (int i = v.offset(); i < v.offset() + v.size(); i++) {
-                if (name.endsWith(".bias")) p[i] = 0f;
-                else if (ln) p[i] = 1f;
-                else p[i] = (float) (rng.nextGaussian() * cfg.initializerRange());
-            }
-        }
-        return p;
-    }
 
     /**
      * Times one generation of {@code maxNewTokens} for {@code numSeq} sequences from a random prompt of

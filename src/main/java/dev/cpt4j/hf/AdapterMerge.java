@@ -156,12 +156,22 @@ public final class AdapterMerge {
         Map<String, Boolean> embeddingKeys = new LinkedHashMap<>();      // module -> keys are lora_embedding_*
         Map<String, PeftAdapters.Tensor> saved = new LinkedHashMap<>();  // HF parameter -> full copy
         List<String> unknown = new ArrayList<>();
+        Map<String, PeftAdapters.Tensor> tokenDeltas = new LinkedHashMap<>();  // module -> (n, C) rows (trainable tokens)
+        String embModule = null;
+        for (ModelFamily.SavedModule m : fam.savableModules(bc)) if (m.parameters().contains(EMB)) embModule = m.module();
         for (var e : adapter.tensors().entrySet()) {
             String key = e.getKey();
             String param = key.startsWith(PeftAdapters.PREFIX) ? key.substring(PeftAdapters.PREFIX.length()) : null;
             if (param != null && savable.containsKey(param)) {
                 saved.put(param, e.getValue());
                 continue;
+            }
+            if (param != null && param.endsWith(PeftExport.TOKEN_DELTA)) {
+                String module = param.substring(0, param.length() - PeftExport.TOKEN_DELTA.length());
+                if (module.equals(embModule) || module.equals("lm_head")) {
+                    tokenDeltas.put(module, e.getValue());
+                    continue;
+                }
             }
             Matcher m = LORA.matcher(key);
             if (!m.matches()) {
@@ -180,6 +190,8 @@ public final class AdapterMerge {
                     + String.join("/", savedNames(fam.savableModules(bc))));
         PeftAdapters.Tensor newEmb = saved.remove(EMB), newHead = saved.remove(HEAD);
         int adapterV = V;
+        Map<String, int[]> tokenIds = tokenIndices(lc, tokenDeltas, embModule, C, adapterName);
+        for (int[] ids : tokenIds.values()) for (int id : ids) adapterV = Math.max(adapterV, id + 1);
         List<String> mismatch = new ArrayList<>();
         List<String> moduleMismatch = new ArrayList<>();
         int maxLayer = -1, adapterC = -1;
@@ -284,6 +296,13 @@ public final class AdapterMerge {
             float[] d = e.getValue().data();
             System.arraycopy(d, 0, p, ml.get(savable.get(e.getKey())).offset(), d.length);
         }
+        // trainable tokens: W.index_copy(0, ids, delta) (peft TrainableTokensLayer.merge); a tied head shares the rows
+        for (var e : tokenDeltas.entrySet()) {
+            int[] ids = tokenIds.get(e.getKey());
+            int off = e.getKey().equals("lm_head") && !tied ? head : emb;
+            float[] d = e.getValue().data();
+            for (int j = 0; j < ids.length; j++) System.arraycopy(d, j * C, p, off + ids[j] * C, C);
+        }
 
         // ---- LoRA deltas, on the merged layout (a tied head's delta lands in the embedding)
         Map<String, ModelFamily.LoraTarget> merged = byModule(fam.loraTargets(mc));
@@ -299,6 +318,45 @@ public final class AdapterMerge {
             else addLowRank(p, off, t.out(), t.in(), a, b, r, s, false);
         }
         return new HfCheckpoints.ModelDir(mc, ml, p);
+    }
+
+    /**
+     * The token ids of each trainable-tokens delta, from adapter_config.json's {@code trainable_token_indices} (a list:
+     * the embedding's; {module: ids}: per module, by peft's name rule); one line when they disagree with the tensors.
+     */
+    private static Map<String, int[]> tokenIndices(PeftAdapters.LoraConfig lc, Map<String, PeftAdapters.Tensor> deltas,
+                                                   String embModule, int C, String adapterName) {
+        Map<String, int[]> out = new LinkedHashMap<>();
+        if (deltas.isEmpty()) return out;
+        com.fasterxml.jackson.databind.JsonNode t = lc.extra().get("trainable_token_indices");
+        if (t == null || t.isNull())
+            throw new UserError(adapterName + ": the adapter has trainable-token tensors but adapter_config.json no "
+                    + "trainable_token_indices; the config does not belong to these weights");
+        for (String module : deltas.keySet()) {
+            com.fasterxml.jackson.databind.JsonNode ids = null;
+            if (t.isArray()) ids = module.equals(embModule) ? t : null;
+            else if (t.isObject())
+                for (var it = t.fields(); it.hasNext(); ) {
+                    var f = it.next();
+                    if (peftMatches(module, f.getKey())) ids = f.getValue();
+                }
+            if (ids == null || !ids.isArray())
+                throw new UserError(adapterName + ": trainable_token_indices names no token ids for " + module
+                        + "; the config does not belong to these weights");
+            int[] a = new int[ids.size()];
+            for (int i = 0; i < a.length; i++) {
+                if (!ids.get(i).canConvertToInt() || ids.get(i).asInt() < 0)
+                    throw new UserError(adapterName + ": trainable_token_indices of " + module + " holds " + ids.get(i)
+                            + ", not a token id");
+                a[i] = ids.get(i).asInt();
+            }
+            int[] s = deltas.get(module).shape();
+            if (s.length != 2 || s[0] != a.length || s[1] != C)
+                throw new UserError(adapterName + ": " + module + PeftExport.TOKEN_DELTA + " has shape " + Arrays.toString(s)
+                        + " but " + a.length + " token ids of width " + C + " are listed; the adapter was made for another base");
+            out.put(module, a);
+        }
+        return out;
     }
 
     /**

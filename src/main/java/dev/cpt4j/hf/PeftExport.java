@@ -57,8 +57,13 @@ public final class PeftExport {
             for (int i = 0; i < sm.parameters().size(); i++)
                 out.put(PeftAdapters.savedKey(sm.parameters().get(i)), copy(layout.get(sm.views().get(i)), params));
         }
+        for (ParamLayout.View v : layout.views())     // peft trainable tokens: the (n, C) rows of the ids, as trained
+            if (v.name().endsWith(TOKEN_DELTA)) out.put(PeftAdapters.PREFIX + v.name(), copy(v, params));
         return out;
     }
+
+    /** The suffix of a trainable-tokens delta ({@code model.embed_tokens.token_adapter.trainable_tokens_delta}). */
+    public static final String TOKEN_DELTA = ".token_adapter.trainable_tokens_delta";
 
     /** The targets {@code names} select (peft's rule), in state-dict order; a name that selects none is a bug upstream. */
     private static List<ModelFamily.LoraTarget> selected(List<ModelFamily.LoraTarget> all, List<String> names, ModelFamily fam) {
@@ -77,6 +82,18 @@ public final class PeftExport {
     public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
                                     double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
                                     String baseModelNameOrPath) {
+        writeAdapter(dir, cfg, layout, params, r, alpha, dropout, useRslora, targets, modulesToSave, baseModelNameOrPath,
+                Map.of());
+    }
+
+    /**
+     * As above, with peft's {@code trainable_token_indices} (module name → token ids; empty for none): written as a
+     * list when only the embedding has them (peft's form for a tied model), else as {module: ids}; their deltas are
+     * the layout's {@link #TOKEN_DELTA} views.
+     */
+    public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
+                                    double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
+                                    String baseModelNameOrPath, Map<String, List<Integer>> trainableTokens) {
         List<ModelFamily.LoraTarget> all = cfg.family().loraTargets(cfg);
         List<String> names = new ArrayList<>();
         for (String t : targets) {
@@ -89,7 +106,7 @@ public final class PeftExport {
                 baseModelNameOrPath);
         PeftAdapters.LoraConfig config = new PeftAdapters.LoraConfig(c.peftType(), c.taskType(), c.r(), c.loraAlpha(),
                 c.loraDropout(), c.targetModules(), c.targetModulesIsRegex(), c.modulesToSave(), inOut, c.bias(),
-                c.baseModelNameOrPath(), c.initLoraWeights(), c.useRslora(), c.inferenceMode(), c.extra());
+                c.baseModelNameOrPath(), c.initLoraWeights(), c.useRslora(), c.inferenceMode(), tokensField(c.extra(), trainableTokens));
         createDirs(dir);
         PeftAdapters.write(dir, config, tensors(cfg, layout, params, targets, modulesToSave), DType.F32);
     }
@@ -116,6 +133,23 @@ public final class PeftExport {
             }
         }
         return copied;
+    }
+
+    private static com.fasterxml.jackson.databind.node.ObjectNode tokensField(com.fasterxml.jackson.databind.node.ObjectNode extra,
+                                                                          Map<String, List<Integer>> tokens) {
+        if (tokens.isEmpty()) return extra;
+        com.fasterxml.jackson.databind.node.ObjectNode e = extra.deepCopy();
+        if (tokens.size() == 1) {
+            var a = e.putArray("trainable_token_indices");
+            tokens.values().iterator().next().forEach(a::add);
+        } else {
+            var o = e.putObject("trainable_token_indices");
+            tokens.forEach((m, ids) -> {
+                var a = o.putArray(m);
+                ids.forEach(a::add);
+            });
+        }
+        return e;
     }
 
     private static PeftAdapters.Tensor copy(ParamLayout.View v, float[] params) {

@@ -102,4 +102,25 @@ public final class Json {
         if (!v.isBoolean()) throw new dev.cpt4j.UserError(where + ": field '" + key + "' must be true or false, got " + v);
         return v.asBoolean();
     }
+
+    /** {@code v} as an int; a one-line error naming {@code where} and {@code key} when it is not an integer. */
+    public static int intValue(JsonNode v, String where, String key) {
+        if (!v.isIntegralNumber() || !v.canConvertToInt())
+            throw new dev.cpt4j.UserError(where + ": field '" + key + "' must be an integer, got " + v);
+        return v.asInt();
+    }
+
+    /** Field {@code key} of {@code j} as an int, {@code dflt} if absent or null. */
+    public static int optionalInt(ObjectNode j, String where, String key, int dflt) {
+        JsonNode v = j.get(key);
+        return v == null || v.isNull() ? dflt : intValue(v, where, key);
+    }
+
+    /** Field {@code key} of {@code j} as a string, {@code dflt} if absent or null. */
+    public static String string(ObjectNode j, String where, String key, String dflt) {
+        JsonNode v = j.get(key);
+        if (v == null || v.isNull()) return dflt;
+        if (!v.isTextual()) throw new dev.cpt4j.UserError(where + ": field '" + key + "' must be a string, got " + v);
+        return v.asText();
+    }
 }

@@ -1,6 +1,7 @@
 package dev.cpt4j.model;
 
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
 
 import java.util.function.Predicate;
 
@@ -62,4 +63,41 @@ public interface CausalLm {
 
     /** Eval-mode logits (B, T, V) into {@code out}. */
     void logits(int[] tokens, int B, int T, float[] out);
+
+    // ------------------------------------------------------------ what training a prepared model needs
+
+    /** The layout of {@link #params()}: {@link #layout()} less any views stored in bf16 outside it. */
+    default ParamLayout storageLayout() {
+        return layout();
+    }
+
+    /** Where view {@code name} starts in {@link #params()}, or −1 when it is stored in bf16. */
+    default int paramOffset(String name) {
+        return layout().get(name).offset();
+    }
+
+    /** Sets view {@code name} from {@code src[srcOff ..]} (its size), rounding to bf16 when it is stored so. */
+    default void writeView(String name, float[] src, int srcOff) {
+        ParamLayout.View v = layout().get(name);
+        System.arraycopy(src, srcOff, params(), paramOffset(name), v.size());
+    }
+
+    /** The row-sparse gradient of view {@code name}, or null (dense or frozen). */
+    default RowSparseGrad sparseGrad(String name) {
+        return null;
+    }
+
+    /**
+     * Asks for a trainable, untied token embedding's gradient to be kept row-sparse ({@link #sparseGrad}); a model
+     * may ignore it (the values are the same either way). Replaces and zeroes the gradients, as {@link #setFrozen}.
+     */
+    default void setSparseTokenEmbeddingGrad(boolean sparse) {}
+
+    /** The opt-in phase timer ({@code -Dcpt4j.profile=true}); an engine that marks no laps returns a fresh one. */
+    default PhaseProfile profile() {
+        return new PhaseProfile();
+    }
+
+    /** Attaches (or with null removes) extra computation at every per-layer projection (LoRA). */
+    void setLinearHook(LinearHook hook);
 }

@@ -97,6 +97,11 @@ public record Gpt2Config(
     }
 
     @Override
+    public int numAttentionHeads() {
+        return nHead;
+    }
+
+    @Override
     public Gpt2Config withoutDropout() {
         return withDropout(0f, 0f, 0f);
     }

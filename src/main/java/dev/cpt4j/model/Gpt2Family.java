@@ -1,7 +1,10 @@
 package dev.cpt4j.model;
 
 import static dev.cpt4j.io.Json.bool;
+import static dev.cpt4j.io.Json.intValue;
 import static dev.cpt4j.io.Json.number;
+import static dev.cpt4j.io.Json.optionalInt;
+import static dev.cpt4j.io.Json.string;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -13,8 +16,10 @@ import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -168,6 +173,82 @@ public final class Gpt2Family implements ModelFamily {
     }
 
     @Override
+    public Gpt2Model newModel(ModelConfig c, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
+                              boolean ckpt, Predicate<String> storedBf16) {
+        return new Gpt2Model((Gpt2Config) c, layout, gemm, par, maxBatch, maxT, ckpt, storedBf16);
+    }
+
+    @Override
+    public boolean bf16Storable(String view) {
+        return Gpt2Model.isConv1dWeight(view);
+    }
+
+    @Override
+    public long activationBytes(ModelConfig c, int maxBatch, int maxT, boolean ckpt) {
+        return Gpt2Model.activationBytes((Gpt2Config) c, maxBatch, maxT, ckpt);
+    }
+
+    @Override
+    public boolean sparseTokenEmbeddingGrad() {
+        return true;
+    }
+
+    @Override
+    public List<String> loraSites() {
+        List<String> s = new ArrayList<>();
+        for (LinearHook.Site site : LinearHook.Site.values()) s.add(site.hfName());
+        return s;
+    }
+
+    /** peft's GPT-2 default: {@code c_attn}. */
+    @Override
+    public List<String> defaultLoraSites() {
+        return List.of("attn.c_attn");
+    }
+
+    @Override
+    public List<String> resolveLoraSites(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String raw : names) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            switch (n) {
+                case "c_attn", "attn.c_attn" -> out.add("attn.c_attn");
+                case "attn.c_proj" -> out.add("attn.c_proj");
+                case "c_fc", "mlp.c_fc" -> out.add("mlp.c_fc");
+                case "mlp.c_proj" -> out.add("mlp.c_proj");
+                // peft matches target names by suffix: "c_proj" hits both projections
+                case "c_proj" -> { out.add("attn.c_proj"); out.add("mlp.c_proj"); }
+                case "all-linear" -> out.addAll(loraSites());   // peft: every Conv1D but the head
+                default -> throw new UserError("--trainable '" + n + "' is not a GPT-2 LoRA target; use a comma list of "
+                        + "c_attn, attn.c_proj, c_fc, mlp.c_proj (or all-linear)");
+            }
+        }
+        List<String> sorted = new ArrayList<>();
+        for (String t : loraSites()) if (out.contains(t)) sorted.add(t);
+        return List.copyOf(sorted);
+    }
+
+    @Override
+    public List<String> resolveSavedModules(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String raw : names) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            if (n.endsWith(".weight")) n = n.substring(0, n.length() - ".weight".length());
+            switch (n) {
+                case "wte", "transformer.wte", "embed_tokens" -> out.add("transformer.wte");
+                case "lm_head" -> out.add("lm_head");
+                case "wpe", "transformer.wpe" -> out.add("transformer.wpe");
+                case "ln_f", "transformer.ln_f" -> out.add("transformer.ln_f");
+                default -> throw new UserError("--modules_to_save '" + n + "' is not supported; use a comma list of "
+                        + "transformer.wte, lm_head, transformer.wpe, transformer.ln_f");
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    @Override
     public StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par) {
         return new Gpt2Decoder((Gpt2Config) c, params, layout, maxSeqs, maxLength, par);
     }
@@ -264,16 +345,4 @@ public final class Gpt2Family implements ModelFamily {
         return intValue(v, where, used);
     }
 
-    private static int intValue(JsonNode v, String where, String key) {
-        if (!v.isIntegralNumber() || !v.canConvertToInt())
-            throw new UserError(where + ": field '" + key + "' must be an integer, got " + v);
-        return v.asInt();
-    }
-
-    private static String string(ObjectNode j, String where, String key, String dflt) {
-        JsonNode v = j.get(key);
-        if (v == null || v.isNull()) return dflt;
-        if (!v.isTextual()) throw new UserError(where + ": field '" + key + "' must be a string, got " + v);
-        return v.asText();
-    }
 }

@@ -604,7 +604,7 @@ public final class Gpt2Model implements CausalLm {
                                int wOff, int bOff, int N, int in, int out) {
         if (bf16[wView]) Conv1d.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wOff, params, bOff, N, in, out);
         else Conv1d.forward(gemm, par, y, yOff, x, xOff, params, wOff, params, bOff, N, in, out);
-        if (hook != null) hook.forward(l, site, x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
+        if (hook != null) hook.forward(l, site.ordinal(), x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
     }
 
     /** The one place a Conv1D runs backward: dx += dy·Wᵀ, dW += xᵀ·dy, db += Σ dy (unless frozen), then the hook. */
@@ -615,7 +615,7 @@ public final class Gpt2Model implements CausalLm {
                 params16, wOff, N, in, out);
         else Conv1d.backward(gemm, par, dx, dxOff, g(wView), go(wView), g(wView + 1), go(wView + 1), dy, dyOff,
                 x, xOff, params, wOff, N, in, out);
-        if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
+        if (hook != null) hook.backward(l, site.ordinal(), x, xOff, dy, dyOff, dx, dxOff, N, in, out);
     }
 
     /**

@@ -1,13 +1,14 @@
 package dev.cpt4j.model;
 
 /**
- * Extra computation attached to GPT-2's Conv1D layers — the single place an adapter such as LoRA plugs in. The
- * model calls {@link #forward} right after each base {@code y = x·W + b} (before any residual dropout) and
- * {@link #backward} right after the base layer's backward, with the same input x. With gradient checkpointing
- * forward is called again for a block during backward, with identical arguments.
+ * Extra computation attached to a family's per-layer projections (GPT-2's Conv1D layers, the LLaMA family's seven
+ * {@code nn.Linear}s) — the single place an adapter such as LoRA plugs in. The model calls {@link #forward} right
+ * after each base {@code y = x·W + b} (before any residual dropout) and {@link #backward} right after the base
+ * layer's backward, with the same input x. With gradient checkpointing forward is called again for a block during
+ * backward, with identical arguments. {@code site} is the projection's index in {@link ModelFamily#loraSites()}.
  */
 public interface LinearHook {
-    /** The Conv1D layers of a GPT-2 block, with their HF module names. */
+    /** The Conv1D layers of a GPT-2 block, with their HF module names, in {@link Gpt2Family#loraSites()} order. */
     enum Site {
         ATTN_QKV("attn.c_attn"), ATTN_PROJ("attn.c_proj"), MLP_FC("mlp.c_fc"), MLP_PROJ("mlp.c_proj");
 
@@ -24,10 +25,10 @@ public interface LinearHook {
     }
 
     /** y (N, out) += extra(x (N, in)). {@code dropoutSeed} is the step's seed when training (dropout allowed). */
-    void forward(int layer, Site site, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
+    void forward(int layer, int site, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
                  boolean training, long dropoutSeed);
 
     /** dx (N, in) += the extra path's input gradient given dy (N, out); accumulates the hook's own gradients. */
-    void backward(int layer, Site site, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
+    void backward(int layer, int site, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
                   int n, int in, int out);
 }

@@ -7,16 +7,18 @@ import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.EnumSet;
+import java.util.Collection;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
- * LoRA (Hu et al. 2021) on GPT-2's Conv1D layers, as huggingface/peft's {@code lora.Linear} computes it with
- * {@code fan_in_fan_out=True}: {@code y = x·W + b + s · dropout(x)·Aᵀ·Bᵀ} with {@code A} {@code [r, in]},
- * {@code B} {@code [out, r]} (peft's storage, so adapter files need no transpose) and
- * {@code s = alpha / r} (rsLoRA: {@code alpha / √r}).
+ * LoRA (Hu et al. 2021) on a family's per-layer projections, as huggingface/peft's {@code lora.Linear} computes it:
+ * {@code y = base(x) + s · dropout(x)·Aᵀ·Bᵀ} with {@code A} {@code [r, in]}, {@code B} {@code [out, r]} (peft's
+ * storage, so adapter files need no transpose) and {@code s = alpha / r} (rsLoRA: {@code alpha / √r}). The adapter
+ * path is the same whether the base weight is GPT-2's Conv1D ({@code fan_in_fan_out=True}, W {@code [in, out]}) or
+ * an {@code nn.Linear} (W {@code [out, in]}); only a merge cares (see hf). Sites are the family's
+ * {@link ModelFamily#loraSites()}; the model calls this hook through {@link LinearHook}.
  *
  * <p>The A and B matrices are views appended to the model's parameter layout ({@link #extend}), so parameters,
  * gradients and optimizer state stay one flat buffer each. Initialisation is peft's default
@@ -24,143 +26,134 @@ import java.util.SplittableRandom;
  * adapter starts as a no-op. Dropout on the LoRA input is a pure function of (step seed, layer, site), regenerated
  * in backward rather than stored. What this is not: DoRA, LoRA on embeddings, or merged inference (see hf).
  *
- * <p>Dimensions: N rows (B·T), in/out the Conv1D's, r the rank, L layers.
+ * <p>Dimensions: N rows (B·T), in/out the projection's, r the rank, L layers, S sites per layer.
  */
 public final class Lora implements LinearHook {
-    /** Dropout streams of the LoRA inputs, far from the model's own (layer·4 + site). */
+    /** Dropout streams of the LoRA inputs, far from the model's own (layer·S + site). */
     private static final long STREAM_BASE = 1L << 40;
 
-    private final int L, r, maxN;
+    private final int L, S, r, maxN;
     private final float scaling, dropout;
-    private final Set<Site> sites;
     private final Gemm gemm;
     private final Parallel par;
-    private final Gpt2Model model;
+    private final CausalLm model;
     private final float[] params;
-    private final int[][] siteDims;     // [site] (in, out)
-    private final int[][] aOff, bOff;   // [L][site] offsets into params, −1 where not adapted
-    private final int[][] aView, bView; // [L][site] view indices (their gradients are at model.gradOffset(view))
-    private final float[][] u;          // [L·4] (maxN, r) s·dropout(x)·Aᵀ of the last forward
-    private final float[] scratch;      // (maxN, max in) dropped input / input gradient
-    private final float[] du;           // (maxN, r)
+    private final int[][] dims;          // [site] (in, out)
+    private final int[][] aOff, bOff;    // [L][site] offsets into params, −1 where not adapted
+    private final String[][] aName, bName; // [L][site] view names (their gradients are at model.gradOffset(name))
+    private final float[][] u;           // [L·S] (maxN, r) s·dropout(x)·Aᵀ of the last forward
+    private final float[] scratch;       // (maxN, max in) dropped input / input gradient
+    private final float[] du;            // (maxN, r)
     private long seed;
     private boolean training;
 
-    /**
-     * The layout views a peft {@code modules_to_save} entry trains in full ({@code transformer.wte}, {@code lm_head},
-     * {@code transformer.wpe}, {@code transformer.ln_f}); {@code lm_head} of a tied model is {@code wte}. Null for a
-     * module cpt4j cannot save.
-     */
-    public static List<String> moduleViews(String module, Gpt2Config cfg) {
-        return switch (module) {
-            case "transformer.wte" -> List.of(Gpt2Layout.WTE);
-            case "lm_head" -> List.of(cfg.tieWordEmbeddings() ? Gpt2Layout.WTE : Gpt2Layout.LM_HEAD);
-            case "transformer.wpe" -> List.of(Gpt2Layout.WPE);
-            case "transformer.ln_f" -> List.of(Gpt2Layout.LNF_W, Gpt2Layout.LNF_B);
-            default -> null;
-        };
+    /** The projections of {@code c} adapted when LoRA targets {@code sites} (names from {@link ModelFamily#loraSites()}), in state-dict order. */
+    public static List<ModelFamily.LoraTarget> adapted(ModelConfig c, Collection<String> sites) {
+        List<ModelFamily.LoraTarget> out = new ArrayList<>();
+        for (ModelFamily.LoraTarget t : c.family().loraTargets(c))
+            if (t.layer() >= 0 && siteOf(c.family(), t) >= 0 && sites.contains(c.family().loraSites().get(siteOf(c.family(), t))))
+                out.add(t);
+        return out;
     }
 
-    /** peft's parameter name of a LoRA matrix: {@code transformer.h.3.attn.c_attn.lora_A.weight}. */
-    public static String viewName(int layer, Site site, char aOrB) {
-        return Gpt2Layout.layer(layer, site.hfName()) + ".lora_" + aOrB + ".weight";
-    }
-
-    /** The Conv1D (in, out) of a site. */
-    public static int[] dims(Gpt2Config c, Site site) {
-        int C = c.nEmbd(), F = c.nInner();
-        return switch (site) {
-            case ATTN_QKV -> new int[] {C, 3 * C};
-            case ATTN_PROJ -> new int[] {C, C};
-            case MLP_FC -> new int[] {C, F};
-            case MLP_PROJ -> new int[] {F, C};
-        };
-    }
-
-    /** The site named by a canonical module name ({@code attn.c_attn}, …). */
-    public static Site site(String hfName) {
-        for (Site s : Site.values()) if (s.hfName().equals(hfName)) return s;
-        throw new IllegalArgumentException("not a GPT-2 Conv1D module: " + hfName);
+    /** The index in {@link ModelFamily#loraSites()} of a per-layer target, −1 for one outside the layers. */
+    static int siteOf(ModelFamily f, ModelFamily.LoraTarget t) {
+        if (t.layer() < 0) return -1;
+        List<String> sites = f.loraSites();
+        for (int i = 0; i < sites.size(); i++) if (t.module().endsWith("." + sites.get(i))) return i;
+        return -1;
     }
 
     /**
-     * Appends the A {@code [r, in]} and B {@code [out, r]} views for every layer and site to {@code layout}
-     * (layer-major, A before B, as peft's state dict orders them).
+     * Appends the A {@code [r, in]} and B {@code [out, r]} views of every adapted projection to {@code layout}
+     * (layer-major, A before B, as peft's state dict orders them), named as peft's keys without its prefix.
      */
-    public static ParamLayout extend(ParamLayout layout, Gpt2Config c, Set<Site> sites, int r) {
-        for (int l = 0; l < c.nLayer(); l++)
-            for (Site s : Site.values()) {
-                if (!sites.contains(s)) continue;
-                int[] d = dims(c, s);
-                layout.add(viewName(l, s, 'A'), r, d[0]);
-                layout.add(viewName(l, s, 'B'), d[1], r);
-            }
+    public static ParamLayout extend(ParamLayout layout, ModelConfig c, Collection<String> sites, int r) {
+        for (ModelFamily.LoraTarget t : adapted(c, sites)) {
+            layout.add(t.module() + ".lora_A.weight", r, t.in());
+            layout.add(t.module() + ".lora_B.weight", t.out(), r);
+        }
         return layout;
     }
 
+    /** Names of all LoRA views of {@code sites}, in layout order. */
+    public static List<String> viewNames(ModelConfig c, Collection<String> sites) {
+        List<String> out = new ArrayList<>();
+        for (ModelFamily.LoraTarget t : adapted(c, sites)) {
+            out.add(t.module() + ".lora_A.weight");
+            out.add(t.module() + ".lora_B.weight");
+        }
+        return out;
+    }
+
+    /** GPT-2: {@link #extend(ParamLayout, ModelConfig, Collection, int)} for Conv1D sites. */
+    public static ParamLayout extend(ParamLayout layout, Gpt2Config c, Set<Site> sites, int r) {
+        return extend(layout, c, names(sites), r);
+    }
+
+    /** GPT-2: {@link #viewNames(ModelConfig, Collection)} for Conv1D sites. */
+    public static List<String> viewNames(Gpt2Config c, Set<Site> sites) {
+        return viewNames(c, names(sites));
+    }
+
+    private static List<String> names(Set<Site> sites) {
+        List<String> n = new ArrayList<>();
+        for (Site s : sites) n.add(s.hfName());
+        return n;
+    }
+
+    /** GPT-2: a LoRA hook on the Conv1D {@code sites} of {@code model}. */
+    public Lora(Gpt2Model model, Set<Site> sites, int r, float scaling, float dropout, Gemm gemm, Parallel par) {
+        this((CausalLm) model, names(sites), r, scaling, dropout, gemm, par);
+    }
+
     /**
-     * A LoRA hook over {@code model}, whose layout must hold the views {@link #extend} adds. Attach it with
-     * {@link Gpt2Model#setLinearHook}; call {@link #init(long)} for peft's initialisation (or load A/B).
+     * A LoRA hook over {@code model}, whose layout must hold the views {@link #extend} adds for {@code sites}. Attach
+     * it with {@link CausalLm#setLinearHook}; call {@link #init(long)} for peft's initialisation (or load A/B).
      *
      * @param scaling s ({@code alpha/r}, or {@code alpha/√r} for rsLoRA)
      * @param dropout LoRA dropout probability in [0, 1)
      */
-    public Lora(Gpt2Model model, Set<Site> sites, int r, float scaling, float dropout, Gemm gemm, Parallel par) {
+    public Lora(CausalLm model, Collection<String> sites, int r, float scaling, float dropout, Gemm gemm, Parallel par) {
         if (r < 1) throw new IllegalArgumentException("LoRA rank must be positive");
         if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("LoRA dropout must be in [0, 1)");
-        Gpt2Config c = model.config();
-        this.L = c.nLayer();
+        ModelConfig c = model.config();
+        ModelFamily f = c.family();
+        this.L = c.numLayers();
+        this.S = f.loraSites().size();
         this.r = r;
         this.maxN = model.maxBatch() * model.maxT();
         this.scaling = scaling;
         this.dropout = dropout;
-        this.sites = sites.isEmpty() ? EnumSet.noneOf(Site.class) : EnumSet.copyOf(sites);
         this.gemm = gemm;
         this.par = par;
         this.model = model;
         this.params = model.params();
         ParamLayout layout = model.layout();
-        siteDims = new int[4][];
-        for (Site s : Site.values()) siteDims[s.ordinal()] = dims(c, s);
-        aOff = new int[L][4];
-        bOff = new int[L][4];
-        aView = new int[L][4];
-        bView = new int[L][4];
-        List<ParamLayout.View> views = layout.views();
-        u = new float[L * 4][];
+        dims = new int[S][];
+        aOff = new int[L][S];
+        bOff = new int[L][S];
+        aName = new String[L][S];
+        bName = new String[L][S];
+        for (int[] a : aOff) Arrays.fill(a, -1);
+        for (int[] b : bOff) Arrays.fill(b, -1);
+        u = new float[L * S][];
         int maxIn = 1;
-        for (int l = 0; l < L; l++)
-            for (Site s : Site.values()) {
-                int i = s.ordinal();
-                if (!this.sites.contains(s)) {
-                    aOff[l][i] = bOff[l][i] = -1;
-                    continue;
-                }
-                int[] d = dims(c, s);
-                ParamLayout.View a = layout.get(viewName(l, s, 'A')), b = layout.get(viewName(l, s, 'B'));
-                if (!Arrays.equals(a.shape(), new int[] {r, d[0]}) || !Arrays.equals(b.shape(), new int[] {d[1], r}))
-                    throw new IllegalArgumentException("LoRA views of layer " + l + " " + s.hfName() + " have the wrong shape");
-                aOff[l][i] = model.paramOffset(a.name());
-                bOff[l][i] = model.paramOffset(b.name());
-                aView[l][i] = views.indexOf(a);
-                bView[l][i] = views.indexOf(b);
-                u[l * 4 + i] = new float[maxN * r];
-                maxIn = Math.max(maxIn, d[0]);
-            }
+        for (ModelFamily.LoraTarget t : adapted(c, sites)) {
+            int l = t.layer(), i = siteOf(f, t);
+            dims[i] = new int[] {t.in(), t.out()};
+            ParamLayout.View a = layout.get(t.module() + ".lora_A.weight"), b = layout.get(t.module() + ".lora_B.weight");
+            if (!Arrays.equals(a.shape(), new int[] {r, t.in()}) || !Arrays.equals(b.shape(), new int[] {t.out(), r}))
+                throw new IllegalArgumentException("LoRA views of " + t.module() + " have the wrong shape");
+            aName[l][i] = a.name();
+            bName[l][i] = b.name();
+            aOff[l][i] = model.paramOffset(a.name());
+            bOff[l][i] = model.paramOffset(b.name());
+            u[l * S + i] = new float[maxN * r];
+            maxIn = Math.max(maxIn, t.in());
+        }
         scratch = new float[maxN * maxIn];
         du = new float[maxN * r];
-    }
-
-    /** Names of all LoRA views, in layout order. */
-    public static List<String> viewNames(Gpt2Config c, Set<Site> sites) {
-        List<String> out = new ArrayList<>();
-        for (int l = 0; l < c.nLayer(); l++)
-            for (Site s : Site.values())
-                if (sites.contains(s)) {
-                    out.add(viewName(l, s, 'A'));
-                    out.add(viewName(l, s, 'B'));
-                }
-        return out;
     }
 
     /**
@@ -170,21 +163,13 @@ public final class Lora implements LinearHook {
     public void init(long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         for (int l = 0; l < L; l++)
-            for (Site s : sites) {
-                int i = s.ordinal();
-                int in = inOf(l, i), out = outOf(l, i);
+            for (int i = 0; i < S; i++) {
+                if (aOff[l][i] < 0) continue;
+                int in = dims[i][0], out = dims[i][1];
                 double bound = 1.0 / Math.sqrt(in);
                 for (int k = 0; k < r * in; k++) params[aOff[l][i] + k] = (float) ((rng.nextDouble() * 2 - 1) * bound);
                 Arrays.fill(params, bOff[l][i], bOff[l][i] + out * r, 0f);
             }
-    }
-
-    private int inOf(int l, int i) {
-        return siteDims[i][0];
-    }
-
-    private int outOf(int l, int i) {
-        return siteDims[i][1];
     }
 
     public int rank() {
@@ -195,25 +180,20 @@ public final class Lora implements LinearHook {
         return scaling;
     }
 
-    public Set<Site> sites() {
-        return EnumSet.copyOf(sites.isEmpty() ? EnumSet.noneOf(Site.class) : sites);
-    }
-
     @Override
-    public void forward(int layer, Site site, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
+    public void forward(int layer, int i, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
                         boolean training, long dropoutSeed) {
-        int i = site.ordinal();
         if (aOff[layer][i] < 0) return;
         this.training = training;
         this.seed = dropoutSeed;
         float[] xs = x;
         int xo = xOff;
         if (training && dropout > 0) {            // peft: lora_B(lora_A(dropout(x)))
-            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, dropoutSeed, stream(layer, site));
+            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, dropoutSeed, stream(layer, i));
             xs = scratch;
             xo = 0;
         }
-        float[] us = u[layer * 4 + i];
+        float[] us = u[layer * S + i];
         // us (N, r) = x (N, in) · Aᵀ, A (r, in)
         gemm.sgemm(false, true, n, r, in, xs, xo, in, params, aOff[layer][i], in, 0f, us, 0, r);
         for (int k = 0; k < n * r; k++) us[k] *= scaling;
@@ -222,13 +202,12 @@ public final class Lora implements LinearHook {
     }
 
     @Override
-    public void backward(int layer, Site site, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
+    public void backward(int layer, int i, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
                          int n, int in, int out) {
-        int i = site.ordinal();
         if (aOff[layer][i] < 0) return;
-        float[] us = u[layer * 4 + i];
+        float[] us = u[layer * S + i];
         float[] grads = model.grads();
-        int gA = model.gradOffset(aView[layer][i]), gB = model.gradOffset(bView[layer][i]); // −1: frozen
+        int gA = model.gradOffset(aName[layer][i]), gB = model.gradOffset(bName[layer][i]); // −1: frozen
         // dB (out, r) += dyᵀ (out, N) · us (N, r)
         if (gB >= 0) gemm.sgemm(true, false, out, r, n, dy, dyOff, out, us, 0, r, 1f, grads, gB, r);
         // du (N, r) = s · dy (N, out) · B (out, r)
@@ -238,7 +217,7 @@ public final class Lora implements LinearHook {
         float[] xs = x;
         int xo = xOff;
         if (drop) {                                // regenerate the forward's mask
-            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, seed, stream(layer, site));
+            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, seed, stream(layer, i));
             xs = scratch;
             xo = 0;
         }
@@ -249,7 +228,7 @@ public final class Lora implements LinearHook {
             gemm.sgemm(false, false, n, in, r, du, 0, r, params, aOff[layer][i], in, 1f, dx, dxOff, in);
         } else {
             gemm.sgemm(false, false, n, in, r, du, 0, r, params, aOff[layer][i], in, 0f, scratch, 0, in);
-            Dropout.apply(par, scratch, 0, scratch, 0, n * in, dropout, seed, stream(layer, site));
+            Dropout.apply(par, scratch, 0, scratch, 0, n * in, dropout, seed, stream(layer, i));
             int total = n * in;
             par.forRange(64, (b0, b1) -> {
                 int s0 = (int) ((long) total * b0 / 64), s1 = (int) ((long) total * b1 / 64);
@@ -258,7 +237,7 @@ public final class Lora implements LinearHook {
         }
     }
 
-    private static long stream(int layer, Site site) {
-        return STREAM_BASE + (long) layer * 4 + site.ordinal();
+    private long stream(int layer, int site) {
+        return STREAM_BASE + (long) layer * S + site;
     }
 }

@@ -23,6 +23,9 @@ public interface ModelConfig {
 
     int numLayers();
 
+    /** Attention (query) heads per layer. */
+    int numAttentionHeads();
+
     boolean tieWordEmbeddings();
 
     /** This config with {@code v} embedding rows (a resized vocabulary). */

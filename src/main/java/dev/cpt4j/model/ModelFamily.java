@@ -8,6 +8,7 @@ import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.Gemm;
 
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * One architecture family, the only place that knows it: its {@code config.json} (parsed and written), its HF tensor
@@ -55,6 +56,31 @@ public interface ModelFamily {
     /** The training engine for {@code c} (parameters zero until loaded or {@link CausalLm#initRandom}). */
     CausalLm newModel(ModelConfig c, Gemm gemm, Parallel par, int maxBatch, int maxT, boolean gradientCheckpointing);
 
+    /**
+     * The training engine over {@code layout}: {@link #layout}(c) followed by extra views the model ignores (LoRA's A
+     * and B, see {@link Lora#extend}); the views for which {@code storedBf16} is true (each a
+     * {@link #bf16Storable} matrix) are frozen and kept in bfloat16 outside {@link CausalLm#params()}.
+     */
+    CausalLm newModel(ModelConfig c, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
+                      boolean gradientCheckpointing, Predicate<String> storedBf16);
+
+    /** True for the frozen weights {@code --base_dtype bf16} stores in bf16: the per-layer projection matrices. */
+    boolean bf16Storable(String view);
+
+    /**
+     * Bytes of the activation and scratch buffers {@link #newModel} allocates for (maxBatch, maxT), before allocating
+     * them (the trainer refuses a batch the heap cannot hold). Parameters, gradients and optimizer state excluded.
+     */
+    long activationBytes(ModelConfig c, int maxBatch, int maxT, boolean gradientCheckpointing);
+
+    /**
+     * True when {@link CausalLm#setSparseTokenEmbeddingGrad} keeps a trainable untied token embedding's gradient
+     * row-sparse (no dense (V, C) buffer); false when the engine ignores the request.
+     */
+    default boolean sparseTokenEmbeddingGrad() {
+        return false;
+    }
+
     /** A KV-cache decoder over {@code params} laid out by {@link #layout}. */
     StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par);
 
@@ -63,6 +89,11 @@ public interface ModelFamily {
      * size beyond one tensor per array, where the family's decoder supports it).
      */
     StepModel decoder(ModelConfig c, WeightStore weights, int maxSeqs, int maxLength, Parallel par);
+
+    /** The width attention works in per layer, NH·hd (the query projection's output; GPT-2: n_embd). */
+    default int attentionWidth(ModelConfig c) {
+        return c.hiddenSize();
+    }
 
     /** The sizes that fix the tensor shapes, for messages ("vocab_size 97, hidden_size 36, …"). */
     String describe(ModelConfig c);
@@ -136,4 +167,28 @@ public interface ModelFamily {
 
     /** Every module of {@code c} that {@code modules_to_save} can name. */
     List<SavedModule> savableModules(ModelConfig c);
+
+    // ------------------------------------------------------------ training flags
+
+    /**
+     * The per-layer projections LoRA can train, as module paths inside a block ({@code attn.c_attn},
+     * {@code self_attn.q_proj}), in the order the model calls {@link LinearHook} with (the hook's site index).
+     */
+    List<String> loraSites();
+
+    /** peft's default {@code target_modules} for this family (peft's {@code TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING}). */
+    List<String> defaultLoraSites();
+
+    /**
+     * {@code --trainable}'s names ({@code c_attn}, {@code q_proj}, {@code self_attn.q_proj}, {@code all-linear}: what
+     * peft's {@code target_modules} takes) resolved to {@link #loraSites()}, in that order; a name that is not a
+     * projection of this family is one line naming the ones it has.
+     */
+    List<String> resolveLoraSites(List<String> names);
+
+    /**
+     * {@code --modules_to_save}'s names ({@code wte}, {@code embed_tokens}, {@code lm_head}, …) resolved to
+     * {@link SavedModule#module()} paths, in the order given; an unknown one is one line naming the ones it has.
+     */
+    List<String> resolveSavedModules(List<String> names);
 }

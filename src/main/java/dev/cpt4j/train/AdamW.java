@@ -1,6 +1,5 @@
 package dev.cpt4j.train;
 
-import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.RowSparseGrad;
@@ -153,7 +152,7 @@ public final class AdamW {
     /**
      * The parameter groups of an LM fine-tune as HF Trainer builds them, plus unsloth's embedding learning rate:
      * group 0 "decay" (lr, weightDecay), 1 "no_decay" (lr, 0; biases and LayerNorm weights per
-     * {@link Gpt2Layout#noDecay}), 2 "embeddings" (embeddingLr, weightDecay), 3 "embeddings_no_decay".
+     * {@link #defaultNoDecay}), 2 "embeddings" (embeddingLr, weightDecay), 3 "embeddings_no_decay".
      *
      * @param trainable   names of the views to update (others are frozen)
      * @param isEmbedding names of the views that use {@code embeddingLr} (wte, wpe, lm_head)
@@ -178,11 +177,31 @@ public final class AdamW {
                                          Function<ParamLayout.View, RowSparseGrad> sparseOf, double lr,
                                          double embeddingLr, double weightDecay, double beta1, double beta2, double eps,
                                          Predicate<String> trainable, Predicate<String> isEmbedding) {
+        return forLanguageModel(layout, gradOffsetOf, sparseOf, lr, embeddingLr, weightDecay, beta1, beta2, eps,
+                trainable, isEmbedding, AdamW::defaultNoDecay);
+    }
+
+    /**
+     * HF Trainer's no-decay rule (biases and norm weights) as any registered family names them; for layouts that
+     * come without a model. A model's own rule ({@link TrainableModel#noDecay}, from its family) is what
+     * {@link #forModel} uses.
+     */
+    public static boolean defaultNoDecay(String name) {
+        for (dev.cpt4j.model.ModelFamily f : dev.cpt4j.model.ModelFamilies.all()) if (f.noDecay(name)) return true;
+        return false;
+    }
+
+    /** As above, with {@code noDecay} naming the views in the no-decay groups. */
+    public static AdamW forLanguageModel(ParamLayout layout, ToIntFunction<ParamLayout.View> gradOffsetOf,
+                                         Function<ParamLayout.View, RowSparseGrad> sparseOf, double lr,
+                                         double embeddingLr, double weightDecay, double beta1, double beta2, double eps,
+                                         Predicate<String> trainable, Predicate<String> isEmbedding,
+                                         Predicate<String> noDecay) {
         List<Group> groups = List.of(new Group("decay", lr, weightDecay), new Group("no_decay", lr, 0),
                 new Group("embeddings", embeddingLr, weightDecay), new Group("embeddings_no_decay", embeddingLr, 0));
         return new AdamW(layout, groups, view -> {
             if (!trainable.test(view.name())) return -1;
-            int g = Gpt2Layout.noDecay(view.name()) ? 1 : 0;
+            int g = noDecay.test(view.name()) ? 1 : 0;
             return isEmbedding.test(view.name()) ? g + 2 : g;
         }, gradOffsetOf, sparseOf, beta1, beta2, eps);
     }
@@ -195,7 +214,7 @@ public final class AdamW {
     public static AdamW forModel(TrainableModel model, double lr, double embeddingLr, double weightDecay, double beta1,
                                  double beta2, double eps) {
         return forLanguageModel(model.layout(), v -> model.gradOffset(v.name()), v -> model.sparseGrad(v.name()), lr,
-                embeddingLr, weightDecay, beta1, beta2, eps, model::isTrainable, model::isEmbedding);
+                embeddingLr, weightDecay, beta1, beta2, eps, model::isTrainable, model::isEmbedding, model::noDecay);
     }
 
     /** Zeroes the gradients of every trainable run (dense ones in {@code grads}, row-sparse ones in place). */

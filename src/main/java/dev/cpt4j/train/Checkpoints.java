@@ -37,7 +37,8 @@ import java.util.regex.Pattern;
  *       {@code log_history}, …) for people and tools that read them;</li>
  *   <li>what the run's {@link Extra} writes: the PEFT adapter (or HF model) and tokenizer files, so the folder can be
  *       given to {@code --adapter} as peft checkpoints of HF Trainer can;</li>
- *   <li>{@code cpt4j_state.json}, written last — optimizer/scheduler step, RNG state, the data cursor, the size and
+ *   <li>{@code cpt4j_state.json}, written last — optimizer/scheduler step, RNG state, the data cursor, the
+ *       {@link LogWindow} (losses since the last logged step), the size and
  *       CRC32C of every other file, and the {@link Health} of the weights; its presence marks the folder complete.</li>
  * </ul>
  * All files go through {@link AtomicFiles} into a hidden temporary folder that is renamed into place, so a killed
@@ -112,15 +113,36 @@ public final class Checkpoints {
      * @param rng           RNG state (opaque JSON from the trainer)
      * @param dataCursor    data-source position (opaque JSON from the data source)
      * @param logHistory    logged records so far, HF's {@code log_history}
-     * @param threads       thread count of the run (bit-identical resume needs the same)
+     * @param threads       thread count of the run (recorded; training numbers do not depend on it, docs/LIMITS.md)
      * @param health        the weights' health, or null when not judged (a checkpoint of format 1)
+     * @param logWindow     the training losses since the last logged step, which the next logged mean includes
      */
     public record State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
-                        ArrayNode logHistory, int threads, Health health) {
+                        ArrayNode logHistory, int threads, Health health, LogWindow logWindow) {
+        public State {
+            if (logWindow == null) logWindow = LogWindow.EMPTY;
+        }
+
+        public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
+                     ArrayNode logHistory, int threads, Health health) {
+            this(globalStep, maxSteps, schedule, seed, rng, dataCursor, logHistory, threads, health, LogWindow.EMPTY);
+        }
+
         public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
                      ArrayNode logHistory, int threads) {
             this(globalStep, maxSteps, schedule, seed, rng, dataCursor, logHistory, threads, null);
         }
+    }
+
+    /**
+     * The steps since the last logged one: their summed training loss and their number. A logged {@code loss} is the
+     * mean over the steps since the previous log (as HF Trainer's), so a checkpoint between two logging steps carries
+     * the partial sum, and the first log after a resume is the uninterrupted run's, bit for bit. (HF Trainer restarts
+     * the window at a resume, so its first log after one averages fewer steps.) The sum is stored as the hex form of
+     * the double ({@link Double#toHexString}): exact by construction, not only by round-trip.
+     */
+    public record LogWindow(double lossSum, long steps) {
+        public static final LogWindow EMPTY = new LogWindow(0, 0);
     }
 
     /** The first non-finite value among the trainable weights and moments (null: none) and the weights' RMS. */
@@ -224,6 +246,9 @@ public final class Checkpoints {
             st.set("rng", state.rng() == null ? JSON.nullNode() : state.rng());
             st.set("data_cursor", state.dataCursor() == null ? JSON.nullNode() : state.dataCursor());
             st.put("threads", state.threads());
+            ObjectNode window = st.putObject("log_window");
+            window.put("loss_sum", Double.toHexString(state.logWindow().lossSum()));
+            window.put("steps", state.logWindow().steps());
             st.set("tensors", names);
             Health given = state.health() != null ? state.health() : new Health(Double.NaN, Double.NaN, 0, 0);
             Health h = new Health(given.loss(), given.firstLoss(), scan.weightsRms(), given.startRms());
@@ -347,7 +372,18 @@ public final class Checkpoints {
         ArrayNode history = hf != null && hf.get("log_history") instanceof ArrayNode a ? a : JSON.createArrayNode();
         return new State(st.path("global_step").asLong(), st.path("max_steps").asInt(), schedule,
                 st.path("seed").asLong(), st.get("rng"), st.get("data_cursor"), history, st.path("threads").asInt(),
-                health(st));
+                health(st), logWindow(dir, st));
+    }
+
+    /** The manifest's log window; empty for a checkpoint written before it was recorded. */
+    private static LogWindow logWindow(Path dir, JsonNode st) {
+        JsonNode w = st.get("log_window");
+        if (w == null || !w.isObject()) return LogWindow.EMPTY;
+        try {
+            return new LogWindow(Double.parseDouble(w.path("loss_sum").asText()), w.path("steps").asLong());
+        } catch (NumberFormatException e) {
+            throw damaged(dir, dir.resolve(STATE) + ": log_window.loss_sum " + w.path("loss_sum") + " is not a number");
+        }
     }
 
     /** Opens a checkpoint file through the one safetensors reader; an invalid header is damage. */

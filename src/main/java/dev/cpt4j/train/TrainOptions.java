@@ -2,7 +2,6 @@ package dev.cpt4j.train;
 
 import dev.cpt4j.UserError;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -29,11 +28,12 @@ import java.util.Set;
  * @param warmupSteps           linear warm-up steps; 0 = {@code ceil(warmupRatio × max_steps)}
  * @param maxGradNorm           global-norm clipping threshold; 0 = off
  * @param loraRank              LoRA rank r; 0 = full fine-tuning (no adapter)
- * @param trainable             LoRA target modules, canonical: {@code attn.c_attn}, {@code attn.c_proj},
- *                              {@code mlp.c_fc}, {@code mlp.c_proj}
- * @param modulesToSave         modules trained in full beside LoRA, canonical HF paths: {@code transformer.wte},
- *                              {@code lm_head}, {@code transformer.wpe}, {@code transformer.ln_f}
- * @param ensureWeightTying     keep wte and lm_head one tensor when both are trained (peft's
+ * @param trainable             LoRA target modules as given (peft's {@code target_modules} names: {@code c_attn},
+ *                              {@code q_proj}, {@code all-linear}, …); the model's family resolves them
+ *                              ({@code ModelFamily#resolveLoraSites}); empty = the family's peft default
+ * @param modulesToSave         modules trained in full beside LoRA, as given ({@code wte}, {@code embed_tokens},
+ *                              {@code lm_head}, …); resolved by the family
+ * @param ensureWeightTying     keep the embedding and lm_head one tensor when both are trained (peft's
  *                              {@code ensure_weight_tying}); default unties them as peft does
  * @param baseDtype             storage of frozen base weights
  * @param evalSteps             evaluate every this many steps when {@code doEval}; 0 = only at the end
@@ -41,6 +41,9 @@ import java.util.Set;
  * @param saveTotalLimit        keep at most this many checkpoints; 0 = keep all
  * @param resumeFromCheckpoint  null, {@code "true"} (latest in outputDir) or a checkpoint folder
  * @param threads               compute threads
+ * @param trainableTokenIndices peft's {@code trainable_token_indices}: null (none), {@code new} (every row the
+ *                              vocabulary resize adds) or a comma list of token ids; only those rows of the
+ *                              embedding (and of an untied head) train, the adapter stores just them
  */
 public record TrainOptions(
         Path modelNameOrPath,
@@ -86,20 +89,36 @@ public record TrainOptions(
         Path outputDir,
         boolean overwriteOutputDir,
         String resumeFromCheckpoint,
-        int threads) {
+        int threads,
+        String trainableTokenIndices) {
+
+    /** As the canonical constructor, without {@code --trainable_token_indices}. */
+    public TrainOptions(Path modelNameOrPath, Path configName, Path tokenizerNameOrPath, Path datasetDir, Path dataCacheDir,
+                        double validationSplit, int blockSize, int preprocessingNumWorkers, int padToMultipleOf,
+                        int perDeviceTrainBatchSize, int perDeviceEvalBatchSize, int gradientAccumulationSteps,
+                        int maxSteps, double numTrainEpochs, long seed, double learningRate, double embeddingLearningRate,
+                        double weightDecay, double adamBeta1, double adamBeta2, double adamEpsilon, double maxGradNorm,
+                        LrSchedule.Type lrSchedulerType, int warmupSteps, double warmupRatio, int loraRank,
+                        double loraAlpha, double loraDropout, List<String> trainable, List<String> modulesToSave,
+                        boolean useRslora, boolean ensureWeightTying, boolean gradientCheckpointing, BaseDtype baseDtype,
+                        int loggingSteps, boolean loggingFirstStep, boolean doEval, int evalSteps, int saveSteps,
+                        int saveTotalLimit, Path outputDir, boolean overwriteOutputDir, String resumeFromCheckpoint,
+                        int threads) {
+        this(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize,
+                preprocessingNumWorkers, padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize,
+                gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, embeddingLearningRate,
+                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio,
+                loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying,
+                gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps, saveSteps,
+                saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, null);
+    }
 
     /** Storage of the frozen base weights. */
     public enum BaseDtype { FP32, BF16 }
 
-    /** LoRA target modules by canonical name (module path inside {@code transformer.h.N}). */
-    public static final List<String> LORA_TARGETS = List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj");
-    /** Modules that {@code --modules_to_save} may name, canonical. */
-    public static final List<String> SAVABLE_MODULES =
-            List.of("transformer.wte", "lm_head", "transformer.wpe", "transformer.ln_f");
-
     public TrainOptions {
         if (modelNameOrPath == null && configName == null)
-            throw new UserError("no model: give --model_name_or_path DIR (a Hugging Face GPT-2 folder) or "
+            throw new UserError("no model: give --model_name_or_path DIR (a Hugging Face model folder) or "
                     + "--config_name config.json to train from scratch");
         if (modelNameOrPath != null && configName != null)
             throw new UserError("--config_name starts from random weights and --model_name_or_path continues a model; "
@@ -147,11 +166,10 @@ public record TrainOptions(
         if (warmupSteps < 0) throw new UserError("--warmup_steps must be >= 0, got " + warmupSteps);
         if (!(warmupRatio >= 0 && warmupRatio <= 1)) throw new UserError("--warmup_ratio must be in [0, 1], got " + warmupRatio);
 
-        trainable = canonicalTargets(trainable == null ? List.of() : trainable);
-        modulesToSave = canonicalModules(modulesToSave == null ? List.of() : modulesToSave);
+        trainable = names(trainable);
+        modulesToSave = names(modulesToSave);
         if (loraRank < 0) throw new UserError("--lora_rank must be >= 0 (0 = full fine-tuning), got " + loraRank);
         if (loraRank > 0) {
-            if (trainable.isEmpty()) trainable = List.of("attn.c_attn"); // peft's GPT-2 default target
             if (!(loraAlpha > 0 && Double.isFinite(loraAlpha))) throw new UserError("--lora_alpha must be positive, got " + loraAlpha);
             if (!(loraDropout >= 0 && loraDropout < 1)) throw new UserError("--lora_dropout must be in [0, 1), got " + loraDropout);
         } else {
@@ -162,10 +180,16 @@ public record TrainOptions(
                         + "(full fine-tuning trains every tensor)");
             if (useRslora) throw new UserError("--use_rslora only applies with LoRA; add --lora_rank R");
         }
-        if (ensureWeightTying && loraRank > 0
-                && !(modulesToSave.contains("transformer.wte") && modulesToSave.contains("lm_head")))
-            throw new UserError("--ensure_weight_tying keeps trained wte and lm_head tied; it needs "
-                    + "--modules_to_save transformer.wte,lm_head");
+        if (trainableTokenIndices != null) {
+            String t = trainableTokenIndices.strip();
+            trainableTokenIndices = t.isEmpty() ? null : t;
+        }
+        if (trainableTokenIndices != null) {
+            if (loraRank == 0)
+                throw new UserError("--trainable_token_indices trains rows of the embedding beside LoRA; add --lora_rank R "
+                        + "(full fine-tuning trains every row)");
+            if (!trainableTokenIndices.equals("new")) tokenIds(trainableTokenIndices);   // validates the list
+        }
         if (baseDtype == null) baseDtype = BaseDtype.FP32;
         positive(loggingSteps, "--logging_steps");
         if (evalSteps < 0) throw new UserError("--eval_steps must be >= 0, got " + evalSteps);
@@ -229,44 +253,29 @@ public record TrainOptions(
         if (v < 1) throw new UserError(flag + " must be >= 1, got " + v);
     }
 
-    /** LoRA targets in canonical form ({@code c_attn} → {@code attn.c_attn}, {@code c_proj} → both projections); UserError naming --trainable otherwise. */
-    public static List<String> canonicalTargets(List<String> names) {
+    /** A comma list's names, stripped, without empties and repeats, in the order given. */
+    private static List<String> names(List<String> raw) {
         Set<String> out = new LinkedHashSet<>();
-        for (String raw : names) {
-            String n = raw.strip();
-            if (n.isEmpty()) continue;
-            switch (n) {
-                case "c_attn", "attn.c_attn" -> out.add("attn.c_attn");
-                case "attn.c_proj" -> out.add("attn.c_proj");
-                case "c_fc", "mlp.c_fc" -> out.add("mlp.c_fc");
-                case "mlp.c_proj" -> out.add("mlp.c_proj");
-                // peft matches target names by suffix: "c_proj" hits both projections
-                case "c_proj" -> { out.add("attn.c_proj"); out.add("mlp.c_proj"); }
-                default -> throw new UserError("--trainable '" + n + "' is not a GPT-2 LoRA target; use a comma list of "
-                        + "c_attn, attn.c_proj, c_fc, mlp.c_proj");
-            }
-        }
-        List<String> sorted = new ArrayList<>();
-        for (String t : LORA_TARGETS) if (out.contains(t)) sorted.add(t);
-        return List.copyOf(sorted);
+        if (raw != null) for (String n : raw) if (!n.strip().isEmpty()) out.add(n.strip());
+        return List.copyOf(out);
     }
 
-    /** modules_to_save in canonical form ({@code wte} → {@code transformer.wte}); UserError naming --modules_to_save otherwise. */
-    public static List<String> canonicalModules(List<String> names) {
-        Set<String> out = new LinkedHashSet<>();
-        for (String raw : names) {
+    /** The ids of a {@code --trainable_token_indices} list ("3,7,150"), in the order given; one line on bad input. */
+    public static List<Integer> tokenIds(String list) {
+        Set<Integer> out = new LinkedHashSet<>();
+        for (String raw : list.split(",")) {
             String n = raw.strip();
             if (n.isEmpty()) continue;
-            if (n.endsWith(".weight")) n = n.substring(0, n.length() - ".weight".length());
-            switch (n) {
-                case "wte", "transformer.wte", "embed_tokens" -> out.add("transformer.wte");
-                case "lm_head" -> out.add("lm_head");
-                case "wpe", "transformer.wpe" -> out.add("transformer.wpe");
-                case "ln_f", "transformer.ln_f" -> out.add("transformer.ln_f");
-                default -> throw new UserError("--modules_to_save '" + n + "' is not supported; use a comma list of "
-                        + "transformer.wte, lm_head, transformer.wpe, transformer.ln_f");
+            int id;
+            try {
+                id = Integer.parseInt(n);
+            } catch (NumberFormatException e) {
+                throw new UserError("--trainable_token_indices takes 'new' or a comma list of token ids, got '" + n + "'");
             }
+            if (id < 0) throw new UserError("--trainable_token_indices: token id " + id + " is negative");
+            if (!out.add(id)) throw new UserError("--trainable_token_indices: token id " + id + " is listed twice");
         }
+        if (out.isEmpty()) throw new UserError("--trainable_token_indices: no token id given; use 'new' or a comma list of ids");
         return List.copyOf(out);
     }
 }

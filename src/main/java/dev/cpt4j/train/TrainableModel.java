@@ -6,7 +6,7 @@ import dev.cpt4j.tensor.RowSparseGrad;
 /**
  * What the trainer needs from a model: one flat parameter buffer and a gradient buffer with the same
  * {@link ParamLayout}, which views train, and a fused forward+backward over a batch of token blocks.
- * The GPT-2 (+ LoRA) engine is adapted to this; tests use tiny models.
+ * Every family's engine (+ LoRA) is adapted to this ({@code FamilyTrainable}); tests use tiny models.
  */
 public interface TrainableModel {
     /** Layout of {@link #params()} (LoRA tensors included when training an adapter). */
@@ -43,6 +43,11 @@ public interface TrainableModel {
 
     /** True for the views trained with {@code --embedding_learning_rate} (wte, wpe, lm_head). */
     boolean isEmbedding(String view);
+
+    /** True for the views AdamW does not decay (biases and norm weights: the family's rule, HF Trainer's). */
+    default boolean noDecay(String view) {
+        return AdamW.defaultNoDecay(view);
+    }
 
     /** The longest block the model accepts (n_positions). */
     int maxSequenceLength();

@@ -14,8 +14,7 @@ import dev.cpt4j.hf.PeftExport;
 import dev.cpt4j.io.AtomicFiles;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.io.DirLock;
-import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.Gpt2Layout;
+import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
@@ -49,7 +48,7 @@ public final class Trainer {
 
     /**
      * The whole recipe of {@code run_clm_pt_with_peft.py}: tokenizer, prepared data (cached in
-     * {@code --data_cache_dir}, reused while valid), the base model prepared per {@link Gpt2Trainable} (resized
+     * {@code --data_cache_dir}, reused while valid), the base model prepared per {@link FamilyTrainable} (resized
      * embeddings, LoRA, frozen base), {@link #run}, then the final adapter (peft files) or full model (HF folder)
      * with the tokenizer files in {@code o.outputDir()}. Messages go to {@code log}.
      */
@@ -95,27 +94,33 @@ public final class Trainer {
             for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
             Consumer<String> say = m -> log.println("cpt4j: " + m);
             Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
-            Gpt2Config base = o.modelNameOrPath() != null
-                    ? Gpt2Trainable.readConfig(configOf(o.modelNameOrPath())) : Gpt2Trainable.readConfig(o.configName());
-            int T = o.blockSize() > 0 ? o.blockSize() : Math.min(base.nPositions(), 1024); // run_clm's default
-            if (T > base.nPositions())
-                throw new UserError("--block_size " + T + " is beyond the model's context of " + base.nPositions()
-                        + " positions; use --block_size " + base.nPositions() + " or less");
+            ModelConfig base = o.modelNameOrPath() != null
+                    ? FamilyTrainable.readConfig(configOf(o.modelNameOrPath())) : FamilyTrainable.readConfig(o.configName());
+            if (o.modelNameOrPath() != null)
+                SpecialTokens.check(HfCheckpoints.readConfigJson(o.modelNameOrPath()), o.modelNameOrPath(),
+                        o.tokenizerNameOrPath(), tokenizer);
+            int ctx = base.contextLength();
+            int T = o.blockSize() > 0 ? o.blockSize() : Math.min(ctx, 1024); // run_clm's default
+            if (T > ctx)
+                throw new UserError("--block_size " + T + " is beyond the model's context of " + ctx
+                        + " positions; use --block_size " + ctx + " or less");
             int V = VocabResize.padded(tokenizer.vocabSize(), o.padToMultipleOf());
-            HeapCheck.require(base, Gpt2Trainable.Spec.of(o, V, T), o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
+            FamilyTrainable.Spec spec = FamilyTrainable.Spec.of(o, V, T);
+            spec.validate(base);                                  // module names: before the data is prepared
+            spec.requireTyingPair(base);
+            HeapCheck.require(base, spec, o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
             try (Parallel par = new Parallel(o.threads());
-                 TokenStore store = openData(o, tokenizer, T, base.nPositions(), say)) {
+                 TokenStore store = openData(o, tokenizer, T, ctx, say)) {
                 Gemm gemm = new Gemm(par);
-                Gpt2Trainable.Spec spec = Gpt2Trainable.Spec.of(o, V, T);
-                Gpt2Trainable model = o.modelNameOrPath() != null
-                        ? Gpt2Trainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
-                        : Gpt2Trainable.fromScratch(base, spec, gemm, par, say);
+                FamilyTrainable model = o.modelNameOrPath() != null
+                        ? FamilyTrainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
+                        : FamilyTrainable.fromScratch(base, spec, gemm, par, say);
                 long trainable = 0;
                 for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
                 say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
                                 + "blocks of %d tokens; %d threads",
-                        o.lora() ? "LoRA r=" + o.loraRank() + " on " + o.trainable() : "full fine-tuning", trainable,
+                        o.lora() ? "LoRA r=" + o.loraRank() + " on " + model.loraSites() : "full fine-tuning", trainable,
                         model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
                 StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
                 // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
@@ -137,20 +142,21 @@ public final class Trainer {
     }
 
     /** Writes the final adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into the output dir. */
-    public static void export(TrainOptions o, Gpt2Trainable model) {
+    public static void export(TrainOptions o, FamilyTrainable model) {
         exportTo(o.outputDir(), o, model);
     }
 
     /** Writes the adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into {@code out}. */
-    static void exportTo(Path out, TrainOptions o, Gpt2Trainable model) {
+    static void exportTo(Path out, TrainOptions o, FamilyTrainable model) {
         if (o.lora()) {
             String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
             PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
-                    o.loraDropout(), o.useRslora(), o.trainable(), o.modulesToSave(), baseName);
+                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens());
         } else {
             com.fasterxml.jackson.databind.node.ObjectNode baseJson = o.modelNameOrPath() != null
                     ? HfCheckpoints.readConfigJson(o.modelNameOrPath()) : null;
-            HfCheckpoints.save(out, model.config(), Gpt2Layout.of(model.config()), model.params(), DType.F32, baseJson);
+            ModelConfig c = model.config();
+            HfCheckpoints.save(out, c, c.family().layout(c), model.params(), DType.F32, baseJson);
         }
         PeftExport.copyTokenizerFiles(o.tokenizerNameOrPath(), out);
     }
@@ -188,7 +194,7 @@ public final class Trainer {
         Path f = modelDir.resolve(HfCheckpoints.CONFIG);
         if (!Files.isDirectory(modelDir))
             throw new UserError("--model_name_or_path " + modelDir + ": model directory does not exist; give a Hugging "
-                    + "Face GPT-2 folder (config.json + model.safetensors)");
+                    + "Face model folder (config.json + model.safetensors)");
         if (!Files.isRegularFile(f))
             throw new UserError("--model_name_or_path " + modelDir + ": no config.json; a Hugging Face model directory "
                     + "needs config.json beside its weights");
@@ -287,6 +293,7 @@ public final class Trainer {
         Interruption stop = hooks.stop();
 
         long step = 0;
+        Checkpoints.LogWindow window = Checkpoints.LogWindow.EMPTY;
         ArrayNode history = JSON.createArrayNode();
         Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
         double firstLoss = Double.NaN, startRms;
@@ -296,10 +303,11 @@ public final class Trainer {
                 log.println("cpt4j: note: the checkpoint's run had " + st.maxSteps() + " steps, this run has " + total
                         + "; the schedule follows this run");
             if (st.threads() != o.threads())
-                log.println("cpt4j: note: the checkpoint was written with --threads " + st.threads() + "; resuming with "
-                        + o.threads() + " gives slightly different numbers than an uninterrupted run");
+                log.println("cpt4j: note: the checkpoint was written with --threads " + st.threads() + "; this run uses "
+                        + o.threads() + " (the numbers do not depend on the thread count, see docs/LIMITS.md)");
             step = st.globalStep();
             history = st.logHistory();
+            window = st.logWindow();
             if (st.dataCursor() != null && !st.dataCursor().isNull()) data.restore(st.dataCursor());
             lastCheckpoint = resumeFrom;
             Checkpoints.Health h = st.health();
@@ -329,8 +337,8 @@ public final class Trainer {
         double lastLoss = Double.NaN;
         Double lastEval = null;
         long t0 = System.nanoTime(), tLog = t0;
-        double lossSinceLog = 0;
-        long stepsSinceLog = 0, tokensSinceLog = 0;
+        double lossSinceLog = window.lossSum();          // the steps since the last log, carried by checkpoints
+        long stepsSinceLog = window.steps(), tokensSinceLog = 0;
         long savedStep = step, saveNanos = -1;
         RuntimeException failure = null;
         try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
@@ -343,7 +351,8 @@ public final class Trainer {
                     if (step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
                             && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
-                                data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms));
+                                data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
+                                new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
                         lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
                                 hooks.extra(), hooks.channels());
                     }
@@ -411,7 +420,8 @@ public final class Trainer {
                                 + " (resume with --resume_from_checkpoint " + lastSound + ")" : "no good checkpoint exists")
                                 + "; lower --learning_rate or --max_grad_norm");
                     Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
-                            data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms));
+                            data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms),
+                            new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
                     long ts = System.nanoTime();
                     lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
                             hooks.extra(), hooks.channels());

@@ -125,6 +125,43 @@ class BenchCommandTest {
     }
 
     @Test
+    void trainBenchRunsLlamaFamilyConfigs() throws Exception {
+        for (String d : new String[] {"llama_untied_llama3_bias", "qwen2_tied_yarn", "qwen3_headdim_qknorm", "mistral_sliding_window"}) {
+            Path cfg = Path.of("src/test/resources/golden/llama", d, "config.json");
+            Run r = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "16", "--steps", "2",
+                    "--warmup", "1", "--threads", "2", "--json");
+            assertThat(r.code()).as(d + ": " + r.err()).isZero();
+            String[] lines = r.out().strip().split("\n");
+            JsonNode j = new ObjectMapper().readTree(lines[lines.length - 1]);
+            assertThat(j.get("tokens_per_s").asDouble()).as(d).isPositive();
+            assertThat(j.get("gflops").asDouble()).as(d).isPositive();
+            assertThat(j.get("mfu").asDouble()).as(d).isPositive();
+        }
+        Path cfg = Path.of("src/test/resources/golden/llama/qwen2_tied_yarn/config.json");
+        Run text = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "8", "--steps", "1",
+                "--warmup", "0", "--threads", "1", "--gradient_checkpointing");
+        assertThat(text.code()).as(text.err()).isZero();
+        assertThat(text.out()).contains("2 layers, 40 wide, 4 heads, vocab 181").contains("tokens/s").contains("MFU");
+        Run lora = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--steps", "1",
+                "--warmup", "1", "--threads", "1", "--lora_rank", "4", "--lora_alpha", "16", "--trainable", "all-linear",
+                "--modules_to_save", "embed_tokens,lm_head", "--base_dtype", "bf16", "--gradient_checkpointing", "--use_rslora");
+        assertThat(lora.code()).as(lora.err()).isZero();
+        assertThat(lora.out()).contains("LoRA r=4").contains("self_attn.q_proj").contains("mlp.down_proj")
+                .contains("[model.embed_tokens, lm_head]").contains("base in bf16").contains("tokens/s");
+        Run defaults = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "8", "--steps", "1",
+                "--warmup", "0", "--threads", "1", "--lora_rank", "2");
+        assertThat(defaults.code()).as(defaults.err()).isZero();
+        assertThat(defaults.out()).as("peft's default targets for qwen2").contains("[self_attn.q_proj, self_attn.v_proj]");
+        Run wrong = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "8", "--lora_rank", "2",
+                "--trainable", "c_attn");
+        assertThat(wrong.code()).isEqualTo(2);
+        assertThat(wrong.err()).contains("--trainable 'c_attn'").contains("q_proj, k_proj");
+        Run tooLong = run("bench", "train", "--config", cfg.toString(), "--batch", "1", "--block", "4096");
+        assertThat(tooLong.code()).isEqualTo(2);
+        assertThat(tooLong.err()).contains("--block 4096").contains("256");
+    }
+
+    @Test
     void badInputIsOneLineAndExit2(@TempDir Path dir) throws Exception {
         Run missing = run("bench", "train", "--config", dir.resolve("nope.json").toString(), "--batch", "1", "--block", "4");
         assertThat(missing.code()).isEqualTo(2);

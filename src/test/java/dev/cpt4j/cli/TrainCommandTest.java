@@ -17,6 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 class TrainCommandTest {
+    private static final dev.cpt4j.model.ModelFamily GPT2 = new dev.cpt4j.model.Gpt2Family();
+
 
     /**
      * Everything after run_clm_pt_with_peft.py in the recipe's command (shared/seed blog post), verbatim except
@@ -74,8 +76,9 @@ class TrainCommandTest {
         assertThat(o.loraRank()).isEqualTo(8);
         assertThat(o.loraAlpha()).isEqualTo(32);
         assertThat(o.loraScaling()).isEqualTo(4.0); // the blog's s = 32 / 8
-        assertThat(o.trainable()).containsExactly("attn.c_attn");
+        assertThat(o.trainable()).containsExactly("c_attn");       // as given; the model's family resolves the names
         assertThat(o.modulesToSave()).containsExactly("transformer.wte", "lm_head");
+        assertThat(GPT2.resolveLoraSites(o.trainable())).containsExactly("attn.c_attn");
         assertThat(o.loraDropout()).isEqualTo(0.05);
         assertThat(o.gradientCheckpointing()).isTrue();
         assertThat(o.maxGradNorm()).isEqualTo(1.0);
@@ -101,8 +104,8 @@ class TrainCommandTest {
                 "--num-train-epochs", "2", "--resume-from-checkpoint", "true", "--do-eval", "--eval-steps", "20",
                 "--base-dtype", "bf16", "--threads", "3", "--lr-scheduler-type", "constant_with_warmup").options();
         assertThat(o.perDeviceTrainBatchSize()).isEqualTo(4);
-        assertThat(o.trainable()).containsExactly("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj");
-        assertThat(o.modulesToSave()).containsExactly("transformer.wte", "lm_head");
+        assertThat(GPT2.resolveLoraSites(o.trainable())).containsExactly("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj");
+        assertThat(GPT2.resolveSavedModules(o.modulesToSave())).containsExactly("transformer.wte", "lm_head");
         assertThat(o.embeddingLearningRate()).isEqualTo(1e-5);
         assertThat(o.useRslora()).isTrue();
         assertThat(o.loraScaling()).isEqualTo(4.0); // 16 / sqrt(16)
@@ -161,8 +164,9 @@ class TrainCommandTest {
         assertThatThrownBy(() -> parse("--model_name_or_path", "m", "--dataset_dir", "d", "--output_dir", "o",
                 "--validation_split_percentage", "5").options())
                 .isInstanceOf(UserError.class).hasMessageContaining("--validation_split_percentage");
-        assertThatThrownBy(() -> parse("--model_name_or_path", "m", "--dataset_dir", "d", "--output_dir", "o",
-                "--lora_rank", "8", "--trainable", "q_proj").options())
+        // q_proj is a LLaMA projection: a GPT-2 model refuses it when the family resolves the names
+        assertThatThrownBy(() -> GPT2.resolveLoraSites(parse("--model_name_or_path", "m", "--dataset_dir", "d",
+                "--output_dir", "o", "--lora_rank", "8", "--trainable", "q_proj").options().trainable()))
                 .isInstanceOf(UserError.class).hasMessageContaining("--trainable").hasMessageContaining("c_attn");
         assertThatThrownBy(() -> parse("--model_name_or_path", "m", "--dataset_dir", "d", "--output_dir", "o",
                 "--save_strategy", "epoch").options())

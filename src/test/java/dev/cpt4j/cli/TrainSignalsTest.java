@@ -2,6 +2,7 @@ package dev.cpt4j.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cpt4j.train.Checkpoints;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,16 +18,25 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 12 items 1 and 8 with real processes: {@code cpt4j train} in a child JVM (this test's class path) holds the
- * output folder's OS lock, so a second run fails at once; SIGTERM ({@link Process#destroy()}) makes it stop at a step
- * boundary, write a checkpoint of that step and say where to resume; a run killed with SIGKILL leaves no lock behind.
+ * output folder's OS lock, so a second run fails at once; SIGTERM ({@link Process#destroy()}) and SIGINT
+ * ({@code kill -INT}, what Ctrl-C sends) make it stop at a step boundary, write a checkpoint of that step and say
+ * where to resume, exit 143 / 130; resuming that checkpoint ends with the uninterrupted run's adapter; a run killed
+ * with SIGKILL leaves no lock behind.
  */
 class TrainSignalsTest {
 
     private static Process start(Path stderr, String... trainArgs) throws IOException {
+        return start(stderr, List.of(), trainArgs);
+    }
+
+    /** {@code cpt4j} in a child JVM with {@code jvmFlags}, its stdout and stderr into {@code stderr}. */
+    static Process start(Path stderr, List<String> jvmFlags, String... trainArgs) throws IOException {
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-cp", cp, Main.class.getName()));
+                "--enable-native-access=ALL-UNNAMED", "-Xmx512m"));
+        cmd.addAll(jvmFlags);
+        cmd.addAll(List.of("-cp", cp, Main.class.getName()));
         cmd.addAll(List.of(trainArgs));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(stderr.toFile()).start();
     }
@@ -117,5 +127,76 @@ class TrainSignalsTest {
         assertThat(resumed.code()).as(resumed.err()).isZero();
         assertThat(resumed.err()).contains("resumed from " + out.resolve("checkpoint-" + n));
         assertThat(out.resolve("adapter_model.safetensors")).isRegularFile();
+    }
+
+    /**
+     * {@link #start} with SIGINT reset to its default action in the child: a build started in the background by a
+     * non-interactive shell runs with SIGINT ignored, and a child would inherit that (a JVM then installs no handler).
+     * perl (Debian's essential perl-base) resets the disposition and execs the JVM under the same pid; a POSIX shell
+     * cannot undo an ignored signal.
+     */
+    private static Process startInterruptible(Path stderr, String... trainArgs) throws IOException {
+        String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of("perl", "-e", "$SIG{INT} = 'DEFAULT'; exec { $ARGV[0] } @ARGV or die \"exec: $!\"",
+                java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
+                "-cp", cp, Main.class.getName()));
+        cmd.addAll(List.of(trainArgs));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(stderr.toFile()).start();
+    }
+
+    /**
+     * Item 8 with SIGINT (Ctrl-C): the run stops at a step boundary, writes a checkpoint of that step, prints the same
+     * line as for SIGTERM and exits 130; resuming it gives the uninterrupted run's adapter and logged numbers (a
+     * constant learning rate, so the run's planned length does not enter the numbers).
+     */
+    @Test
+    @Timeout(300)
+    void sigintCheckpointsTheCurrentStepSaysWhereToResumeAndExits130(@TempDir Path tmp) throws Exception {
+        Path model = TrainEndToEndTest.tinyModel(tmp.resolve("model"), 48);
+        Path data = TrainEndToEndTest.corpus(tmp.resolve("data"));
+        Path out = tmp.resolve("out");
+        String[] base = TrainEndToEndTest.seedArgs(model, data, tmp.resolve("cache"), out);
+        base = TrainEndToEndTest.with(base, "--max_steps", "1000000");
+        base = TrainEndToEndTest.with(base, "--lr_scheduler_type", "constant");
+        base = TrainEndToEndTest.with(base, "--warmup_ratio", "0");
+        base = TrainEndToEndTest.with(base, "--save_steps", "0");
+        base = TrainEndToEndTest.with(base, "--logging_steps", "1");
+        base = TrainEndToEndTest.with(base, "--eval_steps", "0");
+        base = TrainEndToEndTest.with(base, "--save_total_limit", "0");
+        assertThat(TrainEndToEndTest.run(TrainEndToEndTest.with(TrainEndToEndTest.with(base, "--max_steps", "1"),
+                "--output_dir", tmp.resolve("warm").toString())).code()).isZero();   // the data cache, made here
+
+        Path log = tmp.resolve("child.log");
+        Process child = startInterruptible(log, base);
+        try {
+            awaitStep(out, 2, child, log);
+            Process kill = new ProcessBuilder("kill", "-INT", Long.toString(child.pid())).inheritIO().start();
+            assertThat(kill.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(kill.exitValue()).isZero();
+            assertThat(child.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            child.destroyForcibly();
+        }
+        String said = Files.readString(log, StandardCharsets.UTF_8);
+        assertThat(child.exitValue()).as(said).isEqualTo(130);
+        Matcher m = Pattern.compile("cpt4j: interrupted at step (\\d+); the last checkpoint is (\\S+); resume with "
+                + "--resume_from_checkpoint true").matcher(said);
+        assertThat(m.find()).as(said).isTrue();
+        long n = Long.parseLong(m.group(1));
+        assertThat(Path.of(m.group(2))).isEqualTo(out.resolve("checkpoint-" + n));
+        assertThat(Checkpoints.list(out)).containsExactly(out.resolve("checkpoint-" + n));
+
+        String steps = Long.toString(n + 2);
+        TrainEndToEndTest.Run resumed = TrainEndToEndTest.run(TrainEndToEndTest.with(
+                TrainEndToEndTest.with(base, "--resume_from_checkpoint", "true"), "--max_steps", steps));
+        assertThat(resumed.code()).as(resumed.err()).isZero();
+        Path straight = tmp.resolve("straight");
+        TrainEndToEndTest.Run r = TrainEndToEndTest.run(TrainEndToEndTest.with(TrainEndToEndTest.with(base, "--max_steps",
+                steps), "--output_dir", straight.toString()));
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(Files.readAllBytes(out.resolve("adapter_model.safetensors")))
+                .isEqualTo(Files.readAllBytes(straight.resolve("adapter_model.safetensors")));
+        assertThat(TrainDeterminismTest.logged(out)).containsExactlyElementsOf(TrainDeterminismTest.logged(straight));
     }
 }

@@ -1,7 +1,6 @@
 package dev.cpt4j.generate;
 
 import dev.cpt4j.model.Gpt2Config;
-import dev.cpt4j.model.Gpt2Layout;
 import dev.cpt4j.tensor.Parallel;
 import org.junit.jupiter.api.Test;
 
@@ -17,15 +16,5 @@ class GenerateBenchTest {
             assertThat(r.tokensPerSecond()).isPositive();
             assertThat(r.threads()).isEqualTo(2);
         }
-    }
-
-    @Test
-    void seedGeometryIsWenzhongShaped() {
-        Gpt2Config c = GenerateBench.seedGeometry();
-        assertThat(Gpt2Layout.of(c).size()).isBetween(100_000_000, 110_000_000);
-        float[] p = GenerateBench.randomParams(Gpt2Config.of(11, 8, 8, 1, 2), Gpt2Layout.of(Gpt2Config.of(11, 8, 8, 1, 2)), 3);
-        var layout = Gpt2Layout.of(Gpt2Config.of(11, 8, 8, 1, 2));
-        assertThat(p[layout.get(Gpt2Layout.LNF_W).offset()]).isEqualTo(1f);
-        assertThat(p[layout.get(Gpt2Layout.LNF_B).offset()]).isZero();
     }
 }

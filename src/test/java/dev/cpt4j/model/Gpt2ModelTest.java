@@ -184,17 +184,17 @@ class Gpt2ModelTest {
         int[] calls = new int[2];
         hooked.setLinearHook(new LinearHook() {
             @Override
-            public void forward(int layer, Site site, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
+            public void forward(int layer, int site, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
                                 boolean training, long seed) {
-                if (layer != 0 || site != Site.MLP_FC) return;
+                if (layer != 0 || site != Site.MLP_FC.ordinal()) return;
                 calls[0]++;
                 dev.cpt4j.tensor.cpu.GemmNaive.sgemm(false, false, n, out, in, x, xOff, in, E, 0, out, 1f, y, yOff, out);
             }
 
             @Override
-            public void backward(int layer, Site site, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
+            public void backward(int layer, int site, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
                                  int n, int in, int out) {
-                if (layer != 0 || site != Site.MLP_FC) return;
+                if (layer != 0 || site != Site.MLP_FC.ordinal()) return;
                 calls[1]++;
                 dev.cpt4j.tensor.cpu.GemmNaive.sgemm(false, true, n, in, out, dy, dyOff, out, E, 0, out, 1f, dx, dxOff, in);
                 dev.cpt4j.tensor.cpu.GemmNaive.sgemm(true, false, in, out, n, x, xOff, in, dy, dyOff, out, 1f, dE, 0, out);

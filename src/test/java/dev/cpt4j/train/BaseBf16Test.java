@@ -22,12 +22,12 @@ import org.junit.jupiter.api.Test;
 class BaseBf16Test {
     private static final Gpt2Config BASE = Gpt2Config.of(37, 32, 16, 2, 2).withDropout(0.1f, 0.1f, 0.1f);
 
-    private static Gpt2Trainable build(boolean storeBf16, int batch, int T, boolean checkpointing, Gemm gemm, Parallel par) {
+    private static FamilyTrainable build(boolean storeBf16, int batch, int T, boolean checkpointing, Gemm gemm, Parallel par) {
         Gpt2Model init = new Gpt2Model(BASE, gemm, par, 1, 1, false);
         init.initRandom(5);
-        Gpt2Trainable.Spec spec = new Gpt2Trainable.Spec(0, batch, T, checkpointing, 4, 2.0, 0.1,
+        FamilyTrainable.Spec spec = new FamilyTrainable.Spec(0, batch, T, checkpointing, 4, 2.0, 0.1,
                 List.of("attn.c_attn", "mlp.c_fc"), List.of("transformer.wte", "lm_head"), false, storeBf16, 11);
-        Gpt2Trainable t = Gpt2Trainable.build(BASE, init.layout(), init.params(), spec, gemm, par, s -> {});
+        FamilyTrainable t = FamilyTrainable.build(BASE, init.layout(), init.params(), spec, gemm, par, s -> {});
         if (!storeBf16) {   // the reference: every frozen tensor rounded through bf16 in fp32 storage
             float[] p = t.params();
             for (ParamLayout.View v : t.layout().views())
@@ -56,8 +56,8 @@ class BaseBf16Test {
             for (int[] bt : new int[][] {{2, 3}, {3, 20}})
                 for (boolean ckpt : new boolean[] {false, true}) {
                     int batch = bt[0], T = bt[1];
-                    Gpt2Trainable ref = build(false, batch, T, ckpt, gemm, par), bf = build(true, batch, T, ckpt, gemm, par);
-                    Gpt2Model m = bf.model();
+                    FamilyTrainable ref = build(false, batch, T, ckpt, gemm, par), bf = build(true, batch, T, ckpt, gemm, par);
+                    Gpt2Model m = (Gpt2Model) bf.model();
                     String fc = Gpt2Layout.layer(1, "mlp.c_fc.weight");
                     assertThat(m.storedBf16(fc)).isTrue();
                     assertThat(m.paramOffset(fc)).isEqualTo(-1);

@@ -51,6 +51,23 @@ class CheckpointsTest {
         assertThat(st.threads()).isEqualTo(2);
     }
 
+    /** The logging window travels exactly (its sum is a double of any bits); a manifest without one reads as empty. */
+    @Test
+    void theLogWindowRoundTripsBitForBit(@TempDir Path out) throws Exception {
+        ToyBigram m = new ToyBigram(7, 1);
+        AdamW opt = optimizer(m);
+        double sum = 3.8622803688049316 + 3.857118606567383 + Math.ulp(7.0);   // not a short decimal
+        Checkpoints.State s = state(3);
+        Path dir = Checkpoints.save(out, m.layout, m.params, opt, new Checkpoints.State(3, 100, s.schedule(), 7, s.rng(),
+                s.dataCursor(), s.logHistory(), 2, null, new Checkpoints.LogWindow(sum, 2)), 0);
+        Checkpoints.LogWindow back = Checkpoints.load(dir, m.layout, m.params, opt).logWindow();
+        assertThat(Double.doubleToRawLongBits(back.lossSum())).isEqualTo(Double.doubleToRawLongBits(sum));
+        assertThat(back.steps()).isEqualTo(2);
+
+        Path plain = Checkpoints.save(out, m.layout, m.params, opt, state(4), 0);
+        assertThat(Checkpoints.load(plain, m.layout, m.params, opt).logWindow()).isEqualTo(Checkpoints.LogWindow.EMPTY);
+    }
+
     @Test
     void safetensorsHeaderIsAlignedAndReadable(@TempDir Path out) throws Exception {
         ToyBigram m = new ToyBigram(7, 1);

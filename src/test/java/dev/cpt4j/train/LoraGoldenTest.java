@@ -88,7 +88,7 @@ class LoraGoldenTest {
         try (Parallel par = new Parallel(1);
              Safetensors init = Safetensors.open(ROOT.resolve("init_adapter.safetensors"));
              Safetensors ids = Safetensors.open(ROOT.resolve("steps.safetensors"))) {
-            Gpt2Trainable model = Gpt2Trainable.fromPretrained(ROOT.resolve("base"), Gpt2Trainable.Spec.of(o, 0, T),
+            FamilyTrainable model = FamilyTrainable.fromPretrained(ROOT.resolve("base"), FamilyTrainable.Spec.of(o, 0, T),
                     new Gemm(par), par, m -> {});
             assertThat(model.config().tieWordEmbeddings()).as("peft unties wte/lm_head copies").isFalse();
             ParamLayout layout = model.layout();

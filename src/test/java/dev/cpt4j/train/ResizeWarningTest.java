@@ -17,10 +17,10 @@ class ResizeWarningTest {
             Gemm gemm = new Gemm(par);
             Gpt2Model init = new Gpt2Model(base, gemm, par, 1, 1, false);
             init.initRandom(5);
-            Gpt2Trainable.Spec spec = new Gpt2Trainable.Spec(vocab, 1, 8, false, 4, 2.0, 0.0,
+            FamilyTrainable.Spec spec = new FamilyTrainable.Spec(vocab, 1, 8, false, 4, 2.0, 0.0,
                     List.of("attn.c_attn"), modulesToSave, ensureTying, false, 11);
             List<String> log = new ArrayList<>();
-            Gpt2Trainable.build(base, init.layout(), init.params(), spec, gemm, par, log::add);
+            FamilyTrainable.build(base, init.layout(), init.params(), spec, gemm, par, log::add);
             return log.stream().filter(l -> l.startsWith("warning:")).toList();
         }
     }

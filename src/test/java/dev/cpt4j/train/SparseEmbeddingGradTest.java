@@ -33,7 +33,7 @@ class SparseEmbeddingGradTest {
                 false, false, true, TrainOptions.BaseDtype.FP32, 1, true, false, 0, 0, 0, out, false, null, 2);
     }
 
-    private record Run(List<double[]> steps, float[] initial, float[] params, Gpt2Trainable model) {}
+    private record Run(List<double[]> steps, float[] initial, float[] params, FamilyTrainable model) {}
 
     private static Run train(Path out, boolean sparse) {
         TrainOptions o = opts(out);
@@ -50,7 +50,7 @@ class SparseEmbeddingGradTest {
             public void close() {}
         };
         try (Parallel par = new Parallel(2)) {
-            Gpt2Trainable m = Gpt2Trainable.fromScratch(BASE, Gpt2Trainable.Spec.of(o, V, T), new Gemm(par), par, s -> {});
+            FamilyTrainable m = FamilyTrainable.fromScratch(BASE, FamilyTrainable.Spec.of(o, V, T), new Gemm(par), par, s -> {});
             if (!sparse) m.model().setSparseTokenEmbeddingGrad(false);
             float[] initial = m.params().clone();
             Trainer.run(o, m, new ToyData(V, T, 50, 5), par, record, new PrintStream(new ByteArrayOutputStream()));
@@ -61,7 +61,7 @@ class SparseEmbeddingGradTest {
     @Test
     void sparseAndDenseEmbeddingGradientsTrainAlike(@TempDir Path tmp) {
         Run sparse = train(tmp.resolve("sparse"), true), dense = train(tmp.resolve("dense"), false);
-        Gpt2Trainable s = sparse.model(), d = dense.model();
+        FamilyTrainable s = sparse.model(), d = dense.model();
         assertThat(s.config().tieWordEmbeddings()).isFalse();
         assertThat(s.sparseGrad(Gpt2Layout.WTE)).isNotNull();
         assertThat(s.gradOffset(Gpt2Layout.WTE)).isEqualTo(-1);

@@ -218,5 +218,13 @@ class TrainerTest {
         ToyBigram resumed = new ToyBigram(V, 2);
         run(opts(b, 10, 3, 0, "true", false), resumed);
         assertThat(resumed.params).containsExactly(straight.params);
+        // checkpoint-5 lies between the logs of steps 4 and 6: step 6 logs the mean of steps 5 and 6, as uninterrupted
+        assertThat(losses(b)).containsExactlyElementsOf(losses(tmp.resolve("a")));
+    }
+
+    /** The logged training records without their timings. */
+    private static List<String> losses(Path out) {
+        return MetricsLog.read(out.resolve(MetricsLog.FILE)).stream().filter(j -> j.has("loss"))
+                .map(j -> j.get("step") + " " + j.get("loss") + " " + j.get("lr") + " " + j.get("grad_norm")).toList();
     }
 }

@@ -74,6 +74,11 @@ public record LlamaConfig(
         return maxPositionEmbeddings;
     }
 
+    @Override
+    public int numAttentionHeads() {
+        return numHeads;
+    }
+
     /** Query width NH·hd (may differ from hidden_size). */
     public int qDim() {
         return numHeads * headDim;

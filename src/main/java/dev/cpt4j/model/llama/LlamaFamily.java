@@ -1,7 +1,10 @@
 package dev.cpt4j.model.llama;
 
 import static dev.cpt4j.io.Json.bool;
+import static dev.cpt4j.io.Json.intValue;
 import static dev.cpt4j.io.Json.number;
+import static dev.cpt4j.io.Json.optionalInt;
+import static dev.cpt4j.io.Json.string;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -18,7 +21,10 @@ import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.Rope;
 
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -38,6 +44,10 @@ import java.util.regex.Pattern;
 public final class LlamaFamily implements ModelFamily {
     public static final LlamaFamily INSTANCE = new LlamaFamily();
     private static final Pattern LAYER_MODULE = Pattern.compile("model\\.layers\\.(\\d+)\\..+");
+    private static final Pattern PROJECTION = Pattern.compile("model\\.layers\\.\\d+\\.(self_attn\\.[qkvo]_proj|mlp\\.(gate|up|down)_proj)\\.weight");
+    /** The seven projections of a block, in the order {@link LlamaModel} calls its hook with. */
+    private static final List<String> SITES = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
 
     @Override
     public String displayName() {
@@ -70,7 +80,7 @@ public final class LlamaFamily implements ModelFamily {
             headDim = hidden / heads;
         } else headDim = intValue(hd, where, "head_dim");
         int maxPos = optionalInt(j, where, "max_position_embeddings", type.equals("llama") ? 2048 : 32768);
-        String act = j.has("hidden_act") && !j.get("hidden_act").isNull() ? j.get("hidden_act").asText() : "silu";
+        String act = string(j, where, "hidden_act", "silu");
         if (!act.equals("silu"))
             throw new UserError(where + ": hidden_act \"" + act + "\" is not supported; the LLaMA family runs silu (SwiGLU)");
         float eps = (float) number(j, where, "rms_norm_eps", 1e-6);
@@ -232,6 +242,97 @@ public final class LlamaFamily implements ModelFamily {
     }
 
     @Override
+    public CausalLm newModel(ModelConfig c, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
+                             boolean ckpt, Predicate<String> storedBf16) {
+        return new LlamaModel((LlamaConfig) c, layout, gemm, par, maxBatch, maxT, ckpt, storedBf16);
+    }
+
+    @Override
+    public boolean bf16Storable(String view) {
+        return PROJECTION.matcher(view).matches();
+    }
+
+    /** The sizes {@link LlamaModel}'s constructor allocates (keep the two in step). */
+    @Override
+    public long activationBytes(ModelConfig mc, int maxBatch, int maxT, boolean ckpt) {
+        LlamaConfig c = (LlamaConfig) mc;
+        long N = (long) maxBatch * maxT, C = c.hiddenSize(), F = c.intermediateSize(), Q = c.qDim(), K = c.kvDim();
+        long L = c.numLayers(), S = ckpt ? 1 : L, NH = c.numHeads(), NKV = c.numKvHeads();
+        boolean qk = c.qkNorm();
+        long floats = (L + 1) * N * C                   // resid
+                + S * N * C                             // hRes
+                + (qk ? S * N * (Q + K) : 0)            // qPre, kPre
+                + S * N * (Q + 2 * K)                   // qRot, kRot, vAct
+                + S * N * Q + S * maxBatch * NH * maxT  // att, lse
+                + 2 * S * N * F                         // gate, up
+                + 2 * S * N                             // rstd1, rstd2
+                + (qk ? S * N * (NH + NKV) : 0)         // qRstd, kRstd
+                + N * C + N * F + N * C + N * C + N     // xn, act, tmp, lnf, lnfRstd
+                + 2 * N * C + 3 * N * F + N * Q         // dres, dxn, dact, dgate, dup, datt
+                + N * (Q + 2 * K)                       // dq, dk, dv
+                + (qk ? N * (Q + K) : 0)                // dqPre, dkPre
+                + N * C                                 // dlnf
+                + dev.cpt4j.tensor.cpu.CrossEntropyHead.scratchSize((int) Math.min(128, N), (int) C, c.vocabSize());
+        return 4 * (floats + 3 * N);                    // + tokens, targets, embedSlots
+    }
+
+    @Override
+    public boolean sparseTokenEmbeddingGrad() {
+        return true;
+    }
+
+    @Override
+    public List<String> loraSites() {
+        return SITES;
+    }
+
+    /** peft's default for llama, mistral, qwen2 and qwen3: {@code ["q_proj", "v_proj"]}. */
+    @Override
+    public List<String> defaultLoraSites() {
+        return List.of("self_attn.q_proj", "self_attn.v_proj");
+    }
+
+    @Override
+    public List<String> resolveLoraSites(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String raw : names) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            if (n.equals("all-linear")) {                   // peft: every nn.Linear but the output head
+                out.addAll(SITES);
+                continue;
+            }
+            String hit = null;
+            for (String s : SITES) if (s.equals(n) || s.endsWith("." + n)) hit = s;
+            if (hit == null)
+                throw new UserError("--trainable '" + n + "' is not a projection of this LLaMA-family model; it has "
+                        + "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (or all-linear)");
+            out.add(hit);
+        }
+        List<String> sorted = new ArrayList<>();
+        for (String s : SITES) if (out.contains(s)) sorted.add(s);
+        return List.copyOf(sorted);
+    }
+
+    @Override
+    public List<String> resolveSavedModules(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String raw : names) {
+            String n = raw.strip();
+            if (n.isEmpty()) continue;
+            if (n.endsWith(".weight")) n = n.substring(0, n.length() - ".weight".length());
+            switch (n) {
+                case "embed_tokens", "model.embed_tokens" -> out.add("model.embed_tokens");
+                case "lm_head" -> out.add("lm_head");
+                case "norm", "model.norm" -> out.add("model.norm");
+                default -> throw new UserError("--modules_to_save '" + n + "' is not a module cpt4j can train in full on "
+                        + "this LLaMA-family model; it has embed_tokens, lm_head, norm");
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    @Override
     public StepModel decoder(ModelConfig c, float[] params, ParamLayout layout, int maxSeqs, int maxLength, Parallel par) {
         LlamaConfig lc = (LlamaConfig) c;
         return new LlamaDecoder(lc, LlamaWeights.of(lc, layout, params), maxSeqs, maxLength, par);
@@ -250,6 +351,11 @@ public final class LlamaFamily implements ModelFamily {
                 + ", intermediate_size " + c.intermediateSize() + ", num_hidden_layers " + c.numLayers()
                 + ", heads " + c.numHeads() + "/" + c.numKvHeads() + " kv, head_dim " + c.headDim()
                 + ", tie_word_embeddings " + c.tieWordEmbeddings();
+    }
+
+    @Override
+    public int attentionWidth(ModelConfig c) {
+        return ((LlamaConfig) c).qDim();
     }
 
     @Override
@@ -318,20 +424,10 @@ public final class LlamaFamily implements ModelFamily {
         return intValue(v, where, key);
     }
 
-    private static int optionalInt(ObjectNode j, String where, String key, int dflt) {
-        JsonNode v = j.get(key);
-        return v == null || v.isNull() ? dflt : intValue(v, where, key);
-    }
-
     private static Double optionalDouble(ObjectNode j, String where, String key) {
         JsonNode v = j.get(key);
         if (v == null || v.isNull()) return null;
         return number(j, where, key, 0.0);
     }
 
-    private static int intValue(JsonNode v, String where, String key) {
-        if (!v.isIntegralNumber() || !v.canConvertToInt())
-            throw new UserError(where + ": field '" + key + "' must be an integer, got " + v);
-        return v.asInt();
-    }
 }

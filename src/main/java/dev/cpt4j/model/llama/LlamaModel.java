@@ -1,8 +1,13 @@
 package dev.cpt4j.model.llama;
 
+import dev.cpt4j.io.DType;
 import dev.cpt4j.model.CausalLm;
+import dev.cpt4j.model.LinearHook;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
+import dev.cpt4j.tensor.RowSparseGrad;
+import dev.cpt4j.tensor.WeightStore;
+import dev.cpt4j.tensor.cpu.Conv1d;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
 import dev.cpt4j.tensor.cpu.Embedding;
 import dev.cpt4j.tensor.cpu.Gemm;
@@ -14,7 +19,10 @@ import dev.cpt4j.tensor.cpu.SwiGlu;
 
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Predicate;
 
@@ -34,14 +42,23 @@ import static dev.cpt4j.model.llama.LlamaWeights.off;
  * block inputs are kept and each block runs forward once more in backward. Attention never stores (B, NH, T, T); the
  * head never holds (B·T, V) logits. No dropout: every released config of the family has attention_dropout 0.
  *
+ * <p>For training an adapter the layout may carry extra views after the model's own (LoRA's A and B, which a
+ * {@link LinearHook} reads; the hook runs after each of the seven projections, site index in
+ * {@link LlamaFamily#loraSites()} order), and frozen projection weights may be kept in bfloat16 outside
+ * {@link #params()} ({@code --base_dtype bf16}: widened inside the GEMM's packing, never copied to fp32).
+ *
  * <p>Dimensions: B batch, T time, N = B·T, C hidden, NH/NKV query/kv heads, hd head_dim, Q = NH·hd, K = NKV·hd,
  * F intermediate, V vocab, L layers.
  */
 public final class LlamaModel implements CausalLm {
     private static final int HEAD_ROWS = 128;
     private final LlamaConfig cfg;
-    private final ParamLayout layout;
-    private final float[] params;
+    private final ParamLayout layout, storageLayout;
+    private final float[] params;                 // the fp32 views, laid out by storageLayout
+    private final short[] params16;               // the views stored in bf16 (frozen projection weights)
+    private final Set<String> bf16Views;
+    private LinearHook hook;
+    private long lastSeed;
     private final LlamaWeights w;
     private final Gemm gemm;
     private final Parallel par;
@@ -66,17 +83,56 @@ public final class LlamaModel implements CausalLm {
 
     private float[] grads;
     private Map<Integer, Integer> gradOf = new HashMap<>();   // parameter offset → gradient offset (trained views)
+    private boolean sparseEmbedWanted;
+    private RowSparseGrad embedSparse;                        // embed_tokens' gradient when row-sparse, else null
+    private final int[] embedSlots;                           // (maxN) slot of each token's row in embedSparse
     private Predicate<String> frozen = n -> false;
     private float gradScale = 1f;
     private int curB, curT, validCount;
     private boolean lastTraining;
 
     public LlamaModel(LlamaConfig cfg, Gemm gemm, Parallel par, int maxBatch, int maxT, boolean gradientCheckpointing) {
+        this(cfg, LlamaLayout.of(cfg), gemm, par, maxBatch, maxT, gradientCheckpointing, n -> false);
+    }
+
+    /**
+     * As {@link #LlamaModel(LlamaConfig, Gemm, Parallel, int, int, boolean)} over {@code layout}: {@link LlamaLayout}
+     * followed by extra views the model ignores (LoRA's); the projection weights for which {@code storedBf16} is true
+     * are frozen and stored in bf16 ({@link #writeView} rounds to nearest even, as {@code .to(torch.bfloat16)}).
+     */
+    public LlamaModel(LlamaConfig cfg, ParamLayout layout, Gemm gemm, Parallel par, int maxBatch, int maxT,
+                      boolean gradientCheckpointing, Predicate<String> storedBf16) {
         if (maxBatch < 1 || maxT < 1) throw new IllegalArgumentException("maxBatch and maxT must be positive");
+        List<ParamLayout.View> base = LlamaLayout.of(cfg).views(), given = layout.views();
+        boolean prefix = given.size() >= base.size();
+        for (int i = 0; prefix && i < base.size(); i++)
+            prefix = base.get(i).name().equals(given.get(i).name()) && Arrays.equals(base.get(i).shape(), given.get(i).shape());
+        if (!prefix) throw new IllegalArgumentException("layout does not start with the LLaMA layout of the config");
         this.cfg = cfg;
-        this.layout = LlamaLayout.of(cfg);
-        this.params = new float[layout.size()];
-        this.w = LlamaWeights.of(cfg, layout, params);
+        this.layout = layout;
+        this.bf16Views = new HashSet<>();
+        ParamLayout fp32 = new ParamLayout();
+        int n16 = 0;
+        for (ParamLayout.View v : given) {
+            if (storedBf16.test(v.name())) {
+                if (!LlamaFamily.INSTANCE.bf16Storable(v.name()))
+                    throw new IllegalArgumentException(v.name() + " cannot be stored in bf16 (only projection weights)");
+                bf16Views.add(v.name());
+                n16 += v.size();
+            } else fp32.add(v.name(), v.shape());
+        }
+        this.storageLayout = bf16Views.isEmpty() ? layout : fp32;
+        this.params = new float[storageLayout.size()];
+        this.params16 = new short[n16];
+        WeightStore store = new WeightStore();
+        int o16 = 0;
+        for (ParamLayout.View v : given) {
+            if (bf16Views.contains(v.name())) {
+                store.put(new WeightStore.Tensor(v.name(), v.shape(), null, params16, o16));
+                o16 += v.size();
+            } else store.put(new WeightStore.Tensor(v.name(), v.shape(), params, null, storageLayout.get(v.name()).offset()));
+        }
+        this.w = LlamaWeights.of(cfg, store);
         this.gemm = gemm;
         this.par = par;
         this.L = cfg.numLayers();
@@ -96,6 +152,7 @@ public final class LlamaModel implements CausalLm {
         int S = gradientCheckpointing ? 1 : L;
         tokens = new int[maxN];
         targets = new int[maxN];
+        embedSlots = new int[maxN];
         resid = new float[Math.multiplyExact((L + 1) * maxN, C)];
         hRes = new float[S * maxN * C];
         qPre = cfg.qkNorm() ? new float[S * maxN * Q] : null;
@@ -146,6 +203,52 @@ public final class LlamaModel implements CausalLm {
         return params;
     }
 
+    @Override
+    public ParamLayout storageLayout() {
+        return storageLayout;
+    }
+
+    @Override
+    public int paramOffset(String name) {
+        return bf16Views.contains(name) ? -1 : storageLayout.get(name).offset();
+    }
+
+    @Override
+    public void writeView(String name, float[] src, int srcOff) {
+        WeightStore.Tensor t = tensor(name);
+        int n = layout.get(name).size();
+        if (!t.isBf16()) System.arraycopy(src, srcOff, params, t.offset(), n);
+        else for (int k = 0; k < n; k++) params16[t.offset() + k] = DType.floatToBf16(src[srcOff + k]);
+    }
+
+    private WeightStore.Tensor tensor(String name) {
+        ParamLayout.View v = layout.get(name);
+        return bf16Views.contains(name) ? bf16Tensor(name) : new WeightStore.Tensor(name, v.shape(), params, null, paramOffset(name));
+    }
+
+    private WeightStore.Tensor bf16Tensor(String name) {
+        int o = 0;
+        for (ParamLayout.View v : layout.views()) {
+            if (v.name().equals(name)) return new WeightStore.Tensor(name, v.shape(), null, params16, o);
+            if (bf16Views.contains(v.name())) o += v.size();
+        }
+        throw new IllegalArgumentException(name);
+    }
+
+    @Override
+    public void setLinearHook(LinearHook hook) {
+        this.hook = hook;
+    }
+
+    /** Bytes this model's activation and scratch buffers take (what {@link LlamaFamily#activationBytes} predicts). */
+    public long allocatedActivationBytes() {
+        long n = tokens.length + targets.length + embedSlots.length;
+        for (float[] a : new float[][] {resid, hRes, qPre, kPre, qRot, kRot, vAct, att, lse, gate, up, rstd1, rstd2, qRstd,
+                kRstd, xn, act, tmp, lnf, lnfRstd, dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf, headScratch})
+            if (a != null) n += a.length;
+        return 4 * n;
+    }
+
     /** The weight table over {@link #params()} (shared with {@link LlamaDecoder}). */
     public LlamaWeights weights() {
         return w;
@@ -156,9 +259,14 @@ public final class LlamaModel implements CausalLm {
         if (grads == null) {
             int size = 0;
             gradOf = new HashMap<>();
+            boolean sparse = sparseEmbedWanted && !cfg.tieWordEmbeddings() && !frozen.test(LlamaLayout.EMBED);
+            if (!sparse) embedSparse = null;
+            else if (embedSparse == null) embedSparse = new RowSparseGrad(V, C);
+            else embedSparse.zero();
             for (ParamLayout.View v : layout.views()) {
-                if (frozen.test(v.name())) continue;
-                gradOf.put(v.offset(), size);
+                if (frozen.test(v.name()) || bf16Views.contains(v.name())) continue;
+                if (sparse && v.name().equals(LlamaLayout.EMBED)) continue;
+                gradOf.put(paramOffset(v.name()), size);
                 size += v.size();
             }
             grads = new float[size];
@@ -169,7 +277,8 @@ public final class LlamaModel implements CausalLm {
     @Override
     public int gradOffset(String name) {
         grads();
-        Integer o = gradOf.get(layout.get(name).offset());
+        if (bf16Views.contains(name)) return -1;
+        Integer o = gradOf.get(paramOffset(name));
         return o == null ? -1 : o;
     }
 
@@ -208,6 +317,24 @@ public final class LlamaModel implements CausalLm {
     @Override
     public void zeroGrad() {
         Arrays.fill(grads(), 0f);
+        if (embedSparse != null) embedSparse.zero();
+    }
+
+    /**
+     * With {@code sparse} true, a trainable untied {@code embed_tokens} keeps its gradient in a {@link RowSparseGrad}
+     * instead of {@link #grads()}: its backward only adds into the rows of the batch's tokens (a tied embedding stays
+     * dense: the head writes every row). The values are the same as dense. Replaces and zeroes the gradients.
+     */
+    @Override
+    public void setSparseTokenEmbeddingGrad(boolean sparse) {
+        sparseEmbedWanted = sparse;
+        grads = null;
+    }
+
+    @Override
+    public RowSparseGrad sparseGrad(String name) {
+        grads();
+        return name.equals(LlamaLayout.EMBED) ? embedSparse : null;
     }
 
     /**
@@ -219,7 +346,13 @@ public final class LlamaModel implements CausalLm {
         SplittableRandom r = new SplittableRandom(seed);
         double std = cfg.initializerRange();
         for (ParamLayout.View v : layout.views()) {
-            int o = v.offset(), n = v.size();
+            int n = v.size();
+            if (bf16Views.contains(v.name())) {
+                int o = bf16Tensor(v.name()).offset();
+                for (int i = 0; i < n; i++) params16[o + i] = DType.floatToBf16((float) (r.nextGaussian() * std));
+                continue;
+            }
+            int o = paramOffset(v.name());
             if (v.name().endsWith(".bias")) Arrays.fill(params, o, o + n, 0f);
             else if (v.name().endsWith("norm.weight")) Arrays.fill(params, o, o + n, 1f);
             else for (int i = 0; i < n; i++) params[o + i] = (float) (r.nextGaussian() * std);
@@ -229,6 +362,7 @@ public final class LlamaModel implements CausalLm {
     @Override
     public float forward(int[] toks, int[] labels, int B, int T, boolean training, long dropoutSeed) {
         int N = B * T;
+        lastSeed = dropoutSeed;
         run(toks, B, T, training);
         int[] lab = labels == null ? toks : labels;
         if (lab.length < N) throw new IllegalArgumentException("labels shorter than B·T");
@@ -311,26 +445,26 @@ public final class LlamaModel implements CausalLm {
                 sF = s * maxN * F, sN = s * maxN;
         RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
         if (cfg.qkNorm()) {
-            NnLinear.forward(gemm, par, qPre, sQ, xn, 0, params, off(w.q()[l]), bias(off(w.qb()[l])), off(w.qb()[l]), N, C, Q);
-            NnLinear.forward(gemm, par, kPre, sK, xn, 0, params, off(w.k()[l]), bias(off(w.kb()[l])), off(w.kb()[l]), N, C, K);
+            proj(l, Q_PROJ, qPre, sQ, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
+            proj(l, K_PROJ, kPre, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
             RmsNorm.forward(par, qRot, sQ, qRstd, s * maxN * NH, qPre, sQ, params, off(w.qNorm()[l]), N * NH, hd, eps);
             RmsNorm.forward(par, kRot, sK, kRstd, s * maxN * NKV, kPre, sK, params, off(w.kNorm()[l]), N * NKV, hd, eps);
         } else {
-            NnLinear.forward(gemm, par, qRot, sQ, xn, 0, params, off(w.q()[l]), bias(off(w.qb()[l])), off(w.qb()[l]), N, C, Q);
-            NnLinear.forward(gemm, par, kRot, sK, xn, 0, params, off(w.k()[l]), bias(off(w.kb()[l])), off(w.kb()[l]), N, C, K);
+            proj(l, Q_PROJ, qRot, sQ, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
+            proj(l, K_PROJ, kRot, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
         }
-        NnLinear.forward(gemm, par, vAct, sK, xn, 0, params, off(w.v()[l]), bias(off(w.vb()[l])), off(w.vb()[l]), N, C, K);
+        proj(l, V_PROJ, vAct, sK, xn, 0, w.v()[l], w.vb()[l], N, C, K);
         Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
         Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
         GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
-        NnLinear.forward(gemm, par, tmp, 0, att, sQ, params, off(w.o()[l]), bias(off(w.ob()[l])), off(w.ob()[l]), N, Q, C);
+        proj(l, O_PROJ, tmp, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
         add(hRes, sC, resid, rIn, tmp, 0, N * C);
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
-        NnLinear.forward(gemm, par, gate, sF, xn, 0, params, off(w.gate()[l]), bias(off(w.gateB()[l])), off(w.gateB()[l]), N, C, F);
-        NnLinear.forward(gemm, par, up, sF, xn, 0, params, off(w.up()[l]), bias(off(w.upB()[l])), off(w.upB()[l]), N, C, F);
+        proj(l, GATE_PROJ, gate, sF, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
+        proj(l, UP_PROJ, up, sF, xn, 0, w.up()[l], w.upB()[l], N, C, F);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
-        NnLinear.forward(gemm, par, tmp, 0, act, 0, params, off(w.down()[l]), bias(off(w.downB()[l])), off(w.downB()[l]), N, F, C);
+        proj(l, DOWN_PROJ, tmp, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
         add(resid, rOut, hRes, sC, tmp, 0, N * C);
     }
 
@@ -358,6 +492,10 @@ public final class LlamaModel implements CausalLm {
         }
         int e = g(off(w.embed()));
         if (e >= 0) Embedding.backward(par, grads, e, null, 0, dres, 0, tokens, 0, curB, curT, C);
+        else if (embedSparse != null) {   // the rows of this batch's tokens become slots; the same scatter-add into them
+            for (int i = 0; i < N; i++) embedSlots[i] = embedSparse.slot(tokens[i]);
+            Embedding.backward(par, embedSparse.data(), 0, null, 0, dres, 0, embedSlots, 0, curB, curT, C);
+        }
         lastTraining = false;
     }
 
@@ -370,15 +508,15 @@ public final class LlamaModel implements CausalLm {
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
         Arrays.fill(dact, 0, N * F, 0f);
-        linBack(dact, 0, dres, 0, act, 0, off(w.down()[l]), off(w.downB()[l]), N, F, C);
+        linBack(l, DOWN_PROJ, dact, 0, dres, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
         SwiGlu.backward(par, dgate, 0, dup, 0, dact, 0, gate, sF, up, sF, N * F);
         Arrays.fill(dxn, 0, N * C, 0f);
-        linBack(dxn, 0, dgate, 0, xn, 0, off(w.gate()[l]), off(w.gateB()[l]), N, C, F);
-        linBack(dxn, 0, dup, 0, xn, 0, off(w.up()[l]), off(w.upB()[l]), N, C, F);
+        linBack(l, GATE_PROJ, dxn, 0, dgate, 0, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
+        linBack(l, UP_PROJ, dxn, 0, dup, 0, xn, 0, w.up()[l], w.upB()[l], N, C, F);
         RmsNorm.backward(par, dres, 0, ga(off(w.ln2()[l])), g(off(w.ln2()[l])), dxn, 0, hRes, sC, params, off(w.ln2()[l]), rstd2, sN, N, C);
         // attention half: h = x + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = RMSNorm(x)
         Arrays.fill(datt, 0, N * Q, 0f);
-        linBack(datt, 0, dres, 0, att, sQ, off(w.o()[l]), off(w.ob()[l]), N, Q, C);
+        linBack(l, O_PROJ, datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
         GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
                 vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
         Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
@@ -396,14 +534,39 @@ public final class LlamaModel implements CausalLm {
         }
         RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
         Arrays.fill(dxn, 0, N * C, 0f);
-        linBack(dxn, 0, dqIn, 0, xn, 0, off(w.q()[l]), off(w.qb()[l]), N, C, Q);
-        linBack(dxn, 0, dkIn, 0, xn, 0, off(w.k()[l]), off(w.kb()[l]), N, C, K);
-        linBack(dxn, 0, dv, 0, xn, 0, off(w.v()[l]), off(w.vb()[l]), N, C, K);
+        linBack(l, Q_PROJ, dxn, 0, dqIn, 0, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
+        linBack(l, K_PROJ, dxn, 0, dkIn, 0, xn, 0, w.k()[l], w.kb()[l], N, C, K);
+        linBack(l, V_PROJ, dxn, 0, dv, 0, xn, 0, w.v()[l], w.vb()[l], N, C, K);
         RmsNorm.backward(par, dres, 0, ga(off(w.ln1()[l])), g(off(w.ln1()[l])), dxn, 0, resid, rIn, params, off(w.ln1()[l]), rstd1, sN, N, C);
     }
 
-    /** dx += dy·W, dW += dyᵀ·x, db += Σ dy for the projection at weight offset wo (bias bo, −1 = none). */
-    private void linBack(float[] dx, int dxOff, float[] dy, int dyOff, float[] x, int xOff, int wo, int bo, int N, int in, int out) {
-        NnLinear.backward(gemm, par, dx, dxOff, ga(wo), g(wo), ga(bo), g(bo), dy, dyOff, x, xOff, params, wo, N, in, out);
+    /** The LoRA sites of a block, in {@link LlamaFamily#loraSites()} order. */
+    static final int Q_PROJ = 0, K_PROJ = 1, V_PROJ = 2, O_PROJ = 3, GATE_PROJ = 4, UP_PROJ = 5, DOWN_PROJ = 6;
+
+    /** The one place a projection runs forward: y (N, out) = x (N, in)·Wᵀ + b (W fp32 or bf16), then the hook. */
+    private void proj(int l, int site, float[] y, int yOff, float[] x, int xOff, WeightStore.Tensor wt, WeightStore.Tensor bt,
+                      int N, int in, int out) {
+        int bo = off(bt);
+        if (wt.isBf16()) NnLinear.forwardBf16(gemm, par, y, yOff, x, xOff, params16, wt.offset(), bias(bo), bo, N, in, out);
+        else NnLinear.forward(gemm, par, y, yOff, x, xOff, params, wt.offset(), bias(bo), bo, N, in, out);
+        if (hook != null) hook.forward(l, site, x, xOff, y, yOff, N, in, out, lastTraining, lastSeed);
+    }
+
+    /**
+     * The one place a projection runs backward: dx += dy·W, dW += dyᵀ·x, db += Σ dy (unless frozen; a bf16 weight
+     * always is), then the hook.
+     */
+    private void linBack(int l, int site, float[] dx, int dxOff, float[] dy, int dyOff, float[] x, int xOff,
+                         WeightStore.Tensor wt, WeightStore.Tensor bt, int N, int in, int out) {
+        int bo = off(bt);
+        if (wt.isBf16()) {
+            // dx (N, in) += dy (N, out) · W (out, in), W widened from bf16 while packing
+            gemm.sgemmBf16(false, false, N, in, out, dy, dyOff, out, params16, wt.offset(), in, 1f, dx, dxOff, in);
+            if (g(bo) >= 0) Conv1d.biasBackward(par, grads, g(bo), dy, dyOff, N, out);
+        } else {
+            int wo = wt.offset();
+            NnLinear.backward(gemm, par, dx, dxOff, ga(wo), g(wo), ga(bo), g(bo), dy, dyOff, x, xOff, params, wo, N, in, out);
+        }
+        if (hook != null) hook.backward(l, site, x, xOff, dy, dyOff, dx, dxOff, N, in, out);
     }
 }

@@ -16,9 +16,7 @@ public final class Conv1d {
     public static void forward(Gemm gemm, Parallel par, float[] out, int outOff, float[] x, int xOff,
                                float[] w, int wOff, float[] b, int bOff, int N, int IN, int OUT) {
         if (b != null) {
-            par.forRange(N, (r0, r1) -> {
-                for (int r = r0; r < r1; r++) System.arraycopy(b, bOff, out, outOff + r * OUT, OUT);
-            });
+            fillBias(par, out, outOff, b, bOff, N, OUT);
         }
         gemm.sgemm(false, false, N, OUT, IN, x, xOff, IN, w, wOff, OUT, b != null ? 1f : 0f, out, outOff, OUT);
     }
@@ -38,9 +36,7 @@ public final class Conv1d {
     public static void forwardBf16(Gemm gemm, Parallel par, float[] out, int outOff, float[] x, int xOff,
                                    short[] w, int wOff, float[] b, int bOff, int N, int IN, int OUT) {
         if (b != null) {
-            par.forRange(N, (r0, r1) -> {
-                for (int r = r0; r < r1; r++) System.arraycopy(b, bOff, out, outOff + r * OUT, OUT);
-            });
+            fillBias(par, out, outOff, b, bOff, N, OUT);
         }
         gemm.sgemmBf16(false, false, N, OUT, IN, x, xOff, IN, w, wOff, OUT, b != null ? 1f : 0f, out, outOff, OUT);
     }
@@ -53,6 +49,13 @@ public final class Conv1d {
                                     float[] dout, int dOff, short[] w, int wOff, int N, int IN, int OUT) {
         if (dx != null) gemm.sgemmBf16(false, true, N, IN, OUT, dout, dOff, OUT, w, wOff, OUT, 1f, dx, dxOff, IN);
         if (db != null) biasBackward(par, db, dbOff, dout, dOff, N, OUT);
+    }
+
+    /** out (N, OUT) = b broadcast over the rows (the bias a product then accumulates onto); shared with {@link NnLinear}. */
+    static void fillBias(Parallel par, float[] out, int outOff, float[] b, int bOff, int N, int OUT) {
+        par.forRange(N, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) System.arraycopy(b, bOff, out, outOff + r * OUT, OUT);
+        });
     }
 
     /** db (OUT) += Σ_rows dout (N, OUT); threads split the columns, rows summed in order. */

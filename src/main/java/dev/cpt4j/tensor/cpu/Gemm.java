@@ -471,18 +471,8 @@ public final class Gemm {
 
     private void smallM(boolean transA, boolean transB, int M, int N, int K, float[] A, int aOff, int lda,
                         float[] B, int bOff, int ldb, boolean accumulate, float[] C, int cOff, int ldc) {
-        float[] a = A;
-        int ao = aOff, la = lda;
-        if (transA) {
-            // op(A) is at most SMALL_M_NT×K: copying it row-major is cheap next to reading B.
-            if (smallA.length < M * K) smallA = new float[M * K];
-            a = smallA;
-            ao = 0;
-            la = K;
-            for (int k = 0; k < K; k++) for (int i = 0; i < M; i++) a[i * K + k] = A[aOff + k * lda + i];
-        }
-        float[] fa = a;
-        int fao = ao, fla = la;
+        float[] fa = transA ? rowMajorA(M, K, A, aOff, lda) : A;
+        int fao = transA ? 0 : aOff, fla = transA ? K : lda;
         if (transB) {
             int groups = ceilDiv(N, 4);
             par.forRange(groups, (s, e) -> smallNT(M, Math.min(N, e * 4), K, fa, fao, fla, B, bOff, ldb,
@@ -492,6 +482,13 @@ public final class Gemm {
             par.forRange(blocks, (s, e) -> smallNN(M, s * w, Math.min(N, e * w), K, fa, fao, fla, B, bOff, ldb,
                     accumulate, C, cOff, ldc));
         }
+    }
+
+    /** op(A) of a small-M product with transA, copied row-major (M×K) into {@code smallA}: cheap next to reading B. */
+    private float[] rowMajorA(int M, int K, float[] A, int aOff, int lda) {
+        if (smallA.length < M * K) smallA = new float[M * K];
+        for (int k = 0; k < K; k++) for (int i = 0; i < M; i++) smallA[i * K + k] = A[aOff + k * lda + i];
+        return smallA;
     }
 
     /** Rows of a bf16 B widened together by {@link #smallNTBf16}: 8 × K floats stay in L2 while every row of A reads them. */
@@ -504,17 +501,8 @@ public final class Gemm {
      */
     private void smallNTBf16(boolean transA, int M, int N, int K, float[] A, int aOff, int lda, short[] B16, int bOff,
                              int ldb, boolean accumulate, float[] C, int cOff, int ldc) {
-        float[] a = A;
-        int ao = aOff, la = lda;
-        if (transA) {
-            if (smallA.length < M * K) smallA = new float[M * K];
-            a = smallA;
-            ao = 0;
-            la = K;
-            for (int k = 0; k < K; k++) for (int i = 0; i < M; i++) a[i * K + k] = A[aOff + k * lda + i];
-        }
-        float[] fa = a;
-        int fao = ao, fla = la;
+        float[] fa = transA ? rowMajorA(M, K, A, aOff, lda) : A;
+        int fao = transA ? 0 : aOff, fla = transA ? K : lda;
         int groups = ceilDiv(N, BF16_ROWS);
         par.forRange(groups, (g0, g1) -> {
             float[] w = new float[BF16_ROWS * K];

@@ -13,14 +13,14 @@ public final class NnLinear {
     /** out (N, OUT) = x (N, IN) · Wᵀ (W is (OUT, IN)) + b (OUT); b may be null. */
     public static void forward(Gemm gemm, Parallel par, float[] out, int outOff, float[] x, int xOff,
                                float[] w, int wOff, float[] b, int bOff, int N, int IN, int OUT) {
-        if (b != null) fillBias(par, out, outOff, b, bOff, N, OUT);
+        if (b != null) Conv1d.fillBias(par, out, outOff, b, bOff, N, OUT);
         gemm.sgemm(false, true, N, OUT, IN, x, xOff, IN, w, wOff, IN, b != null ? 1f : 0f, out, outOff, OUT);
     }
 
     /** {@link #forward} with W stored as bfloat16 bits (a frozen base kept in bf16; widened while packing). */
     public static void forwardBf16(Gemm gemm, Parallel par, float[] out, int outOff, float[] x, int xOff,
                                    short[] w, int wOff, float[] b, int bOff, int N, int IN, int OUT) {
-        if (b != null) fillBias(par, out, outOff, b, bOff, N, OUT);
+        if (b != null) Conv1d.fillBias(par, out, outOff, b, bOff, N, OUT);
         gemm.sgemmBf16(false, true, N, OUT, IN, x, xOff, IN, w, wOff, IN, b != null ? 1f : 0f, out, outOff, OUT);
     }
 
@@ -32,22 +32,7 @@ public final class NnLinear {
                                 float[] dout, int dOff, float[] x, int xOff, float[] w, int wOff, int N, int IN, int OUT) {
         if (dx != null) gemm.sgemm(false, false, N, IN, OUT, dout, dOff, OUT, w, wOff, IN, 1f, dx, dxOff, IN);
         if (dw != null) gemm.sgemm(true, false, OUT, IN, N, dout, dOff, OUT, x, xOff, IN, 1f, dw, dwOff, IN);
-        if (db != null) biasBackward(par, db, dbOff, dout, dOff, N, OUT);
-    }
-
-    /** db (OUT) += Σ_rows dout (N, OUT); threads split the columns, rows summed in order (thread-count independent). */
-    public static void biasBackward(Parallel par, float[] db, int dbOff, float[] dout, int dOff, int N, int OUT) {
-        int S = VecMath.S.length();
-        par.forRange((OUT + S - 1) / S, (b0, b1) -> {
-            int c0 = b0 * S, c1 = Math.min(OUT, b1 * S);
-            for (int r = 0; r < N; r++) VecMath.add(dout, dOff + r * OUT + c0, db, dbOff + c0, c1 - c0);
-        });
-    }
-
-    private static void fillBias(Parallel par, float[] out, int outOff, float[] b, int bOff, int N, int OUT) {
-        par.forRange(N, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) System.arraycopy(b, bOff, out, outOff + r * OUT, OUT);
-        });
+        if (db != null) Conv1d.biasBackward(par, db, dbOff, dout, dOff, N, OUT);
     }
 
     /** Naive twin of {@link #forward}. */

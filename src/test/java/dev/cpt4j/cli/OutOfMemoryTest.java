@@ -45,7 +45,7 @@ class OutOfMemoryTest {
                 + "\"n_positions\":16,\"n_embd\":16,\"n_layer\":2,\"n_head\":2}");
         // 1,000,000 sequences' KV cache (~2 GB) in a 64 MiB heap
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
                 Main.class.getName(), "bench", "generate", "--config", cfg.toString(), "--prompt-tokens", "4",
                 "--max-new-tokens", "4", "--num-return-sequences", "1000000", "--threads", "1"));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();

@@ -46,6 +46,7 @@ class KernelDeterminismTest {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("--add-modules");
         cmd.add("jdk.incubator.vector");
+        cmd.add("--enable-native-access=ALL-UNNAMED");
         cmd.addAll(List.of(jvmFlags));
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), KernelDeterminismProbe.class.getName(),
                 out.toString(), Integer.toString(iterations)));

@@ -36,9 +36,13 @@ public final class Gemm {
     private static final int L = S.length();
     /** Vector registers of the ISA: 32 with AVX-512 and with AArch64 NEON/SVE, 16 with AVX2 and SSE. */
     static final int REGISTERS = registers(L, System.getProperty("os.arch", ""));
-    /** The micro-tile rows this JVM uses ({@link #tileRows}), and the ones a Gemm can be built with. */
-    static final int MR = tileRows(L, REGISTERS);
+    /** The micro-tiles a Gemm can be built with (rows; each has its own kernel method). */
     static final int[] TILES = {8, 12};
+    /**
+     * The micro-tile rows this JVM uses: {@link #tileRows}, or {@code -Dcpt4j.gemm.tile=8|12} (a tuning knob for A/B
+     * measurements, e.g. whole training steps on either tile).
+     */
+    static final int MR = Integer.getInteger("cpt4j.gemm.tile", tileRows(L, REGISTERS));
     /** Micro-tile columns: two vectors. */
     static final int NR = 2 * L;
     /** Row counts up to this use the unpacked small-M path. */
@@ -695,9 +699,12 @@ public final class Gemm {
 
     /**
      * The micro-tile rows for a vector width and register count: an MR×(2 vectors) tile needs 2·MR accumulators,
-     * 2 B vectors and a broadcast. 16 registers fit 8 rows (16 accumulators; C2 folds the B loads into the FMAs) —
-     * measured faster on AVX2 than 6×16, 4×24, 12×16 and 8×24. With 32 registers 12 rows fit (27 registers).
-     * TODO measured on AVX-512
+     * 2 B vectors and a broadcast. 16 registers (AVX2): 8 rows (16 accumulators; C2 folds the B loads into the FMAs),
+     * measured faster there than 6×16, 4×24, 12×16 and 8×24 (docs/PERFORMANCE-gemm.md). 32 registers: 12 rows
+     * (27 registers). On AVX-512 (Zen 4, 2 vCPUs, loaded, 8×32 vs 12×32 alternated): bare kernel 1 thread medians
+     * 140 vs 160 GFLOP/s, 2 threads 84 vs 93 (12 ahead in every round); 512×768·768×2304 GEMM a tie (109 vs 111 on
+     * 1 thread, 129 vs 130 on 2); GPT-2 110M full fine-tuning steps 145–167 vs 153–177 tokens/s. NEON (4 lanes, 32
+     * registers) takes 12 rows by the same count, unmeasured.
      */
     static int tileRows(int lanes, int registers) {
         return registers >= 32 ? 12 : 8;

@@ -7,6 +7,7 @@ import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tensor.cpu.GqaAttention;
+import dev.cpt4j.tensor.cpu.MatVec;
 import dev.cpt4j.tensor.cpu.NnLinear;
 import dev.cpt4j.tensor.cpu.RmsNorm;
 import dev.cpt4j.tensor.cpu.Rope;
@@ -27,6 +28,8 @@ import dev.cpt4j.tensor.cpu.SwiGlu;
  * R = max(maxT, N) activation rows.
  */
 public final class LlamaDecoder implements StepModel {
+    /** Row counts up to this (decode steps) take the weight-streaming {@link MatVec#nnPacked} path, larger the GEMM. */
+    static final int MATVEC_ROWS = 16;
     /** Rows of one head pass in {@link #sequenceLoss}. */
     private static final int LOSS_ROWS = 64;
     private final LlamaConfig cfg;
@@ -40,6 +43,11 @@ public final class LlamaDecoder implements StepModel {
     private final float[] x, xn, q, qn, k, kn, v, att, tmp, gate, up, act, rstd, qr, kr, lse, last, logits, scratch;
     private final float[] cos, sin;           // (maxT, hd/2) table of the current frequencies
     private final float[] rowCos, rowSin;     // (hd/2) one position's
+    // fp32 matrices again, packed once as column strips for MatVec.nnPacked (a decode step then streams each weight
+    // exactly once), or null: bf16-stored weights, or a model too large for one packed array
+    private final float[] packed;
+    private final java.util.IdentityHashMap<WeightStore.Tensor, Integer> packedAt = new java.util.IdentityHashMap<>();
+    private final float[] packScratch;
     private int tableSeqLen = -1;             // seq_len the table was built for (dynamic rope), −1 = none
     private int seenLen;                      // longest sequence since the prefill (dynamic rope)
 
@@ -93,6 +101,32 @@ public final class LlamaDecoder implements StepModel {
         sin = new float[maxT * half];
         rowCos = new float[half];
         rowSin = new float[half];
+        java.util.List<WeightStore.Tensor[]> mats = new java.util.ArrayList<>();
+        for (int l = 0; l < L; l++)
+            for (WeightStore.Tensor t : new WeightStore.Tensor[] {w.q()[l], w.k()[l], w.v()[l], w.o()[l], w.gate()[l],
+                    w.up()[l], w.down()[l]}) mats.add(new WeightStore.Tensor[] {t});
+        mats.add(new WeightStore.Tensor[] {w.head()});
+        long total = 0;
+        boolean fp32 = true;
+        for (WeightStore.Tensor[] m : mats) {
+            fp32 &= !m[0].isBf16();
+            total += MatVec.packedSize(m[0].shape()[1], m[0].shape()[0]);
+        }
+        if (fp32 && total <= Integer.MAX_VALUE - 16) {
+            packed = new float[(int) total];
+            int at = 0;
+            for (WeightStore.Tensor[] m : mats) {
+                WeightStore.Tensor t = m[0];
+                int out = t.shape()[0], in = t.shape()[1];   // nn.Linear [out, in]: op(B) = Wᵀ is (in, out)
+                MatVec.pack(par, true, in, out, t.f32(), t.offset(), in, packed, at);
+                packedAt.put(t, at);
+                at += (int) MatVec.packedSize(in, out);
+            }
+            packScratch = new float[MatVec.scratchSize(MATVEC_ROWS, Math.max(Math.max(C, Q), F))];
+        } else {
+            packed = null;
+            packScratch = null;
+        }
     }
 
     @Override
@@ -257,7 +291,9 @@ public final class LlamaDecoder implements StepModel {
     private void linear(float[] out, float[] in, WeightStore.Tensor W, WeightStore.Tensor b, int R, int IN, int OUT) {
         float[] bf = b == null ? null : b.f32();
         int bo = b == null ? 0 : b.offset();
-        if (W.isBf16()) NnLinear.forwardBf16(gemm, par, out, 0, in, 0, W.bf16(), W.offset(), bf, bo, R, IN, OUT);
+        if (packed != null && R <= MATVEC_ROWS)
+            MatVec.nnPacked(par, R, OUT, IN, in, 0, IN, packed, packedAt.get(W), bf, bo, out, 0, OUT, packScratch);
+        else if (W.isBf16()) NnLinear.forwardBf16(gemm, par, out, 0, in, 0, W.bf16(), W.offset(), bf, bo, R, IN, OUT);
         else NnLinear.forward(gemm, par, out, 0, in, 0, W.f32(), W.offset(), bf, bo, R, IN, OUT);
     }
 
@@ -295,7 +331,9 @@ public final class LlamaDecoder implements StepModel {
     private void head(int R) {
         norm(xn, last, w.norm(), R, C);
         WeightStore.Tensor h = w.head();
-        if (h.isBf16()) gemm.sgemmBf16(false, true, R, V, C, xn, 0, C, h.bf16(), h.offset(), C, 0f, logits, 0, V);
+        if (packed != null && R <= MATVEC_ROWS)
+            MatVec.nnPacked(par, R, V, C, xn, 0, C, packed, packedAt.get(h), null, 0, logits, 0, V, packScratch);
+        else if (h.isBf16()) gemm.sgemmBf16(false, true, R, V, C, xn, 0, C, h.bf16(), h.offset(), C, 0f, logits, 0, V);
         else CrossEntropyHead.logits(gemm, logits, 0, xn, 0, h.f32(), h.offset(), R, C, V);
     }
 }

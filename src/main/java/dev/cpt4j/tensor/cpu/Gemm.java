@@ -120,7 +120,11 @@ public final class Gemm {
                       float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                       float beta, float[] C, int cOff, int ldc) {
         checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
-        if (blas != null && M > 0 && N > 0 && K > 0) nativeRun(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+        // Small-M products (a decode step's rows) stay on the Java path, which streams B once with dot products:
+        // one single-threaded OpenBLAS call per worker measured slower there (SmolLM2 bench generate, 2 threads,
+        // idle: 45.1 tokens/s native vs 71.0 java).
+        if (blas != null && M > (transB ? SMALL_M_NT : SMALL_M) && N > 0 && K > 0)
+            nativeRun(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
         else run(transA, transB, M, N, K, A, aOff, lda, B, null, bOff, ldb, beta, C, cOff, ldc);
     }
 

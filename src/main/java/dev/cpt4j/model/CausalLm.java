@@ -100,4 +100,22 @@ public interface CausalLm {
 
     /** Attaches (or with null removes) extra computation at every per-layer projection (LoRA). */
     void setLinearHook(LinearHook hook);
+
+    /**
+     * HF's causal-LM shift: {@code targets[b, t] = labels[b, t+1]} for t &lt; T−1, −1 at the last position and for
+     * negative (ignored) labels; labels null means labels = tokens. Returns how many positions have a target.
+     */
+    static int shiftedTargets(int[] tokens, int[] labels, int B, int T, int V, int[] targets) {
+        int[] lab = labels == null ? tokens : labels;
+        if (lab.length < B * T) throw new IllegalArgumentException("labels shorter than B·T");
+        int count = 0;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int tg = t < T - 1 ? lab[b * T + t + 1] : -1;
+                if (tg >= V) throw new IllegalArgumentException("label " + tg + " outside the vocabulary (" + V + ")");
+                targets[b * T + t] = tg < 0 ? -1 : tg;
+                if (tg >= 0) count++;
+            }
+        return count;
+    }
 }

@@ -493,16 +493,7 @@ public final class Gpt2Model implements CausalLm {
     public float forward(int[] tokens, int[] labels, int B, int T, boolean training, long dropoutSeed) {
         int N = B * T;
         encodeAndRun(tokens, B, T, training, dropoutSeed);
-        int[] lab = labels == null ? tokens : labels;
-        if (lab.length < N) throw new IllegalArgumentException("labels shorter than B·T");
-        int count = 0;
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                int tg = t < T - 1 ? lab[b * T + t + 1] : -1;
-                if (tg >= V) throw new IllegalArgumentException("label " + tg + " outside the vocabulary (" + V + ")");
-                targets[b * T + t] = tg < 0 ? -1 : tg;
-                if (tg >= 0) count++;
-            }
+        int count = CausalLm.shiftedTargets(tokens, labels, B, T, V, targets);
         validCount = count;
         float scale = count == 0 ? 0f : gradScale / count;
         double total;

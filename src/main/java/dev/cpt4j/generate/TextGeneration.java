@@ -67,9 +67,20 @@ public final class TextGeneration {
             int[] gen = withoutEos(r.tokens()[n], cfg);
             int[] all = Arrays.copyOf(prompt, prompt.length + gen.length);
             System.arraycopy(gen, 0, all, prompt.length, gen.length);
-            out.add(new Sample(n, decode.apply(all), decode.apply(gen), r.tokens()[n], r.reasons()[n]));
+            String text = decode.apply(all);
+            out.add(new Sample(n, text, completion(text, decode.apply(prompt), gen, decode), r.tokens()[n], r.reasons()[n]));
         }
         return out;
+    }
+
+    /**
+     * The continuation as the tokenizer joins it to the prompt: the whole text past the prompt's own text (so a
+     * WordPiece continuation piece joins its word instead of showing {@code ##}, and a byte-level BPE's leading space
+     * stays); the continuation decoded alone when the whole text does not start with the prompt's (a merge across
+     * the boundary).
+     */
+    static String completion(String text, String promptText, int[] gen, Function<int[], String> decode) {
+        return text.startsWith(promptText) ? text.substring(promptText.length()) : decode.apply(gen);
     }
 
     /** Drops eos ids, which may be ordinary vocabulary entries that decode would otherwise print. */

@@ -53,6 +53,22 @@ class TextGenerationTest {
         assertThat(s.get(0).toJsonLine()).doesNotContain("\n").contains("西湖的景色"); // UTF-8, not \\u escapes
     }
 
+    /** A WordPiece continuation piece (##2 after "gpt") joins its word in the completion instead of showing ##. */
+    @Test
+    void aContinuationPieceJoinsThePromptsLastWord() throws Exception {
+        Tokenizer wp = Tokenizer.load(java.nio.file.Path.of("src/test/resources/golden/generate/tiny_wp"));
+        int gpt = wp.tokenToId("gpt"), two = wp.tokenToId("##2"), sep = wp.tokenToId("[SEP]");
+        int[] next = new int[wp.vocabSize()];
+        java.util.Arrays.fill(next, sep);
+        next[gpt] = two;
+        MarkovModel m = MarkovModel.chain(wp.vocabSize(), next, 8);
+        List<TextGeneration.Sample> s = TextGeneration.run(m, wp::decode, new int[] {gpt},
+                GenerationConfig.greedy(4, new int[] {sep}), null);
+        assertThat(wp.decode(new int[] {two})).contains("##");   // what the old completion printed
+        assertThat(s.get(0).text()).isEqualTo("gpt2");
+        assertThat(s.get(0).completion()).isEqualTo("2");
+    }
+
     @Test
     void severalSequencesAreDecodedSeparatelyAndNotStreamed() {
         float[][] t = new float[7][7];

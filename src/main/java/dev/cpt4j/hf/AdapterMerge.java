@@ -63,7 +63,10 @@ public final class AdapterMerge {
         return merge(base, PeftAdapters.read(adapterDir), adapterDir.toString(), modelDir.toString());
     }
 
-    /** Tokenizer and generation files a merged directory carries over (adapter directory first, then the base). */
+    /**
+     * Tokenizer and generation files a merged directory carries over: the tokenizer files all from the adapter
+     * directory when it holds a tokenizer, else all from the base; the others from the adapter first, then the base.
+     */
     public static final List<String> SIDE_FILES = java.util.stream.Stream.concat(
             dev.cpt4j.tokenizer.TokenizerFiles.ALL.stream(), java.util.stream.Stream.of("generation_config.json")).toList();
 
@@ -87,7 +90,13 @@ public final class AdapterMerge {
         }
         try {
             HfCheckpoints.save(tmp, m.config(), m.layout(), m.params(), DType.F32, HfCheckpoints.readConfigJson(modelDir));
+            // The tokenizer comes whole from one directory — the adapter's when it ships one (trained after adding
+            // tokens), else the base's — so no stale vocab.txt lands beside a larger tokenizer.json.
+            Path tokDir = adapterDir != null && dev.cpt4j.tokenizer.TokenizerFiles.present(adapterDir) ? adapterDir : modelDir;
+            for (String f : dev.cpt4j.tokenizer.TokenizerFiles.ALL)
+                if (Files.isRegularFile(tokDir.resolve(f))) Files.copy(tokDir.resolve(f), tmp.resolve(f));
             for (String f : SIDE_FILES) {
+                if (dev.cpt4j.tokenizer.TokenizerFiles.ALL.contains(f)) continue;
                 Path src = adapterDir != null && Files.isRegularFile(adapterDir.resolve(f)) ? adapterDir.resolve(f) : modelDir.resolve(f);
                 if (Files.isRegularFile(src)) Files.copy(src, tmp.resolve(f));
             }

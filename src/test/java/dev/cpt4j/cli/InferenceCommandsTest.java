@@ -85,6 +85,20 @@ class InferenceCommandsTest {
         assertThat(lora.get("loss").asDouble()).isCloseTo(golden.get("adapter_loss").asDouble(), within(1e-4));
     }
 
+    /** An adapter that ships its own tokenizer gives the merged model that tokenizer only: no stale base vocab.txt. */
+    @Test
+    void mergedCheckpointTakesTheAdaptersTokenizerWhole() throws Exception {
+        Path adapter = Files.createDirectories(tmp.resolve("adapter-with-tokenizer"));
+        for (String f : List.of("adapter_config.json", "adapter_model.safetensors"))
+            Files.copy(golden("tiny_wp_adapter/" + f), adapter.resolve(f));
+        String tokJson = "{\"version\": \"1.0\", \"model\": {\"type\": \"WordPiece\"}}";
+        Files.writeString(adapter.resolve("tokenizer.json"), tokJson);
+        Path merged = tmp.resolve("merged-tok");
+        ok("merge", "--model", golden("tiny_wp").toString(), "--adapter", adapter.toString(), "--output", merged.toString());
+        assertThat(merged.resolve("tokenizer.json")).hasContent(tokJson);
+        assertThat(merged.resolve("vocab.txt")).doesNotExist();
+    }
+
     @Test
     void mergedCheckpointEvaluatesLikeTheAdapter() throws Exception {
         Path merged = tmp.resolve("merged");

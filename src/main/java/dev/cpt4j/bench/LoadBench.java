@@ -2,6 +2,7 @@ package dev.cpt4j.bench;
 
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.model.ModelConfig;
+import dev.cpt4j.model.ModelFamily;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.train.PeakMemory;
@@ -20,14 +21,13 @@ public final class LoadBench {
     public record Result(ModelConfig config, long parameters, long weightBytes, double loadSeconds, double loss,
                          double evalSeconds, int newTokens, double decodeTokensPerSecond, double peakRssMb) {}
 
-    /** Matrices (projections, embeddings, head) in bf16; norms and biases in fp32. */
-    static boolean bf16Matrix(String name) {
-        return name.endsWith(".weight") && !name.endsWith("norm.weight") && !name.contains(".ln_");
-    }
 
     public static Result run(Path modelDir, int block, int newTokens, long seed, Parallel par) {
         long t0 = System.nanoTime();
-        HfCheckpoints.Stored st = HfCheckpoints.loadStore(modelDir, LoadBench::bf16Matrix);
+        // the matrices in bf16 (the family's projections, the embedding and the head); norms and biases in fp32
+        ModelFamily f = HfCheckpoints.readModelConfig(modelDir).family();
+        HfCheckpoints.Stored st = HfCheckpoints.loadStore(modelDir,
+                n -> f.bf16Storable(n) || n.equals(f.tokenEmbedding()) || n.equals(f.outputHead()));
         double load = (System.nanoTime() - t0) / 1e9;
         ModelConfig c = st.config();
         int promptLen = Math.min(32, block);

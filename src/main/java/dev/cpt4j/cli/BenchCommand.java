@@ -75,7 +75,7 @@ final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() {
-        backendOption.apply();
+            backendOption.apply();
             if (batch < 1) throw new UserError("--batch must be at least 1, got " + batch);
             if (block < 1) throw new UserError("--block must be at least 1, got " + block);
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
@@ -142,7 +142,7 @@ final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() {
-        backendOption.apply();
+            backendOption.apply();
             if (promptTokens < 1) throw new UserError("--prompt-tokens must be at least 1, got " + promptTokens);
             if (maxNewTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
             if (numSeq < 1) throw new UserError("--num-return-sequences must be at least 1, got " + numSeq);

@@ -118,4 +118,20 @@ public interface CausalLm {
             }
         return count;
     }
+
+    /**
+     * Checks a (B, T) batch against the allocated (maxB, maxT) and the vocabulary and copies its ids into
+     * {@code dst}: the engines' shared entry check.
+     */
+    static void copyTokens(int[] toks, int B, int T, int maxB, int maxT, int V, int[] dst) {
+        if (B < 1 || B > maxB || T < 1 || T > maxT)
+            throw new IllegalArgumentException("batch " + B + "×" + T + " outside the allocated " + maxB + "×" + maxT);
+        int N = B * T;
+        if (toks.length < N) throw new IllegalArgumentException("tokens shorter than B·T");
+        for (int i = 0; i < N; i++) {
+            if (toks[i] < 0 || toks[i] >= V)
+                throw new IllegalArgumentException("token id " + toks[i] + " outside the vocabulary (" + V + ")");
+            dst[i] = toks[i];
+        }
+    }
 }

@@ -519,15 +519,8 @@ public final class Gpt2Model implements CausalLm {
 
     /** Embedding, all blocks and ln_f: fills lnf (N, C). */
     private void encodeAndRun(int[] toks, int B, int T, boolean training, long seed) {
-        if (B < 1 || B > maxB || T < 1 || T > maxT)
-            throw new IllegalArgumentException("batch " + B + "×" + T + " outside the allocated " + maxB + "×" + maxT);
+        CausalLm.copyTokens(toks, B, T, maxB, maxT, V, tokens);
         int N = B * T;
-        if (toks.length < N) throw new IllegalArgumentException("tokens shorter than B·T");
-        for (int i = 0; i < N; i++) {
-            if (toks[i] < 0 || toks[i] >= V)
-                throw new IllegalArgumentException("token id " + toks[i] + " outside the vocabulary (" + V + ")");
-            tokens[i] = toks[i];
-        }
         curB = B;
         curT = T;
         lastTraining = training;

@@ -41,13 +41,18 @@ public interface StepModel {
         float[] lg = prefill(new int[] {tokens[0]}, 1);
         int V = vocabSize();
         for (int t = 1; t < tokens.length; t++) {
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < V; j++) max = Math.max(max, lg[j]);
-            double z = 0;
-            for (int j = 0; j < V; j++) z += Math.exp(lg[j] - max);
-            sum += max + Math.log(z) - lg[tokens[t]];
+            sum += nll(lg, 0, V, tokens[t]);
             if (t + 1 < tokens.length) lg = next(new int[] {tokens[t]}, new boolean[] {true});
         }
         return sum / (tokens.length - 1);
+    }
+
+    /** −log softmax(logits[off, off+V))[target], through the row's maximum. */
+    static double nll(float[] logits, int off, int V, int target) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < V; j++) max = Math.max(max, logits[off + j]);
+        double z = 0;
+        for (int j = 0; j < V; j++) z += Math.exp(logits[off + j] - max);
+        return max + Math.log(z) - logits[off + target];
     }
 }

@@ -31,10 +31,16 @@ class TrainSignalsTest {
 
     /** {@code cpt4j} in a child JVM with {@code jvmFlags}, its stdout and stderr into {@code stderr}. */
     static Process start(Path stderr, List<String> jvmFlags, String... trainArgs) throws IOException {
+        return launch(stderr, List.of(), jvmFlags, trainArgs);
+    }
+
+    /** The child JVM, its command line preceded by {@code launcher} (may be empty). */
+    private static Process launch(Path stderr, List<String> launcher, List<String> jvmFlags, String... trainArgs)
+            throws IOException {
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "-Xmx512m"));
+        List<String> cmd = new ArrayList<>(launcher);
+        cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx512m"));
         cmd.addAll(jvmFlags);
         cmd.addAll(List.of("-cp", cp, Main.class.getName()));
         cmd.addAll(List.of(trainArgs));
@@ -136,13 +142,8 @@ class TrainSignalsTest {
      * cannot undo an ignored signal.
      */
     private static Process startInterruptible(Path stderr, String... trainArgs) throws IOException {
-        String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of("perl", "-e", "$SIG{INT} = 'DEFAULT'; exec { $ARGV[0] } @ARGV or die \"exec: $!\"",
-                java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-cp", cp, Main.class.getName()));
-        cmd.addAll(List.of(trainArgs));
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(stderr.toFile()).start();
+        return launch(stderr, List.of("perl", "-e", "$SIG{INT} = 'DEFAULT'; exec { $ARGV[0] } @ARGV or die \"exec: $!\""),
+                List.of(), trainArgs);
     }
 
     /**

@@ -199,14 +199,7 @@ public final class LlamaDecoder implements StepModel {
             RmsNorm.forward(par, hn, 0, hr, 0, hx, 0, w.norm().f32(), w.norm().offset(), R, C, cfg.rmsNormEps());
             if (h.isBf16()) gemm.sgemmBf16(false, true, R, V, C, hn, 0, C, h.bf16(), h.offset(), C, 0f, lg, 0, V);
             else CrossEntropyHead.logits(gemm, lg, 0, hn, 0, h.f32(), h.offset(), R, C, V);
-            for (int i = 0; i < R; i++) {
-                int o = i * V;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < V; j++) max = Math.max(max, lg[o + j]);
-                double z = 0;
-                for (int j = 0; j < V; j++) z += Math.exp(lg[o + j] - max);
-                sum += max + Math.log(z) - lg[o + tokens[r0 + i + 1]];
-            }
+            for (int i = 0; i < R; i++) sum += StepModel.nll(lg, i * V, V, tokens[r0 + i + 1]);
         }
         return sum / (P - 1);
     }

@@ -395,15 +395,8 @@ public final class LlamaModel implements CausalLm {
 
     /** Embedding, every block and model.norm: fills lnf (N, C). */
     private void run(int[] toks, int B, int T, boolean training) {
-        if (B < 1 || B > maxB || T < 1 || T > maxT)
-            throw new IllegalArgumentException("batch " + B + "×" + T + " outside the allocated " + maxB + "×" + maxT);
+        CausalLm.copyTokens(toks, B, T, maxB, maxT, V, tokens);
         int N = B * T;
-        if (toks.length < N) throw new IllegalArgumentException("tokens shorter than B·T");
-        for (int i = 0; i < N; i++) {
-            if (toks[i] < 0 || toks[i] >= V)
-                throw new IllegalArgumentException("token id " + toks[i] + " outside the vocabulary (" + V + ")");
-            tokens[i] = toks[i];
-        }
         curB = B;
         curT = T;
         lastTraining = training;
@@ -450,25 +443,19 @@ public final class LlamaModel implements CausalLm {
         GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
         proj(l, O_PROJ, tmp, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
-        add(hRes, sC, resid, rIn, tmp, 0, N * C);
+        Conv1d.residualForward(par, hRes, sC, resid, rIn, tmp, 0, N * C);
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
         proj(l, GATE_PROJ, gate, sF, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
         proj(l, UP_PROJ, up, sF, xn, 0, w.up()[l], w.upB()[l], N, C, F);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
         proj(l, DOWN_PROJ, tmp, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
-        add(resid, rOut, hRes, sC, tmp, 0, N * C);
+        Conv1d.residualForward(par, resid, rOut, hRes, sC, tmp, 0, N * C);
     }
 
     private float[] bias(int off) {
         return off < 0 ? null : params;
     }
 
-    private void add(float[] out, int oo, float[] a, int ao, float[] b, int bo, int n) {
-        int blk = 4096;
-        par.forRange((n + blk - 1) / blk, (b0, b1) -> {
-            for (int i = b0 * blk, e = Math.min(n, b1 * blk); i < e; i++) out[oo + i] = a[ao + i] + b[bo + i];
-        });
-    }
 
     @Override
     public void backward() {

@@ -253,15 +253,25 @@ final class TrainCommand implements Callable<Integer> {
             case "bf16", "bfloat16" -> TrainOptions.BaseDtype.BF16;
             default -> throw new UserError("--base_dtype '" + baseDtype + "' is not supported; use fp32 or bf16");
         };
-        return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir,
-                validationSplit, blockSize, preprocessingNumWorkers != null ? preprocessingNumWorkers : nThreads,
-                padToMultipleOf, trainBatch, evalBatch, gradAccum, maxSteps, numTrainEpochs, seed, learningRate,
-                embeddingLearningRate != null ? embeddingLearningRate : learningRate, weightDecay, adamBeta1, adamBeta2,
-                adamEpsilon, maxGradNorm, LrSchedule.Type.parse(lrSchedulerType.strip()), warmupSteps, warmupRatio,
-                loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying,
-                gradientCheckpointing, dtype, loggingSteps, loggingFirstStep, doEval,
-                evalSteps != null ? evalSteps : loggingSteps, save, saveTotalLimit, outputDir, overwriteOutputDir,
-                resumeFromCheckpoint, nThreads, trainableTokenIndices);
+        return TrainOptions.builder()
+                .modelNameOrPath(modelNameOrPath).configName(configName).tokenizerNameOrPath(tokenizerNameOrPath)
+                .datasetDir(datasetDir).dataCacheDir(dataCacheDir).validationSplit(validationSplit).blockSize(blockSize)
+                .threads(nThreads).preprocessingNumWorkers(preprocessingNumWorkers != null ? preprocessingNumWorkers : nThreads)
+                .padToMultipleOf(padToMultipleOf).perDeviceTrainBatchSize(trainBatch).perDeviceEvalBatchSize(evalBatch)
+                .gradientAccumulationSteps(gradAccum).maxSteps(maxSteps).numTrainEpochs(numTrainEpochs).seed(seed)
+                .learningRate(learningRate)
+                .embeddingLearningRate(embeddingLearningRate != null ? embeddingLearningRate : learningRate)
+                .weightDecay(weightDecay).adamBeta1(adamBeta1).adamBeta2(adamBeta2).adamEpsilon(adamEpsilon)
+                .maxGradNorm(maxGradNorm).lrSchedulerType(LrSchedule.Type.parse(lrSchedulerType.strip()))
+                .warmupSteps(warmupSteps).warmupRatio(warmupRatio)
+                .loraRank(loraRank).loraAlpha(loraAlpha).loraDropout(loraDropout).trainable(trainable)
+                .modulesToSave(modulesToSave).useRslora(useRslora).ensureWeightTying(ensureWeightTying)
+                .trainableTokenIndices(trainableTokenIndices)
+                .gradientCheckpointing(gradientCheckpointing).baseDtype(dtype)
+                .loggingSteps(loggingSteps).loggingFirstStep(loggingFirstStep).doEval(doEval)
+                .evalSteps(evalSteps != null ? evalSteps : loggingSteps).saveSteps(save).saveTotalLimit(saveTotalLimit)
+                .outputDir(outputDir).overwriteOutputDir(overwriteOutputDir).resumeFromCheckpoint(resumeFromCheckpoint)
+                .build();
     }
 
     /** One line per accepted-but-meaningless flag, saying what cpt4j does instead. */

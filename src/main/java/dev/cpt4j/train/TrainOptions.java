@@ -92,27 +92,6 @@ public record TrainOptions(
         int threads,
         String trainableTokenIndices) {
 
-    /** As the canonical constructor, without {@code --trainable_token_indices}. */
-    public TrainOptions(Path modelNameOrPath, Path configName, Path tokenizerNameOrPath, Path datasetDir, Path dataCacheDir,
-                        double validationSplit, int blockSize, int preprocessingNumWorkers, int padToMultipleOf,
-                        int perDeviceTrainBatchSize, int perDeviceEvalBatchSize, int gradientAccumulationSteps,
-                        int maxSteps, double numTrainEpochs, long seed, double learningRate, double embeddingLearningRate,
-                        double weightDecay, double adamBeta1, double adamBeta2, double adamEpsilon, double maxGradNorm,
-                        LrSchedule.Type lrSchedulerType, int warmupSteps, double warmupRatio, int loraRank,
-                        double loraAlpha, double loraDropout, List<String> trainable, List<String> modulesToSave,
-                        boolean useRslora, boolean ensureWeightTying, boolean gradientCheckpointing, BaseDtype baseDtype,
-                        int loggingSteps, boolean loggingFirstStep, boolean doEval, int evalSteps, int saveSteps,
-                        int saveTotalLimit, Path outputDir, boolean overwriteOutputDir, String resumeFromCheckpoint,
-                        int threads) {
-        this(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize,
-                preprocessingNumWorkers, padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize,
-                gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, embeddingLearningRate,
-                weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio,
-                loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying,
-                gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps, saveSteps,
-                saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, null);
-    }
-
     /** Storage of the frozen base weights. */
     public enum BaseDtype { FP32, BF16 }
 
@@ -277,5 +256,363 @@ public record TrainOptions(
         }
         if (out.isEmpty()) throw new UserError("--trainable_token_indices: no token id given; use 'new' or a comma list of ids");
         return List.copyOf(out);
+    }
+
+    /** A builder with transformers' {@code TrainingArguments} and peft's {@code LoraConfig} defaults. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding these options, to change a few. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.modelNameOrPath = modelNameOrPath;
+        b.configName = configName;
+        b.tokenizerNameOrPath = tokenizerNameOrPath;
+        b.datasetDir = datasetDir;
+        b.dataCacheDir = dataCacheDir;
+        b.validationSplit = validationSplit;
+        b.blockSize = blockSize;
+        b.preprocessingNumWorkers = preprocessingNumWorkers;
+        b.padToMultipleOf = padToMultipleOf;
+        b.perDeviceTrainBatchSize = perDeviceTrainBatchSize;
+        b.perDeviceEvalBatchSize = perDeviceEvalBatchSize;
+        b.gradientAccumulationSteps = gradientAccumulationSteps;
+        b.maxSteps = maxSteps;
+        b.numTrainEpochs = numTrainEpochs;
+        b.seed = seed;
+        b.learningRate = learningRate;
+        b.embeddingLearningRate = embeddingLearningRate;
+        b.weightDecay = weightDecay;
+        b.adamBeta1 = adamBeta1;
+        b.adamBeta2 = adamBeta2;
+        b.adamEpsilon = adamEpsilon;
+        b.maxGradNorm = maxGradNorm;
+        b.lrSchedulerType = lrSchedulerType;
+        b.warmupSteps = warmupSteps;
+        b.warmupRatio = warmupRatio;
+        b.loraRank = loraRank;
+        b.loraAlpha = loraAlpha;
+        b.loraDropout = loraDropout;
+        b.trainable = trainable;
+        b.modulesToSave = modulesToSave;
+        b.useRslora = useRslora;
+        b.ensureWeightTying = ensureWeightTying;
+        b.gradientCheckpointing = gradientCheckpointing;
+        b.baseDtype = baseDtype;
+        b.loggingSteps = loggingSteps;
+        b.loggingFirstStep = loggingFirstStep;
+        b.doEval = doEval;
+        b.evalSteps = evalSteps;
+        b.saveSteps = saveSteps;
+        b.saveTotalLimit = saveTotalLimit;
+        b.outputDir = outputDir;
+        b.overwriteOutputDir = overwriteOutputDir;
+        b.resumeFromCheckpoint = resumeFromCheckpoint;
+        b.threads = threads;
+        b.trainableTokenIndices = trainableTokenIndices;
+        return b;
+    }
+
+    /**
+     * Builds {@link TrainOptions} one named setting at a time; unset settings keep transformers'
+     * {@code TrainingArguments} / peft {@code LoraConfig} defaults (batch 8, learning rate 5e-5, 3 epochs, linear
+     * schedule, seed 42, logging and saving every 500 steps, full fine-tuning unless {@link #loraRank} is set). Three
+     * defaults follow others: {@code preprocessingNumWorkers} follows {@code threads} (all cores),
+     * {@code embeddingLearningRate} follows {@code learningRate} and {@code evalSteps} follows
+     * {@code loggingSteps}. {@link #build()} validates and throws {@link UserError} naming the flag to change.
+     *
+     * <pre>{@code
+     * TrainOptions o = TrainOptions.builder()
+     *         .modelNameOrPath(Path.of("models/gpt2-chinese"))
+     *         .datasetDir(Path.of("corpus"))
+     *         .outputDir(Path.of("out"))
+     *         .loraRank(8).loraAlpha(32).trainable(List.of("c_attn"))
+     *         .maxSteps(100)
+     *         .build();
+     * }</pre>
+     */
+    public static final class Builder {
+        private Path modelNameOrPath;
+        private Path configName;
+        private Path tokenizerNameOrPath;
+        private Path datasetDir;
+        private Path dataCacheDir;
+        private double validationSplit = 0.05;
+        private int blockSize = 0;
+        private Integer preprocessingNumWorkers;   // null: follows threads
+        private int padToMultipleOf = 0;
+        private int perDeviceTrainBatchSize = 8;
+        private int perDeviceEvalBatchSize = 8;
+        private int gradientAccumulationSteps = 1;
+        private int maxSteps = -1;
+        private double numTrainEpochs = 3.0;
+        private long seed = 42;
+        private double learningRate = 5e-5;
+        private double embeddingLearningRate = Double.NaN;
+        private double weightDecay = 0.0;
+        private double adamBeta1 = 0.9;
+        private double adamBeta2 = 0.999;
+        private double adamEpsilon = 1e-8;
+        private double maxGradNorm = 1.0;
+        private LrSchedule.Type lrSchedulerType = LrSchedule.Type.LINEAR;
+        private int warmupSteps = 0;
+        private double warmupRatio = 0.0;
+        private int loraRank = 0;
+        private double loraAlpha = 8;
+        private double loraDropout = 0.0;
+        private List<String> trainable = List.of();
+        private List<String> modulesToSave = List.of();
+        private boolean useRslora;
+        private boolean ensureWeightTying;
+        private boolean gradientCheckpointing;
+        private BaseDtype baseDtype = BaseDtype.FP32;
+        private int loggingSteps = 500;
+        private boolean loggingFirstStep;
+        private boolean doEval;
+        private int evalSteps = -1;
+        private int saveSteps = 500;
+        private int saveTotalLimit = 0;
+        private Path outputDir;
+        private boolean overwriteOutputDir;
+        private String resumeFromCheckpoint;
+        private int threads = Runtime.getRuntime().availableProcessors();
+        private String trainableTokenIndices;
+
+        private Builder() {}
+
+        public Builder modelNameOrPath(Path v) {
+            this.modelNameOrPath = v;
+            return this;
+        }
+
+        public Builder configName(Path v) {
+            this.configName = v;
+            return this;
+        }
+
+        public Builder tokenizerNameOrPath(Path v) {
+            this.tokenizerNameOrPath = v;
+            return this;
+        }
+
+        public Builder datasetDir(Path v) {
+            this.datasetDir = v;
+            return this;
+        }
+
+        public Builder dataCacheDir(Path v) {
+            this.dataCacheDir = v;
+            return this;
+        }
+
+        public Builder validationSplit(double v) {
+            this.validationSplit = v;
+            return this;
+        }
+
+        public Builder blockSize(int v) {
+            this.blockSize = v;
+            return this;
+        }
+
+        public Builder preprocessingNumWorkers(int v) {
+            this.preprocessingNumWorkers = v;
+            return this;
+        }
+
+        public Builder padToMultipleOf(int v) {
+            this.padToMultipleOf = v;
+            return this;
+        }
+
+        public Builder perDeviceTrainBatchSize(int v) {
+            this.perDeviceTrainBatchSize = v;
+            return this;
+        }
+
+        public Builder perDeviceEvalBatchSize(int v) {
+            this.perDeviceEvalBatchSize = v;
+            return this;
+        }
+
+        public Builder gradientAccumulationSteps(int v) {
+            this.gradientAccumulationSteps = v;
+            return this;
+        }
+
+        public Builder maxSteps(int v) {
+            this.maxSteps = v;
+            return this;
+        }
+
+        public Builder numTrainEpochs(double v) {
+            this.numTrainEpochs = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            this.seed = v;
+            return this;
+        }
+
+        public Builder learningRate(double v) {
+            this.learningRate = v;
+            return this;
+        }
+
+        public Builder embeddingLearningRate(double v) {
+            this.embeddingLearningRate = v;
+            return this;
+        }
+
+        public Builder weightDecay(double v) {
+            this.weightDecay = v;
+            return this;
+        }
+
+        public Builder adamBeta1(double v) {
+            this.adamBeta1 = v;
+            return this;
+        }
+
+        public Builder adamBeta2(double v) {
+            this.adamBeta2 = v;
+            return this;
+        }
+
+        public Builder adamEpsilon(double v) {
+            this.adamEpsilon = v;
+            return this;
+        }
+
+        public Builder maxGradNorm(double v) {
+            this.maxGradNorm = v;
+            return this;
+        }
+
+        public Builder lrSchedulerType(LrSchedule.Type v) {
+            this.lrSchedulerType = v;
+            return this;
+        }
+
+        public Builder warmupSteps(int v) {
+            this.warmupSteps = v;
+            return this;
+        }
+
+        public Builder warmupRatio(double v) {
+            this.warmupRatio = v;
+            return this;
+        }
+
+        public Builder loraRank(int v) {
+            this.loraRank = v;
+            return this;
+        }
+
+        public Builder loraAlpha(double v) {
+            this.loraAlpha = v;
+            return this;
+        }
+
+        public Builder loraDropout(double v) {
+            this.loraDropout = v;
+            return this;
+        }
+
+        public Builder trainable(List<String> v) {
+            this.trainable = v;
+            return this;
+        }
+
+        public Builder modulesToSave(List<String> v) {
+            this.modulesToSave = v;
+            return this;
+        }
+
+        public Builder useRslora(boolean v) {
+            this.useRslora = v;
+            return this;
+        }
+
+        public Builder ensureWeightTying(boolean v) {
+            this.ensureWeightTying = v;
+            return this;
+        }
+
+        public Builder gradientCheckpointing(boolean v) {
+            this.gradientCheckpointing = v;
+            return this;
+        }
+
+        public Builder baseDtype(BaseDtype v) {
+            this.baseDtype = v;
+            return this;
+        }
+
+        public Builder loggingSteps(int v) {
+            this.loggingSteps = v;
+            return this;
+        }
+
+        public Builder loggingFirstStep(boolean v) {
+            this.loggingFirstStep = v;
+            return this;
+        }
+
+        public Builder doEval(boolean v) {
+            this.doEval = v;
+            return this;
+        }
+
+        public Builder evalSteps(int v) {
+            this.evalSteps = v;
+            return this;
+        }
+
+        public Builder saveSteps(int v) {
+            this.saveSteps = v;
+            return this;
+        }
+
+        public Builder saveTotalLimit(int v) {
+            this.saveTotalLimit = v;
+            return this;
+        }
+
+        public Builder outputDir(Path v) {
+            this.outputDir = v;
+            return this;
+        }
+
+        public Builder overwriteOutputDir(boolean v) {
+            this.overwriteOutputDir = v;
+            return this;
+        }
+
+        public Builder resumeFromCheckpoint(String v) {
+            this.resumeFromCheckpoint = v;
+            return this;
+        }
+
+        public Builder threads(int v) {
+            this.threads = v;
+            return this;
+        }
+
+        public Builder trainableTokenIndices(String v) {
+            this.trainableTokenIndices = v;
+            return this;
+        }
+
+        private int workers() {
+            return preprocessingNumWorkers != null ? preprocessingNumWorkers : threads;
+        }
+
+        /** The validated options. */
+        public TrainOptions build() {
+            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices);
+        }
     }
 }

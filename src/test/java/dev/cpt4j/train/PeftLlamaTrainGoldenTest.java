@@ -42,13 +42,15 @@ class PeftLlamaTrainGoldenTest {
         exp.path("trainable_token_indices").forEach(i -> tokenIds.add(i.asText()));
         boolean tokens = !tokenIds.isEmpty();
         int steps = exp.get("steps").asInt(), B = exp.get("batch").asInt(), T = exp.get("block").asInt();
-        TrainOptions o = new TrainOptions(base, null, null, Path.of("unused"), null, 0.0, T, 1, 0,
-                B, B, 1, steps, 1.0, 1, exp.get("lr").asDouble(), exp.get("lr").asDouble(),
-                exp.get("weight_decay").asDouble(), 0.9, 0.999, 1e-8, 1.0, LrSchedule.Type.COSINE,
-                exp.get("warmup_steps").asInt(), 0.0, exp.get("r").asInt(), exp.get("lora_alpha").asDouble(), 0.0,
-                List.of("all-linear"), modules, false, false, false,
-                TrainOptions.BaseDtype.FP32, 1, true, true, 0, 0, 0, tmp.resolve("out"), false, null, 2,
-                tokens ? String.join(",", tokenIds) : null);
+        TrainOptions o = TrainOptions.builder().modelNameOrPath(base).datasetDir(Path.of("unused")).validationSplit(0.0)
+                .blockSize(T).threads(2).preprocessingNumWorkers(1).perDeviceTrainBatchSize(B).perDeviceEvalBatchSize(B)
+                .maxSteps(steps).numTrainEpochs(1.0).seed(1).learningRate(exp.get("lr").asDouble())
+                .embeddingLearningRate(exp.get("lr").asDouble()).weightDecay(exp.get("weight_decay").asDouble())
+                .lrSchedulerType(LrSchedule.Type.COSINE).warmupSteps(exp.get("warmup_steps").asInt())
+                .loraRank(exp.get("r").asInt()).loraAlpha(exp.get("lora_alpha").asDouble())
+                .trainable(List.of("all-linear")).modulesToSave(modules).loggingSteps(1).loggingFirstStep(true)
+                .doEval(true).evalSteps(0).saveSteps(0).outputDir(tmp.resolve("out"))
+                .trainableTokenIndices(tokens ? String.join(",", tokenIds) : null).build();
         List<Double> losses = new ArrayList<>(), norms = new ArrayList<>();
         Progress capture = new Progress() {
             @Override public void start(long startStep, long maxSteps) {}

@@ -27,10 +27,13 @@ class SparseEmbeddingGradTest {
     private static final Gpt2Config BASE = Gpt2Config.of(V, 16, 32, 2, 2).withDropout(0.1f, 0.1f, 0.1f);
 
     private static TrainOptions opts(Path out) {
-        return new TrainOptions(Path.of("model"), null, null, Path.of("data"), null, 0.05, T, 1, 0,
-                4, 3, 2, STEPS, 3.0, 1234, 2e-3, 1e-3, 0.01, 0.9, 0.999, 1e-8, 0.5,
-                LrSchedule.Type.COSINE, 0, 0.2, 4, 16, 0.05, List.of("attn.c_attn"), List.of("transformer.wte", "lm_head"),
-                false, false, true, TrainOptions.BaseDtype.FP32, 1, true, false, 0, 0, 0, out, false, null, 2);
+        return TrainOptions.builder().modelNameOrPath(Path.of("model")).datasetDir(Path.of("data"))
+                .validationSplit(0.05).blockSize(T).threads(2).preprocessingNumWorkers(1).perDeviceTrainBatchSize(4)
+                .perDeviceEvalBatchSize(3).gradientAccumulationSteps(2).maxSteps(STEPS).seed(1234).learningRate(2e-3)
+                .embeddingLearningRate(1e-3).weightDecay(0.01).maxGradNorm(0.5).lrSchedulerType(LrSchedule.Type.COSINE)
+                .warmupRatio(0.2).loraRank(4).loraAlpha(16).loraDropout(0.05).trainable(List.of("attn.c_attn"))
+                .modulesToSave(List.of("transformer.wte", "lm_head")).gradientCheckpointing(true).loggingSteps(1)
+                .loggingFirstStep(true).evalSteps(0).saveSteps(0).outputDir(out).build();
     }
 
     private record Run(List<double[]> steps, float[] initial, float[] params, FamilyTrainable model) {}

@@ -20,10 +20,12 @@ class TrainerTest {
     private final PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
 
     static TrainOptions opts(Path out, int maxSteps, int saveSteps, int limit, String resume, boolean overwrite) {
-        return new TrainOptions(Path.of("model"), null, null, Path.of("data"), null, 0.05, T, 1, 0,
-                4, 3, 2, maxSteps, 3.0, 1234, 5e-2, 1e-2, 0.01, 0.9, 0.999, 1e-8, 1.0,
-                LrSchedule.Type.COSINE, 0, 0.2, 0, 8, 0, null, null, false, false, false,
-                TrainOptions.BaseDtype.FP32, 2, true, true, 4, saveSteps, limit, out, overwrite, resume, 1);
+        return TrainOptions.builder().modelNameOrPath(Path.of("model")).datasetDir(Path.of("data"))
+                .validationSplit(0.05).blockSize(T).threads(1).perDeviceTrainBatchSize(4).perDeviceEvalBatchSize(3)
+                .gradientAccumulationSteps(2).maxSteps(maxSteps).seed(1234).learningRate(5e-2)
+                .embeddingLearningRate(1e-2).weightDecay(0.01).lrSchedulerType(LrSchedule.Type.COSINE).warmupRatio(0.2)
+                .loggingSteps(2).loggingFirstStep(true).doEval(true).evalSteps(4).saveSteps(saveSteps)
+                .saveTotalLimit(limit).outputDir(out).overwriteOutputDir(overwrite).resumeFromCheckpoint(resume).build();
     }
 
     private Trainer.Result run(TrainOptions o, ToyBigram m) {

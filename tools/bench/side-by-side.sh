@@ -5,7 +5,8 @@
 # Usage: tools/bench/side-by-side.sh [train|lora|generate|llama|llama-lora|all] > results.jsonl   (each line: one JSON result)
 # llama: the SmolLM2-135M geometry (tools/bench/smollm2-135m.json): full fine-tuning against transformers eager and
 # sdpa attention, and generation. llama-lora: the same geometry with LoRA r 8 / alpha 32 on all seven projections,
-# embed_tokens and lm_head trained (peft's modules_to_save), fp32, bf16 autocast, gradient checkpointing.
+# embed_tokens and lm_head trained (peft's modules_to_save): fp32; transformers under bf16 autocast against cpt4j with
+# the frozen base stored in bf16 (--base_dtype bf16); gradient checkpointing on both sides.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -42,7 +43,7 @@ if [ "$what" = llama-lora ] || [ "$what" = all ]; then
   CFG=tools/bench/smollm2-135m.json
   llora=(--lora_rank 8 --lora_alpha 32 --lora_dropout 0.05 --trainable all-linear --modules_to_save embed_tokens,lm_head)
   run_train smollm2-lora-fp32 "${llora[@]}" -- --lora --attn eager
-  run_train smollm2-lora-bf16-autocast "${llora[@]}" -- --lora --attn eager --bf16
+  run_train smollm2-lora-bf16 "${llora[@]}" --base_dtype bf16 -- --lora --attn eager --bf16   # cpt4j: bf16-stored base, fp32 math
   run_train smollm2-lora-ckpt "${llora[@]}" --gradient_checkpointing -- --lora --attn eager --gradient_checkpointing
   CFG=tools/bench/seed-gpt2-110m.json
 fi

@@ -58,7 +58,7 @@ final class CompareCommand implements Callable<Integer> {
         Path prepared;
 
         @Option(names = {"--text-file", "--text_file"}, paramLabel = "FILE",
-                description = "Held-out UTF-8 text, one example per line.")
+                description = "Held-out UTF-8 text, one example per line. This or --data is required.")
         Path textFile;
     }
 

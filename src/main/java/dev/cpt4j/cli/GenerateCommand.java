@@ -44,7 +44,7 @@ final class GenerateCommand implements Callable<Integer> {
         String text;
 
         @Option(names = {"--prompt-file", "--prompt_file"}, paramLabel = "FILE",
-                description = "UTF-8 file holding the prompt (one final line break is dropped).")
+                description = "UTF-8 file holding the prompt (one final line break is dropped). This or --prompt is required.")
         Path file;
     }
 

@@ -8,6 +8,7 @@ import dev.cpt4j.hf.ModelSource;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -70,9 +71,9 @@ public final class Comparison {
 
     /** Resolves both models of {@code o} and runs the comparison ({@code cpt4j compare}). */
     public static CompareReport run(CompareOptions o, Consumer<String> progress) {
-        if (o.data() != null && !java.nio.file.Files.isDirectory(o.data()))
+        if (o.data() != null && !Files.isDirectory(o.data()))
             throw new UserError("--data " + o.data() + " is not a directory; give the output directory of 'cpt4j prepare'");
-        if (o.textFile() != null && !java.nio.file.Files.isRegularFile(o.textFile()))
+        if (o.textFile() != null && !Files.isRegularFile(o.textFile()))
             throw new UserError("--text-file " + o.textFile() + " does not exist or is not a file");
         ModelSource after = o.after();
         ModelSource before = o.before(after);

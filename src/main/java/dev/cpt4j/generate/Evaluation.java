@@ -10,6 +10,7 @@ import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -36,7 +37,7 @@ public final class Evaluation {
 
     /** Loads the model of {@code o}, tokenizes its text file, cuts it into blocks and evaluates ({@code cpt4j eval}). */
     public static Result evaluate(EvalOptions o) {
-        if (!java.nio.file.Files.isRegularFile(o.textFile()))
+        if (!Files.isRegularFile(o.textFile()))
             throw new UserError("--text-file " + o.textFile() + " does not exist or is not a file");
         LoadedModel m = LoadedModel.load(o.model(), o.adapter());
         try (Parallel par = new Parallel(o.threads())) {

@@ -1,6 +1,8 @@
 package dev.cpt4j.generate;
 
+import dev.cpt4j.UserError;
 import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.Parallel;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -85,10 +87,10 @@ public final class TextGeneration {
         int newTokens = cfg.newTokens(ids.length, m.config().contextLength());
         int vocab = m.config().vocabSize();
         for (int e : cfg.eosTokenIds())
-            if (e >= vocab) throw new dev.cpt4j.UserError("--eos-token-id " + e + " is outside the model's vocabulary of " + vocab + " ids");
+            if (e >= vocab) throw new UserError("--eos-token-id " + e + " is outside the model's vocabulary of " + vocab + " ids");
         if (cfg.padTokenId() >= vocab)
-            throw new dev.cpt4j.UserError("--pad-token-id " + cfg.padTokenId() + " is outside the model's vocabulary of " + vocab + " ids");
-        try (dev.cpt4j.tensor.Parallel par = new dev.cpt4j.tensor.Parallel(o.threads())) {
+            throw new UserError("--pad-token-id " + cfg.padTokenId() + " is outside the model's vocabulary of " + vocab + " ids");
+        try (Parallel par = new Parallel(o.threads())) {
             StepModel dec = m.decoder(cfg.numReturnSequences(), ids.length + newTokens, par);
             return run(dec, tok::decode, ids, cfg, stream);
         }

@@ -45,7 +45,7 @@ final class DemoCommand implements Callable<Integer> {
         Demo.Options o = new Demo.Options(home, base, output.toAbsolutePath(), maxSteps, n,
                 excerpt ? Demo.Corpus.EXCERPT : offline ? Demo.Corpus.OFFLINE : Demo.Corpus.AUTO);
         Demo.Result r;
-        try (Progress progress = Progress.console(log)) {
+        try (Progress progress = Progress.forTerminal(log)) {
             r = Demo.run(o, DemoCommand::parseTrainFlags, log, progress);
         }
         PrintStream out = System.out;

@@ -62,10 +62,14 @@ final class PrepareCommand implements Callable<Integer> {
                 workers == null ? Runtime.getRuntime().availableProcessors() : workers, seed, skipInvalidLines, 0);
         Prepare.check(o); // dataset and output first: a mistake there should not wait for the tokenizer
         if (!Files.exists(tokenizer)) {
-            throw new dev.cpt4j.UserError("tokenizer " + tokenizer + " does not exist; pass --tokenizer with a tokenizer directory or file");
+            String hub = dev.cpt4j.io.HubIds.hint(tokenizer);
+            throw new dev.cpt4j.UserError("tokenizer " + tokenizer + " does not exist"
+                    + (hub.isEmpty() ? "; pass --tokenizer with a tokenizer directory or file" : hub));
         }
         Tokenizer tok = Tokenizer.load(tokenizer);
-        PrepareProgress progress = noProgress ? PrepareProgress.none() : PrepareProgress.console(System.err);
+        PrepareProgress progress = noProgress || !dev.cpt4j.train.Progress.terminal(System.getenv(dev.cpt4j.train.Progress.ENV),
+                System.getProperty(dev.cpt4j.train.Progress.TERMINAL_PROPERTY))
+                ? PrepareProgress.none() : PrepareProgress.console(System.err);
         try (TokenStore store = Prepare.run(o, tok, msg -> System.err.println("cpt4j: " + msg), progress)) {
             System.out.println(store.dir());
         }

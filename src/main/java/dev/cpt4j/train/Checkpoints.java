@@ -116,11 +116,19 @@ public final class Checkpoints {
      * @param threads       thread count of the run (recorded; training numbers do not depend on it, docs/LIMITS.md)
      * @param health        the weights' health, or null when not judged (a checkpoint of format 1)
      * @param logWindow     the training losses since the last logged step, which the next logged mean includes
+     * @param elapsedS      seconds of training so far, over every run that led to this checkpoint ({@code elapsed_s}
+     *                      of {@code metrics.jsonl} continues from it on resume); 0 when not recorded
      */
     public record State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
-                        ArrayNode logHistory, int threads, Health health, LogWindow logWindow) {
+                        ArrayNode logHistory, int threads, Health health, LogWindow logWindow, double elapsedS) {
         public State {
             if (logWindow == null) logWindow = LogWindow.EMPTY;
+            if (!(elapsedS >= 0 && Double.isFinite(elapsedS))) elapsedS = 0;
+        }
+
+        public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
+                     ArrayNode logHistory, int threads, Health health, LogWindow logWindow) {
+            this(globalStep, maxSteps, schedule, seed, rng, dataCursor, logHistory, threads, health, logWindow, 0);
         }
 
         public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
@@ -249,6 +257,7 @@ public final class Checkpoints {
             ObjectNode window = st.putObject("log_window");
             window.put("loss_sum", Double.toHexString(state.logWindow().lossSum()));
             window.put("steps", state.logWindow().steps());
+            st.put("elapsed_s", state.elapsedS());
             st.set("tensors", names);
             Health given = state.health() != null ? state.health() : new Health(Double.NaN, Double.NaN, 0, 0);
             Health h = new Health(given.loss(), given.firstLoss(), scan.weightsRms(), given.startRms());
@@ -372,7 +381,7 @@ public final class Checkpoints {
         ArrayNode history = hf != null && hf.get("log_history") instanceof ArrayNode a ? a : JSON.createArrayNode();
         return new State(st.path("global_step").asLong(), st.path("max_steps").asInt(), schedule,
                 st.path("seed").asLong(), st.get("rng"), st.get("data_cursor"), history, st.path("threads").asInt(),
-                health(st), logWindow(dir, st));
+                health(st), logWindow(dir, st), st.path("elapsed_s").asDouble(0));
     }
 
     /** The manifest's log window; empty for a checkpoint written before it was recorded. */

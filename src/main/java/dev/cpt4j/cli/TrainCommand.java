@@ -44,10 +44,11 @@ final class TrainCommand implements Callable<Integer> {
 
     // ---- model, tokenizer, data
     @Option(names = {"--model_name_or_path", "--model-name-or-path"}, paramLabel = "DIR",
-            description = "Local Hugging Face model folder to continue from (gpt2, llama, qwen2, qwen3, mistral).")
+            description = "Local Hugging Face model folder to continue from (gpt2, llama, qwen2, qwen3, mistral). "
+                    + "Required unless --config_name.")
     Path modelNameOrPath;
     @Option(names = {"--config_name", "--config-name"}, paramLabel = "FILE",
-            description = "config.json to train from scratch (random weights) instead of --model_name_or_path.")
+            description = "config.json to train from scratch (random weights) instead of --model_name_or_path. Default: none.")
     Path configName;
     @Option(names = {"--tokenizer_name_or_path", "--tokenizer-name-or-path", "--tokenizer_name", "--tokenizer-name"},
             paramLabel = "PATH", description = "Tokenizer folder or tokenizer.json. Default: the model folder.")
@@ -56,10 +57,11 @@ final class TrainCommand implements Callable<Integer> {
             description = "Continue training this LoRA adapter (peft files, e.g. an earlier --output_dir or checkpoint): "
                     + "its LoRA tensors and modules_to_save are the starting point and its adapter_config.json sets "
                     + "r, alpha, targets and modules_to_save; the optimizer and the step count start fresh "
-                    + "(--resume_from_checkpoint continues a run instead).")
+                    + "(--resume_from_checkpoint continues a run instead). Default: none.")
     Path peftPath;
     @Option(names = {"--dataset_dir", "--dataset-dir"}, paramLabel = "DIR",
-            description = "Folder of *.txt files (one example per line) or *.jsonl with a \"text\" field (.gz too).")
+            description = "Folder of *.txt files (one example per line) or *.jsonl with a \"text\" field (.gz too). "
+                    + "Required unless --data_cache_dir holds prepared blocks.")
     Path datasetDir;
     @Option(names = {"--data_cache_dir", "--data-cache-dir"}, paramLabel = "DIR",
             description = "Cache of prepared token blocks, reused while valid. Default: DATASET_DIR/.cpt4j-cache.")

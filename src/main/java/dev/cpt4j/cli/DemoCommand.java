@@ -67,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
     /** The train command's own parsing and validation, so the demo runs exactly what {@code cpt4j train} runs. */
     static dev.cpt4j.train.TrainOptions parseTrainFlags(List<String> flags) {
         TrainCommand t = new TrainCommand();
-        new CommandLine(t).parseArgs(flags.toArray(String[]::new));
+        new CommandLine(t).setOverwrittenOptionsAllowed(true).parseArgs(flags.toArray(String[]::new));
         return t.options();
     }
 }

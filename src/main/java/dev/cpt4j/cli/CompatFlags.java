@@ -132,9 +132,20 @@ final class CompatFlags {
         if (saveStrategy != null && !List.of("steps", "no").contains(saveStrategy.strip().toLowerCase(Locale.ROOT)))
             throw new UserError("--save_strategy '" + saveStrategy + "' is not supported; use steps (with --save_steps N) "
                     + "or no");
+        if (metricForBestModel != null && !List.of("loss", "eval_loss").contains(metricForBestModel.strip()))
+            throw new UserError("--metric_for_best_model " + metricForBestModel + " is not available; cpt4j evaluates the "
+                    + "loss: use --metric_for_best_model loss or drop the flag");
+        if (greaterIsBetter != null && bool("--greater_is_better", greaterIsBetter))
+            throw new UserError("--greater_is_better True would keep the checkpoint with the highest loss; drop the flag "
+                    + "(a lower loss is better)");
         if (pushToHub != null && bool("--push_to_hub", pushToHub))
             throw new UserError("--push_to_hub: cpt4j does not upload; drop the flag and upload --output_dir yourself "
                     + "(huggingface-cli upload ID DIR)");
+    }
+
+    /** {@code --load_best_model_at_end}: the checkpoint with the lowest eval loss becomes the final model. */
+    boolean loadBestModelAtEnd() {
+        return loadBestModelAtEnd != null && bool("--load_best_model_at_end", loadBestModelAtEnd);
     }
 
     /** True for {@code --save_strategy no}. */
@@ -183,11 +194,6 @@ final class CompatFlags {
                     : "--save_safetensors False: cpt4j writes safetensors only (transformers and peft read them); ignored");
         if (saveOnlyModel != null)
             out.add("--save_only_model: cpt4j's checkpoints keep the AdamW moments so that they resume exactly; ignored");
-        if (loadBestModelAtEnd != null && bool("--load_best_model_at_end", loadBestModelAtEnd))
-            out.add("--load_best_model_at_end: cpt4j writes the last step's model; every checkpoint-N holds its own "
-                    + "adapter or model (pick the one with the lowest eval_loss in metrics.jsonl); ignored");
-        if (metricForBestModel != null) out.add("--metric_for_best_model: see --load_best_model_at_end; ignored");
-        if (greaterIsBetter != null) out.add("--greater_is_better: see --load_best_model_at_end; ignored");
         if (dataloaderNumWorkers != null)
             out.add("--dataloader_num_workers: batches are read from the memory-mapped block store; ignored");
         if (dataloaderPinMemory != null) out.add("--dataloader_pin_memory: no GPU to copy batches to; ignored");

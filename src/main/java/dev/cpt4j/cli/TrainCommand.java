@@ -29,11 +29,13 @@ import picocli.CommandLine.Option;
                 + "--ddp_timeout, --ddp_find_unused_parameters, --local_rank, --fp16, --bf16, --tf32, --torch_dtype, "
                 + "--load_in_kbits, --double_quant, --quant_type, --flash_attn, --use_cpu, --torch_compile, --optim "
                 + "adamw_torch, --logging_strategy steps, --save_strategy steps|no, --save_safetensors, --save_only_model, "
-                + "--load_best_model_at_end, --metric_for_best_model, --greater_is_better, --dataloader_num_workers, "
+                + "--dataloader_num_workers, "
                 + "--dataloader_pin_memory, --remove_unused_columns, --group_by_length, --full_determinism, --data_seed, "
                 + "--log_level, --include_tokens_per_second, --hub_model_id, --do_predict, --debug_mode, --cache_dir, "
                 + "--model_revision, --use_fast_tokenizer, --token, --low_cpu_mem_usage, --trust_remote_code, "
                 + "--model_type, --streaming, --keep_linebreaks, --overwrite_cache.",
+                "--load_best_model_at_end (with --metric_for_best_model loss) makes the checkpoint with the lowest eval "
+                + "loss the final adapter or model; it needs --do_eval and --save_steps a multiple of --eval_steps.",
                 "A repeated flag takes its last value. Progress: a bar on a terminal, one plain line per logging step "
                 + "and per evaluation and checkpoint otherwise (CPT4J_PROGRESS=bar|lines overrides)."})
 final class TrainCommand implements Callable<Integer> {
@@ -321,6 +323,7 @@ final class TrainCommand implements Callable<Integer> {
                 .peftPath(peftPath).maxTrainSamples(maxTrainSamples != null ? maxTrainSamples : -1)
                 .maxEvalSamples(maxEvalSamples != null ? maxEvalSamples : -1).tensorboard(tensorboard())
                 .loggingDir(loggingDir).runName(runName).evalOnStart(evalOnStart)
+                .loadBestModelAtEnd(compat.loadBestModelAtEnd())
                 .build();
     }
 

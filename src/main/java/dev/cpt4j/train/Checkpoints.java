@@ -551,9 +551,21 @@ public final class Checkpoints {
 
     /** Deletes our oldest checkpoints so that at most {@code limit} remain (0 = keep all). */
     public static void rotate(Path outputDir, int limit) {
+        rotate(outputDir, limit, null);
+    }
+
+    /**
+     * As {@link #rotate(Path, int)}, never deleting {@code keep} (the best checkpoint; may be null): it counts towards
+     * the limit and the newest others fill the rest, at least one (transformers' {@code _sorted_checkpoints} with a
+     * {@code best_model_checkpoint}).
+     */
+    public static void rotate(Path outputDir, int limit, Path keep) {
         if (limit <= 0) return;
-        List<Path> all = list(outputDir);
-        for (int i = 0; i < all.size() - limit; i++) deleteOwn(all.get(i));
+        List<Path> all = new ArrayList<>(list(outputDir));
+        int room = limit;
+        if (keep != null && all.removeIf(p -> p.toAbsolutePath().normalize().equals(keep.toAbsolutePath().normalize())))
+            room = Math.max(1, limit - 1);
+        for (int i = 0; i < all.size() - room; i++) deleteOwn(all.get(i));
     }
 
     /** Files of {@code --output_dir} that are cpt4j's own bookkeeping, not output (they do not make it "non-empty"). */

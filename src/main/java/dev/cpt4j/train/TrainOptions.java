@@ -56,6 +56,9 @@ import java.util.Set;
  *                              as transformers' default
  * @param evalOnStart           evaluate once before the first step (transformers' {@code eval_on_start}), logged as
  *                              step {@code global_step} (0 for a new run)
+ * @param loadBestModelAtEnd    the final adapter or model is the checkpoint with the lowest eval loss
+ *                              (transformers' {@code load_best_model_at_end} with {@code metric_for_best_model loss});
+ *                              that checkpoint survives {@code saveTotalLimit}; needs evaluation at every save
  */
 public record TrainOptions(
         Path modelNameOrPath,
@@ -109,7 +112,8 @@ public record TrainOptions(
         boolean tensorboard,
         Path loggingDir,
         String runName,
-        boolean evalOnStart) {
+        boolean evalOnStart,
+        boolean loadBestModelAtEnd) {
 
     /** Storage of the frozen base weights. */
     public enum BaseDtype { FP32, BF16 }
@@ -203,6 +207,14 @@ public record TrainOptions(
             else if (runName.contains("/") || runName.contains("\\") || runName.equals("..") || runName.equals("."))
                 throw new UserError("--run_name '" + runName + "' names a folder under " + "runs/; give a plain name "
                         + "without '/' (or --logging_dir DIR for another place)");
+        }
+        if (loadBestModelAtEnd) {
+            if (!doEval) throw new UserError("--load_best_model_at_end picks the checkpoint with the lowest eval loss; "
+                    + "add --do_eval (or --eval_strategy steps)");
+            if (saveSteps <= 0 || evalSteps <= 0 || saveSteps % evalSteps != 0)
+                throw new UserError("--load_best_model_at_end needs an evaluation at every checkpoint: --save_steps ("
+                        + saveSteps + ") must be a multiple of --eval_steps (" + evalSteps + "), both positive, as "
+                        + "transformers requires");
         }
         if (resumeFromCheckpoint != null) {
             String r = resumeFromCheckpoint.strip();
@@ -348,6 +360,7 @@ public record TrainOptions(
         b.loggingDir = loggingDir;
         b.runName = runName;
         b.evalOnStart = evalOnStart;
+        b.loadBestModelAtEnd = loadBestModelAtEnd;
         return b;
     }
 
@@ -422,6 +435,7 @@ public record TrainOptions(
         private Path loggingDir;
         private String runName;
         private boolean evalOnStart;
+        private boolean loadBestModelAtEnd;
 
         private Builder() {}
 
@@ -685,13 +699,18 @@ public record TrainOptions(
             return this;
         }
 
+        public Builder loadBestModelAtEnd(boolean v) {
+            this.loadBestModelAtEnd = v;
+            return this;
+        }
+
         private int workers() {
             return preprocessingNumWorkers != null ? preprocessingNumWorkers : threads;
         }
 
         /** The validated options. */
         public TrainOptions build() {
-            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices, peftPath, maxTrainSamples, maxEvalSamples, tensorboard, loggingDir, runName, evalOnStart);
+            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices, peftPath, maxTrainSamples, maxEvalSamples, tensorboard, loggingDir, runName, evalOnStart, loadBestModelAtEnd);
         }
     }
 }

@@ -377,10 +377,12 @@ public final class Trainer {
         }
         if (step > total) throw new UserError("the checkpoint is already at step " + step + " of " + total
                 + "; raise --max_steps/--num_train_epochs to train further");
+        Best best = o.loadBestModelAtEnd() ? Best.of(history, o.outputDir(), step) : null;
         if (step == total) {
             // a complete run whose final files are missing (killed, or the disk filled, after its last checkpoint)
             log.println("cpt4j: " + resumeFrom + " is the last step (" + step + " of " + total + "); training is "
                     + "complete, writing what is left");
+            if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
             return new Result(step, Double.NaN, null, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                     o.outputDir().resolve(PLOT));
         }
@@ -501,8 +503,12 @@ public final class Trainer {
                             new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
                             elapsedBefore + (System.nanoTime() - t0) / 1e9);
                     long ts = System.nanoTime();
-                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
-                            hooks.extra(), hooks.channels());
+                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st,
+                            best != null ? 0 : o.saveTotalLimit(), hooks.extra(), hooks.channels());
+                    if (best != null) {
+                        if (evalNow && best.better(lastEval)) best = new Best(lastCheckpoint, lastEval);
+                        Checkpoints.rotate(o.outputDir(), o.saveTotalLimit(), best.checkpoint());
+                    }
                     saveNanos = System.nanoTime() - ts;
                     savedStep = step;
                     Checkpoints.Health saved = Checkpoints.healthOf(lastCheckpoint);
@@ -528,8 +534,44 @@ public final class Trainer {
                 }
             }
         }
+        if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
         return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                 o.outputDir().resolve(PLOT));
+    }
+
+    /** The checkpoint with the lowest eval loss so far ({@code --load_best_model_at_end}); checkpoint null: none yet. */
+    record Best(Path checkpoint, double evalLoss) {
+        boolean better(Double ev) {
+            return ev != null && (checkpoint == null || ev < evalLoss);   // strictly lower, as transformers' np.less
+        }
+
+        /** From a resumed run's log history: the evaluated steps whose checkpoint is still in {@code outputDir}. */
+        static Best of(ArrayNode history, Path outputDir, long upTo) {
+            Best b = new Best(null, Double.NaN);
+            java.util.Set<Path> kept = new java.util.HashSet<>();
+            for (Path p : Checkpoints.list(outputDir)) kept.add(p.toAbsolutePath().normalize());
+            for (JsonNode h : history) {
+                if (!h.has("eval_loss") || h.path("step").asLong() > upTo) continue;
+                Path dir = Checkpoints.dirFor(outputDir, h.path("step").asLong());
+                if (kept.contains(dir.toAbsolutePath().normalize()) && b.better(h.path("eval_loss").asDouble()))
+                    b = new Best(dir, h.path("eval_loss").asDouble());
+            }
+            return b;
+        }
+    }
+
+    /** Puts the best checkpoint's trainable weights back so the final export writes them. */
+    private static void loadBest(Best best, Path lastCheckpoint, ParamLayout layout, float[] params, AdamW opt,
+                                 PrintStream log) {
+        if (best.checkpoint() == null) return;
+        if (best.checkpoint().equals(lastCheckpoint)) {
+            log.println("cpt4j: the last checkpoint " + lastCheckpoint + " has the lowest eval loss ("
+                    + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + "); it is the final model");
+            return;
+        }
+        Checkpoints.load(best.checkpoint(), layout, params, opt);
+        log.println("cpt4j: loaded the best checkpoint " + best.checkpoint() + " (eval loss "
+                + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + ") as the final model (--load_best_model_at_end)");
     }
 
     /** Says why a newer checkpoint than the sound one is not recommended, or null. */

@@ -132,6 +132,46 @@ class WorkflowTest {
     }
 
     @Test
+    void pastedHfAndAlpacaFlagsMapToOptionsOrToOneLineEach() {
+        String base = "--model_name_or_path m --dataset_dir d --output_dir o --lora_rank 8 --save_steps 100 ";
+        dev.cpt4j.train.TrainOptions o = DemoCommand.parseTrainFlags(List.of((base + "--evaluation_strategy steps "
+                + "--eval_steps 50 --max_train_samples 1000 --max_eval_samples 20 --report_to tensorboard --run_name r "
+                + "--load_best_model_at_end --metric_for_best_model loss --greater_is_better False --peft_path ad "
+                + "--eval_on_start --logging_steps 7 --logging_steps 9").split(" ")));
+        assertThat(o.doEval()).isTrue();
+        assertThat(o.evalSteps()).isEqualTo(50);
+        assertThat(o.maxTrainSamples()).isEqualTo(1000);
+        assertThat(o.maxEvalSamples()).isEqualTo(20);
+        assertThat(o.tensorboard()).isTrue();
+        assertThat(o.runName()).isEqualTo("r");
+        assertThat(o.loadBestModelAtEnd()).isTrue();
+        assertThat(o.peftPath()).isEqualTo(Path.of("ad"));
+        assertThat(o.evalOnStart()).isTrue();
+        assertThat(o.loggingSteps()).as("the last of a repeated flag").isEqualTo(9);
+
+        dev.cpt4j.train.TrainOptions no = DemoCommand.parseTrainFlags(List.of((base + "--do_eval --eval_strategy no "
+                + "--report_to none --trainable c_attn --trainable c_fc").split(" ")));
+        assertThat(no.doEval()).isTrue();
+        assertThat(no.evalSteps()).as("only at the end").isZero();
+        assertThat(no.tensorboard()).isFalse();
+        assertThat(no.trainable()).as("the last list, as argparse").containsExactly("c_fc");
+        assertThat(DemoCommand.parseTrainFlags(List.of(base.split(" "))).validationSplit())
+                .isEqualTo(dev.cpt4j.data.PrepareOptions.DEFAULT_VALIDATION_FRACTION);
+
+        TrainCommand cmd = new TrainCommand();
+        new picocli.CommandLine(cmd).parseArgs((base + "--load_in_kbits 4 --flash_attn --report_to wandb "
+                + "--optim adamw_torch --use_cpu --dataloader_num_workers 4 --streaming --trust_remote_code True").split(" "));
+        cmd.options();
+        List<String> notes = cmd.notes();
+        assertThat(notes).hasSize(8).allSatisfy(n -> assertThat(n).doesNotContain("\n"));
+        assertThat(notes).anySatisfy(n -> assertThat(n).startsWith("--report_to wandb").contains("not available"));
+        for (String bad : List.of("--optim sgd", "--metric_for_best_model accuracy", "--eval_strategy epoch",
+                "--load_in_kbits 3", "--full_finetuning"))
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> DemoCommand.parseTrainFlags(List.of((base + bad).split(" "))))
+                    .as(bad).isInstanceOf(dev.cpt4j.UserError.class).hasMessageContaining(bad.split(" ")[0]);
+    }
+
+    @Test
     void nearMissFlagGetsASuggestionAndAHubIdGetsTheDownloadLine(@TempDir Path tmp) throws IOException {
         TrainEndToEndTest.Run r = run("train", "--model_name_or_path", "m", "--dataset_dir", "d", "--output_dir", "o",
                 "--lora_rnak", "8");

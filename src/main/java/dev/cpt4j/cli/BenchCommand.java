@@ -46,31 +46,31 @@ final class BenchCommand implements Callable<Integer> {
         int batch;
         @Option(names = "--block", required = true, paramLabel = "N", description = "Tokens per sequence. Required.")
         int block;
-        @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed steps. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
         int steps;
-        @Option(names = "--warmup", defaultValue = "2", paramLabel = "N", description = "Untimed steps first. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--warmup", defaultValue = "2", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
         int warmup;
-        @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, description = "Recompute block activations in backward. Default: off.")
+        @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, description = "Recompute block activations in backward (default: off).")
         boolean checkpointing;
-        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
-        @Option(names = "--json", description = "Print the result as one JSON object on the last line. Default: off.")
+        @Option(names = "--json", description = "Print the result as one JSON object on the last line (default: off).")
         boolean json;
-        @Option(names = {"--lora_rank", "--lora-rank"}, defaultValue = "0", paramLabel = "R", description = "LoRA rank; 0 is full fine-tuning. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--lora_rank", "--lora-rank"}, defaultValue = "0", paramLabel = "R", description = "LoRA rank; 0 is full fine-tuning (default: ${DEFAULT-VALUE}).")
         int loraRank;
-        @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "8", paramLabel = "X", description = "LoRA alpha (scaling alpha/r). Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "8", paramLabel = "X", description = "LoRA alpha (scaling alpha/r) (default: ${DEFAULT-VALUE}).")
         double loraAlpha;
-        @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0", paramLabel = "P", description = "Dropout on the LoRA input. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0", paramLabel = "P", description = "Dropout on the LoRA input (default: ${DEFAULT-VALUE}).")
         double loraDropout;
-        @Option(names = "--trainable", split = ",", paramLabel = "MODULES", description = "LoRA targets, comma-separated (c_attn, q_proj, all-linear, ...). Default: the family's peft default (GPT-2 c_attn; LLaMA q_proj,v_proj).")
+        @Option(names = "--trainable", split = ",", paramLabel = "MODULES", description = "LoRA targets, comma-separated (c_attn, q_proj, all-linear, ...) (default: the family's peft default (GPT-2 c_attn; LLaMA q_proj,v_proj)).")
         java.util.List<String> trainable;
-        @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", paramLabel = "MODULES", description = "Modules trained in full beside LoRA, comma-separated, e.g. transformer.wte,lm_head. Default: none.")
+        @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", paramLabel = "MODULES", description = "Modules trained in full beside LoRA, comma-separated, e.g. transformer.wte,lm_head (default: none).")
         java.util.List<String> modulesToSave;
         @Option(names = {"--base_dtype", "--base-dtype"}, defaultValue = "fp32", paramLabel = "fp32|bf16",
-                description = "Storage of the frozen base weights with LoRA. Default: ${DEFAULT-VALUE}.")
+                description = "Storage of the frozen base weights with LoRA (default: ${DEFAULT-VALUE}).")
         String baseDtype;
 
-        @Option(names = {"--use_rslora", "--use-rslora"}, description = "rsLoRA scaling alpha/sqrt(r). Default: off.")
+        @Option(names = {"--use_rslora", "--use-rslora"}, description = "rsLoRA scaling alpha/sqrt(r) (default: off).")
         boolean useRslora;
 
         @Override
@@ -125,19 +125,19 @@ final class BenchCommand implements Callable<Integer> {
 
         @Option(names = "--config", required = true, paramLabel = "FILE", description = "A Hugging Face config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral). Required.")
         Path config;
-        @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", paramLabel = "N", description = "Random prompt length. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", paramLabel = "N", description = "Random prompt length (default: ${DEFAULT-VALUE}).")
         int promptTokens;
-        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "128", paramLabel = "N", description = "New tokens per sequence. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "128", paramLabel = "N", description = "New tokens per sequence (default: ${DEFAULT-VALUE}).")
         int maxNewTokens;
-        @Option(names = {"--num-return-sequences", "--num_return_sequences"}, defaultValue = "5", paramLabel = "N", description = "Sequences decoded together. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--num-return-sequences", "--num_return_sequences"}, defaultValue = "5", paramLabel = "N", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).")
         int numSeq;
-        @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", paramLabel = "P", description = "Nucleus filter, after top-k 50 as transformers. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", paramLabel = "P", description = "Nucleus filter, after top-k 50 as transformers (default: ${DEFAULT-VALUE}).")
         float topP;
-        @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "Seed of weights, prompt and sampling. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "Seed of weights, prompt and sampling (default: ${DEFAULT-VALUE}).")
         long seed;
-        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
-        @Option(names = "--json", description = "Print the result as one JSON object on the last line. Default: off.")
+        @Option(names = "--json", description = "Print the result as one JSON object on the last line (default: off).")
         boolean json;
 
         @Override
@@ -176,15 +176,15 @@ final class BenchCommand implements Callable<Integer> {
     static final class Load implements Callable<Integer> {
         @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json + weights). Required.")
         Path model;
-        @Option(names = "--block", defaultValue = "128", paramLabel = "N", description = "Tokens of the evaluated block. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--block", defaultValue = "128", paramLabel = "N", description = "Tokens of the evaluated block (default: ${DEFAULT-VALUE}).")
         int block;
-        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "16", paramLabel = "N", description = "Greedy tokens after a 32-token prompt. Default: ${DEFAULT-VALUE}.")
+        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "16", paramLabel = "N", description = "Greedy tokens after a 32-token prompt (default: ${DEFAULT-VALUE}).")
         int newTokens;
-        @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "Seed of the random ids. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "Seed of the random ids (default: ${DEFAULT-VALUE}).")
         long seed;
-        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
-        @Option(names = "--json", description = "Print the result as one JSON object on the last line. Default: off.")
+        @Option(names = "--json", description = "Print the result as one JSON object on the last line (default: off).")
         boolean json;
 
         @Override

@@ -40,22 +40,22 @@ final class PrepareCommand implements Callable<Integer> {
 
     @Option(names = {"--validation_split_percentage", "--validation-split-percentage"}, paramLabel = "FRACTION",
             description = "Fraction of blocks held out (a fraction, as in run_clm_pt_with_peft.py: 0.001 = 0.1 %%); "
-                    + "any FRACTION > 0 holds out at least one block when there are 2 or more. Default: ${DEFAULT-VALUE}, "
-                    + "as cpt4j train.")
+                    + "any FRACTION > 0 holds out at least one block when there are 2 or more (default: ${DEFAULT-VALUE}, "
+                    + "as cpt4j train).")
     double validationFraction = PrepareOptions.DEFAULT_VALIDATION_FRACTION;
 
     @Option(names = {"--preprocessing_num_workers", "--preprocessing-num-workers"}, paramLabel = "N",
-            description = "Tokenizer threads. Default: all cores.")
+            description = "Tokenizer threads (default: all cores).")
     Integer workers;
 
-    @Option(names = "--seed", paramLabel = "N", description = "Seed of the validation split (train uses the same). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the validation split (train uses the same) (default: ${DEFAULT-VALUE}).")
     long seed = PrepareOptions.DEFAULT_SEED;
 
     @Option(names = {"--skip-invalid-lines", "--skip_invalid_lines"},
-            description = "Skip and count lines that are not valid UTF-8 (or JSON) instead of stopping. Default: off.")
+            description = "Skip and count lines that are not valid UTF-8 (or JSON) instead of stopping (default: off).")
     boolean skipInvalidLines;
 
-    @Option(names = {"--no-progress", "--no_progress"}, description = "No progress bar (there is none either when stderr is not a terminal). Default: off.")
+    @Option(names = {"--no-progress", "--no_progress"}, description = "No progress bar (there is none either when stderr is not a terminal) (default: off).")
     boolean noProgress;
 
     @Override

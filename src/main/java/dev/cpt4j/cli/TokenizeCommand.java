@@ -22,7 +22,7 @@ final class TokenizeCommand implements Callable<Integer> {
     @Option(names = "--input", required = true, paramLabel = "FILE", description = "UTF-8 text file. Required.")
     Path input;
 
-    @Option(names = {"--no-special-tokens", "--no_special_tokens"}, description = "Do not add the post-processor's special tokens (e.g. [CLS] … [SEP]). Default: off (they are added).")
+    @Option(names = {"--no-special-tokens", "--no_special_tokens"}, description = "Do not add the post-processor's special tokens (e.g. [CLS] … [SEP]) (default: off (they are added)).")
     boolean noSpecialTokens;
 
     @Override

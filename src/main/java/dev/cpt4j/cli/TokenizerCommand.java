@@ -58,7 +58,7 @@ final class TokenizerCommand implements Runnable {
         @Option(names = "--corpus", required = true, paramLabel = "DIR", description = "Directory of *.txt files, one example per line. Required.")
         Path corpus;
 
-        @Option(names = "--type", defaultValue = "bpe", paramLabel = "bpe|wordpiece", description = "bpe (GPT-2 byte-level) or wordpiece (BERT). Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--type", defaultValue = "bpe", paramLabel = "bpe|wordpiece", description = "bpe (GPT-2 byte-level) or wordpiece (BERT) (default: ${DEFAULT-VALUE}).")
         String type;
 
         @Option(names = {"--vocab-size", "--vocab_size"}, required = true, paramLabel = "N", description = "Target vocabulary size. Required.")

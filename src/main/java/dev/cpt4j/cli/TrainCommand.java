@@ -50,190 +50,190 @@ final class TrainCommand implements Callable<Integer> {
                     + "Required unless --config_name.")
     Path modelNameOrPath;
     @Option(names = {"--config_name", "--config-name"}, paramLabel = "FILE",
-            description = "config.json to train from scratch (random weights) instead of --model_name_or_path. Default: none.")
+            description = "config.json to train from scratch (random weights) instead of --model_name_or_path (default: none).")
     Path configName;
     @Option(names = {"--tokenizer_name_or_path", "--tokenizer-name-or-path", "--tokenizer_name", "--tokenizer-name"},
-            paramLabel = "PATH", description = "Tokenizer folder or tokenizer.json. Default: the model folder.")
+            paramLabel = "PATH", description = "Tokenizer folder or tokenizer.json (default: the model folder).")
     Path tokenizerNameOrPath;
     @Option(names = {"--peft_path", "--peft-path"}, paramLabel = "DIR",
             description = "Continue training this LoRA adapter (peft files, e.g. an earlier --output_dir or checkpoint): "
                     + "its LoRA tensors and modules_to_save are the starting point and its adapter_config.json sets "
                     + "r, alpha, targets and modules_to_save; the optimizer and the step count start fresh "
-                    + "(--resume_from_checkpoint continues a run instead). Default: none.")
+                    + "(--resume_from_checkpoint continues a run instead) (default: none).")
     Path peftPath;
     @Option(names = {"--dataset_dir", "--dataset-dir"}, paramLabel = "DIR",
             description = "Folder of *.txt files (one example per line) or *.jsonl with a \"text\" field (.gz too). "
                     + "Required unless --data_cache_dir holds prepared blocks.")
     Path datasetDir;
     @Option(names = {"--data_cache_dir", "--data-cache-dir"}, paramLabel = "DIR",
-            description = "Cache of prepared token blocks, reused while valid. Default: DATASET_DIR/.cpt4j-cache.")
+            description = "Cache of prepared token blocks, reused while valid (default: DATASET_DIR/.cpt4j-cache).")
     Path dataCacheDir;
     @Option(names = {"--validation_split_percentage", "--validation-split-percentage"}, paramLabel = "FRACTION",
             description = "Fraction of blocks held out for evaluation (a fraction, as in run_clm_pt_with_peft.py: "
-                    + "0.001 = 0.1 %%). Default: ${DEFAULT-VALUE}, as cpt4j prepare.")
+                    + "0.001 = 0.1 %%) (default: ${DEFAULT-VALUE}, as cpt4j prepare).")
     double validationSplit = dev.cpt4j.data.PrepareOptions.DEFAULT_VALIDATION_FRACTION;
     @Option(names = {"--max_train_samples", "--max-train-samples"}, paramLabel = "N",
-            description = "Train on the first N training blocks only. Default: all.")
+            description = "Train on the first N training blocks only (default: all).")
     Integer maxTrainSamples;
     @Option(names = {"--max_eval_samples", "--max-eval-samples"}, paramLabel = "N",
-            description = "Evaluate on the first N validation blocks only. Default: all.")
+            description = "Evaluate on the first N validation blocks only (default: all).")
     Integer maxEvalSamples;
     @Option(names = {"--block_size", "--block-size"}, paramLabel = "N",
-            description = "Tokens per block. Default: the model's context, at most 1024.")
+            description = "Tokens per block (default: the model's context, at most 1024).")
     int blockSize = 0;
     @Option(names = {"--preprocessing_num_workers", "--preprocessing-num-workers"}, paramLabel = "N",
-            description = "Threads for tokenizing the corpus. Default: --threads.")
+            description = "Threads for tokenizing the corpus (default: --threads).")
     Integer preprocessingNumWorkers;
     @Option(names = {"--pad_to_multiple_of", "--pad-to-multiple-of"}, paramLabel = "N",
-            description = "Resize the vocabulary to a multiple of N. Default: the tokenizer's size.")
+            description = "Resize the vocabulary to a multiple of N (default: the tokenizer's size).")
     int padToMultipleOf = 0;
 
     // ---- batches and length
     @Option(names = {"--per_device_train_batch_size", "--per-device-train-batch-size"}, paramLabel = "N",
-            description = "Blocks per micro-batch. Default: ${DEFAULT-VALUE}.")
+            description = "Blocks per micro-batch (default: ${DEFAULT-VALUE}).")
     int trainBatch = 8;
     @Option(names = {"--per_device_eval_batch_size", "--per-device-eval-batch-size"}, paramLabel = "N",
-            description = "Blocks per evaluation batch. Default: ${DEFAULT-VALUE}.")
+            description = "Blocks per evaluation batch (default: ${DEFAULT-VALUE}).")
     int evalBatch = 8;
     @Option(names = {"--gradient_accumulation_steps", "--gradient-accumulation-steps"}, paramLabel = "N",
-            description = "Micro-batches per optimizer step. Default: ${DEFAULT-VALUE}.")
+            description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int gradAccum = 1;
     @Option(names = {"--max_steps", "--max-steps"}, paramLabel = "N",
-            description = "Optimizer steps; -1 uses --num_train_epochs. Default: ${DEFAULT-VALUE}.")
+            description = "Optimizer steps; -1 uses --num_train_epochs (default: ${DEFAULT-VALUE}).")
     int maxSteps = -1;
     @Option(names = {"--num_train_epochs", "--num-train-epochs"}, paramLabel = "X",
-            description = "Epochs when --max_steps is not given. Default: ${DEFAULT-VALUE}.")
+            description = "Epochs when --max_steps is not given (default: ${DEFAULT-VALUE}).")
     double numTrainEpochs = 3.0;
     @Option(names = {"--seed"}, paramLabel = "N",
-            description = "Seed of initialisation, shuffling and dropout. Default: ${DEFAULT-VALUE}.")
+            description = "Seed of initialisation, shuffling and dropout (default: ${DEFAULT-VALUE}).")
     long seed = 42;
     @Option(names = {"--do_train", "--do-train"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Train (always on; accepted for compatibility). Default: ${DEFAULT-VALUE}.")
+            description = "Train (always on; accepted for compatibility) (default: ${DEFAULT-VALUE}).")
     boolean doTrain = true;
 
     // ---- optimizer and schedule
     @Option(names = {"--learning_rate", "--learning-rate"}, paramLabel = "LR",
-            description = "Peak learning rate. Default: ${DEFAULT-VALUE}.")
+            description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate = 5e-5;
     @Option(names = {"--embedding_learning_rate", "--embedding-learning-rate"}, paramLabel = "LR",
-            description = "Learning rate of trained embeddings (wte, wpe, lm_head). Default: --learning_rate.")
+            description = "Learning rate of trained embeddings (wte, wpe, lm_head) (default: --learning_rate).")
     Double embeddingLearningRate;
     @Option(names = {"--weight_decay", "--weight-decay"}, paramLabel = "X",
-            description = "Decoupled AdamW weight decay (not on biases and norms). Default: ${DEFAULT-VALUE}.")
+            description = "Decoupled AdamW weight decay (not on biases and norms) (default: ${DEFAULT-VALUE}).")
     double weightDecay = 0.0;
-    @Option(names = {"--adam_beta1", "--adam-beta1"}, paramLabel = "X", description = "AdamW beta1. Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"--adam_beta1", "--adam-beta1"}, paramLabel = "X", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
     double adamBeta1 = 0.9;
-    @Option(names = {"--adam_beta2", "--adam-beta2"}, paramLabel = "X", description = "AdamW beta2. Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"--adam_beta2", "--adam-beta2"}, paramLabel = "X", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
     double adamBeta2 = 0.999;
-    @Option(names = {"--adam_epsilon", "--adam-epsilon"}, paramLabel = "X", description = "AdamW epsilon. Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"--adam_epsilon", "--adam-epsilon"}, paramLabel = "X", description = "AdamW epsilon (default: ${DEFAULT-VALUE}).")
     double adamEpsilon = 1e-8;
     @Option(names = {"--max_grad_norm", "--max-grad-norm"}, paramLabel = "X",
-            description = "Global-norm gradient clipping; 0 turns it off. Default: ${DEFAULT-VALUE}.")
+            description = "Global-norm gradient clipping; 0 turns it off (default: ${DEFAULT-VALUE}).")
     double maxGradNorm = 1.0;
-    @Option(names = {"--lr_scheduler_type", "--lr-scheduler-type"}, paramLabel = "linear|cosine|constant|constant_with_warmup",
-            description = "Learning-rate schedule. Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"--lr_scheduler_type", "--lr-scheduler-type"}, paramLabel = "TYPE",
+            description = "Learning-rate schedule: linear, cosine, constant or constant_with_warmup (default: ${DEFAULT-VALUE}).")
     String lrSchedulerType = "linear";
     @Option(names = {"--warmup_steps", "--warmup-steps"}, paramLabel = "N",
-            description = "Linear warm-up steps; 0 uses --warmup_ratio. Default: ${DEFAULT-VALUE}.")
+            description = "Linear warm-up steps; 0 uses --warmup_ratio (default: ${DEFAULT-VALUE}).")
     int warmupSteps = 0;
     @Option(names = {"--warmup_ratio", "--warmup-ratio"}, paramLabel = "X",
-            description = "Warm-up as a fraction of the steps: ceil(X * max_steps). Default: ${DEFAULT-VALUE}.")
+            description = "Warm-up as a fraction of the steps: ceil(X * max_steps) (default: ${DEFAULT-VALUE}).")
     double warmupRatio = 0.0;
 
     // ---- LoRA
     @Option(names = {"--lora_rank", "--lora-rank"}, paramLabel = "R",
-            description = "LoRA rank; 0 is full fine-tuning. Default: ${DEFAULT-VALUE}.")
+            description = "LoRA rank; 0 is full fine-tuning (default: ${DEFAULT-VALUE}).")
     int loraRank = 0;
     @Option(names = {"--lora_alpha", "--lora-alpha"}, paramLabel = "X",
-            description = "LoRA alpha (scaling alpha/r). Default: ${DEFAULT-VALUE}.")
+            description = "LoRA alpha (scaling alpha/r) (default: ${DEFAULT-VALUE}).")
     double loraAlpha = 8;
     @Option(names = {"--lora_dropout", "--lora-dropout"}, paramLabel = "P",
-            description = "Dropout on the LoRA input. Default: ${DEFAULT-VALUE}.")
+            description = "Dropout on the LoRA input (default: ${DEFAULT-VALUE}).")
     double loraDropout = 0.0;
     @Option(names = {"--trainable"}, paramLabel = "MODULES",
             description = "LoRA targets, comma-separated: GPT-2 c_attn, attn.c_proj, c_fc, mlp.c_proj; LLaMA family "
-                    + "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or all-linear. Default: peft's "
-                    + "default for the model (GPT-2 c_attn; LLaMA q_proj,v_proj).")
+                    + "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or all-linear (default: peft's "
+                    + "default for the model, GPT-2 c_attn, LLaMA q_proj,v_proj).")
     String trainable;
     @Option(names = {"--modules_to_save", "--modules-to-save"}, paramLabel = "MODULES",
             description = "Modules trained in full beside LoRA, comma-separated, e.g. transformer.wte,lm_head or "
-                    + "embed_tokens,lm_head. Default: none.")
+                    + "embed_tokens,lm_head (default: none).")
     String modulesToSave;
-    @Option(names = {"--trainable_token_indices", "--trainable-token-indices"}, paramLabel = "new|IDS",
+    @Option(names = {"--trainable_token_indices", "--trainable-token-indices"}, paramLabel = "IDS",
             description = "Train only these rows of the embedding (and of an untied head) beside LoRA, as peft's "
-                    + "trainable tokens: new (every row the vocabulary resize adds) or comma-separated token ids. "
-                    + "Default: none.")
+                    + "trainable tokens: the word new (every row the vocabulary resize adds) or comma-separated token ids "
+                    + "(default: none).")
     String trainableTokenIndices;
     @Option(names = {"--use_rslora", "--use-rslora"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "rsLoRA scaling alpha/sqrt(r). Default: ${DEFAULT-VALUE}.")
+            description = "rsLoRA scaling alpha/sqrt(r) (default: ${DEFAULT-VALUE}).")
     boolean useRslora;
     @Option(names = {"--ensure_weight_tying", "--ensure-weight-tying"}, arity = "0..1", fallbackValue = "true",
-            paramLabel = "BOOL", description = "Keep trained wte and lm_head one tied tensor (peft unties them). "
-                    + "Default: ${DEFAULT-VALUE}.")
+            paramLabel = "BOOL", description = "Keep trained wte and lm_head one tied tensor (peft unties them) "
+                    + "(default: ${DEFAULT-VALUE}).")
     boolean ensureWeightTying;
     @Option(names = {"--full_finetuning", "--full-finetuning"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Train every weight (no LoRA), as without --lora_rank. Default: ${DEFAULT-VALUE}.")
+            description = "Train every weight (no LoRA), as without --lora_rank (default: ${DEFAULT-VALUE}).")
     boolean fullFinetuning;
 
     // ---- memory and compute
     @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, arity = "0..1", fallbackValue = "true",
-            paramLabel = "BOOL", description = "Recompute each block in backward to save memory. Default: ${DEFAULT-VALUE}.")
+            paramLabel = "BOOL", description = "Recompute each block in backward to save memory (default: ${DEFAULT-VALUE}).")
     boolean gradientCheckpointing;
     @Option(names = {"--base_dtype", "--base-dtype"}, paramLabel = "fp32|bf16",
-            description = "Storage of the frozen base weights. Default: ${DEFAULT-VALUE}.")
+            description = "Storage of the frozen base weights (default: ${DEFAULT-VALUE}).")
     String baseDtype = "fp32";
-    @Option(names = {"--threads"}, paramLabel = "N", description = "Compute threads. Default: all cores.")
+    @Option(names = {"--threads"}, paramLabel = "N", description = "Compute threads (default: all cores).")
     Integer threads;
 
     // ---- logging, evaluation, checkpoints
     @Option(names = {"--logging_steps", "--logging-steps"}, paramLabel = "N",
-            description = "Log every N steps (metrics.jsonl, one line on stderr). Default: ${DEFAULT-VALUE}.")
+            description = "Log every N steps (metrics.jsonl, one line on stderr) (default: ${DEFAULT-VALUE}).")
     int loggingSteps = 500;
     @Option(names = {"--logging_first_step", "--logging-first-step"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Also log step 1. Default: ${DEFAULT-VALUE}.")
+            description = "Also log step 1 (default: ${DEFAULT-VALUE}).")
     boolean loggingFirstStep;
     @Option(names = {"--disable_tqdm", "--disable-tqdm"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "No progress bar: plain lines even on a terminal. Default: ${DEFAULT-VALUE}.")
+            description = "No progress bar: plain lines even on a terminal (default: ${DEFAULT-VALUE}).")
     boolean disableTqdm;
     @Option(names = {"--report_to", "--report-to"}, arity = "1..*", split = ",", paramLabel = "tensorboard|none",
             description = "Where metrics go besides metrics.jsonl: tensorboard (event files under "
-                    + "OUTPUT_DIR/runs/) or none (all = tensorboard). Default: none, as transformers 5.")
+                    + "OUTPUT_DIR/runs/) or none (all = tensorboard) (default: none, as transformers 5).")
     List<String> reportTo;
     @Option(names = {"--run_name", "--run-name"}, paramLabel = "NAME",
-            description = "Name of the TensorBoard run folder, OUTPUT_DIR/runs/NAME. Default: date and host name.")
+            description = "Name of the TensorBoard run folder, OUTPUT_DIR/runs/NAME (default: date and host name).")
     String runName;
     @Option(names = {"--logging_dir", "--logging-dir"}, paramLabel = "DIR",
-            description = "TensorBoard folder instead of OUTPUT_DIR/runs/NAME. Default: none.")
+            description = "TensorBoard folder instead of OUTPUT_DIR/runs/NAME (default: none).")
     Path loggingDir;
     @Option(names = {"--do_eval", "--do-eval"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Evaluate (loss, perplexity) on the held-out split every --eval_steps and at the end. "
-                    + "Default: ${DEFAULT-VALUE}.")
+            description = "Evaluate (loss, perplexity) on the held-out split every --eval_steps and at the end "
+                    + "(default: ${DEFAULT-VALUE}).")
     boolean doEval;
     @Option(names = {"--eval_strategy", "--eval-strategy", "--evaluation_strategy", "--evaluation-strategy"},
             paramLabel = "steps|no", description = "steps: evaluate every --eval_steps (turns on --do_eval); no: only "
-                    + "at the end with --do_eval, else never. Default: steps with --do_eval.")
+                    + "at the end with --do_eval, else never (default: steps with --do_eval).")
     String evalStrategy;
     @Option(names = {"--eval_steps", "--eval-steps"}, paramLabel = "N",
-            description = "Evaluate every N steps. Default: --logging_steps.")
+            description = "Evaluate every N steps (default: --logging_steps).")
     Integer evalSteps;
     @Option(names = {"--eval_on_start", "--eval-on-start"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Also evaluate once before the first step. Default: ${DEFAULT-VALUE}.")
+            description = "Also evaluate once before the first step (default: ${DEFAULT-VALUE}).")
     boolean evalOnStart;
     @Option(names = {"--save_steps", "--save-steps"}, paramLabel = "N",
-            description = "Checkpoint every N steps; 0 only at the end. Default: ${DEFAULT-VALUE}.")
+            description = "Checkpoint every N steps; 0 only at the end (default: ${DEFAULT-VALUE}).")
     int saveSteps = 500;
     @Option(names = {"--save_total_limit", "--save-total-limit"}, paramLabel = "N",
-            description = "Keep at most N checkpoints; 0 keeps all. Default: ${DEFAULT-VALUE}.")
+            description = "Keep at most N checkpoints; 0 keeps all (default: ${DEFAULT-VALUE}).")
     int saveTotalLimit = 0;
     @Option(names = {"--output_dir", "--output-dir"}, paramLabel = "DIR",
             description = "Checkpoints, metrics.jsonl, loss.png and the final adapter or model. Required.")
     Path outputDir;
     @Option(names = {"--overwrite_output_dir", "--overwrite-output-dir"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Allow a non-empty output folder (only cpt4j's own files are replaced). Default: ${DEFAULT-VALUE}.")
+            description = "Allow a non-empty output folder (only cpt4j's own files are replaced) (default: ${DEFAULT-VALUE}).")
     boolean overwriteOutputDir;
-    @Option(names = {"--resume_from_checkpoint", "--resume-from-checkpoint"}, paramLabel = "DIR|true",
+    @Option(names = {"--resume_from_checkpoint", "--resume-from-checkpoint"}, paramLabel = "DIR",
             description = "Continue a run from a checkpoint-N folder, or true for the latest in --output_dir "
-                    + "(optimizer, schedule and data order included). Default: none.")
+                    + "(optimizer, schedule and data order included) (default: none).")
     String resumeFromCheckpoint;
 
     @Override

@@ -86,6 +86,8 @@ public final class LlamaModel implements CausalLm {
     private boolean sparseEmbedWanted;
     private RowSparseGrad embedSparse;                        // embed_tokens' gradient when row-sparse, else null
     private final int[] embedSlots;                           // (maxN) slot of each token's row in embedSparse
+    private final int[] starts;                               // (maxN) document starts of the current batch when packed
+    private boolean packed;                                   // the current batch has document starts (neat packing)
     private Predicate<String> frozen = n -> false;
     private float gradScale = 1f;
     private int curB, curT, validCount;
@@ -153,6 +155,7 @@ public final class LlamaModel implements CausalLm {
         tokens = new int[maxN];
         targets = new int[maxN];
         embedSlots = new int[maxN];
+        starts = new int[maxN];
         resid = new float[Math.multiplyExact((L + 1) * maxN, C)];
         hRes = new float[S * maxN * C];
         qPre = cfg.qkNorm() ? new float[S * maxN * Q] : null;
@@ -242,7 +245,7 @@ public final class LlamaModel implements CausalLm {
 
     /** Bytes this model's activation and scratch buffers take (what {@link LlamaFamily#activationBytes} predicts). */
     public long allocatedActivationBytes() {
-        long n = tokens.length + targets.length + embedSlots.length;
+        long n = tokens.length + targets.length + starts.length + embedSlots.length;
         for (float[] a : new float[][] {resid, hRes, qPre, kPre, qRot, kRot, vAct, att, lse, gate, up, rstd1, rstd2, qRstd,
                 kRstd, xn, act, tmp, lnf, lnfRstd, dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf, headScratch})
             if (a != null) n += a.length;
@@ -360,11 +363,16 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
-    public float forward(int[] toks, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+    public float forward(int[] toks, int[] labels, int[] docStarts, int B, int T, boolean training, long dropoutSeed) {
         int N = B * T;
         lastSeed = dropoutSeed;
+        packed = docStarts != null;
+        if (packed) {
+            CausalLm.checkDocStarts(docStarts, B, T);
+            System.arraycopy(docStarts, 0, starts, 0, N);
+        }
         run(toks, B, T, training);
-        int count = CausalLm.shiftedTargets(toks, labels, B, T, V, targets);
+        int count = CausalLm.shiftedTargets(toks, labels, packed ? starts : null, B, T, V, targets);
         validCount = count;
         float scale = count == 0 ? 0f : gradScale / count;
         double total;
@@ -384,6 +392,7 @@ public final class LlamaModel implements CausalLm {
     @Override
     public void logits(int[] toks, int B, int T, float[] out) {
         if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
+        packed = false;
         run(toks, B, T, false);
         CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, off(w.head()), B * T, C, V);
     }
@@ -438,9 +447,9 @@ public final class LlamaModel implements CausalLm {
             proj(l, K_PROJ, kRot, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
         }
         proj(l, V_PROJ, vAct, sK, xn, 0, w.v()[l], w.vb()[l], N, C, K);
-        Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
-        Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
-        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
+        ropeForward(qRot, sQ, N, T, NH);
+        ropeForward(kRot, sK, N, T, NKV);
+        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, packed ? starts : null, 0, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
         proj(l, O_PROJ, tmp, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
         Conv1d.residualForward(par, hRes, sC, resid, rIn, tmp, 0, N * C);
@@ -450,6 +459,17 @@ public final class LlamaModel implements CausalLm {
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
         proj(l, DOWN_PROJ, tmp, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
         Conv1d.residualForward(par, resid, rOut, hRes, sC, tmp, 0, N * C);
+    }
+
+    /** RoPE in place on x (rows, heads·hd) from xOff: positions from the document starts when packed. */
+    private void ropeForward(float[] x, int xOff, int N, int T, int heads) {
+        if (packed) Rope.forward(par, x, xOff, N, T, heads, hd, cos, sin, starts);
+        else Rope.forward(par, x, xOff, N, T, heads, hd, cos, sin, 0);
+    }
+
+    private void ropeBackward(float[] dx, int N, int T, int heads) {
+        if (packed) Rope.backward(par, dx, 0, N, T, heads, hd, cos, sin, starts);
+        else Rope.backward(par, dx, 0, N, T, heads, hd, cos, sin, 0);
     }
 
     private float[] bias(int off) {
@@ -496,9 +516,9 @@ public final class LlamaModel implements CausalLm {
         Arrays.fill(datt, 0, N * Q, 0f);
         linBack(l, O_PROJ, datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
         GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
-                vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
-        Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
-        Rope.backward(par, dk, 0, N, T, NKV, hd, cos, sin, 0);
+                vAct, sK, packed ? starts : null, 0, curB, T, NH, NKV, hd, scale(), cfg.window(l));
+        ropeBackward(dq, N, T, NH);
+        ropeBackward(dk, N, T, NKV);
         float[] dqIn = dq, dkIn = dk;
         if (cfg.qkNorm()) {
             Arrays.fill(dqPre, 0, N * Q, 0f);

@@ -17,13 +17,21 @@ import java.util.List;
  * @param seed               seed of the validation split
  * @param skipInvalidLines   skip (and count) lines that are not valid UTF-8 / JSON instead of failing
  * @param maxBlockSize       the model's context length when known (block size must not exceed it), else 0
+ * @param documentStarts     the store must record where documents start ({@code --neat_packing}): an older store
+ *                           without them is prepared again (new stores always record them)
  */
 public record PrepareOptions(List<Path> dataset, Path output, int blockSize, double validationFraction, int workers,
-                             long seed, boolean skipInvalidLines, int maxBlockSize) {
+                             long seed, boolean skipInvalidLines, int maxBlockSize, boolean documentStarts) {
     /** Default split seed, as {@code transformers.TrainingArguments.seed}. */
     public static final long DEFAULT_SEED = 42;
     /** The seed's {@code --validation_split_percentage 0.001}. */
     public static final double DEFAULT_VALIDATION_FRACTION = 0.001;
+
+    /** Options that accept a store without document starts. */
+    public PrepareOptions(List<Path> dataset, Path output, int blockSize, double validationFraction, int workers,
+                          long seed, boolean skipInvalidLines, int maxBlockSize) {
+        this(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, maxBlockSize, false);
+    }
 
     public PrepareOptions {
         dataset = List.copyOf(dataset);
@@ -49,23 +57,28 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
     }
 
     public PrepareOptions withValidationFraction(double f) {
-        return new PrepareOptions(dataset, output, blockSize, f, workers, seed, skipInvalidLines, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, f, workers, seed, skipInvalidLines, maxBlockSize, documentStarts);
     }
 
     public PrepareOptions withWorkers(int k) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, k, seed, skipInvalidLines, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, k, seed, skipInvalidLines, maxBlockSize, documentStarts);
     }
 
     public PrepareOptions withSeed(long s) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, s, skipInvalidLines, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, s, skipInvalidLines, maxBlockSize, documentStarts);
     }
 
     public PrepareOptions withSkipInvalidLines(boolean skip) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skip, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skip, maxBlockSize, documentStarts);
+    }
+
+    /** Whether the store must record document starts (see {@link #documentStarts()}). */
+    public PrepareOptions withDocumentStarts(boolean need) {
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, maxBlockSize, need);
     }
 
     /** The model's context length: a larger block size is refused. */
     public PrepareOptions withMaxBlockSize(int max) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, max);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, max, documentStarts);
     }
 }

@@ -42,8 +42,18 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = {"--tokenizer_name_or_path", "--tokenizer-name-or-path"}, paramLabel = "PATH",
             description = "Tokenizer folder or tokenizer.json (default: the model folder).")
     Path tokenizerNameOrPath;
-    @Option(names = {"--dataset_dir", "--dataset-dir"}, paramLabel = "DIR", description = "Folder of *.txt files, one example per line.")
-    Path datasetDir;
+    @Option(names = {"--dataset_dir", "--dataset-dir"}, paramLabel = "DIR", split = ",",
+            description = "Folder of *.txt files, one example per line; several (A,B) are concatenated, or mixed with --interleave_probs.")
+    List<Path> datasetDirs;
+    @Option(names = {"--interleave_probs", "--interleave-probs"}, paramLabel = "P,P", split = ",",
+            description = "Sample each training block from the --dataset_dir sources with these probabilities (e.g. 0.75,0.25; must sum to 1).")
+    List<Double> interleaveProbs;
+    @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Packed documents (lines, JSONL records) do not attend to each other; positions restart per document.")
+    boolean neatPacking;
+    @Option(names = {"--general_eval_file", "--general-eval-file"}, paramLabel = "FILE",
+            description = "General-domain held-out text evaluated beside the validation split at every evaluation (forgetting).")
+    Path generalEvalFile;
     @Option(names = {"--data_cache_dir", "--data-cache-dir"}, paramLabel = "DIR", description = "Cache of prepared token blocks.")
     Path dataCacheDir;
     @Option(names = {"--validation_split_percentage", "--validation-split-percentage"}, paramLabel = "FRACTION",
@@ -235,6 +245,9 @@ final class TrainCommand implements Callable<Integer> {
     /** The validated options; throws {@link UserError} naming the flag to change. */
     TrainOptions options() {
         if (!doTrain) throw new UserError("--do_train False leaves nothing to do; use 'cpt4j eval' to only evaluate");
+        if (generalEvalFile != null && !java.nio.file.Files.isRegularFile(generalEvalFile))
+            throw new UserError("--general_eval_file " + generalEvalFile + " does not exist or is not a file; give a "
+                    + "general-domain held-out text file (one example per line)");
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         int save = saveSteps;
         if (saveStrategy != null) {
@@ -255,7 +268,8 @@ final class TrainCommand implements Callable<Integer> {
         };
         return TrainOptions.builder()
                 .modelNameOrPath(modelNameOrPath).configName(configName).tokenizerNameOrPath(tokenizerNameOrPath)
-                .datasetDir(datasetDir).dataCacheDir(dataCacheDir).validationSplit(validationSplit).blockSize(blockSize)
+                .datasetDirs(datasetDirs).interleaveProbs(interleaveProbs).neatPacking(neatPacking)
+                .generalEvalFile(generalEvalFile).dataCacheDir(dataCacheDir).validationSplit(validationSplit).blockSize(blockSize)
                 .threads(nThreads).preprocessingNumWorkers(preprocessingNumWorkers != null ? preprocessingNumWorkers : nThreads)
                 .padToMultipleOf(padToMultipleOf).perDeviceTrainBatchSize(trainBatch).perDeviceEvalBatchSize(evalBatch)
                 .gradientAccumulationSteps(gradAccum).maxSteps(maxSteps).numTrainEpochs(numTrainEpochs).seed(seed)

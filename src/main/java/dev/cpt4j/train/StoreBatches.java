@@ -16,9 +16,22 @@ import dev.cpt4j.data.TokenStore;
 public final class StoreBatches implements BatchSource {
     private final TokenBlocks train, validation;
     private final BatchCursor cursor;
+    private final boolean packed;
 
     /** Batches of {@code batch} training blocks of {@code store}, shuffled with {@code seed}. */
     public StoreBatches(TokenStore store, int batch, long seed) {
+        this(store, batch, seed, false);
+    }
+
+    /**
+     * As {@link #StoreBatches(TokenStore, int, long)}; with {@code neatPacking} the blocks come with their document
+     * starts ({@link #packed()}), which the store must record.
+     */
+    public StoreBatches(TokenStore store, int batch, long seed, boolean neatPacking) {
+        if (neatPacking && !store.hasDocumentStarts())
+            throw new UserError(store.dir() + " was prepared without document boundaries (by an older cpt4j); "
+                    + "--neat_packing needs them: give --dataset_dir to prepare it again");
+        this.packed = neatPacking;
         this.train = store.train();
         this.validation = store.validation();
         if (train.blockCount() < 1)
@@ -42,6 +55,26 @@ public final class StoreBatches implements BatchSource {
         if (batch != cursor.batchSize())
             throw new IllegalArgumentException("batch " + batch + " differs from the cursor's " + cursor.batchSize());
         cursor.next(dst);
+    }
+
+    @Override
+    public boolean packed() {
+        return packed;
+    }
+
+    @Override
+    public void nextTrain(int[] dst, int[] docStarts, int batch) {
+        if (batch != cursor.batchSize())
+            throw new IllegalArgumentException("batch " + batch + " differs from the cursor's " + cursor.batchSize());
+        cursor.next(dst, docStarts);
+    }
+
+    @Override
+    public void evalBlocks(int[] dst, int[] docStarts, long first, int count) {
+        evalBlocks(dst, first, count);
+        if (docStarts == null) return;
+        int T = validation.blockSize();
+        for (int i = 0; i < count; i++) validation.readDocStarts(first + i, docStarts, i * T);
     }
 
     @Override

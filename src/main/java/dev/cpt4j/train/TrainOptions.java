@@ -44,6 +44,16 @@ import java.util.Set;
  * @param trainableTokenIndices peft's {@code trainable_token_indices}: null (none), {@code new} (every row the
  *                              vocabulary resize adds) or a comma list of token ids; only those rows of the
  *                              embedding (and of an untied head) train, the adapter stores just them
+ * @param neatPacking           {@code --neat_packing}: inside a packed block a token attends only to its own document
+ *                              (input line or JSONL record), positions restart per document and no position is
+ *                              trained on the next document's first token
+ * @param datasetDirs           every source of {@code --dataset_dir A,B,…} as given when there is more than one
+ *                              ({@code datasetDir} is then the first); empty for one source. Without
+ *                              {@code interleaveProbs} the sources are concatenated into one corpus
+ * @param interleaveProbs       {@code --interleave_probs}: the probability of each of {@code datasetDirs} per training
+ *                              block (each source its own store and epochs); empty = no mixing
+ * @param generalEvalFile       {@code --general_eval_file}: general-domain held-out text evaluated beside the domain's
+ *                              validation split at every evaluation (forgetting), or null
  */
 public record TrainOptions(
         Path modelNameOrPath,
@@ -90,7 +100,11 @@ public record TrainOptions(
         boolean overwriteOutputDir,
         String resumeFromCheckpoint,
         int threads,
-        String trainableTokenIndices) {
+        String trainableTokenIndices,
+        boolean neatPacking,
+        List<Path> datasetDirs,
+        List<Double> interleaveProbs,
+        Path generalEvalFile) {
 
     /** Storage of the frozen base weights. */
     public enum BaseDtype { FP32, BF16 }
@@ -174,11 +188,48 @@ public record TrainOptions(
         if (evalSteps < 0) throw new UserError("--eval_steps must be >= 0, got " + evalSteps);
         if (saveSteps < 0) throw new UserError("--save_steps must be >= 0 (0 = only the final model), got " + saveSteps);
         if (saveTotalLimit < 0) throw new UserError("--save_total_limit must be >= 0 (0 = keep all), got " + saveTotalLimit);
+        datasetDirs = datasetDirs == null ? List.of() : List.copyOf(datasetDirs);
+        interleaveProbs = interleaveProbs == null ? List.of() : List.copyOf(interleaveProbs);
+        if (datasetDirs.size() == 1) datasetDirs = List.of();
+        if (!datasetDirs.isEmpty() && !datasetDirs.getFirst().equals(datasetDir))
+            throw new IllegalArgumentException("datasetDir must be the first of datasetDirs");
+        if (!interleaveProbs.isEmpty()) {
+            int n = Math.max(1, datasetDirs.size());
+            if (interleaveProbs.size() != n)
+                throw new UserError("--interleave_probs gives " + interleaveProbs.size() + " probabilities for " + n
+                        + " source" + (n == 1 ? "" : "s") + " of --dataset_dir; give one per source, in the same order");
+            if (n < 2)
+                throw new UserError("--interleave_probs mixes several sources: give them as --dataset_dir A,B");
+            double sum = 0;
+            for (int i = 0; i < n; i++) {
+                double p = interleaveProbs.get(i);
+                if (!(p >= 0 && Double.isFinite(p)))
+                    throw new UserError("--interleave_probs: probability " + p + " of " + datasetDirs.get(i)
+                            + " is negative or not a number; give values in [0, 1] that sum to 1");
+                sum += p;
+            }
+            if (Math.abs(sum - 1) > 1e-6)
+                throw new UserError("--interleave_probs sum to " + Math.round(sum * 1e9) / 1e9 + ", not 1; cpt4j does not renormalise them: give "
+                        + "probabilities that sum to 1 (e.g. 0.75,0.25)");
+            if (dataCacheDir != null && datasetDir == null)
+                throw new UserError("--interleave_probs needs the sources: give them as --dataset_dir A,B");
+        }
         if (resumeFromCheckpoint != null) {
             String r = resumeFromCheckpoint.strip();
             if (r.isEmpty() || r.equalsIgnoreCase("false")) resumeFromCheckpoint = null;
             else if (r.equalsIgnoreCase("true")) resumeFromCheckpoint = "true";
         }
+    }
+
+    /** True when blocks are sampled from several sources ({@code --interleave_probs}). */
+    public boolean mixing() {
+        return !interleaveProbs.isEmpty();
+    }
+
+    /** Every source as given: {@link #datasetDirs()}, or the one {@link #datasetDir()} (empty when none). */
+    public List<Path> sources() {
+        if (!datasetDirs.isEmpty()) return datasetDirs;
+        return datasetDir == null ? List.of() : List.of(datasetDir);
     }
 
     /** True when training a LoRA adapter (else full fine-tuning). */
@@ -311,6 +362,10 @@ public record TrainOptions(
         b.resumeFromCheckpoint = resumeFromCheckpoint;
         b.threads = threads;
         b.trainableTokenIndices = trainableTokenIndices;
+        b.neatPacking = neatPacking;
+        b.datasetDirs = datasetDirs;
+        b.interleaveProbs = interleaveProbs;
+        b.generalEvalFile = generalEvalFile;
         return b;
     }
 
@@ -378,6 +433,10 @@ public record TrainOptions(
         private String resumeFromCheckpoint;
         private int threads = Runtime.getRuntime().availableProcessors();
         private String trainableTokenIndices;
+        private boolean neatPacking;
+        private List<Path> datasetDirs = List.of();
+        private List<Double> interleaveProbs = List.of();
+        private Path generalEvalFile;
 
         private Builder() {}
 
@@ -398,6 +457,7 @@ public record TrainOptions(
 
         public Builder datasetDir(Path v) {
             this.datasetDir = v;
+            this.datasetDirs = List.of();
             return this;
         }
 
@@ -606,13 +666,36 @@ public record TrainOptions(
             return this;
         }
 
+        public Builder neatPacking(boolean v) {
+            this.neatPacking = v;
+            return this;
+        }
+
+        /** Every source as given ({@code --dataset_dir A,B}); also sets {@link #datasetDir} to the first. */
+        public Builder datasetDirs(List<Path> v) {
+            this.datasetDirs = v == null ? List.of() : v;
+            if (!this.datasetDirs.isEmpty()) this.datasetDir = this.datasetDirs.getFirst();
+            return this;
+        }
+
+        public Builder interleaveProbs(List<Double> v) {
+            this.interleaveProbs = v == null ? List.of() : v;
+            return this;
+        }
+
+        public Builder generalEvalFile(Path v) {
+            this.generalEvalFile = v;
+            return this;
+        }
+
         private int workers() {
             return preprocessingNumWorkers != null ? preprocessingNumWorkers : threads;
         }
 
         /** The validated options. */
         public TrainOptions build() {
-            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices);
+            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices, neatPacking, datasetDirs, interleaveProbs, generalEvalFile);
         }
     }
 }
+

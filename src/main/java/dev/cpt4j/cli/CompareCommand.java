@@ -61,6 +61,14 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = {"--batch-size", "--batch_size"}, defaultValue = "8", paramLabel = "B", description = "Blocks per forward pass.")
     int batchSize;
 
+    @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Score each document (line) of a block alone, as training with --neat_packing sees it.")
+    boolean neatPacking;
+
+    @Option(names = {"--general_eval_file", "--general-eval-file"}, paramLabel = "FILE",
+            description = "General-domain held-out text: its perplexity before and after too (what the adapter cost there).")
+    Path generalEvalFile;
+
     @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "64", paramLabel = "N",
             description = "New tokens per sample (default ${DEFAULT-VALUE}).")
     int maxNewTokens;
@@ -87,6 +95,8 @@ final class CompareCommand implements Callable<Integer> {
             throw new UserError("--data " + data.prepared + " is not a directory; give the output directory of 'cpt4j prepare'");
         if (data.textFile != null && !Files.isRegularFile(data.textFile))
             throw new UserError("--text-file " + data.textFile + " does not exist or is not a file");
+        if (generalEvalFile != null && !Files.isRegularFile(generalEvalFile))
+            throw new UserError("--general_eval_file " + generalEvalFile + " does not exist or is not a file");
         if (numReturnSequences < 1)
             throw new UserError("--num-return-sequences must be at least 1, got " + numReturnSequences);
         List<String> lines = readPrompts(prompts);
@@ -102,12 +112,16 @@ final class CompareCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         CompareReport r;
         try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
-            r = Comparison.run(model, adapter, new Comparison.EvalData(data.prepared, data.textFile, blockSize), lines, gen,
+            r = Comparison.run(model, adapter, new Comparison.EvalData(data.prepared, data.textFile, blockSize, neatPacking, generalEvalFile), lines, gen,
                     batchSize, par, s -> System.err.println("compare: " + s));
         }
         r.write(output);
         out.printf(Locale.ROOT, "perplexity on %d held-out blocks (%s): base %.4f -> base + adapter %.4f (%+.1f%%)%n",
                 r.blocks(), r.evalSource(), r.perplexityBefore(), r.perplexityAfter(), 100 * r.perplexityChange());
+        if (r.general() != null)
+            out.printf(Locale.ROOT, "general-domain perplexity on %d blocks (%s): base %.4f -> base + adapter %.4f (%+.1f%%)%n",
+                    r.general().blocks(), r.general().source(), r.general().perplexityBefore(),
+                    r.general().perplexityAfter(), 100 * r.general().perplexityChange());
         for (CompareReport.PromptSamples s : r.samples()) {
             out.println("prompt: " + s.prompt());
             out.println("  before: " + s.before().getFirst());

@@ -41,6 +41,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
     Integer threads;
 
+    @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Score each document (line) of a block alone, as training with --neat_packing sees it.")
+    boolean neatPacking;
+
     @Option(names = "--json", description = "Last stdout line: {\"loss\":…,\"perplexity\":…,\"tokens\":…,\"blocks\":…}.")
     boolean json;
 
@@ -55,7 +59,7 @@ final class EvalCommand implements Callable<Integer> {
         LoadedModel m = LoadedModel.load(model, adapter);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
-            Evaluation.Result r = Evaluation.evaluateText(m, textFile, blockSize, batchSize, par);
+            Evaluation.Result r = Evaluation.evaluateText(m, textFile, blockSize, batchSize, neatPacking, par);
             if (json) {
                 out.println(r.toJson());
             } else {

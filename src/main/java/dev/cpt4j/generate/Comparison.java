@@ -25,15 +25,30 @@ import java.util.function.Consumer;
 public final class Comparison {
     private Comparison() {}
 
-    /** Held-out blocks, row-major (blocks, blockSize), and what they came from (for the report). */
-    public record HeldOut(int[] blocks, int blockSize, String source) {
+    /**
+     * Held-out blocks, row-major (blocks, blockSize), what they came from (for the report), and with neat packing each
+     * token's document start in its block (else null).
+     */
+    public record HeldOut(int[] blocks, int blockSize, String source, int[] docStarts) {
+        public HeldOut(int[] blocks, int blockSize, String source) {
+            this(blocks, blockSize, source, null);
+        }
+
         public int count() {
             return blocks.length / blockSize;
         }
 
         /** The validation blocks of a prepared store ({@code cpt4j prepare}). */
         public static HeldOut fromStore(Path dir, String tokenizerFingerprint) {
+            return fromStore(dir, tokenizerFingerprint, false);
+        }
+
+        /** As {@link #fromStore(Path, String)}, with document starts when {@code neatPacking}. */
+        public static HeldOut fromStore(Path dir, String tokenizerFingerprint, boolean neatPacking) {
             try (TokenStore store = TokenStore.open(dir)) {
+                if (neatPacking && !store.hasDocumentStarts())
+                    throw new UserError("--data " + dir + " was prepared without document boundaries (by an older cpt4j); "
+                            + "--neat_packing needs them: run 'cpt4j prepare' on it again");
                 if (tokenizerFingerprint != null && !tokenizerFingerprint.equals(store.manifest().tokenizerFingerprint()))
                     throw new UserError("--data " + dir + " was prepared with another tokenizer than the model's; run 'cpt4j prepare' with the model's tokenizer or use --text-file");
                 TokenBlocks v = store.validation();
@@ -41,20 +56,39 @@ public final class Comparison {
                     throw new UserError("--data " + dir + " has no validation blocks; prepare it with a validation split or use --text-file");
                 int n = Math.toIntExact(Math.min(v.blockCount(), Integer.MAX_VALUE / v.blockSize()));
                 int[] blocks = new int[n * v.blockSize()];
-                for (int i = 0; i < n; i++) v.readBlock(i, blocks, i * v.blockSize());
-                return new HeldOut(blocks, v.blockSize(), dir.toString() + " (validation split)");
+                int[] starts = neatPacking ? new int[blocks.length] : null;
+                for (int i = 0; i < n; i++) {
+                    v.readBlock(i, blocks, i * v.blockSize());
+                    if (starts != null) v.readDocStarts(i, starts, i * v.blockSize());
+                }
+                return new HeldOut(blocks, v.blockSize(), dir.toString() + " (validation split)", starts);
             }
         }
 
         /** The whole blocks of a text file's non-blank lines ({@link TextBlocks}, prepare's rule). */
         public static HeldOut fromText(LoadedModel m, Path file, int blockSize) {
-            int[] ids = Evaluation.tokenizeLines(m.tokenizer(), file);
-            return new HeldOut(TextBlocks.cut(ids, blockSize, "--text-file " + file), blockSize, file.toString());
+            return fromText(m, file, blockSize, false, "--text-file");
+        }
+
+        /** As {@link #fromText(LoadedModel, Path, int)}; {@code flag} names the file in messages. */
+        public static HeldOut fromText(LoadedModel m, Path file, int blockSize, boolean neatPacking, String flag) {
+            TextBlocks.Text text = TextBlocks.tokenizeDocuments(m.tokenizer(), file, flag);
+            int[] blocks = TextBlocks.cut(text.ids(), blockSize, flag + " " + file);
+            int[] starts = neatPacking ? TextBlocks.docStarts(text.docLengths(), blocks.length / blockSize, blockSize) : null;
+            return new HeldOut(blocks, blockSize, file.toString(), starts);
         }
     }
 
-    /** Where the held-out blocks come from: a prepared directory, or else a text file cut into blockSize blocks. */
-    public record EvalData(Path prepared, Path textFile, int blockSize) {}
+    /**
+     * Where the held-out blocks come from: a prepared directory, or else a text file cut into blockSize blocks;
+     * {@code neatPacking} scores each document (line) alone; {@code generalFile} (may be null) is general-domain
+     * held-out text measured the same way before and after (forgetting).
+     */
+    public record EvalData(Path prepared, Path textFile, int blockSize, boolean neatPacking, Path generalFile) {
+        public EvalData(Path prepared, Path textFile, int blockSize) {
+            this(prepared, textFile, blockSize, false, null);
+        }
+    }
 
     /**
      * Runs the comparison.
@@ -68,8 +102,12 @@ public final class Comparison {
         if (prompts.isEmpty()) throw new UserError("no prompts to compare; write one prompt per line");
         log.accept("loading " + model + " + " + adapter);
         LoadedModel tuned = LoadedModel.load(model, adapter);
-        HeldOut held = data.prepared() != null ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint())
-                : HeldOut.fromText(tuned, data.textFile(), Math.min(data.blockSize(), tuned.config().contextLength()));
+        int textBlock = Math.min(data.blockSize(), tuned.config().contextLength());
+        HeldOut held = data.prepared() != null
+                ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint(), data.neatPacking())
+                : HeldOut.fromText(tuned, data.textFile(), textBlock, data.neatPacking(), "--text-file");
+        HeldOut general = data.generalFile() == null ? null
+                : HeldOut.fromText(tuned, data.generalFile(), held.blockSize(), data.neatPacking(), "--general_eval_file");
         if (held.blockSize() > tuned.config().contextLength())
             throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the model's context of "
                     + tuned.config().contextLength() + " positions");
@@ -80,19 +118,31 @@ public final class Comparison {
             promptIds.add(ids);
         }
         log.accept(String.format(Locale.ROOT, "evaluating base + adapter on %d blocks of %d tokens", held.count(), held.blockSize()));
-        Evaluation.Result after = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        Evaluation.Result after = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.docStarts(), held.blockSize(), batchSize, par);
+        Evaluation.Result generalAfter = null;
+        if (general != null) {
+            log.accept(String.format(Locale.ROOT, "evaluating base + adapter on the general-domain text (%d blocks)", general.count()));
+            generalAfter = Evaluation.evaluate(tuned.modelDir(), general.blocks(), general.docStarts(), general.blockSize(), batchSize, par);
+        }
         List<List<String>> afterTexts = sample(tuned, promptIds, gen, par);
         var tokenizer = tuned.tokenizer();
         tuned = null; // one model in memory at a time
 
         log.accept("loading " + model + " (base)");
         LoadedModel base = LoadedModel.load(model, null);
-        for (int id : held.blocks())
-            if (id >= base.config().vocabSize())
-                throw new UserError("the held-out text has token " + id + ", which the base model's vocabulary of "
-                        + base.config().vocabSize() + " lacks (tokens were added for the adapter); compare on text without them");
+        for (HeldOut h : general == null ? List.of(held) : List.of(held, general))
+            for (int id : h.blocks())
+                if (id >= base.config().vocabSize())
+                    throw new UserError("the held-out text " + h.source() + " has token " + id + ", which the base model's vocabulary of "
+                            + base.config().vocabSize() + " lacks (tokens were added for the adapter); compare on text without them");
         log.accept("evaluating the base model");
-        Evaluation.Result before = Evaluation.evaluate(base.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        Evaluation.Result before = Evaluation.evaluate(base.modelDir(), held.blocks(), held.docStarts(), held.blockSize(), batchSize, par);
+        CompareReport.General generalRow = null;
+        if (general != null) {
+            Evaluation.Result generalBefore = Evaluation.evaluate(base.modelDir(), general.blocks(), general.docStarts(),
+                    general.blockSize(), batchSize, par);
+            generalRow = new CompareReport.General(general.source(), general.count(), generalBefore.loss(), generalAfter.loss());
+        }
         LoadedModel baseWithTokenizer = new LoadedModel(base.config(), base.layout(), base.params(), tokenizer, base.tokenizerDir());
         List<List<String>> beforeTexts = sample(baseWithTokenizer, promptIds, gen, par);
 
@@ -104,7 +154,7 @@ public final class Comparison {
                         gen.topK(), gen.topP(), gen.temperature()) : "greedy",
                 gen.numReturnSequences(), gen.maxNewTokens() == GenerationConfig.UNSET ? "default" : "" + gen.maxNewTokens(), gen.seed());
         return new CompareReport(model.toString(), adapter.toString(), held.source(), Math.toIntExact(after.blocks()),
-                (long) after.blocks() * (held.blockSize() - 1), before.loss(), after.loss(), settings, samples);
+                (long) after.blocks() * (held.blockSize() - 1), before.loss(), after.loss(), settings, samples, generalRow);
     }
 
     /** Continuations (clean text, prompt excluded) of every prompt. */

@@ -151,6 +151,7 @@ public final class MixedBatches implements BatchSource {
         ObjectNode o = JsonNodeFactory.instance.objectNode();
         o.put("kind", "mixed");
         o.put("blocks_served", n);
+        o.put("neat_packing", packed);
         ArrayNode a = o.putArray("sources");
         for (int i = 0; i < names.size(); i++) {
             BatchCursor.State st = cursors.get(i).state();
@@ -170,6 +171,9 @@ public final class MixedBatches implements BatchSource {
         if (!"mixed".equals(state.path("kind").asText()) || a.size() != names.size())
             throw new UserError("the checkpoint was not trained on these " + names.size() + " mixed sources; resume with "
                     + "the same --dataset_dir and --interleave_probs");
+        if (state.path("neat_packing").asBoolean(false) != packed)
+            throw new UserError("the checkpoint was trained " + (packed ? "without" : "with") + " --neat_packing; resume "
+                    + (packed ? "without" : "with") + " it, or start a new --output_dir");
         for (int i = 0; i < names.size(); i++) {
             JsonNode s = a.get(i);
             if (!s.path("source").asText().equals(names.get(i)) || s.path("train_blocks").asLong() != train.get(i).blockCount())

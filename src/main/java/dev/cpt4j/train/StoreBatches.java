@@ -95,11 +95,18 @@ public final class StoreBatches implements BatchSource {
         o.put("epoch", s.epoch());
         o.put("position", s.position());
         o.put("train_blocks", train.blockCount());
+        if (packed) o.put("neat_packing", true);  // (absent for plain packing: such checkpoints read as before)
         return o;
     }
 
     @Override
     public void restore(JsonNode state) {
+        if ("mixed".equals(state.path("kind").asText()))
+            throw new UserError("the checkpoint was trained on several mixed sources (--interleave_probs); resume with "
+                    + "the same --dataset_dir and --interleave_probs");
+        if (state.path("neat_packing").asBoolean(false) != packed)
+            throw new UserError("the checkpoint was trained " + (packed ? "without" : "with") + " --neat_packing; resume "
+                    + (packed ? "without" : "with") + " it (the same data order and loss), or start a new --output_dir");
         long blocks = state.path("train_blocks").asLong(train.blockCount());
         if (blocks != train.blockCount())
             throw new UserError("the checkpoint was trained on " + blocks + " training blocks, the prepared data now has "

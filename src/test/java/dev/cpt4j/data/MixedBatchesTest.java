@@ -79,4 +79,21 @@ class MixedBatchesTest {
             assertThat(r.tokensBySource()).isEqualTo(m.tokensBySource());
         }
     }
+
+    @Test
+    void aCheckpointOfAnotherPackingOrSourceLayoutIsRefused() throws IOException {
+        try (TokenStore a = store("a", 'a', 50); TokenStore b = store("b", 'p', 20)) {
+            JsonNode packed = new dev.cpt4j.train.StoreBatches(a, 2, 1, true).state();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new dev.cpt4j.train.StoreBatches(a, 2, 1, false).restore(packed))
+                    .isInstanceOf(dev.cpt4j.UserError.class).hasMessageContaining("with --neat_packing");
+            JsonNode mixed = new MixedBatches(List.of(a, b), List.of("a", "b"), List.of(0.5, 0.5), 3, false).state();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new dev.cpt4j.train.StoreBatches(a, 2, 1, false).restore(mixed))
+                    .isInstanceOf(dev.cpt4j.UserError.class).hasMessageContaining("--interleave_probs");
+            JsonNode plain = new dev.cpt4j.train.StoreBatches(a, 2, 1, false).state();
+            assertThat(plain.has("neat_packing")).as("plain checkpoints read as before").isFalse();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() ->
+                            new MixedBatches(List.of(a, b), List.of("a", "b"), List.of(0.5, 0.5), 3, false).restore(plain))
+                    .isInstanceOf(dev.cpt4j.UserError.class).hasMessageContaining("mixed sources");
+        }
+    }
 }

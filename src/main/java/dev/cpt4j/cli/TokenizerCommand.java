@@ -22,6 +22,7 @@ final class TokenizerCommand implements Runnable {
 
     static void print(VocabExtender.Report r) {
         System.out.printf("wrote %s%n", r.tokenizerJson());
+        if (r.sentencePieceModel() != null) System.out.printf("wrote %s (SentencePiece, the base's pieces plus the new ones)%n", r.sentencePieceModel());
         System.out.printf("vocabulary: %d -> %d ids (%d new tokens, %d new merges)%n", r.baseVocabSize(), r.newVocabSize(), r.newTokens(), r.newMerges());
         if (Double.isNaN(r.tokensPer1kCharsBefore())) {
             System.out.printf("held-out text (%d lines, %d chars): %.1f tokens per 1,000 chars%n", r.heldOutLines(), r.heldOutChars(), r.tokensPer1kCharsAfter());
@@ -43,7 +44,7 @@ final class TokenizerCommand implements Runnable {
         @Option(names = "--add", required = true, description = "number of new tokens/merges to learn")
         int add;
 
-        @Option(names = "--output", required = true, description = "output directory (tokenizer.json is written there)")
+        @Option(names = "--output", required = true, description = "output directory: tokenizer.json, plus tokenizer.model when the base ships one, and the base's tokenizer_config.json / special_tokens_map.json")
         Path output;
 
         @Override

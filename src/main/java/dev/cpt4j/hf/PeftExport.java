@@ -94,6 +94,18 @@ public final class PeftExport {
     public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
                                     double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
                                     String baseModelNameOrPath, Map<String, List<Integer>> trainableTokens) {
+        writeAdapter(dir, cfg, layout, params, r, alpha, dropout, useRslora, targets, modulesToSave, baseModelNameOrPath,
+                trainableTokens, false);
+    }
+
+    /**
+     * As above; {@code ensureWeightTying} writes peft's {@code ensure_weight_tying: true} (the embedding and a tied
+     * head stayed one tensor), which {@code merge} and peft read to keep the checkpoint tied.
+     */
+    public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
+                                    double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
+                                    String baseModelNameOrPath, Map<String, List<Integer>> trainableTokens,
+                                    boolean ensureWeightTying) {
         List<ModelFamily.LoraTarget> all = cfg.family().loraTargets(cfg);
         List<String> names = new ArrayList<>();
         for (String t : targets) {
@@ -107,6 +119,7 @@ public final class PeftExport {
         PeftAdapters.LoraConfig config = new PeftAdapters.LoraConfig(c.peftType(), c.taskType(), c.r(), c.loraAlpha(),
                 c.loraDropout(), c.targetModules(), c.targetModulesIsRegex(), c.modulesToSave(), inOut, c.bias(),
                 c.baseModelNameOrPath(), c.initLoraWeights(), c.useRslora(), c.inferenceMode(), tokensField(c.extra(), trainableTokens));
+        if (ensureWeightTying) config.extra().put("ensure_weight_tying", true);
         createDirs(dir);
         PeftAdapters.write(dir, config, tensors(cfg, layout, params, targets, modulesToSave), DType.F32);
     }

@@ -149,7 +149,8 @@ public final class Trainer {
         if (o.lora()) {
             String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
             PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
-                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens());
+                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens(),
+                    o.ensureWeightTying() && model.config().tieWordEmbeddings());
         } else {
             com.fasterxml.jackson.databind.node.ObjectNode baseJson = o.modelNameOrPath() != null
                     ? HfCheckpoints.readConfigJson(o.modelNameOrPath()) : null;

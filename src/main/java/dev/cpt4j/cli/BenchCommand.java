@@ -70,6 +70,9 @@ final class BenchCommand implements Callable<Integer> {
                 description = "Storage of the frozen base weights with LoRA (default: ${DEFAULT-VALUE}).")
         String baseDtype;
 
+        @Option(names = {"--neat_packing", "--neat-packing"}, paramLabel = "D", defaultValue = "0",
+                description = "Train with neat packing on random documents of D tokens on average; 0 is plain packing (default: ${DEFAULT-VALUE}).")
+        int neatPacking;
         @Option(names = {"--use_rslora", "--use-rslora"}, description = "rsLoRA scaling alpha/sqrt(r) (default: off).")
         boolean useRslora;
 
@@ -81,6 +84,7 @@ final class BenchCommand implements Callable<Integer> {
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
             if (warmup < 0) throw new UserError("--warmup must not be negative, got " + warmup);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            if (neatPacking < 0) throw new UserError("--neat_packing takes the mean document length in tokens (0 = off), got " + neatPacking);
             TrainBench.LoraSpec lora = loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave, baseDtype, useRslora);
             ModelConfig cfg = readAnyConfig(config);
             ModelFamily fam = cfg.family();
@@ -98,11 +102,12 @@ final class BenchCommand implements Callable<Integer> {
                             + (lora.baseBf16() ? ", base in bf16" : "");
                     System.out.printf(Locale.ROOT, "bench train: %d layers, %d wide, %d heads, vocab %d, batch %d × block %d, %d threads%s%s%n",
                             cfg.numLayers(), cfg.hiddenSize(), cfg.numAttentionHeads(), cfg.vocabSize(), batch, block, par.threads(),
-                            checkpointing ? ", gradient checkpointing" : "", loraText);
+                            checkpointing ? ", gradient checkpointing" : "", loraText
+                                    + (neatPacking > 0 ? ", neat packing (documents of " + neatPacking + " tokens on average)" : ""));
                 }
                 Gemm gemm = new Gemm(par);   // built as TrainBench builds its own: the same backend and tile
                 if (!json) System.out.println("GEMM: " + gemm.describe());
-                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
+                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora, neatPacking,
                         json ? null : System.out::println);
                 if (json) {
                     System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,\"backend\":\"%s\",\"tile\":\"%s\",\"trainable_params\":%d}%n",

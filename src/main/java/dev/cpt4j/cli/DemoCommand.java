@@ -56,6 +56,10 @@ final class DemoCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  held-out:          %d blocks of %d tokens%n", r.heldOutBlocks(), Demo.BLOCK);
         out.printf(Locale.ROOT, "  perplexity before: %.1f%n", r.perplexityBefore());
         out.printf(Locale.ROOT, "  perplexity after:  %.1f   (%+.1f %%)%n", r.perplexityAfter(), 100 * r.change());
+        if (c.general() != null)
+            out.printf(Locale.ROOT, "  forgetting:        perplexity on %d blocks of Tang shi (the base's own domain) %.1f -> %.1f   (%+.1f %%)%n",
+                    c.general().blocks(), c.general().perplexityBefore(), c.general().perplexityAfter(),
+                    100 * c.general().perplexityChange());
         out.printf(Locale.ROOT, "  training:          %d steps in %.0f s; whole demo %.0f s%n", r.steps(), r.trainSeconds(), r.totalSeconds());
         out.println("  samples (same prompt, same seed; before = base, after = base + adapter):");
         for (CompareReport.PromptSamples s : c.samples()) for (String line : Demo.sideBySide(s)) out.println(line);

@@ -61,10 +61,19 @@ final class TrainCommand implements Callable<Integer> {
                     + "r, alpha, targets and modules_to_save; the optimizer and the step count start fresh "
                     + "(--resume_from_checkpoint continues a run instead) (default: none).")
     Path peftPath;
-    @Option(names = {"--dataset_dir", "--dataset-dir"}, paramLabel = "DIR",
-            description = "Folder of *.txt files (one example per line) or *.jsonl with a \"text\" field (.gz too). "
-                    + "Required unless --data_cache_dir holds prepared blocks.")
-    Path datasetDir;
+    @Option(names = {"--dataset_dir", "--dataset-dir"}, paramLabel = "DIR", split = ",",
+            description = "Folder of *.txt files (one example per line) or *.jsonl with a \"text\" field (.gz too); several (A,B) are "
+                    + "concatenated, or mixed with --interleave_probs. Required unless --data_cache_dir holds prepared blocks.")
+    List<Path> datasetDirs;
+    @Option(names = {"--interleave_probs", "--interleave-probs"}, paramLabel = "P,P", split = ",",
+            description = "Sample each training block from the --dataset_dir sources with these probabilities (e.g. 0.75,0.25; must sum to 1) (default: none).")
+    List<Double> interleaveProbs;
+    @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Packed documents (lines, JSONL records) do not attend to each other; positions restart per document (default: off).")
+    boolean neatPacking;
+    @Option(names = {"--general_eval_file", "--general-eval-file"}, paramLabel = "FILE",
+            description = "General-domain held-out text evaluated beside the validation split at every evaluation, to measure forgetting (default: none).")
+    Path generalEvalFile;
     @Option(names = {"--data_cache_dir", "--data-cache-dir"}, paramLabel = "DIR",
             description = "Cache of prepared token blocks, reused while valid (default: DATASET_DIR/.cpt4j-cache).")
     Path dataCacheDir;
@@ -280,6 +289,9 @@ final class TrainCommand implements Callable<Integer> {
     TrainOptions options() {
         if (!doTrain) throw new UserError("--do_train False leaves nothing to do; use 'cpt4j eval' to only evaluate");
         compat.validate();
+        if (generalEvalFile != null && !java.nio.file.Files.isRegularFile(generalEvalFile))
+            throw new UserError("--general_eval_file " + generalEvalFile + " does not exist or is not a file; give a "
+                    + "general-domain held-out text file (one example per line)");
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         int save = compat.noIntermediateSaves() ? 0 : saveSteps;
         if (fullFinetuning && loraRank > 0)
@@ -304,7 +316,8 @@ final class TrainCommand implements Callable<Integer> {
         };
         return TrainOptions.builder()
                 .modelNameOrPath(modelNameOrPath).configName(configName).tokenizerNameOrPath(tokenizerNameOrPath)
-                .datasetDir(datasetDir).dataCacheDir(dataCacheDir).validationSplit(validationSplit).blockSize(blockSize)
+                .datasetDirs(datasetDirs).interleaveProbs(interleaveProbs).neatPacking(neatPacking)
+                .generalEvalFile(generalEvalFile).dataCacheDir(dataCacheDir).validationSplit(validationSplit).blockSize(blockSize)
                 .threads(nThreads).preprocessingNumWorkers(preprocessingNumWorkers != null ? preprocessingNumWorkers : nThreads)
                 .padToMultipleOf(padToMultipleOf).perDeviceTrainBatchSize(trainBatch).perDeviceEvalBatchSize(evalBatch)
                 .gradientAccumulationSteps(gradAccum).maxSteps(maxSteps).numTrainEpochs(numTrainEpochs).seed(seed)

@@ -509,9 +509,18 @@ public final class FamilyTrainable implements TrainableModel {
 
     @Override
     public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        return forwardBackward(tokens, null, batch, seqLen, gradScale, dropoutSeed);
+    }
+
+    @Override
+    public double forwardBackward(int[] tokens, int[] docStarts, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        if (docStarts != null && dev.cpt4j.model.CausalLm.trainedPositions(docStarts, batch, seqLen) == 0)
+            throw new dev.cpt4j.UserError("--neat_packing: every document in this batch of " + batch + " blocks is a "
+                    + "single token, so no position has a next token of its own document to learn; documents (lines) "
+                    + "need at least 2 tokens: check the corpus, or train without --neat_packing");
         scatterTokens();
         model.setGradScale(gradScale);
-        float loss = model.forward(tokens, batch, seqLen, true, dropoutSeed);
+        float loss = model.forward(tokens, null, docStarts, batch, seqLen, true, dropoutSeed);
         model.backward();
         gatherTokenGrads();
         return loss;
@@ -521,5 +530,11 @@ public final class FamilyTrainable implements TrainableModel {
     public double loss(int[] tokens, int batch, int seqLen) {
         scatterTokens();
         return model.evalLoss(tokens, batch, seqLen);
+    }
+
+    @Override
+    public double loss(int[] tokens, int[] docStarts, int batch, int seqLen) {
+        scatterTokens();
+        return model.forward(tokens, null, docStarts, batch, seqLen, false, 0L);
     }
 }

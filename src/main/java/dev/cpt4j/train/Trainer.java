@@ -5,9 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
-import dev.cpt4j.data.Prepare;
-import dev.cpt4j.data.PrepareOptions;
-import dev.cpt4j.data.TokenStore;
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.hf.HfConfigs;
 import dev.cpt4j.hf.PeftExport;
@@ -121,7 +118,7 @@ public final class Trainer {
             HeapCheck.require(base, spec, o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
             try (Parallel par = new Parallel(o.threads());
-                 TokenStore store = openData(o, tokenizer, T, ctx, say)) {
+                 TrainData store = TrainData.open(o, tokenizer, T, ctx, say)) {
                 Gemm gemm = new Gemm(par);
                 FamilyTrainable model = o.modelNameOrPath() != null
                         ? FamilyTrainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
@@ -131,17 +128,17 @@ public final class Trainer {
                 say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
                                 + "blocks of %d tokens; %d threads",
                         o.lora() ? "LoRA r=" + o.loraRank() + " on " + model.loraSites() : "full fine-tuning", trainable,
-                        model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
+                        model.model().layout().size(), store.trainBlocks(), store.evalBlocks(), T, o.threads())
+                        + (o.neatPacking() ? "; neat packing (documents do not see each other)" : ""));
                 if (startAdapter != null) model.loadAdapter(o.peftPath(), startAdapter);
-                StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed(), o.maxTrainSamples(),
-                        o.maxEvalSamples());
+                BatchSource data = store.batches();
                 if (o.maxTrainSamples() > 0 || o.maxEvalSamples() > 0)
                     say.accept(String.format(Locale.ROOT, "using %,d training and %,d validation blocks (--max_train_samples, "
                             + "--max_eval_samples)", data.trainBlocks(), data.evalBlocks()));
                 // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
                 TrainOptions run = o;
                 Hooks hooks = new Hooks(dir -> exportTo(dir, run, model), stop, AtomicFiles.Channels.DIRECT);
-                Result r = runLocked(o, model, data, par, progress, log, hooks);
+                Result r = runLocked(o, model, data, store.general(), par, progress, log, hooks);
                 try {
                     export(o, model);
                 } catch (UserError e) {
@@ -258,32 +255,6 @@ public final class Trainer {
         return f;
     }
 
-    /** Prepares (or reuses) the token store: {@code --data_cache_dir}, default {@code <dataset_dir>/.cpt4j-cache}. */
-    private static TokenStore openData(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say) {
-        Path cache = o.dataCacheDir() != null ? o.dataCacheDir() : o.datasetDir().resolve(".cpt4j-cache");
-        TokenStore store;
-        if (o.datasetDir() == null) {
-            store = TokenStore.open(cache);
-            if (store.blockSize() != T) {
-                store.close();
-                throw new UserError("--data_cache_dir " + cache + " holds blocks of " + store.blockSize() + " tokens, not "
-                        + "--block_size " + T + "; give --dataset_dir to rebuild it or use --block_size " + store.blockSize());
-            }
-            String why = store.tokenizerMismatch(tokenizer);
-            if (why != null) {
-                store.close();
-                throw new UserError("--data_cache_dir " + cache + " was prepared with another tokenizer than "
-                        + o.tokenizerNameOrPath() + " (its manifest has " + why + "); give --dataset_dir to rebuild it "
-                        + "with this tokenizer, or train with the tokenizer it was prepared with");
-            }
-        } else {
-            PrepareOptions po = new PrepareOptions(List.of(o.datasetDir()), cache, T, o.validationSplit(),
-                    o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);
-            store = Prepare.run(po, tokenizer, say);
-        }
-        return store;
-    }
-
     /**
      * What a run does besides training: {@code extra} writes files into every checkpoint (the adapter), {@code stop}
      * (may be null) asks it to stop at a step boundary, {@code channels} sees the bytes of the checkpoint files
@@ -326,13 +297,23 @@ public final class Trainer {
     /** As {@link #run(TrainOptions, TrainableModel, BatchSource, Parallel, Progress, PrintStream)} with {@code hooks}. */
     public static Result run(TrainOptions o, TrainableModel model, BatchSource data, Parallel par, Progress progress,
                              PrintStream log, Hooks hooks) {
+        return run(o, model, data, null, par, progress, log, hooks);
+    }
+
+    /**
+     * As {@link #run(TrainOptions, TrainableModel, BatchSource, Parallel, Progress, PrintStream, Hooks)}, also
+     * evaluating {@code general} (general-domain held-out blocks, may be null) at every evaluation.
+     */
+    public static Result run(TrainOptions o, TrainableModel model, BatchSource data, TrainData.GeneralEval general,
+                             Parallel par, Progress progress, PrintStream log, Hooks hooks) {
         try (DirLock lock = lockOutputDir(o.outputDir())) {
-            return runLocked(o, model, data, par, progress, log, hooks);
+            return runLocked(o, model, data, general, par, progress, log, hooks);
         }
     }
 
-    private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data, Parallel par,
-                                    Progress progress, PrintStream log, Hooks hooks) {
+    private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data,
+                                    TrainData.GeneralEval general, Parallel par, Progress progress, PrintStream log,
+                                    Hooks hooks) {
         int B = o.perDeviceTrainBatchSize(), T = data.blockSize();
         if (T > model.maxSequenceLength())
             throw new UserError("--block_size " + T + " is beyond the model's context of " + model.maxSequenceLength()
@@ -389,6 +370,7 @@ public final class Trainer {
         }
 
         int[] tokens = new int[B * T];                       // (B, T)
+        int[] docStarts = data.packed() ? new int[B * T] : null; // (B, T) document starts (neat packing)
         List<LossPlot.Point> trainCurve = new ArrayList<>(), evalCurve = new ArrayList<>();
         for (JsonNode h : history) {
             if (h.has("loss")) trainCurve.add(new LossPlot.Point(h.path("step").asDouble(), h.path("loss").asDouble()));
@@ -435,9 +417,16 @@ public final class Trainer {
                 opt.zeroGrads(grads);
                 double lossSum = 0;
                 for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
-                    data.nextTrain(tokens, B);
-                    double l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
-                            dropoutSeed(o.seed(), s, micro));
+                    double l;
+                    if (docStarts == null) {
+                        data.nextTrain(tokens, B);
+                        l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
+                                dropoutSeed(o.seed(), s, micro));
+                    } else {
+                        data.nextTrain(tokens, docStarts, B);
+                        l = model.forwardBackward(tokens, docStarts, B, T, 1f / o.gradientAccumulationSteps(),
+                                dropoutSeed(o.seed(), s, micro));
+                    }
                     Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
                     lossSum += l;
                 }
@@ -461,10 +450,12 @@ public final class Trainer {
                     double avg = lossSinceLog / stepsSinceLog;   // HF logs the mean loss since the last log
                     double session = (now - t0) / 1e9, elapsed = elapsedBefore + session;
                     MetricsLog.Train rec = new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, elapsed);
-                    metrics.log(rec);
+                    java.util.Map<String, Long> bySource = data.tokensBySource();
+                    metrics.log(rec, bySource);
                     if (tb != null) tb.log(rec);
                     progress.logged(new Progress.Log(step, total, avg, lr, gradNorm, tokPerS, elapsed,
                             session / (step - startStep) * (total - step)));
+                    if (!bySource.isEmpty()) progress.message("step " + step + ": " + MetricsLog.shares(bySource));
                     ObjectNode h = history.addObject();
                     h.put("loss", avg);
                     h.put("grad_norm", gradNorm);
@@ -482,15 +473,23 @@ public final class Trainer {
                     double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
                     Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                     lastEval = ev;
+                    Double gen = general == null ? null
+                            : evaluate(model, T, general.count(), data.packed(), general::read, o.perDeviceEvalBatchSize());
                     MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
-                    metrics.log(rec);
+                    metrics.log(rec, gen);
                     if (tb != null) tb.log(rec);
                     ObjectNode h = history.addObject();
                     h.put("eval_loss", ev);
                     h.put("eval_perplexity", Math.exp(ev));
+                    if (gen != null) {
+                        h.put("general_eval_loss", gen);
+                        h.put("general_eval_perplexity", Math.exp(gen));
+                    }
                     h.put("step", step);
                     evalCurve.add(new LossPlot.Point(step, ev));
-                    progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f", step, total, ev, Math.exp(ev)));
+                    progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f", step, total, ev, Math.exp(ev))
+                            + (gen == null ? "" : String.format(Locale.ROOT, "; general text (%s) loss %.4f, perplexity %.2f",
+                            general.source(), gen, Math.exp(gen))));
                 }
                 if ((o.saveSteps() > 0 && step % o.saveSteps() == 0) || step == total) {
                     Checkpoints.Scan scan = Checkpoints.scan(layout, params, opt);
@@ -587,18 +586,37 @@ public final class Trainer {
         return trainableFloats * 4 * 4 * 10L;   // bytes × 10 ns per byte
     }
 
-    /** Mean loss over all evaluation blocks (each block weighs the same). */
+    /**
+     * Mean loss over all evaluation blocks: each block weighs the same (every block has T−1 predictions), or, with
+     * neat packing, each trained position does (the mean over all of them).
+     */
     public static double evaluate(TrainableModel model, BatchSource data, int batch) {
-        int T = data.blockSize();
-        long n = data.evalBlocks();
+        return evaluate(model, data.blockSize(), data.evalBlocks(), data.packed(), data::evalBlocks, batch);
+    }
+
+    /** Reads held-out blocks [first, first+count) and, when not null, their document starts. */
+    public interface HeldOutBlocks {
+        void read(int[] dst, int[] docStarts, long first, int count);
+    }
+
+    /** {@link #evaluate(TrainableModel, BatchSource, int)} over any {@code n} held-out blocks of T tokens. */
+    public static double evaluate(TrainableModel model, int T, long n, boolean packed, HeldOutBlocks blocks, int batch) {
         int[] tokens = new int[batch * T];
-        double sum = 0;
+        int[] starts = packed ? new int[batch * T] : null;
+        double sum = 0, weight = 0;
         for (long first = 0; first < n; first += batch) {
             int count = (int) Math.min(batch, n - first);
-            data.evalBlocks(tokens, first, count);
-            sum += model.loss(tokens, count, T) * count;
+            blocks.read(tokens, starts, first, count);
+            if (!packed) {
+                sum += model.loss(tokens, count, T) * count;
+                continue;
+            }
+            long w = dev.cpt4j.model.CausalLm.trainedPositions(starts, count, T);
+            if (w == 0) continue;                       // only one-token documents: nothing is predicted
+            sum += model.loss(tokens, starts, count, T) * w;
+            weight += w;
         }
-        return sum / n;
+        return packed ? sum / weight : sum / n;
     }
 
     /** The dropout seed of micro-batch {@code micro} of step {@code step}: SplitMix64 of (seed, step, micro). */

@@ -89,6 +89,8 @@ public final class LlamaModel implements CausalLm {
     private boolean sparseEmbedWanted;
     private RowSparseGrad embedSparse;                        // embed_tokens' gradient when row-sparse, else null
     private final int[] embedSlots;                           // (maxN) slot of each token's row in embedSparse
+    private final int[] starts;                               // (maxN) document starts of the current batch when packed
+    private boolean packed;                                   // the current batch has document starts (neat packing)
     private Predicate<String> frozen = n -> false;
     private float gradScale = 1f;
     private int curB, curT, validCount;
@@ -156,6 +158,7 @@ public final class LlamaModel implements CausalLm {
         tokens = new int[maxN];
         targets = new int[maxN];
         embedSlots = new int[maxN];
+        starts = new int[maxN];
         resid = new float[Math.multiplyExact((L + 1) * maxN, C)];
         hRes = new float[S * maxN * C];
         qPre = cfg.qkNorm() ? new float[S * maxN * Q] : null;
@@ -245,7 +248,7 @@ public final class LlamaModel implements CausalLm {
 
     /** Bytes this model's activation and scratch buffers take (what {@link LlamaFamily#activationBytes} predicts). */
     public long allocatedActivationBytes() {
-        long n = tokens.length + targets.length + embedSlots.length;
+        long n = tokens.length + targets.length + starts.length + embedSlots.length;
         for (float[] a : new float[][] {resid, hRes, qPre, kPre, qRot, kRot, vAct, att, lse, gate, up, rstd1, rstd2, qRstd,
                 kRstd, xn, act, tmp, lnf, lnfRstd, dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf, headScratch})
             if (a != null) n += a.length;
@@ -363,11 +366,16 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
-    public float forward(int[] toks, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+    public float forward(int[] toks, int[] labels, int[] docStarts, int B, int T, boolean training, long dropoutSeed) {
         int N = B * T;
         lastSeed = dropoutSeed;
+        packed = docStarts != null;
+        if (packed) {
+            CausalLm.checkDocStarts(docStarts, B, T);
+            System.arraycopy(docStarts, 0, starts, 0, N);
+        }
         run(toks, B, T, training);
-        int count = CausalLm.shiftedTargets(toks, labels, B, T, V, targets);
+        int count = CausalLm.shiftedTargets(toks, labels, packed ? starts : null, B, T, V, targets);
         validCount = count;
         float scale = count == 0 ? 0f : gradScale / count;
         double total;
@@ -395,6 +403,7 @@ public final class LlamaModel implements CausalLm {
     @Override
     public void logits(int[] toks, int B, int T, float[] out) {
         if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
+        packed = false;
         run(toks, B, T, false);
         CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, off(w.head()), B * T, C, V);
     }
@@ -453,9 +462,9 @@ public final class LlamaModel implements CausalLm {
         }
         proj(l, V_PROJ, vAct, sK, xn, 0, w.v()[l], w.vb()[l], N, C, K);
         prof.lap(Phase.QKV_FWD);
-        Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
-        Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
-        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
+        ropeForward(qRot, sQ, N, T, NH);
+        ropeForward(kRot, sK, N, T, NKV);
+        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, packed ? starts : null, 0, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
         prof.lap(Phase.ATTN_FWD);
         proj(l, O_PROJ, tmp, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
@@ -473,6 +482,17 @@ public final class LlamaModel implements CausalLm {
         prof.lap(Phase.FCPROJ_FWD);
         Conv1d.residualForward(par, resid, rOut, hRes, sC, tmp, 0, N * C);
         prof.lap(Phase.RESID_DROP_FWD);
+    }
+
+    /** RoPE in place on x (rows, heads·hd) from xOff: positions from the document starts when packed. */
+    private void ropeForward(float[] x, int xOff, int N, int T, int heads) {
+        if (packed) Rope.forward(par, x, xOff, N, T, heads, hd, cos, sin, starts);
+        else Rope.forward(par, x, xOff, N, T, heads, hd, cos, sin, 0);
+    }
+
+    private void ropeBackward(float[] dx, int N, int T, int heads) {
+        if (packed) Rope.backward(par, dx, 0, N, T, heads, hd, cos, sin, starts);
+        else Rope.backward(par, dx, 0, N, T, heads, hd, cos, sin, 0);
     }
 
     private float[] bias(int off) {
@@ -530,9 +550,9 @@ public final class LlamaModel implements CausalLm {
         linBack(l, O_PROJ, datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
         prof.lap(Phase.PROJ_BWD);
         GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
-                vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
-        Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
-        Rope.backward(par, dk, 0, N, T, NKV, hd, cos, sin, 0);
+                vAct, sK, packed ? starts : null, 0, curB, T, NH, NKV, hd, scale(), cfg.window(l));
+        ropeBackward(dq, N, T, NH);
+        ropeBackward(dk, N, T, NKV);
         float[] dqIn = dq, dkIn = dk;
         if (cfg.qkNorm()) {
             Arrays.fill(dqPre, 0, N * Q, 0f);

@@ -65,7 +65,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "Folder of *.txt files (one example per line) or *.jsonl with a \"text\" field (.gz too); several (A,B) are "
                     + "concatenated, or mixed with --interleave_probs. Required unless --data_cache_dir holds prepared blocks.")
     List<Path> datasetDirs;
-    @Option(names = {"--interleave_probs", "--interleave-probs"}, paramLabel = "P,P", split = ",",
+    @Option(names = {"--interleave_probs", "--interleave-probs"}, paramLabel = "PROBS", split = ",",
             description = "Sample each training block from the --dataset_dir sources with these probabilities (e.g. 0.75,0.25; must sum to 1) (default: none).")
     List<Double> interleaveProbs;
     @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",

@@ -479,6 +479,13 @@ public final class FamilyTrainable implements TrainableModel {
 
     @Override
     public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        return forwardBackward(tokens, batch, seqLen, gradScale, dropoutSeed, 0);
+    }
+
+    @Override
+    public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed,
+                                  long firstToken) {
+        model.setDropoutOrigin(firstToken);
         scatterTokens();
         model.setGradScale(gradScale);
         float loss = model.forward(tokens, batch, seqLen, true, dropoutSeed);

@@ -8,6 +8,7 @@ import dev.cpt4j.UserError;
 import dev.cpt4j.data.Prepare;
 import dev.cpt4j.data.PrepareOptions;
 import dev.cpt4j.data.TokenStore;
+import dev.cpt4j.dist.Collective;
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.hf.HfConfigs;
 import dev.cpt4j.hf.PeftExport;
@@ -67,11 +68,22 @@ public final class Trainer {
      * are written. A run resumed from a checkpoint of its last step only writes what is left (the final files).
      */
     public static Result train(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+        return train(o, progress, log, stop, Collective.SINGLE);
+    }
+
+    /**
+     * As {@link #train(TrainOptions, Progress, PrintStream, Interruption)} as one rank of {@code comm} (data
+     * parallelism, {@link DataParallel}): every rank calls it with the same options; rank 0 alone takes the lock,
+     * prepares the data, writes logs, metrics, the plot, checkpoints and the final files, the others train their
+     * rows of each global batch. {@code progress} and {@code log} of the other ranks should be silent.
+     */
+    public static Result train(TrainOptions o, Progress progress, PrintStream log, Interruption stop, Collective comm) {
         if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
+        if (!comm.isRoot()) return trainLocked(o, progress, log, stop, comm);
         boolean fresh = !Files.exists(o.outputDir());
         try (DirLock lock = lockOutputDir(o.outputDir())) {
             try {
-                return trainLocked(o, progress, log, stop);
+                return trainLocked(o, progress, log, stop, comm);
             } catch (RuntimeException e) {
                 if (fresh) removeIfOnlyLock(o.outputDir());   // a run that failed to start leaves no folder behind
                 throw e;
@@ -89,9 +101,11 @@ public final class Trainer {
         }
     }
 
-    private static Result trainLocked(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+    private static Result trainLocked(TrainOptions o, Progress progress, PrintStream log, Interruption stop,
+                                      Collective comm) {
         {
-            for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
+            if (comm.isRoot())                                    // refuse before any work
+                for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
             Consumer<String> say = m -> log.println("cpt4j: " + m);
             Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
             ModelConfig base = o.modelNameOrPath() != null
@@ -111,7 +125,7 @@ public final class Trainer {
             HeapCheck.require(base, spec, o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
             try (Parallel par = new Parallel(o.threads());
-                 TokenStore store = openData(o, tokenizer, T, ctx, say)) {
+                 TokenStore store = openData(o, tokenizer, T, ctx, say, comm)) {
                 Gemm gemm = new Gemm(par);
                 FamilyTrainable model = o.modelNameOrPath() != null
                         ? FamilyTrainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
@@ -122,10 +136,16 @@ public final class Trainer {
                                 + "blocks of %d tokens; %d threads",
                         o.lora() ? "LoRA r=" + o.loraRank() + " on " + model.loraSites() : "full fine-tuning", trainable,
                         model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
-                StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
+                if (comm.size() > 1)
+                    say.accept(String.format(Locale.ROOT, "data parallel over %s: global batch %d × %d × %d (ranks × "
+                                    + "per-device batch × accumulation)", comm.describe(), comm.size(),
+                            o.perDeviceTrainBatchSize(), o.gradientAccumulationSteps()));
+                StoreBatches data = new StoreBatches(store, comm.size() * o.perDeviceTrainBatchSize(), o.seed());
                 // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
                 Hooks hooks = new Hooks(dir -> exportTo(dir, o, model), stop, AtomicFiles.Channels.DIRECT);
-                Result r = runLocked(o, model, data, par, progress, log, hooks);
+                DataParallel dp = new DataParallel(comm);
+                Result r = runLocked(o, model, data, par, progress, log, hooks, dp);
+                if (!comm.isRoot()) return r;
                 try {
                     export(o, model);
                 } catch (UserError e) {
@@ -202,9 +222,20 @@ public final class Trainer {
     }
 
     /** Prepares (or reuses) the token store: {@code --data_cache_dir}, default {@code <dataset_dir>/.cpt4j-cache}. */
-    private static TokenStore openData(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say) {
+    private static TokenStore openData(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say,
+                                       Collective comm) {
         Path cache = o.dataCacheDir() != null ? o.dataCacheDir() : o.datasetDir().resolve(".cpt4j-cache");
         TokenStore store;
+        if (comm.size() > 1 && o.datasetDir() != null) {
+            // rank 0 prepares (or validates) the shared cache while the others wait, then they open what it made
+            if (comm.isRoot()) {
+                store = openData(o, tokenizer, T, nPositions, say, Collective.SINGLE);
+                comm.barrier();
+                return store;
+            }
+            comm.barrier();
+            return TokenStore.open(cache);
+        }
         if (o.datasetDir() == null) {
             store = TokenStore.open(cache);
             if (store.blockSize() != T) {
@@ -270,19 +301,21 @@ public final class Trainer {
     public static Result run(TrainOptions o, TrainableModel model, BatchSource data, Parallel par, Progress progress,
                              PrintStream log, Hooks hooks) {
         try (DirLock lock = lockOutputDir(o.outputDir())) {
-            return runLocked(o, model, data, par, progress, log, hooks);
+            return runLocked(o, model, data, par, progress, log, hooks, new DataParallel(Collective.SINGLE));
         }
     }
 
     private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data, Parallel par,
-                                    Progress progress, PrintStream log, Hooks hooks) {
+                                    Progress progress, PrintStream log, Hooks hooks, DataParallel dp) {
         int B = o.perDeviceTrainBatchSize(), T = data.blockSize();
+        boolean root = dp.isRoot();
         if (T > model.maxSequenceLength())
             throw new UserError("--block_size " + T + " is beyond the model's context of " + model.maxSequenceLength()
                     + " positions; use --block_size " + model.maxSequenceLength() + " or less");
-        int total = o.totalSteps(data.trainBlocks());
+        // HF: an epoch is ceil(blocks / (ranks · B)) batches; ceil(ceil(n / N) / B) = ceil(n / (N · B))
+        int total = o.totalSteps((data.trainBlocks() + dp.size() - 1) / dp.size());
         Path resumeFrom = Checkpoints.resolveResume(o);
-        for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
+        if (root) for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
 
         ParamLayout layout = model.layout();
         float[] params = model.params(), grads = model.grads();
@@ -341,14 +374,14 @@ public final class Trainer {
         long stepsSinceLog = window.steps(), tokensSinceLog = 0;
         long savedStep = step, saveNanos = -1;
         RuntimeException failure = null;
-        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
+        try (MetricsLog metrics = root ? MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1) : null) {
             progress.start(step, total);
             if (stop != null) stop.progress(step, lastCheckpoint, true);
             while (step < total) {
-                if (stop != null && stop.requested()) {
+                if (stop != null && dp.anyRequested(stop.requested())) {
                     // at a step boundary: the last update is complete; keep it if a checkpoint fits in the time left
                     long estimate = saveNanos >= 0 ? saveNanos : estimateSaveNanos(opt.trainableCount());
-                    if (step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
+                    if (root && step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
                             && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                                 data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
@@ -362,13 +395,15 @@ public final class Trainer {
                 opt.zeroGrads(grads);
                 double lossSum = 0;
                 for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
-                    data.nextTrain(tokens, B);
-                    double l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
-                            dropoutSeed(o.seed(), s, micro));
-                    Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
+                    dp.nextTrain(data, tokens, B, T);
+                    double l = model.forwardBackward(tokens, B, T, 1f / (o.gradientAccumulationSteps() * dp.size()),
+                            dropoutSeed(o.seed(), s, micro), dp.firstToken(B, T));
+                    if (dp.single()) Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
                     lossSum += l;
                 }
-                double loss = lossSum / o.gradientAccumulationSteps();
+                double loss = dp.mean(lossSum / o.gradientAccumulationSteps());
+                if (!dp.single()) Finite.require(loss, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
+                dp.allReduceGrads(grads, opt.segments());
                 double gradNorm = GradClip.clip(grads, opt.segments(), o.maxGradNorm(), par);
                 Finite.require(gradNorm, "gradient norm", s, lastSound, skipped(lastCheckpoint, lastSound));
                 double factor = schedule.factor(step);
@@ -379,14 +414,14 @@ public final class Trainer {
                 if (Double.isNaN(firstLoss)) firstLoss = loss;
                 lossSinceLog += loss;
                 stepsSinceLog++;
-                tokensSinceLog += (long) B * T * o.gradientAccumulationSteps();
+                tokensSinceLog += (long) dp.size() * B * T * o.gradientAccumulationSteps();
 
                 long now = System.nanoTime();
                 double tokPerS = tokensSinceLog / Math.max(1e-9, (now - tLog) / 1e9);
                 progress.step(step, loss, lr, gradNorm, tokPerS);
                 if ((step == 1 && o.loggingFirstStep()) || step % o.loggingSteps() == 0 || step == total) {
                     double avg = lossSinceLog / stepsSinceLog;   // HF logs the mean loss since the last log
-                    metrics.log(new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, (now - t0) / 1e9));
+                    if (root) metrics.log(new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, (now - t0) / 1e9));
                     ObjectNode h = history.addObject();
                     h.put("loss", avg);
                     h.put("grad_norm", gradNorm);
@@ -401,10 +436,10 @@ public final class Trainer {
                 boolean evalNow = o.doEval() && data.evalBlocks() > 0
                         && ((o.evalSteps() > 0 && step % o.evalSteps() == 0) || step == total);
                 if (evalNow) {
-                    double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
+                    double ev = dp.evaluate(model, data, o.perDeviceEvalBatchSize());
                     Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                     lastEval = ev;
-                    metrics.log(new MetricsLog.Eval(step, ev));
+                    if (root) metrics.log(new MetricsLog.Eval(step, ev));
                     ObjectNode h = history.addObject();
                     h.put("eval_loss", ev);
                     h.put("eval_perplexity", Math.exp(ev));
@@ -423,8 +458,7 @@ public final class Trainer {
                             data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms),
                             new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
                     long ts = System.nanoTime();
-                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
-                            hooks.extra(), hooks.channels());
+                    lastCheckpoint = saveCheckpoint(o, layout, params, opt, st, hooks, dp);
                     saveNanos = System.nanoTime() - ts;
                     savedStep = step;
                     Checkpoints.Health saved = Checkpoints.healthOf(lastCheckpoint);
@@ -441,7 +475,7 @@ public final class Trainer {
         } finally {
             if (stop != null) stop.progress(step, lastCheckpoint, false);
             progress.close();
-            if (!trainCurve.isEmpty() || !evalCurve.isEmpty()) {
+            if (root && (!trainCurve.isEmpty() || !evalCurve.isEmpty())) {
                 try {
                     LossPlot.write(o.outputDir().resolve(PLOT), trainCurve, evalCurve, 900, 540);
                 } catch (RuntimeException e) {
@@ -452,6 +486,20 @@ public final class Trainer {
         }
         return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                 o.outputDir().resolve(PLOT));
+    }
+
+    /**
+     * Writes {@code checkpoint-<step>} (rank 0) and returns its path on every rank: the optimizer state is the same on
+     * every rank, so rank 0's copy is the checkpoint; the others wait until it is in place.
+     */
+    private static Path saveCheckpoint(TrainOptions o, ParamLayout layout, float[] params, AdamW opt,
+                                       Checkpoints.State st, Hooks hooks, DataParallel dp) {
+        Path p = null;
+        if (dp.isRoot()) p = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(), hooks.extra(),
+                hooks.channels());
+        if (dp.single()) return p;
+        dp.comm().barrier();
+        return o.outputDir().resolve(Checkpoints.PREFIX + st.globalStep());
     }
 
     /** Says why a newer checkpoint than the sound one is not recommended, or null. */

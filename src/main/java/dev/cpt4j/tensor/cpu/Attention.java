@@ -27,7 +27,18 @@ public final class Attention {
     public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
                                float[] qkv, int qkvOff, int B, int T, int C, int NH, float scale,
                                float dropP, long seed, long stream) {
+        forward(par, out, outOff, lse, lseOff, qkv, qkvOff, B, T, C, NH, scale, dropP, seed, stream, 0);
+    }
+
+    /**
+     * As above for the rows of a larger batch that start at global token {@code firstToken} (a rank's share): the
+     * probability-dropout mask of each (sample, head, query) row is the larger batch's.
+     */
+    public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
+                               float[] qkv, int qkvOff, int B, int T, int C, int NH, float scale,
+                               float dropP, long seed, long stream, long firstToken) {
         int hd = C / NH, C3 = 3 * C;
+        long rowOrigin = firstToken * NH;   // global (b·NH + h)·T + i = local + firstSample·NH·T
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
             float[] sb = new float[R * T];  // (R, T) scores → probabilities of a block of query rows
@@ -47,7 +58,7 @@ public final class Attention {
                         lse[lseOff + bh * T + i] = max + (float) StrictMath.log(sum); // StrictMath: fixed bits at every JIT tier
                         scaleBy(sb, o, v, 1f / sum);
                         java.util.Arrays.fill(sb, o + v, o + n, 0f);
-                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, sb, o, v);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, rowOrigin + (long) bh * T + i), dropP, sb, o, v);
                     }
                     mm(false, r, hd, n, sb, 0, T, qkv, base + 2 * C, C3, out, outOff + (b * T + i0) * C + h * hd, C, false);
                 }
@@ -62,7 +73,17 @@ public final class Attention {
     public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
                                 float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
                                 int B, int T, int C, int NH, float scale, float dropP, long seed, long stream) {
+        backward(par, dqkv, dqkvOff, dout, doutOff, out, outOff, lse, lseOff, qkv, qkvOff, B, T, C, NH, scale, dropP,
+                seed, stream, 0);
+    }
+
+    /** As above for rows starting at global token {@code firstToken}, as the forward with that origin. */
+    public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
+                                float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
+                                int B, int T, int C, int NH, float scale, float dropP, long seed, long stream,
+                                long firstToken) {
         int hd = C / NH, C3 = 3 * C;
+        long rowOrigin = firstToken * NH;
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
             float[] sb = new float[R * T], db = new float[R * T], mk = new float[T];
@@ -83,7 +104,7 @@ public final class Attention {
                         scaleBy(sb, o, v, scale);
                         VecMath.expShift(sb, o, v, lse[lseOff + bh * T + i]); // P_i
                         java.util.Arrays.fill(mk, 0, v, 1f);
-                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, v);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, rowOrigin + (long) bh * T + i), dropP, mk, 0, v);
                         softmaxGrad(sb, o, db, o, mk, D, scale, v); // db = dS·scale, sb = P∘M
                         java.util.Arrays.fill(sb, o + v, o + n, 0f);
                         java.util.Arrays.fill(db, o + v, o + n, 0f);

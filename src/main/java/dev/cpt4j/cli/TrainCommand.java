@@ -233,6 +233,14 @@ final class TrainCommand implements Callable<Integer> {
         CountDownLatch said = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             stop.request();
+            if (comm.size() > 1) {
+                // mpirun sends SIGTERM to every rank when one ends abnormally, and SIGKILL soon after: say it now
+                System.err.println();
+                System.err.println("cpt4j: rank " + comm.rank() + " of " + comm.size() + ": stopping on a signal (from "
+                        + "mpirun when another rank ended, or an interrupted job); " + Interruption.message(stop.step(),
+                        stop.lastCheckpoint()).replaceFirst("^interrupted at", "the last complete step is"));
+                System.err.flush();
+            }
             try {
                 if (stop.training() && said.await(Interruption.BUDGET_NANOS, TimeUnit.NANOSECONDS)) return;
                 if (said.getCount() == 0) return;

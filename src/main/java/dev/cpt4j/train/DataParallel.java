@@ -25,6 +25,7 @@ final class DataParallel {
     private int[] rowsBuf = new int[0], allRows = new int[0];
     private float[] valsBuf = new float[0], allVals = new float[0];
     private final int[] one = new int[1];
+    private float[] send = new float[0], recv = new float[0];   // parameter all-gather buffers
 
     DataParallel(Collective comm) {
         this.comm = comm;
@@ -125,6 +126,77 @@ final class DataParallel {
                 for (int c = 0; c < cols; c++) d[o + c] += allVals[src + c];
             }
         }
+    }
+
+    /**
+     * ZeRO-1: gives this rank's optimizer its share of the AdamW moments — {@code ceil(count / size)} consecutive
+     * trainable elements (the last rank's share may be shorter).
+     */
+    void shard(AdamW opt) {
+        if (single()) return;
+        int count = opt.trainableCount(), per = shardSize(count);
+        int lo = Math.min(rank * per, count);
+        opt.shard(lo, Math.min(per, count - lo));
+    }
+
+    private int shardSize(int count) {
+        return (count + size - 1) / size;
+    }
+
+    /**
+     * After a sharded step: every rank's updated parameters (its share of the trainable elements) to every rank,
+     * through a bounded buffer (chunks of the share, so no full-size copy of the trainable parameters is needed).
+     */
+    void gatherParams(float[] params, AdamW opt) {
+        if (single()) return;
+        int count = opt.trainableCount(), per = shardSize(count);
+        int chunk = Math.max(1, Math.min(per, (1 << 22) / size));
+        if (send.length < chunk) send = new float[chunk];
+        if (recv.length < chunk * size) recv = new float[chunk * size];
+        List<AdamW.Segment> segs = opt.segments();
+        for (int k = 0; k < per; k += chunk) {
+            int n = Math.min(chunk, per - k);
+            copy(segs, params, rank * per + k, n, count, send, 0, true);
+            comm.allGather(send, 0, n, recv, 0);
+            for (int q = 0; q < size; q++) copy(segs, params, q * per + k, n, count, recv, q * n, false);
+        }
+    }
+
+    /**
+     * Copies trainable elements {@code [e0, e0 + n)} (clipped to {@code count}) between params and {@code buf[off…]}:
+     * {@code out} true packs params into buf (zero past the end), false unpacks.
+     */
+    private static void copy(List<AdamW.Segment> segs, float[] params, int e0, int n, int count, float[] buf, int off,
+                             boolean out) {
+        int e1 = Math.min(e0 + n, count);
+        if (out && e1 - e0 < n) java.util.Arrays.fill(buf, off + Math.max(0, e1 - e0), off + n, 0f);
+        for (AdamW.Segment s : segs) {
+            int a = Math.max(e0, s.stateOffset()), b = Math.min(e1, s.stateOffset() + s.length());
+            if (a >= b) continue;
+            int p = s.offset() + (a - s.stateOffset()), q = off + (a - e0);
+            if (out) System.arraycopy(params, p, buf, q, b - a);
+            else System.arraycopy(buf, q, params, p, b - a);
+        }
+    }
+
+    /** Each rank's {@code value}, in rank order, on every rank. */
+    double[] perRank(double value) {
+        double[] a = new double[size];
+        a[rank] = value;
+        comm.allReduceSum(a);
+        return a;
+    }
+
+    /** Rank 0's {@code decision} on every rank (a choice that depends on a rank's own clock must be one). */
+    boolean rootDecides(boolean decision) {
+        if (single()) return decision;
+        long[] a = {isRoot() && decision ? 1 : 0};
+        comm.allReduceMax(a);
+        return a[0] != 0;
+    }
+
+    int rank() {
+        return rank;
     }
 
     /**

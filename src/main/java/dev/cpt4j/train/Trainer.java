@@ -145,6 +145,16 @@ public final class Trainer {
                 Hooks hooks = new Hooks(dir -> exportTo(dir, o, model), stop, AtomicFiles.Channels.DIRECT);
                 DataParallel dp = new DataParallel(comm);
                 Result r = runLocked(o, model, data, par, progress, log, hooks, dp);
+                double[] rss = dp.perRank(PeakMemory.rssMb());
+                if (comm.size() > 1) {
+                    StringBuilder per = new StringBuilder();
+                    for (double mb : rss) per.append(per.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", mb));
+                    long trainableFloats = 0;
+                    for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainableFloats += v.size();
+                    say.accept(String.format(Locale.ROOT, "peak memory (VmHWM) per rank: %s MiB; AdamW moments per rank "
+                            + "%.1f MiB (ZeRO-1: 1/%d of %.1f MiB)", per, 8.0 * ((trainableFloats + comm.size() - 1)
+                            / comm.size()) / (1 << 20), comm.size(), 8.0 * trainableFloats / (1 << 20)));
+                }
                 if (!comm.isRoot()) return r;
                 try {
                     export(o, model);
@@ -322,6 +332,7 @@ public final class Trainer {
         AdamW opt = AdamW.forModel(model, o.learningRate(), o.embeddingLearningRate(), o.weightDecay(), o.adamBeta1(),
                 o.adamBeta2(), o.adamEpsilon());
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
+        dp.shard(opt);                                      // ZeRO-1: this rank's share of the AdamW moments
         LrSchedule schedule = o.schedule(total);
         Interruption stop = hooks.stop();
 
@@ -331,7 +342,7 @@ public final class Trainer {
         Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
         double firstLoss = Double.NaN, startRms;
         if (resumeFrom != null) {
-            Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt);
+            Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt, dp.rank(), dp.size());
             if (st.maxSteps() != total)
                 log.println("cpt4j: note: the checkpoint's run had " + st.maxSteps() + " steps, this run has " + total
                         + "; the schedule follows this run");
@@ -381,13 +392,12 @@ public final class Trainer {
                 if (stop != null && dp.anyRequested(stop.requested())) {
                     // at a step boundary: the last update is complete; keep it if a checkpoint fits in the time left
                     long estimate = saveNanos >= 0 ? saveNanos : estimateSaveNanos(opt.trainableCount());
-                    if (root && step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
-                            && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
+                    if (dp.rootDecides(step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
+                            && Checkpoints.scan(layout, params, opt).nonFinite() == null)) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                                 data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
                                 new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
-                        lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
-                                hooks.extra(), hooks.channels());
+                        lastCheckpoint = saveCheckpoint(o, layout, params, opt, st, hooks, dp);
                     }
                     throw new Interrupted(step, lastCheckpoint);
                 }
@@ -409,6 +419,7 @@ public final class Trainer {
                 double factor = schedule.factor(step);
                 double lr = o.learningRate() * factor;
                 opt.step(params, grads, factor, par);
+                dp.gatherParams(params, opt);                 // ZeRO-1: every rank's updated share to all
                 step = s;
                 lastLoss = loss;
                 if (Double.isNaN(firstLoss)) firstLoss = loss;
@@ -489,17 +500,14 @@ public final class Trainer {
     }
 
     /**
-     * Writes {@code checkpoint-<step>} (rank 0) and returns its path on every rank: the optimizer state is the same on
-     * every rank, so rank 0's copy is the checkpoint; the others wait until it is in place.
+     * Writes {@code checkpoint-<step>} and returns its path; under data parallelism every rank writes its optimizer
+     * shard and rank 0 the rest ({@link Checkpoints#save(Path, ParamLayout, float[], AdamW, Checkpoints.State, int,
+     * Checkpoints.Extra, AtomicFiles.Channels, Collective)}).
      */
     private static Path saveCheckpoint(TrainOptions o, ParamLayout layout, float[] params, AdamW opt,
                                        Checkpoints.State st, Hooks hooks, DataParallel dp) {
-        Path p = null;
-        if (dp.isRoot()) p = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(), hooks.extra(),
-                hooks.channels());
-        if (dp.single()) return p;
-        dp.comm().barrier();
-        return o.outputDir().resolve(Checkpoints.PREFIX + st.globalStep());
+        return Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(), hooks.extra(),
+                hooks.channels(), dp.comm());
     }
 
     /** Says why a newer checkpoint than the sound one is not recommended, or null. */

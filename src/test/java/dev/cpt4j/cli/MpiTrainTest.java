@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cpt4j.hf.PeftAdapters;
+import dev.cpt4j.train.Checkpoints;
 import dev.cpt4j.train.MetricsLog;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -128,8 +129,33 @@ class MpiTrainTest {
         assertThat(Files.readAllBytes(a.resolve(PeftAdapters.SAFETENSORS)))
                 .isEqualTo(Files.readAllBytes(b.resolve(PeftAdapters.SAFETENSORS)));
         assertThat(TrainDeterminismTest.logged(a)).containsExactlyElementsOf(TrainDeterminismTest.logged(b));
-        assertThat(Files.readAllBytes(a.resolve("checkpoint-" + steps).resolve("optimizer.safetensors")))
-                .isEqualTo(Files.readAllBytes(b.resolve("checkpoint-" + steps).resolve("optimizer.safetensors")));
+        // ZeRO-1: each rank's share of the AdamW moments in its own file; no full optimizer file
+        Path ck = a.resolve("checkpoint-" + steps);
+        assertThat(ck.resolve(Checkpoints.OPTIMIZER)).doesNotExist();
+        for (int rank = 0; rank < 2; rank++) {
+            String f = Checkpoints.shardFile(rank, 2);
+            assertThat(Files.readAllBytes(ck.resolve(f))).isEqualTo(Files.readAllBytes(b.resolve("checkpoint-" + steps).resolve(f)));
+        }
+        assertThat(said).containsPattern("peak memory \\(VmHWM\\) per rank: \\d+, \\d+ MiB; AdamW moments per rank");
+
+        // resume with the same 2 ranks from checkpoint-3: the uninterrupted run's bytes and numbers
+        Path logC = tmp.resolve("c.log");
+        String[] resume = TrainEndToEndTest.with(args(model, data, cache, b, 2, steps), "--resume_from_checkpoint",
+                b.resolve("checkpoint-3").toString());
+        assertThat(runMpi(2, logC, resume)).as(read(logC)).isZero();
+        assertThat(read(logC)).contains("resumed from " + b.resolve("checkpoint-3"));
+        assertThat(Files.readAllBytes(b.resolve(PeftAdapters.SAFETENSORS)))
+                .as("resumed: the final adapter").isEqualTo(Files.readAllBytes(a.resolve(PeftAdapters.SAFETENSORS)));
+        for (String f : List.of(Checkpoints.WEIGHTS, Checkpoints.shardFile(0, 2), Checkpoints.shardFile(1, 2)))
+            assertThat(Files.readAllBytes(b.resolve("checkpoint-" + steps).resolve(f))).as("resumed: " + f)
+                    .isEqualTo(Files.readAllBytes(ck.resolve(f)));
+        assertThat(TrainDeterminismTest.logged(b)).as("resumed: metrics.jsonl")
+                .containsExactlyElementsOf(TrainDeterminismTest.logged(a));
+        // another number of ranks cannot take the shards, and says what to do
+        TrainEndToEndTest.Run single = TrainEndToEndTest.run(TrainEndToEndTest.with(args(model, data, cache, b, 4, steps),
+                "--resume_from_checkpoint", b.resolve("checkpoint-3").toString()));
+        assertThat(single.code()).isEqualTo(2);
+        assertThat(single.err()).contains("holds the optimizer state of 2 ranks").contains("mpirun -np 2");
     }
 
     /** The pid of the child of {@code mpirun} that is rank {@code rank} (its environment says so). */

@@ -237,7 +237,12 @@ public final class Trainer {
         Path cache = o.dataCacheDir() != null ? o.dataCacheDir() : o.datasetDir().resolve(".cpt4j-cache");
         TokenStore store;
         if (comm.size() > 1 && o.datasetDir() != null) {
-            // rank 0 prepares (or validates) the shared cache while the others wait, then they open what it made
+            // every rank tokenizes its share of the files into the shared cache, rank 0 assembles the store (reusing
+            // all of them), then the others open what it made
+            PrepareOptions po = new PrepareOptions(List.of(o.datasetDir()), cache, T, o.validationSplit(),
+                    o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);
+            Prepare.tokenizeShare(po, tokenizer, comm.rank(), comm.size(), say);
+            comm.barrier();
             if (comm.isRoot()) {
                 store = openData(o, tokenizer, T, nPositions, say, Collective.SINGLE);
                 comm.barrier();

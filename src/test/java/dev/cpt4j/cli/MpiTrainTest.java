@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Data-parallel training under Open MPI's {@code mpirun} (issue 17), with real processes on this machine (loopback
  * TCP, {@code --oversubscribe}): 2 ranks × per-device batch b against one process × batch 2b on the tiny GPT-2 with
  * dropout everywhere (embeddings, attention, residuals, LoRA inputs) and a trained, row-sparse token embedding —
- * every step's loss and the held-out loss within 1e-4 relative; two 2-rank runs bit-identical; only rank 0 writes;
+ * every step's loss and the held-out loss within 1e-4 relative; two 2-rank runs bit-identical; the token store
+ * prepared with its files split over the ranks is the single process's, byte for byte; only rank 0 writes;
  * a killed rank makes the job end within seconds with a line saying so, and its last checkpoint resumes.
  *
  * <p>Needs {@code mpirun} (Debian's openmpi-bin: {@code tools/install-mpi.sh}, which {@code ./test} runs); fails, does
@@ -104,14 +105,24 @@ class MpiTrainTest {
     void twoRanksEqualOneProcessWithTheDoubleBatchAndRepeatBitForBit(@TempDir Path tmp) throws Exception {
         Path model = TrainDeterminismTest.modelWithDropout(tmp.resolve("model"));
         Path data = TrainEndToEndTest.corpus(tmp.resolve("data"));
-        Path cache = tmp.resolve("cache");
+        for (int f = 1; f <= 2; f++) {           // three files of different sizes, for the split preparation
+            List<String> lines = Files.readAllLines(data.resolve("corpus.txt"));
+            Files.write(data.resolve("more-" + f + ".txt"), lines.subList(0, lines.size() / (f + 1)));
+        }
+        Path cache = tmp.resolve("cache"), cache2 = tmp.resolve("cache2");
         int steps = 6;
         Path one = tmp.resolve("one");
         TrainEndToEndTest.Run r = TrainEndToEndTest.run(args(model, data, cache, one, 4, steps));
         assertThat(r.code()).as(r.err()).isZero();
 
         Path a = tmp.resolve("a"), b = tmp.resolve("b"), logA = tmp.resolve("a.log"), logB = tmp.resolve("b.log");
-        assertThat(runMpi(2, logA, args(model, data, cache, a, 2, steps))).as(read(logA)).isZero();
+        // the first 2-rank run prepares its own cache, its files split over the ranks: the same store
+        assertThat(runMpi(2, logA, args(model, data, cache2, a, 2, steps))).as(read(logA)).isZero();
+        try (var files = Files.list(cache)) {
+            for (Path f : files.filter(Files::isRegularFile).toList())
+                assertThat(Files.readAllBytes(cache2.resolve(f.getFileName()))).as("prepared " + f.getFileName())
+                        .isEqualTo(Files.readAllBytes(f));
+        }
         assertThat(runMpi(2, logB, args(model, data, cache, b, 2, steps))).as(read(logB)).isZero();
         String said = read(logA);
         assertThat(said).contains("data parallel over Open MPI").contains("2 ranks");

@@ -6,7 +6,8 @@
 #   mpirun -np 2, 1 thread per rank, batch 2    (gradients all-reduced over loopback TCP, ZeRO-1 AdamW)
 # for full fine-tuning and for the blog's LoRA recipe. Prints one JSON line per run: median tokens/s over the steps
 # after the first WARM, the mean step time, and the peak RSS per rank. Needs Open MPI (tools/install-mpi.sh).
-# Usage: tools/bench/mpi-train.sh [full|lora|all] > results.jsonl      STEPS (default 8) and WARM (default 3) override.
+# Usage: tools/bench/mpi-train.sh [full|lora|all] > results.jsonl      STEPS (default 8) and WARM (default 3) override;
+# each run's log is kept in ${LOGS:-target/bench-mpi}/<case>-<layout>.log.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -15,6 +16,7 @@ STEPS="${STEPS:-8}"; WARM="${WARM:-3}"
 command -v mpirun >/dev/null || { echo "mpi-train: mpirun not found; run tools/install-mpi.sh" >&2; exit 1; }
 ./cpt4j --version >/dev/null   # builds the jar once, outside the timings
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+LOGS="${LOGS:-target/bench-mpi}"; mkdir -p "$LOGS"
 mkdir -p "$tmp/data"
 for i in 1 2 3 4; do cat src/main/resources/corpus/*.txt; done > "$tmp/data/corpus.txt"
 lora=(--lora_rank 8 --lora_alpha 32 --trainable c_attn --modules_to_save transformer.wte,lm_head --lora_dropout 0.05)
@@ -41,10 +43,11 @@ PY
 }
 run_case() {  # run_case case [train flags...]
   local c="$1"; shift
-  ./cpt4j train $(common "$tmp/one" 2 4) "$@" >"$tmp/one.log" 2>&1 || { tail -n 5 "$tmp/one.log" >&2; exit 1; }
-  report "$c" "1 rank x 2 threads, batch 4" "$tmp/one" "$tmp/one.log"
-  "${mpi[@]}" ./cpt4j train $(common "$tmp/two" 1 2) "$@" >"$tmp/two.log" 2>&1 || { tail -n 5 "$tmp/two.log" >&2; exit 1; }
-  report "$c" "2 ranks x 1 thread, batch 2 each" "$tmp/two" "$tmp/two.log"
+  local one="$LOGS/$c-1x2.log" two="$LOGS/$c-2x1.log"
+  ./cpt4j train $(common "$tmp/one" 2 4) "$@" >"$one" 2>&1 </dev/null || { echo "mpi-train: failed, see $one" >&2; exit 1; }
+  report "$c" "1 rank x 2 threads, batch 4" "$tmp/one" "$one"
+  "${mpi[@]}" ./cpt4j train $(common "$tmp/two" 1 2) "$@" >"$two" 2>&1 </dev/null || { echo "mpi-train: failed, see $two" >&2; exit 1; }
+  report "$c" "2 ranks x 1 thread, batch 2 each" "$tmp/two" "$two"
 }
 if [ "$what" = full ] || [ "$what" = all ]; then run_case full-fp32; fi
 if [ "$what" = lora ] || [ "$what" = all ]; then run_case lora "${lora[@]}"; fi

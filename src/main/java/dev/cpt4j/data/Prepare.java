@@ -116,6 +116,8 @@ public final class Prepare {
             load[least] += stats.get(i).size();
             if (least == rank) mine.add(i);
         }
+        log.accept("preparing " + out + ": " + sources.size() + " file" + (sources.size() == 1 ? "" : "s")
+                + " dealt out over " + ranks + " ranks by size (" + mine.size() + " on rank " + rank + ")");
         try {
             Files.createDirectories(out);
             Path marker = out.resolve(MARKER);   // before the build folder, so no rank sees a folder without it

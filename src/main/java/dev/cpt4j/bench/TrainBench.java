@@ -37,7 +37,7 @@ public final class TrainBench {
 
     /** What one benchmark run measured. */
     public record Result(double tokensPerS, double peakRssMb, double gflops, double mfu, double peakGflops,
-                         double msPerStep, float lastLoss, long params) {}
+                         double msPerStep, float lastLoss, long params, long trainableParams) {}
 
     /**
      * The LoRA setup of a benchmark run (peft semantics, as {@code cpt4j train}).
@@ -143,6 +143,8 @@ public final class TrainBench {
         double flops = (6.0 * P - 2.0 * frozenMatrix + 12.0 * trained.numLayers() * fam.attentionWidth(trained) * block) * tokens;
         double gflops = flops / secs / 1e9;
         double peak = gemm.measurePeakGflops();
-        return new Result(tokens / secs, PeakMemory.rssMb(), gflops, gflops / peak, peak, secs * 1000 / steps, loss, P);
+        long trainable = 0;   // what the optimizer updates (LoRA's A and B, saved modules), to compare with peft's count
+        for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
+        return new Result(tokens / secs, PeakMemory.rssMb(), gflops, gflops / peak, peak, secs * 1000 / steps, loss, P, trainable);
     }
 }

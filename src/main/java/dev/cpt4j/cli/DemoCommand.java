@@ -45,7 +45,7 @@ final class DemoCommand implements Callable<Integer> {
         Demo.Options o = new Demo.Options(home, base, output.toAbsolutePath(), maxSteps, n,
                 excerpt ? Demo.Corpus.EXCERPT : offline ? Demo.Corpus.OFFLINE : Demo.Corpus.AUTO);
         Demo.Result r;
-        try (Progress progress = Progress.console(log)) {
+        try (Progress progress = Progress.forTerminal(log)) {
             r = Demo.run(o, DemoCommand::parseTrainFlags, log, progress);
         }
         PrintStream out = System.out;
@@ -67,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
     /** The train command's own parsing and validation, so the demo runs exactly what {@code cpt4j train} runs. */
     static dev.cpt4j.train.TrainOptions parseTrainFlags(List<String> flags) {
         TrainCommand t = new TrainCommand();
-        new CommandLine(t).parseArgs(flags.toArray(String[]::new));
+        new CommandLine(t).setOverwrittenOptionsAllowed(true).parseArgs(flags.toArray(String[]::new));
         return t.options();
     }
 }

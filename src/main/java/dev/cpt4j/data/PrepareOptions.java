@@ -22,8 +22,12 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
                              long seed, boolean skipInvalidLines, int maxBlockSize) {
     /** Default split seed, as {@code transformers.TrainingArguments.seed}. */
     public static final long DEFAULT_SEED = 42;
-    /** The seed's {@code --validation_split_percentage 0.001}. */
-    public static final double DEFAULT_VALIDATION_FRACTION = 0.001;
+    /**
+     * {@code run_clm_pt_with_peft.py}'s default {@code --validation_split_percentage} (a fraction: 5 %), shared by
+     * {@code prepare} and {@code train} so that a {@code prepare} followed by a {@code train} with the same flags
+     * reuses the cache.
+     */
+    public static final double DEFAULT_VALIDATION_FRACTION = 0.05;
 
     public PrepareOptions {
         dataset = List.copyOf(dataset);
@@ -42,7 +46,7 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
         if (maxBlockSize < 0) throw new IllegalArgumentException("maxBlockSize must be >= 0");
     }
 
-    /** Options with the defaults: validation fraction 0.001, all cores, seed 42, strict input, no context limit. */
+    /** Options with the defaults: validation fraction 0.05, all cores, seed 42, strict input, no context limit. */
     public static PrepareOptions of(List<Path> dataset, Path output, int blockSize) {
         return new PrepareOptions(dataset, output, blockSize, DEFAULT_VALIDATION_FRACTION,
                 Runtime.getRuntime().availableProcessors(), DEFAULT_SEED, false, 0);

@@ -105,11 +105,13 @@ final class BenchCommand implements Callable<Integer> {
                 TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
                         json ? null : System.out::println);
                 if (json) {
-                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,\"backend\":\"%s\",\"tile\":\"%s\"}%n",
-                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), gemm.backend(), gemm.tileShape());
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,"
+                                    + "\"final_loss\":%.6f,\"backend\":\"%s\",\"precision\":\"%s\",\"tile\":\"%s\"}%n",
+                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), r.lastLoss(), gemm.backend(),
+                            gemm.precision(), gemm.tileShape());
                 } else {
-                    System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
-                            r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
+                    System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s (%s); MFU %.1f%%; peak RSS %.0f MiB; final loss %.4f%n",
+                            r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), gemm.precision(), 100 * r.mfu(), r.peakRssMb(), r.lastLoss());
                 }
             }
             return 0;

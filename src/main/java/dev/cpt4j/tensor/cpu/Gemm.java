@@ -823,6 +823,11 @@ public final class Gemm {
         return registers >= 32 ? 12 : 8;
     }
 
+    /** This JVM's float lanes per vector (4 with NEON or {@code -XX:MaxVectorSize=16}, 8 with AVX2, 16 with AVX-512). */
+    static int lanes() {
+        return L;
+    }
+
     /** This instance's micro-tile and what it was chosen from, e.g. {@code 12x32 (16 lanes, 32 registers)}. */
     public String tile() {
         return mr + "x" + NR + " (" + L + " lanes, " + REGISTERS + " registers)";

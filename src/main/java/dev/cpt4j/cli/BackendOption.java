@@ -17,8 +17,9 @@ final class BackendOption {
                     + "(native when it loads; the default)")
     String backend;
 
-    @Option(names = "--bf16", description = "bf16 matmuls as torch's CPU autocast: inputs rounded to bf16, fp32 accumulation "
-            + "(oneDNN on the CPU's bf16 instructions); weights, optimizer, norms, softmax and loss stay fp32")
+    @Option(names = "--bf16", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "bf16 matmuls as torch's CPU autocast (transformers' --bf16): inputs rounded to bf16, fp32 "
+                    + "accumulation, on oneDNN and the CPU's bf16 instructions; weights, optimizer, norms, softmax and loss stay fp32")
     boolean bf16;
 
     @Option(names = "--bf16-emulated", description = "the numbers of --bf16 on the fp32 kernels (inputs rounded to bf16): "

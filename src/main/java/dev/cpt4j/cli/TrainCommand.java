@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", sortOptions = false, mixinStandardHelpOptions = true,
         description = "Continued pretraining of a GPT-2 or LLaMA-family model (LoRA or full fine-tuning). Accepts run_clm_pt_with_peft.py's flags.",
         footer = "%nAlso accepted for compatibility, each answered with one line and ignored: --deepspeed, --ddp_timeout, "
-                + "--ddp_find_unused_parameters, --fp16, --bf16, --torch_dtype, --logging_strategy steps, "
+                + "--ddp_find_unused_parameters, --fp16, --torch_dtype, --logging_strategy steps, "
                 + "--save_strategy steps|no, --report_to.")
 final class TrainCommand implements Callable<Integer> {
     @Mixin
@@ -181,8 +181,6 @@ final class TrainCommand implements Callable<Integer> {
     Boolean ddpFindUnused;
     @Option(names = {"--fp16"}, arity = "0..1", fallbackValue = "true", hidden = true)
     Boolean fp16;
-    @Option(names = {"--bf16"}, arity = "0..1", fallbackValue = "true", hidden = true)
-    Boolean bf16;
     @Option(names = {"--torch_dtype", "--torch-dtype"}, paramLabel = "DTYPE", hidden = true)
     String torchDtype;
     @Option(names = {"--logging_strategy", "--logging-strategy"}, paramLabel = "steps", hidden = true)
@@ -283,10 +281,8 @@ final class TrainCommand implements Callable<Integer> {
         if (ddpTimeout != null) out.add("--ddp_timeout: cpt4j runs one process, no torch.distributed; ignored");
         if (ddpFindUnused != null) out.add("--ddp_find_unused_parameters: cpt4j runs one process, no DDP; ignored");
         if (fp16 != null)
-            out.add("--fp16: cpt4j trains in fp32 (no loss scaling, no fp16 overflow); --base_dtype bf16 stores the "
-                    + "frozen base in bf16; ignored");
-        if (bf16 != null)
-            out.add("--bf16: cpt4j computes in fp32; --base_dtype bf16 stores the frozen base in bf16; ignored");
+            out.add("--fp16: cpt4j trains in fp32 (no loss scaling, no fp16 overflow); --bf16 computes the matmuls in bf16 "
+                    + "as torch's autocast, --base_dtype bf16 stores the frozen base in bf16; ignored");
         if (torchDtype != null)
             out.add("--torch_dtype " + torchDtype + ": cpt4j keeps trainable weights in fp32 (frozen base in bf16 with "
                     + "--base_dtype bf16); ignored");

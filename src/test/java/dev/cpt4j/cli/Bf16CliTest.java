@@ -63,6 +63,9 @@ class Bf16CliTest {
         assertThat(f.get("tile").asText()).matches("(8|12)x(8|16|32)");
         double lossFp32 = f.get("final_loss").asDouble();
         assertThat(lossFp32).isBetween(3.0, 5.0);                      // ln 50 = 3.9 on random ids
+        assertThat(f.get("adamw_ms").asDouble()).isPositive();
+        assertThat(f.get("bandwidth_gbs").asDouble()).isPositive();
+        assertThat(f.get("adamw_bound_ms").asDouble()).isPositive().isLessThan(f.get("ms_per_step").asDouble());
 
         BenchCommandTest.Run emu = bench("--backend", "java", "--bf16-emulated");
         assertThat(emu.code()).as(emu.err()).isZero();

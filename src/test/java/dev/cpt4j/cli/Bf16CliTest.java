@@ -95,6 +95,43 @@ class Bf16CliTest {
         assertThat(System.getProperty(Bf16.PROPERTY)).isNull();
     }
 
+    /**
+     * In a JVM whose oneDNN is held to AVX2 ({@code ONEDNN_MAX_CPU_ISA=AVX2}: what an AVX2-only CPU gets, where oneDNN
+     * has no bf16 matmul), on this CPU with bf16 instructions: {@code --bf16} is one line and exit 2 and names the way
+     * out; {@code --bf16-emulated} runs.
+     */
+    @Test
+    void bf16WhereOneDnnHasNoBf16MatmulIsOneLine() throws Exception {
+        for (String flag : new String[] {"--bf16", "--bf16-emulated"}) {
+            java.util.List<String> cmd = java.util.List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName(), "bench", "train", "--config", cfg.toString(),
+                    "--batch", "1", "--block", "4", "--steps", "1", "--warmup", "0", "--threads", "1", flag, "--json");
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            pb.environment().put("ONEDNN_MAX_CPU_ISA", "AVX2");
+            Process p = pb.start();
+            String out, err;
+            try (var o = p.getInputStream(); var e = p.getErrorStream()) {
+                out = new String(o.readAllBytes());
+                err = new String(e.readAllBytes());
+            }
+            assertThat(p.waitFor(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+            java.util.List<String> lines = err.lines().filter(l -> !l.startsWith("WARNING")).toList();
+            if (flag.equals("--bf16-emulated")) {
+                assertThat(p.exitValue()).as(err + out).isZero();
+                assertThat(out).contains("\"precision\":\"bf16-emulated\"");
+            } else if (Bf16.cpuInstructions().isEmpty()) {   // a CPU without bf16 instructions says that first
+                assertThat(p.exitValue()).as(err + out).isEqualTo(2);
+                assertThat(lines).singleElement().asString().startsWith("cpt4j: --bf16: this CPU has no bf16 instructions");
+            } else {
+                assertThat(p.exitValue()).as(err + out).isEqualTo(2);
+                assertThat(lines).as(err).hasSize(1);
+                assertThat(lines.getFirst()).matches("cpt4j: --bf16: oneDNN [0-9.]+ has no bf16 matmul for this CPU; "
+                        + "use --bf16-emulated \\(bf16 numbers on the fp32 kernels, slower\\) or drop --bf16");
+            }
+        }
+    }
+
     @Test
     void conflictingChoicesAreOneLine() {
         BenchCommandTest.Run java = bench("--bf16", "--backend", "java");

@@ -43,9 +43,11 @@ class Bf16TrainingTest {
     private static void check(ModelConfig cfg) {
         try (Parallel par = new Parallel(2)) {
             double[] fp32 = losses(cfg, new Gemm(par, Backend.AUTO, Bf16.Mode.OFF), par);
-            double[] nat = losses(cfg, new Gemm(par, Backend.AUTO, Bf16.Mode.NATIVE), par);
+            // oneDNN's bf16 matmul needs AVX-512 (Bf16ModeTest.nativeRuns checks that only such a CPU lacks it).
+            boolean nativeRuns = Bf16.nativeUnavailableReason() == null;
             double[] emu = losses(cfg, new Gemm(par, Backend.JAVA, Bf16.Mode.EMULATED), par);
-            assertThat(fp32[STEPS - 1]).as("the model learns: %s", List.of(fp32)).isLessThan(fp32[0] - 0.3);
+            double[] nat = nativeRuns ? losses(cfg, new Gemm(par, Backend.AUTO, Bf16.Mode.NATIVE), par) : emu;
+            assertThat(fp32[STEPS - 1]).as("the model learns: %s", java.util.Arrays.toString(fp32)).isLessThan(fp32[0] - 0.3);
             for (double[] bf : new double[][] {nat, emu}) {
                 assertThat(bf[STEPS - 1]).isCloseTo(fp32[STEPS - 1], org.assertj.core.data.Percentage.withPercentage(0.5));
                 assertThat(bf[0]).as("bf16 rounding changes the first loss").isNotEqualTo(fp32[0]);

@@ -66,7 +66,7 @@ public final class Bf16 {
      */
     public static String nativeUnavailableReason() {
         if (!Dnnl.available()) return Dnnl.loadError();
-        return Dnnl.get().bf16Supported() ? null : "oneDNN (" + Dnnl.get().description() + ") has no bf16 matmul for this CPU";
+        return Dnnl.get().bf16Supported() ? null : Dnnl.get().description() + " has no bf16 matmul for this CPU";
     }
 
     private static final List<String> X86_FLAGS = List.of("avx512_bf16", "amx_bf16");

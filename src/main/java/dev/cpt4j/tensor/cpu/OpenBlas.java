@@ -121,6 +121,7 @@ final class OpenBlas {
             return new Loaded(new OpenBlas(last), null);
         } catch (IOException | RuntimeException | LinkageError e) {
             String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            if (NativeLibs.platform() == null) why += " (pass -Dcpt4j.openblas=/path/to/libopenblas)";
             return new Loaded(null, "the native library (OpenBLAS) did not load: " + why);
         }
     }

@@ -31,6 +31,10 @@ import jdk.incubator.vector.VectorSpecies;
  * transpose): packing would cost more than it saves, so A is used in place and the
  * work is split over N ("GEMV-like" path).
  *
+ * <p>bf16 mode ({@link Bf16}, {@code --bf16}): built with {@link Bf16.Mode#NATIVE} or {@link Bf16.Mode#EMULATED}, every
+ * product rounds both inputs to bf16 and accumulates in fp32 — oneDNN's matmul ({@link Dnnl}) or the fp32 path on
+ * rounded copies — so the layers calling it compute as torch's CPU autocast without a change of their own.
+ *
  * <p>What it is not: thread-safe. One instance holds per-thread packing buffers (grown once, then reused, so steady
  * state makes no garbage); give each concurrent caller its own instance.
  */

@@ -37,7 +37,7 @@ public final class TrainBench {
 
     /** What one benchmark run measured. */
     public record Result(double tokensPerS, double peakRssMb, double gflops, double mfu, double peakGflops,
-                         double msPerStep, float lastLoss, long params, Optimizer optimizer) {}
+                         double msPerStep, float lastLoss, long params, long trainableParams, Optimizer optimizer) {}
 
     /**
      * The AdamW phase of a timed step and its memory-bandwidth bound: each updated element moves 28 bytes (reads
@@ -183,9 +183,11 @@ public final class TrainBench {
         double gflops = flops / secs / 1e9;
         double peak = gemm.measurePeakGflops();
         double rss = PeakMemory.rssMb();             // before the bandwidth probe's arrays
+        long trainable = 0;   // what the optimizer updates (LoRA's A and B, saved modules), to compare with peft's count
+        for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
         long updated = 0;
         for (AdamW.Segment seg : opt.segments()) updated += seg.length();
         Optimizer o = new Optimizer(optNanos / 1e6 / steps, updated, 28L * updated, bandwidthGBs(par));
-        return new Result(tokens / secs, rss, gflops, gflops / peak, peak, secs * 1000 / steps, loss, P, o);
+        return new Result(tokens / secs, rss, gflops, gflops / peak, peak, secs * 1000 / steps, loss, P, trainable, o);
     }
 }

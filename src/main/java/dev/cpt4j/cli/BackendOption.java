@@ -14,16 +14,17 @@ import picocli.CommandLine.Option;
 final class BackendOption {
     @Option(names = "--backend", paramLabel = "auto|java|native",
             description = "GEMM backend: native (OpenBLAS, bundled for Linux x86-64), java (Vector API kernels) or auto "
-                    + "(native when it loads; the default)")
+                    + "(native when it loads) (default: auto).")
     String backend;
 
     @Option(names = "--bf16", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "bf16 matmuls as torch's CPU autocast (transformers' --bf16): inputs rounded to bf16, fp32 "
-                    + "accumulation, on oneDNN and the CPU's bf16 instructions; weights, optimizer, norms, softmax and loss stay fp32")
+            description = "Matmuls in bf16 as torch's CPU autocast (transformers' --bf16): inputs rounded to bf16, fp32 "
+                    + "accumulation, on oneDNN and the CPU's bf16 instructions; weights, optimizer, norms, softmax and loss "
+                    + "stay fp32 (default: off).")
     boolean bf16;
 
-    @Option(names = "--bf16-emulated", description = "the numbers of --bf16 on the fp32 kernels (inputs rounded to bf16): "
-            + "for CPUs without bf16 instructions; no faster than fp32")
+    @Option(names = "--bf16-emulated", description = "The numbers of --bf16 on the fp32 kernels (inputs rounded to bf16), "
+            + "for CPUs without bf16 instructions; no faster than fp32 (default: off).")
     boolean bf16Emulated;
 
     /** Checks the choices (one line and a non-zero exit when one cannot be met) and applies them to this process. */

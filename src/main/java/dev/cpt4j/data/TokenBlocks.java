@@ -33,6 +33,13 @@ public final class TokenBlocks {
         return blockSize;
     }
 
+    /** The first {@code n} blocks (all of them when {@code n} is not below {@link #blockCount()}), sharing the mapping. */
+    public TokenBlocks first(long n) {
+        if (n < 0) throw new IllegalArgumentException("n = " + n);
+        if (n >= blockCount) return this;
+        return new TokenBlocks(tokens.asSlice(0, n * blockSize * dtype.bytes()), dtype, blockSize);
+    }
+
     /** Copies block {@code i} (T ids) into {@code dst[off, off+T)}. */
     public void readBlock(long i, int[] dst, int off) {
         if (i < 0 || i >= blockCount) throw new IndexOutOfBoundsException("block " + i + " of " + blockCount);

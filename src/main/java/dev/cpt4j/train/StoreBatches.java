@@ -19,8 +19,16 @@ public final class StoreBatches implements BatchSource {
 
     /** Batches of {@code batch} training blocks of {@code store}, shuffled with {@code seed}. */
     public StoreBatches(TokenStore store, int batch, long seed) {
-        this.train = store.train();
-        this.validation = store.validation();
+        this(store, batch, seed, -1, -1);
+    }
+
+    /**
+     * As {@link #StoreBatches(TokenStore, int, long)} on the first {@code maxTrain} training and {@code maxEval}
+     * validation blocks (−1: all), as run_clm's {@code --max_train_samples} / {@code --max_eval_samples} select them.
+     */
+    public StoreBatches(TokenStore store, int batch, long seed, long maxTrain, long maxEval) {
+        this.train = maxTrain < 0 ? store.train() : store.train().first(maxTrain);
+        this.validation = maxEval < 0 ? store.validation() : store.validation().first(maxEval);
         if (train.blockCount() < 1)
             throw new UserError(store.dir() + ": the training split holds no block of " + store.blockSize() + " tokens; add "
                     + "text to --dataset_dir or lower --block_size");

@@ -14,6 +14,7 @@ import dev.cpt4j.hf.PeftExport;
 import dev.cpt4j.io.AtomicFiles;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.io.DirLock;
+import dev.cpt4j.io.HubIds;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.cpu.Gemm;
@@ -53,7 +54,7 @@ public final class Trainer {
      * with the tokenizer files in {@code o.outputDir()}. Messages go to {@code log}.
      */
     public static Result train(TrainOptions o, PrintStream log) {
-        return train(o, Progress.console(log), log);
+        return train(o, Progress.forTerminal(log), log);
     }
 
     /** As {@link #train(TrainOptions, PrintStream)} with an explicit progress sink. */
@@ -93,6 +94,15 @@ public final class Trainer {
         {
             for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
             Consumer<String> say = m -> log.println("cpt4j: " + m);
+            dev.cpt4j.hf.PeftAdapters.Adapter startAdapter = null;
+            if (o.peftPath() != null) {
+                startAdapter = readStartAdapter(o.peftPath());
+                o = withAdapterConfig(o, startAdapter.config(), say);
+            }
+            if (o.modelNameOrPath() != null) configOf(o.modelNameOrPath());   // a missing model first: a hub id gets its hint
+            if (o.tokenizerNameOrPath() != null && HubIds.looksLikeHubId(o.tokenizerNameOrPath()))
+                throw new UserError("--tokenizer_name_or_path " + o.tokenizerNameOrPath() + " does not exist"
+                        + HubIds.hint(o.tokenizerNameOrPath()));
             Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
             ModelConfig base = o.modelNameOrPath() != null
                     ? FamilyTrainable.readConfig(configOf(o.modelNameOrPath())) : FamilyTrainable.readConfig(o.configName());
@@ -123,9 +133,15 @@ public final class Trainer {
                                 + "blocks of %d tokens; %d threads",
                         o.lora() ? "LoRA r=" + o.loraRank() + " on " + model.loraSites() : "full fine-tuning", trainable,
                         model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
-                StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
+                if (startAdapter != null) model.loadAdapter(o.peftPath(), startAdapter);
+                StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed(), o.maxTrainSamples(),
+                        o.maxEvalSamples());
+                if (o.maxTrainSamples() > 0 || o.maxEvalSamples() > 0)
+                    say.accept(String.format(Locale.ROOT, "using %,d training and %,d validation blocks (--max_train_samples, "
+                            + "--max_eval_samples)", data.trainBlocks(), data.evalBlocks()));
                 // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
-                Hooks hooks = new Hooks(dir -> exportTo(dir, o, model), stop, AtomicFiles.Channels.DIRECT);
+                TrainOptions run = o;
+                Hooks hooks = new Hooks(dir -> exportTo(dir, run, model), stop, AtomicFiles.Channels.DIRECT);
                 Result r = runLocked(o, model, data, par, progress, log, hooks);
                 try {
                     export(o, model);
@@ -142,6 +158,46 @@ public final class Trainer {
         }
     }
 
+    private static dev.cpt4j.hf.PeftAdapters.Adapter readStartAdapter(Path dir) {
+        if (!Files.isDirectory(dir))
+            throw new UserError("--peft_path " + dir + " is not a folder; give the folder holding the adapter's "
+                    + "adapter_config.json and adapter_model.safetensors (a train --output_dir or one of its checkpoints)");
+        if (!Files.isRegularFile(dir.resolve(dev.cpt4j.hf.PeftAdapters.CONFIG)))
+            throw new UserError("--peft_path " + dir + " has no " + dev.cpt4j.hf.PeftAdapters.CONFIG + "; it is not a peft "
+                    + "adapter folder (to continue a full fine-tune, give it as --model_name_or_path)");
+        return dev.cpt4j.hf.PeftAdapters.read(dir);
+    }
+
+    /**
+     * The options of a run continuing an adapter: its adapter_config.json sets the LoRA configuration (as
+     * {@code PeftModel.from_pretrained(model, peft_path, is_trainable=True)} does in Chinese-LLaMA-Alpaca's script).
+     */
+    static TrainOptions withAdapterConfig(TrainOptions o, dev.cpt4j.hf.PeftAdapters.LoraConfig c, Consumer<String> say) {
+        if (c.targetModulesIsRegex())
+            throw new UserError("--peft_path " + o.peftPath() + ": target_modules is a regular expression ("
+                    + c.targetModules().get(0) + "); cpt4j continues adapters whose target_modules is a list of names");
+        if (c.extra().has("trainable_token_indices") && !c.extra().get("trainable_token_indices").isNull())
+            throw new UserError("--peft_path " + o.peftPath() + ": the adapter trains token rows (trainable_token_indices); "
+                    + "cpt4j continues adapters with LoRA and modules_to_save only");
+        if (o.trainableTokenIndices() != null)
+            throw new UserError("--trainable_token_indices cannot be added to an adapter continued with --peft_path");
+        boolean differs = o.lora() && (o.loraRank() != c.r() || o.loraAlpha() != c.loraAlpha()
+                || !o.trainable().isEmpty() && !o.trainable().equals(c.targetModules())
+                || !o.modulesToSave().isEmpty() && !o.modulesToSave().equals(c.modulesToSave()));
+        say.accept(String.format(Locale.ROOT, "continuing the adapter in %s: LoRA r=%d, alpha %s, dropout %s on %s%s, from "
+                        + "its adapter_config.json%s; the optimizer and the step count start fresh", o.peftPath(), c.r(),
+                num(c.loraAlpha()), num(c.loraDropout()), String.join(",", c.targetModules()),
+                c.modulesToSave().isEmpty() ? "" : ", modules_to_save " + String.join(",", c.modulesToSave()),
+                differs ? " (not the --lora_rank/--lora_alpha/--trainable/--modules_to_save given)" : ""));
+        return o.toBuilder().loraRank(c.r()).loraAlpha(c.loraAlpha()).loraDropout(c.loraDropout())
+                .trainable(c.targetModules()).modulesToSave(c.modulesToSave()).useRslora(c.useRslora())
+                .ensureWeightTying(o.ensureWeightTying() || c.extra().path("ensure_weight_tying").asBoolean(false)).build();
+    }
+
+    private static String num(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
     /** Writes the final adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into the output dir. */
     public static void export(TrainOptions o, FamilyTrainable model) {
         exportTo(o.outputDir(), o, model);
@@ -152,7 +208,8 @@ public final class Trainer {
         if (o.lora()) {
             String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
             PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
-                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens());
+                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens(),
+                    o.ensureWeightTying() && model.config().tieWordEmbeddings());
         } else {
             com.fasterxml.jackson.databind.node.ObjectNode baseJson = o.modelNameOrPath() != null
                     ? HfCheckpoints.readConfigJson(o.modelNameOrPath()) : null;
@@ -194,8 +251,8 @@ public final class Trainer {
     private static Path configOf(Path modelDir) {
         Path f = modelDir.resolve(HfCheckpoints.CONFIG);
         if (!Files.isDirectory(modelDir))
-            throw new UserError("--model_name_or_path " + modelDir + ": model directory does not exist; give a Hugging "
-                    + "Face model folder (config.json + model.safetensors)");
+            throw new UserError("--model_name_or_path " + modelDir + ": model directory does not exist" + (HubIds.looksLikeHubId(modelDir)
+                    ? HubIds.hint(modelDir) : "; give a Hugging Face model folder (config.json + model.safetensors)"));
         if (!Files.isRegularFile(f))
             throw new UserError("--model_name_or_path " + modelDir + ": no config.json; a Hugging Face model directory "
                     + "needs config.json beside its weights");
@@ -297,7 +354,7 @@ public final class Trainer {
         Checkpoints.LogWindow window = Checkpoints.LogWindow.EMPTY;
         ArrayNode history = JSON.createArrayNode();
         Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
-        double firstLoss = Double.NaN, startRms;
+        double firstLoss = Double.NaN, startRms, elapsedBefore = 0;
         if (resumeFrom != null) {
             Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt);
             if (st.maxSteps() != total)
@@ -309,6 +366,7 @@ public final class Trainer {
             step = st.globalStep();
             history = st.logHistory();
             window = st.logWindow();
+            elapsedBefore = st.elapsedS();
             if (st.dataCursor() != null && !st.dataCursor().isNull()) data.restore(st.dataCursor());
             lastCheckpoint = resumeFrom;
             Checkpoints.Health h = st.health();
@@ -321,10 +379,12 @@ public final class Trainer {
         }
         if (step > total) throw new UserError("the checkpoint is already at step " + step + " of " + total
                 + "; raise --max_steps/--num_train_epochs to train further");
+        Best best = o.loadBestModelAtEnd() ? Best.of(history, o.outputDir(), step) : null;
         if (step == total) {
             // a complete run whose final files are missing (killed, or the disk filled, after its last checkpoint)
             log.println("cpt4j: " + resumeFrom + " is the last step (" + step + " of " + total + "); training is "
                     + "complete, writing what is left");
+            if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
             return new Result(step, Double.NaN, null, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                     o.outputDir().resolve(PLOT));
         }
@@ -340,11 +400,23 @@ public final class Trainer {
         long t0 = System.nanoTime(), tLog = t0;
         double lossSinceLog = window.lossSum();          // the steps since the last log, carried by checkpoints
         long stepsSinceLog = window.steps(), tokensSinceLog = 0;
-        long savedStep = step, saveNanos = -1;
+        long savedStep = step, saveNanos = -1, startStep = step;
         RuntimeException failure = null;
-        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
+        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1);
+             TensorBoardLog tb = o.tensorboard() ? TensorBoardLog.open(o, step, resumeFrom != null) : null) {
+            if (tb != null) log.println("cpt4j: TensorBoard events: " + tb.file().getParent() + " (tensorboard --logdir "
+                    + o.outputDir().resolve(TensorBoardLog.RUNS) + ")");
             progress.start(step, total);
             if (stop != null) stop.progress(step, lastCheckpoint, true);
+            if (o.evalOnStart() && o.doEval() && data.evalBlocks() > 0) {
+                double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
+                Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
+                MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
+                metrics.log(rec);
+                if (tb != null) tb.log(rec);
+                progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f (before training)",
+                        step, total, ev, Math.exp(ev)));
+            }
             while (step < total) {
                 if (stop != null && stop.requested()) {
                     // at a step boundary: the last update is complete; keep it if a checkpoint fits in the time left
@@ -353,7 +425,8 @@ public final class Trainer {
                             && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                                 data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
-                                new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
+                                new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
+                                elapsedBefore + (System.nanoTime() - t0) / 1e9);
                         lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
                                 hooks.extra(), hooks.channels());
                     }
@@ -387,7 +460,12 @@ public final class Trainer {
                 progress.step(step, loss, lr, gradNorm, tokPerS);
                 if ((step == 1 && o.loggingFirstStep()) || step % o.loggingSteps() == 0 || step == total) {
                     double avg = lossSinceLog / stepsSinceLog;   // HF logs the mean loss since the last log
-                    metrics.log(new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, (now - t0) / 1e9));
+                    double session = (now - t0) / 1e9, elapsed = elapsedBefore + session;
+                    MetricsLog.Train rec = new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, elapsed);
+                    metrics.log(rec);
+                    if (tb != null) tb.log(rec);
+                    progress.logged(new Progress.Log(step, total, avg, lr, gradNorm, tokPerS, elapsed,
+                            session / (step - startStep) * (total - step)));
                     ObjectNode h = history.addObject();
                     h.put("loss", avg);
                     h.put("grad_norm", gradNorm);
@@ -405,13 +483,15 @@ public final class Trainer {
                     double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
                     Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                     lastEval = ev;
-                    metrics.log(new MetricsLog.Eval(step, ev));
+                    MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
+                    metrics.log(rec);
+                    if (tb != null) tb.log(rec);
                     ObjectNode h = history.addObject();
                     h.put("eval_loss", ev);
                     h.put("eval_perplexity", Math.exp(ev));
                     h.put("step", step);
                     evalCurve.add(new LossPlot.Point(step, ev));
-                    progress.message(String.format(Locale.ROOT, "step %d: eval loss %.4f, perplexity %.2f", step, ev, Math.exp(ev)));
+                    progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f", step, total, ev, Math.exp(ev)));
                 }
                 if ((o.saveSteps() > 0 && step % o.saveSteps() == 0) || step == total) {
                     Checkpoints.Scan scan = Checkpoints.scan(layout, params, opt);
@@ -422,17 +502,22 @@ public final class Trainer {
                                 + "; lower --learning_rate or --max_grad_norm");
                     Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                             data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms),
-                            new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
+                            new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
+                            elapsedBefore + (System.nanoTime() - t0) / 1e9);
                     long ts = System.nanoTime();
-                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
-                            hooks.extra(), hooks.channels());
+                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st,
+                            best != null ? 0 : o.saveTotalLimit(), hooks.extra(), hooks.channels());
+                    if (best != null) {
+                        if (evalNow && best.better(lastEval)) best = new Best(lastCheckpoint, lastEval);
+                        Checkpoints.rotate(o.outputDir(), o.saveTotalLimit(), best.checkpoint());
+                    }
                     saveNanos = System.nanoTime() - ts;
                     savedStep = step;
                     Checkpoints.Health saved = Checkpoints.healthOf(lastCheckpoint);
                     if (saved == null || saved.sound()) lastSound = lastCheckpoint;
-                    else progress.message("step " + step + ": warning: the weights of " + lastCheckpoint
+                    else progress.message("step " + step + "/" + total + ": warning: the weights of " + lastCheckpoint
                             + " have exploded (" + saved.explosion() + "); lower --learning_rate");
-                    progress.message("step " + step + ": saved " + lastCheckpoint);
+                    progress.message("step " + step + "/" + total + ": saved " + lastCheckpoint);
                 }
                 if (stop != null) stop.progress(step, lastCheckpoint, true);
             }
@@ -451,8 +536,44 @@ public final class Trainer {
                 }
             }
         }
+        if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
         return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                 o.outputDir().resolve(PLOT));
+    }
+
+    /** The checkpoint with the lowest eval loss so far ({@code --load_best_model_at_end}); checkpoint null: none yet. */
+    record Best(Path checkpoint, double evalLoss) {
+        boolean better(Double ev) {
+            return ev != null && (checkpoint == null || ev < evalLoss);   // strictly lower, as transformers' np.less
+        }
+
+        /** From a resumed run's log history: the evaluated steps whose checkpoint is still in {@code outputDir}. */
+        static Best of(ArrayNode history, Path outputDir, long upTo) {
+            Best b = new Best(null, Double.NaN);
+            java.util.Set<Path> kept = new java.util.HashSet<>();
+            for (Path p : Checkpoints.list(outputDir)) kept.add(p.toAbsolutePath().normalize());
+            for (JsonNode h : history) {
+                if (!h.has("eval_loss") || h.path("step").asLong() > upTo) continue;
+                Path dir = Checkpoints.dirFor(outputDir, h.path("step").asLong());
+                if (kept.contains(dir.toAbsolutePath().normalize()) && b.better(h.path("eval_loss").asDouble()))
+                    b = new Best(dir, h.path("eval_loss").asDouble());
+            }
+            return b;
+        }
+    }
+
+    /** Puts the best checkpoint's trainable weights back so the final export writes them. */
+    private static void loadBest(Best best, Path lastCheckpoint, ParamLayout layout, float[] params, AdamW opt,
+                                 PrintStream log) {
+        if (best.checkpoint() == null) return;
+        if (best.checkpoint().equals(lastCheckpoint)) {
+            log.println("cpt4j: the last checkpoint " + lastCheckpoint + " has the lowest eval loss ("
+                    + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + "); it is the final model");
+            return;
+        }
+        Checkpoints.load(best.checkpoint(), layout, params, opt);
+        log.println("cpt4j: loaded the best checkpoint " + best.checkpoint() + " (eval loss "
+                + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + ") as the final model (--load_best_model_at_end)");
     }
 
     /** Says why a newer checkpoint than the sound one is not recommended, or null. */

@@ -3,6 +3,8 @@ package dev.cpt4j.model.llama;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.model.CausalLm;
 import dev.cpt4j.model.LinearHook;
+import dev.cpt4j.model.PhaseProfile;
+import dev.cpt4j.model.PhaseProfile.Phase;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.RowSparseGrad;
@@ -58,6 +60,7 @@ public final class LlamaModel implements CausalLm {
     private final short[] params16;               // the views stored in bf16 (frozen projection weights)
     private final Set<String> bf16Views;
     private LinearHook hook;
+    private final PhaseProfile prof = new PhaseProfile();
     private long lastSeed;
     private final LlamaWeights w;
     private final Gemm gemm;
@@ -372,13 +375,21 @@ public final class LlamaModel implements CausalLm {
         if (training) {
             grads();
             Arrays.fill(dlnf, 0, N * C, 0f);
+            prof.lap(Phase.ZERO_FILL);
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, off(w.head()), targets, 0, N, C, V, scale,
                     dlnf, 0, ga(off(w.head())), g(off(w.head())), headScratch, R);
         } else {
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, off(w.head()), targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, R);
         }
+        prof.lap(Phase.HEAD);
         return count == 0 ? Float.NaN : (float) (total / count);
+    }
+
+    /** The opt-in phase timer ({@code -Dcpt4j.profile=true}); the GPT-2 phase names, LoRA hooks charged to their projection. */
+    @Override
+    public PhaseProfile profile() {
+        return prof;
     }
 
     @Override
@@ -409,8 +420,10 @@ public final class LlamaModel implements CausalLm {
         par.forRange(N, (r0, r1) -> {
             for (int r = r0; r < r1; r++) System.arraycopy(params, off(w.embed()) + tokens[r] * C, resid, r * C, C);
         });
+        prof.lap(Phase.EMBED_FWD);
         for (int l = 0; l < L; l++) blockForward(l, slot(l));
         RmsNorm.forward(par, lnf, 0, lnfRstd, 0, resid, L * maxN * C, params, off(w.norm()), N, C, cfg.rmsNormEps());
+        prof.lap(Phase.LNF_FWD);
     }
 
     private int slot(int l) {
@@ -428,6 +441,7 @@ public final class LlamaModel implements CausalLm {
         int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sC = s * maxN * C, sQ = s * maxN * Q, sK = s * maxN * K,
                 sF = s * maxN * F, sN = s * maxN;
         RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
+        prof.lap(Phase.LN_FWD);
         if (cfg.qkNorm()) {
             proj(l, Q_PROJ, qPre, sQ, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
             proj(l, K_PROJ, kPre, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
@@ -438,18 +452,27 @@ public final class LlamaModel implements CausalLm {
             proj(l, K_PROJ, kRot, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
         }
         proj(l, V_PROJ, vAct, sK, xn, 0, w.v()[l], w.vb()[l], N, C, K);
+        prof.lap(Phase.QKV_FWD);
         Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
         Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
         GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
+        prof.lap(Phase.ATTN_FWD);
         proj(l, O_PROJ, tmp, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
+        prof.lap(Phase.PROJ_FWD);
         Conv1d.residualForward(par, hRes, sC, resid, rIn, tmp, 0, N * C);
+        prof.lap(Phase.RESID_DROP_FWD);
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
+        prof.lap(Phase.LN_FWD);
         proj(l, GATE_PROJ, gate, sF, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
         proj(l, UP_PROJ, up, sF, xn, 0, w.up()[l], w.upB()[l], N, C, F);
+        prof.lap(Phase.FC_FWD);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
+        prof.lap(Phase.ACT_FWD);
         proj(l, DOWN_PROJ, tmp, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
+        prof.lap(Phase.FCPROJ_FWD);
         Conv1d.residualForward(par, resid, rOut, hRes, sC, tmp, 0, N * C);
+        prof.lap(Phase.RESID_DROP_FWD);
     }
 
     private float[] bias(int off) {
@@ -464,8 +487,9 @@ public final class LlamaModel implements CausalLm {
         Arrays.fill(dres, 0, N * C, 0f);
         RmsNorm.backward(par, dres, 0, ga(off(w.norm())), g(off(w.norm())), dlnf, 0, resid, L * maxN * C, params, off(w.norm()),
                 lnfRstd, 0, N, C);
+        prof.lap(Phase.LNF_BWD);
         for (int l = L - 1; l >= 0; l--) {
-            if (checkpointing && l != L - 1) blockForward(l, 0);
+            if (checkpointing && l != L - 1) blockForward(l, 0);   // (the block's laps are charged to the forward phases)
             blockBackward(l, slot(l));
         }
         int e = g(off(w.embed()));
@@ -474,6 +498,7 @@ public final class LlamaModel implements CausalLm {
             for (int i = 0; i < N; i++) embedSlots[i] = embedSparse.slot(tokens[i]);
             Embedding.backward(par, embedSparse.data(), 0, null, 0, dres, 0, embedSlots, 0, curB, curT, C);
         }
+        prof.lap(Phase.EMBED_BWD);
         lastTraining = false;
     }
 
@@ -485,16 +510,25 @@ public final class LlamaModel implements CausalLm {
         // MLP half: resid[l+1] = h + down(silu(gate(y)) · up(y)), y = RMSNorm(h)
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
+        prof.lap(Phase.RECOMPUTE);
         Arrays.fill(dact, 0, N * F, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, DOWN_PROJ, dact, 0, dres, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
+        prof.lap(Phase.FCPROJ_BWD);
         SwiGlu.backward(par, dgate, 0, dup, 0, dact, 0, gate, sF, up, sF, N * F);
+        prof.lap(Phase.ACT_BWD);
         Arrays.fill(dxn, 0, N * C, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, GATE_PROJ, dxn, 0, dgate, 0, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
         linBack(l, UP_PROJ, dxn, 0, dup, 0, xn, 0, w.up()[l], w.upB()[l], N, C, F);
+        prof.lap(Phase.FC_BWD);
         RmsNorm.backward(par, dres, 0, ga(off(w.ln2()[l])), g(off(w.ln2()[l])), dxn, 0, hRes, sC, params, off(w.ln2()[l]), rstd2, sN, N, C);
+        prof.lap(Phase.LN_BWD);
         // attention half: h = x + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = RMSNorm(x)
         Arrays.fill(datt, 0, N * Q, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, O_PROJ, datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
+        prof.lap(Phase.PROJ_BWD);
         GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
                 vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
         Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
@@ -510,12 +544,17 @@ public final class LlamaModel implements CausalLm {
             dqIn = dqPre;
             dkIn = dkPre;
         }
+        prof.lap(Phase.ATTN_BWD);
         RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
+        prof.lap(Phase.RECOMPUTE);
         Arrays.fill(dxn, 0, N * C, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, Q_PROJ, dxn, 0, dqIn, 0, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
         linBack(l, K_PROJ, dxn, 0, dkIn, 0, xn, 0, w.k()[l], w.kb()[l], N, C, K);
         linBack(l, V_PROJ, dxn, 0, dv, 0, xn, 0, w.v()[l], w.vb()[l], N, C, K);
+        prof.lap(Phase.QKV_BWD);
         RmsNorm.backward(par, dres, 0, ga(off(w.ln1()[l])), g(off(w.ln1()[l])), dxn, 0, resid, rIn, params, off(w.ln1()[l]), rstd1, sN, N, C);
+        prof.lap(Phase.LN_BWD);
     }
 
     /** The LoRA sites of a block, in {@link LlamaFamily#loraSites()} order. */

@@ -7,7 +7,8 @@ With --lora the trainable set is the family's: see --help (cpt4j's side: `bench 
 
 Run: /work/.venv-ref/bin/python tools/bench/hf_train_bench.py --config CONFIG_JSON --batch 4 --block 128 \
          --steps 5 --warmup 2 [--threads 2] [--bf16] [--gradient_checkpointing] [--lora] [--json]
---json prints {"tokens_per_s", "peak_rss_mb", "gflops", "trainable_params"} on the last line (peak RSS from /proc/self/status VmHWM).
+--json prints {"tokens_per_s", "peak_rss_mb", "gflops", "trainable_params", "final_loss"} on the last line (peak RSS
+from /proc/self/status VmHWM; final_loss: the last step's loss, to set --bf16 against fp32 with --warmup 0 --steps 6).
 """
 import argparse
 import json
@@ -90,7 +91,7 @@ def main():
     width = getattr(cfg, "n_embd", None) or (cfg.num_attention_heads * getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads))
     flops = (6.0 * P + 12.0 * layers * width * a.block) * tokens
     res = {"tokens_per_s": tokens / secs, "peak_rss_mb": peak_rss_mb(), "gflops": flops / secs / 1e9,
-           "trainable_params": sum(p.numel() for p in params)}
+           "trainable_params": sum(p.numel() for p in params), "final_loss": loss.item()}
     print(json.dumps(res) if a.json else res)
 
 

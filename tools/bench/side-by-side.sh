@@ -2,7 +2,8 @@
 # Side-by-side benchmarks of cpt4j and the Python reference (transformers/peft on torch CPU), run back to back on
 # the same machine, 2 threads each. Needs the reference venv (REFERENCE.md):
 #   python3 -m venv .venv-ref && .venv-ref/bin/pip install torch transformers peft safetensors tokenizers datasets
-# Usage: tools/bench/side-by-side.sh [train|lora|generate|llama|llama-lora|all] > results.jsonl   (each line: one JSON result)
+# Usage: tools/bench/side-by-side.sh [train|lora|generate|llama|llama-lora|bf16|all] > results.jsonl   (each line: one JSON result)
+# bf16: final_loss after 6 steps, fp32 vs --bf16 (cpt4j) and fp32 vs autocast (transformers), full and LoRA.
 # llama: the SmolLM2-135M geometry (tools/bench/smollm2-135m.json): full fine-tuning against transformers eager and
 # sdpa attention, and generation. llama-lora: the same geometry with LoRA r 8 / alpha 32 on all seven projections,
 # embed_tokens and lm_head trained (peft's modules_to_save): fp32; transformers under bf16 autocast against cpt4j with
@@ -28,12 +29,17 @@ run_train() {  # run_train case [cpt4j flags...] -- [python flags...]   (CFG may
 }
 if [ "$what" = train ] || [ "$what" = all ]; then
   run_train full-fp32 --
-  run_train full-bf16-autocast -- --bf16
+  run_train full-bf16-autocast --bf16 -- --bf16
 fi
 if [ "$what" = lora ] || [ "$what" = all ]; then
   run_train lora "${lora[@]}" -- --lora
-  run_train lora-bf16-autocast "${lora[@]}" -- --lora --bf16
+  run_train lora-bf16-autocast "${lora[@]}" --bf16 -- --lora --bf16
   run_train lora-ckpt "${lora[@]}" --gradient_checkpointing -- --lora --gradient_checkpointing
+fi
+if [ "$what" = bf16 ]; then  # the loss after 6 steps (no warmup), fp32 against bf16, in each implementation
+  STEPS=6; WARM=0
+  run_train full-fp32-6 -- ; run_train full-bf16-6 --bf16 -- --bf16
+  run_train lora-fp32-6 "${lora[@]}" -- --lora; run_train lora-bf16-6 "${lora[@]}" --bf16 -- --lora --bf16
 fi
 if [ "$what" = generate ] || [ "$what" = all ]; then
   ./cpt4j bench generate --config $CFG --prompt-tokens 32 --max-new-tokens 128 --num-return-sequences 5 --top-p 0.9 --threads 2 --json 2>/dev/null | tail -n1 | tag generate cpt4j

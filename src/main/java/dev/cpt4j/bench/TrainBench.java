@@ -37,7 +37,44 @@ public final class TrainBench {
 
     /** What one benchmark run measured. */
     public record Result(double tokensPerS, double peakRssMb, double gflops, double mfu, double peakGflops,
-                         double msPerStep, float lastLoss, long params, long trainableParams) {}
+                         double msPerStep, float lastLoss, long params, long trainableParams, Optimizer optimizer) {}
+
+    /**
+     * The AdamW phase of a timed step and its memory-bandwidth bound: each updated element moves 28 bytes (reads
+     * p, g, m, v; writes p, m, v), so {@code boundMs} = bytes / the bandwidth of an in-place streaming update measured
+     * in the same process on the same threads ({@link #bandwidthGBs}).
+     */
+    public record Optimizer(double ms, long elements, long bytes, double bandwidthGBs) {
+        public double boundMs() {
+            return bytes / bandwidthGBs / 1e6;
+        }
+    }
+
+    /**
+     * Memory bandwidth in GB/s of {@code a[i] += s·b[i]} over two 64 MiB arrays (12 bytes per element: AdamW's
+     * in-place read-modify-write pattern), split over {@code par}'s threads; the best of 8 passes.
+     */
+    static double bandwidthGBs(Parallel par) {
+        int n = 16 << 20;
+        float[] a = new float[n], b = new float[n];
+        java.util.Arrays.fill(b, 1e-7f);
+        double best = 0;
+        for (int pass = 0; pass < 8; pass++) {
+            long t0 = System.nanoTime();
+            par.forRange(par.threads(), (w0, w1) -> {
+                for (int w = w0; w < w1; w++) {
+                    int s = (int) ((long) n * w / par.threads()), e = (int) ((long) n * (w + 1) / par.threads());
+                    var S = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+                    int i = s;
+                    for (int ub = e - (e - s) % S.length(); i < ub; i += S.length())
+                        jdk.incubator.vector.FloatVector.fromArray(S, b, i).mul(0.5f).add(jdk.incubator.vector.FloatVector.fromArray(S, a, i)).intoArray(a, i);
+                    for (; i < e; i++) a[i] += 0.5f * b[i];
+                }
+            });
+            best = Math.max(best, 12.0 * n / (System.nanoTime() - t0));
+        }
+        return best;
+    }
 
     /**
      * The LoRA setup of a benchmark run (peft semantics, as {@code cpt4j train}).
@@ -136,7 +173,7 @@ public final class TrainBench {
         for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(cfg.vocabSize());
         int[] starts = neatPackingDocTokens > 0 ? docStarts(batch, block, neatPackingDocTokens, new SplittableRandom(7)) : null;
         float loss = Float.NaN;
-        long t0 = 0;
+        long t0 = 0, optNanos = 0;
         for (int s = 0; s < warmup + steps; s++) {
             if (s == warmup) {
                 t0 = System.nanoTime();
@@ -150,7 +187,9 @@ public final class TrainBench {
                     : model.forwardBackward(ids, starts, batch, block, 1f, s));
             double norm = GradClip.clip(g, opt.segments(), MAX_NORM, par);
             prof.lap(PhaseProfile.Phase.GRAD_NORM);
+            long o0 = System.nanoTime();
             opt.step(p, g, 1.0, par);
+            if (s >= warmup) optNanos += System.nanoTime() - o0;
             prof.lap(PhaseProfile.Phase.OPTIMIZER);
             prof.countStep();
             if (log != null)
@@ -173,8 +212,12 @@ public final class TrainBench {
         double flops = (6.0 * P - 2.0 * frozenMatrix + 12.0 * trained.numLayers() * fam.attentionWidth(trained) * block) * tokens;
         double gflops = flops / secs / 1e9;
         double peak = gemm.measurePeakGflops();
+        double rss = PeakMemory.rssMb();             // before the bandwidth probe's arrays
         long trainable = 0;   // what the optimizer updates (LoRA's A and B, saved modules), to compare with peft's count
         for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
-        return new Result(tokens / secs, PeakMemory.rssMb(), gflops, gflops / peak, peak, secs * 1000 / steps, loss, P, trainable);
+        long updated = 0;
+        for (AdamW.Segment seg : opt.segments()) updated += seg.length();
+        Optimizer o = new Optimizer(optNanos / 1e6 / steps, updated, 28L * updated, bandwidthGBs(par));
+        return new Result(tokens / secs, rss, gflops, gflops / peak, peak, secs * 1000 / steps, loss, P, trainable, o);
     }
 }

@@ -110,12 +110,19 @@ final class BenchCommand implements Callable<Integer> {
                 TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora, neatPacking,
                         json ? null : System.out::println);
                 if (json) {
-                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,\"backend\":\"%s\",\"tile\":\"%s\",\"trainable_params\":%d}%n",
-                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), gemm.backend(), gemm.tileShape(),
-                            r.trainableParams());
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,"
+                                    + "\"final_loss\":%.6f,\"backend\":\"%s\",\"precision\":\"%s\",\"tile\":\"%s\",\"trainable_params\":%d,"
+                                    + "\"adamw_ms\":%.2f,\"adamw_bound_ms\":%.2f,\"bandwidth_gbs\":%.2f,\"ms_per_step\":%.1f}%n",
+                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), r.lastLoss(), gemm.backend(),
+                            gemm.precision(), gemm.tileShape(), r.trainableParams(), r.optimizer().ms(), r.optimizer().boundMs(),
+                            r.optimizer().bandwidthGBs(), r.msPerStep());
                 } else {
-                    System.out.printf(Locale.ROOT, "params %,d (%,d trained); %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
-                            r.params(), r.trainableParams(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
+                    System.out.printf(Locale.ROOT, "params %,d (%,d trained); %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s (%s); MFU %.1f%%; peak RSS %.0f MiB; final loss %.4f%n",
+                            r.params(), r.trainableParams(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), gemm.precision(),
+                            100 * r.mfu(), r.peakRssMb(), r.lastLoss());
+                    TrainBench.Optimizer o = r.optimizer();
+                    System.out.printf(Locale.ROOT, "AdamW %.1f ms/step (%.1f%% of the step) over %,d elements: %.2f GB moved, bound %.1f ms at %.1f GB/s (in-place streaming, same threads)%n",
+                            o.ms(), 100 * o.ms() / r.msPerStep(), o.elements(), o.bytes() / 1e9, o.boundMs(), o.bandwidthGBs());
                 }
             }
             return 0;

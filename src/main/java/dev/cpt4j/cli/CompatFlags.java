@@ -24,8 +24,6 @@ final class CompatFlags {
     String localRank;
     @Option(names = {"--fp16"}, arity = "0..1", fallbackValue = "true", hidden = true)
     String fp16;
-    @Option(names = {"--bf16"}, arity = "0..1", fallbackValue = "true", hidden = true)
-    String bf16;
     @Option(names = {"--tf32"}, arity = "0..1", fallbackValue = "true", hidden = true)
     String tf32;
     @Option(names = {"--torch_dtype", "--torch-dtype"}, paramLabel = "DTYPE", hidden = true)
@@ -166,9 +164,8 @@ final class CompatFlags {
         if (localRank != null) out.add("--local_rank: cpt4j takes its rank from mpirun (data parallelism), and each "
                 + "process uses --threads cores; ignored");
         if (fp16 != null)
-            out.add("--fp16: cpt4j trains in fp32 (no loss scaling, no fp16 overflow); --base_dtype bf16 stores the "
-                    + "frozen base in bf16; ignored");
-        if (bf16 != null) out.add("--bf16: cpt4j computes in fp32; --base_dtype bf16 stores the frozen base in bf16; ignored");
+            out.add("--fp16: cpt4j trains in fp32 (no loss scaling, no fp16 overflow); --bf16 computes the matmuls in bf16 "
+                    + "as torch's autocast, --base_dtype bf16 stores the frozen base in bf16; ignored");
         if (tf32 != null) out.add("--tf32: cpt4j computes in full fp32 on the CPU; ignored");
         if (torchDtype != null)
             out.add("--torch_dtype " + torchDtype + ": cpt4j keeps trainable weights in fp32 (frozen base in bf16 with "

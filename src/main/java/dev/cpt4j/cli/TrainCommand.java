@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
         description = "Continued pretraining of a GPT-2 or LLaMA-family model (LoRA or full fine-tuning). Accepts "
                 + "run_clm_pt_with_peft.py's flags (HF TrainingArguments, Chinese-LLaMA-Alpaca) as written there.",
         footer = {"%nAlso accepted, each answered with one line saying what cpt4j does instead: --deepspeed, "
-                + "--ddp_timeout, --ddp_find_unused_parameters, --local_rank, --fp16, --bf16, --tf32, --torch_dtype, "
+                + "--ddp_timeout, --ddp_find_unused_parameters, --local_rank, --fp16, --tf32, --torch_dtype, "
                 + "--load_in_kbits, --double_quant, --quant_type, --flash_attn, --use_cpu, --torch_compile, --optim "
                 + "adamw_torch, --logging_strategy steps, --save_strategy steps|no, --save_safetensors, --save_only_model, "
                 + "--dataloader_num_workers, "

@@ -140,6 +140,7 @@ public final class Trainer {
                 FamilyTrainable model = o.modelNameOrPath() != null
                         ? FamilyTrainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
                         : FamilyTrainable.fromScratch(base, spec, gemm, par, say);
+                if (!gemm.precision().equals("fp32")) say.accept("matmuls: " + gemm.describe());
                 long trainable = 0;
                 for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
                 say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "

@@ -1,6 +1,10 @@
 package dev.cpt4j.tensor.cpu;
 
 import dev.cpt4j.tensor.Parallel;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
@@ -26,6 +30,10 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Small M (generation: M ≤ {@value #SMALL_M}, or ≤ {@value #SMALL_M_NT} when B is transposed, where packing B is a
  * transpose): packing would cost more than it saves, so A is used in place and the
  * work is split over N ("GEMV-like" path).
+ *
+ * <p>bf16 mode ({@link Bf16}, {@code --bf16}): built with {@link Bf16.Mode#NATIVE} or {@link Bf16.Mode#EMULATED}, every
+ * product rounds both inputs to bf16 and accumulates in fp32 — oneDNN's matmul ({@link Dnnl}) or the fp32 path on
+ * rounded copies — so the layers calling it compute as torch's CPU autocast without a change of their own.
  *
  * <p>What it is not: thread-safe. One instance holds per-thread packing buffers (grown once, then reused, so steady
  * state makes no garbage); give each concurrent caller its own instance.
@@ -59,6 +67,13 @@ public final class Gemm {
     private final int mr;
     /** The native library computing the fp32 products, or null for the Java kernels. */
     private final OpenBlas blas;
+    /** How products are computed: fp32, or with bf16-rounded inputs ({@link Bf16}). */
+    private final Bf16.Mode bf16;
+    /** The native bf16 library of {@link Bf16.Mode#NATIVE}, else null. */
+    private final Dnnl dnnl;
+    // bf16 mode: the rounded operands (native memory for oneDNN, fp32 arrays when emulated) and oneDNN's fp32 result.
+    private MemorySegment bfA = MemorySegment.NULL, bfB = MemorySegment.NULL, bfC = MemorySegment.NULL;
+    private float[] roundedA = new float[0], roundedB = new float[0];
     private final int mcBlock, kcBlock, ncBlock;
     // Per-worker buffers, grown once to the largest size a call needed.
     private final float[][] packA, packB, tile;
@@ -72,22 +87,31 @@ public final class Gemm {
      * @throws IllegalStateException when the property says {@code native} and the library does not load
      */
     public Gemm(Parallel par) {
-        this(par, Backend.fromProperty());
+        this(par, Backend.fromProperty(), Bf16.Mode.fromProperty());
     }
 
-    /** A GEMM on a given backend ({@link Backend#AUTO}: native when OpenBLAS loads, else the Java kernels). */
+    /** A GEMM on a given backend ({@link Backend#AUTO}: native when OpenBLAS loads, else the Java kernels), fp32. */
     public Gemm(Parallel par, Backend backend) {
-        this(par, MR, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC, backend.resolvesToNative() ? OpenBlas.get() : null);
+        this(par, backend, Bf16.Mode.OFF);
+    }
+
+    /**
+     * A GEMM on a given backend and bf16 mode ({@link Bf16}).
+     *
+     * @throws IllegalStateException for {@link Bf16.Mode#NATIVE} when oneDNN does not load (the message says why)
+     */
+    public Gemm(Parallel par, Backend backend, Bf16.Mode bf16) {
+        this(par, MR, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC, backend.resolvesToNative() ? OpenBlas.get() : null, bf16);
     }
 
     /** The Java kernels with block sizes for tuning: mc is rounded up to a multiple of MR, nc to a multiple of NR. */
     Gemm(Parallel par, int mc, int kc, int nc) {
-        this(par, MR, mc, kc, nc, null);
+        this(par, MR, mc, kc, nc, null, Bf16.Mode.OFF);
     }
 
     /** The Java kernels with a given micro-tile (one of {@link #TILES}): tests and benchmarks reach every tile on any CPU. */
     Gemm(Parallel par, int tileRows, int mc, int kc, int nc) {
-        this(par, tileRows, mc, kc, nc, null);
+        this(par, tileRows, mc, kc, nc, null, Bf16.Mode.OFF);
     }
 
     /** The Java kernels with a given micro-tile and the default blocks. */
@@ -95,11 +119,15 @@ public final class Gemm {
         return new Gemm(par, tileRows, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC);
     }
 
-    private Gemm(Parallel par, int tileRows, int mc, int kc, int nc, OpenBlas blas) {
+    private Gemm(Parallel par, int tileRows, int mc, int kc, int nc, OpenBlas blas, Bf16.Mode bf16) {
         if (mc < 1 || kc < 1 || nc < 1) throw new IllegalArgumentException("block sizes must be positive");
         if (tileRows != 8 && tileRows != 12) throw new IllegalArgumentException("no " + tileRows + "-row micro-kernel");
         this.par = par;
         this.blas = blas;
+        this.bf16 = bf16;
+        if (bf16 == Bf16.Mode.NATIVE && Bf16.nativeUnavailableReason() != null)
+            throw new IllegalStateException("--bf16: " + Bf16.nativeUnavailableReason());
+        this.dnnl = bf16 == Bf16.Mode.NATIVE ? Dnnl.get() : null;
         this.mr = tileRows;
         this.mcBlock = ceilDiv(mc, mr) * mr;
         this.kcBlock = kc;
@@ -120,6 +148,10 @@ public final class Gemm {
                       float[] A, int aOff, int lda, float[] B, int bOff, int ldb,
                       float beta, float[] C, int cOff, int ldc) {
         checkArgs(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+        if (bf16 != Bf16.Mode.OFF && M > 0 && N > 0 && K > 0) {
+            bf16Product(transA, transB, M, N, K, A, aOff, lda, B, null, bOff, ldb, beta, C, cOff, ldc);
+            return;
+        }
         // Small-M products (a decode step's rows) stay on the Java path, which streams B once with dot products:
         // one single-threaded OpenBLAS call per worker measured slower there (SmolLM2 bench generate, 2 threads,
         // idle 2-vCPU AVX-512 Xeon: 45.1 tokens/s native vs 71.0 java).
@@ -164,7 +196,88 @@ public final class Gemm {
                           float[] A, int aOff, int lda, short[] B16, int bOff, int ldb,
                           float beta, float[] C, int cOff, int ldc) {
         checkArgs(transA, transB, M, N, K, A, aOff, lda, B16.length, bOff, ldb, beta, C, cOff, ldc);
+        if (bf16 != Bf16.Mode.OFF && M > 0 && N > 0 && K > 0) {
+            bf16Product(transA, transB, M, N, K, A, aOff, lda, null, B16, bOff, ldb, beta, C, cOff, ldc);
+            return;
+        }
         run(transA, transB, M, N, K, A, aOff, lda, null, B16, bOff, ldb, beta, C, cOff, ldc);
+    }
+
+    /**
+     * A product in bf16 mode: op(A) and op(B) rounded to bf16 (B16 is bf16 already), fp32 accumulation, fp32 C.
+     * Each operand's window is rounded once into a dense copy in its stored layout; then {@link Bf16.Mode#NATIVE}
+     * splits the product over the workers as {@link #nativeRun} does (one single-threaded oneDNN matmul each, into a
+     * native fp32 C that each worker copies or adds back), and {@link Bf16.Mode#EMULATED} runs the fp32 path on the
+     * rounded copies.
+     */
+    private void bf16Product(boolean transA, boolean transB, int M, int N, int K, float[] A, int aOff, int lda,
+                             float[] B, short[] B16, int bOff, int ldb, float beta, float[] C, int cOff, int ldc) {
+        int aRows = transA ? K : M, aCols = transA ? M : K, bRows = transB ? N : K, bCols = transB ? K : N;
+        boolean emulated = bf16 == Bf16.Mode.EMULATED;
+        if (emulated) {
+            if (roundedA.length < aRows * aCols) roundedA = new float[aRows * aCols];
+            if (roundedB.length < bRows * bCols) roundedB = new float[bRows * bCols];
+        } else {
+            bfA = grow(bfA, 2L * aRows * aCols);
+            bfB = grow(bfB, 2L * bRows * bCols);
+            bfC = grow(bfC, 4L * M * N);
+        }
+        float[] ra = roundedA, rb = roundedB;
+        MemorySegment na = bfA, nb = bfB, nc = bfC;
+        par.forRange(aRows + bRows, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                if (u < aRows) {
+                    if (emulated) Bf16.round(A, aOff + u * lda, ra, u * aCols, aCols);
+                    else Bf16.round(A, aOff + u * lda, na, 2L * u * aCols, aCols);
+                    continue;
+                }
+                int r = u - aRows, src = bOff + r * ldb;
+                if (B != null && emulated) Bf16.round(B, src, rb, r * bCols, bCols);
+                else if (B != null) Bf16.round(B, src, nb, 2L * r * bCols, bCols);
+                else if (emulated) widen(B16, src, rb, r * bCols, bCols);
+                else MemorySegment.copy(B16, src, nb, ValueLayout.JAVA_SHORT, 2L * r * bCols, bCols);
+            }
+        });
+        if (emulated) {
+            if (blas != null && M > (transB ? SMALL_M_NT : SMALL_M))
+                nativeRun(transA, transB, M, N, K, ra, 0, aCols, rb, 0, bCols, beta, C, cOff, ldc);
+            else run(transA, transB, M, N, K, ra, 0, aCols, rb, null, 0, bCols, beta, C, cOff, ldc);
+            return;
+        }
+        boolean byN = N >= M, add = beta == 1f;
+        int unit = byN ? 64 : 16, units = ceilDiv(byN ? N : M, unit), workers = Math.min(par.threads(), units);
+        par.forRange(workers, (w0, w1) -> {
+            for (int w = w0; w < w1; w++) {
+                int s = (int) ((long) units * w / workers) * unit, e = Math.min(byN ? N : M, (int) ((long) units * (w + 1) / workers) * unit);
+                if (byN) {
+                    dnnl.matmul(transA, transB, M, e - s, K, na, aCols, nb.asSlice(transB ? 2L * s * bCols : 2L * s), bCols,
+                            nc.asSlice(4L * s), N);
+                    for (int i = 0; i < M; i++) copyBack(nc, 4L * (i * N + s), C, cOff + i * ldc + s, e - s, add);
+                } else {
+                    dnnl.matmul(transA, transB, e - s, N, K, na.asSlice(transA ? 2L * s : 2L * s * aCols), aCols, nb, bCols,
+                            nc.asSlice(4L * s * N), N);
+                    for (int i = s; i < e; i++) copyBack(nc, 4L * i * N, C, cOff + i * ldc, N, add);
+                }
+            }
+        });
+    }
+
+    /** Native memory of at least {@code bytes}, reusing {@code seg} when it is large enough (grown by half again). */
+    private static MemorySegment grow(MemorySegment seg, long bytes) {
+        if (seg.byteSize() >= bytes) return seg;
+        return Arena.ofAuto().allocate(Math.max(bytes, seg.byteSize() + seg.byteSize() / 2), 64);
+    }
+
+    /** {@code C[c..c+n)} = (or +=) the n floats at byte offset {@code off} of native memory. */
+    private static void copyBack(MemorySegment src, long off, float[] C, int c, int n, boolean add) {
+        if (!add) {
+            MemorySegment.copy(src, ValueLayout.JAVA_FLOAT, off, C, c, n);
+            return;
+        }
+        int j = 0;
+        for (int ub = n - n % L; j < ub; j += L)
+            FloatVector.fromMemorySegment(S, src, off + 4L * j, ByteOrder.nativeOrder()).add(FloatVector.fromArray(S, C, c + j)).intoArray(C, c + j);
+        for (; j < n; j++) C[c + j] += src.get(ValueLayout.JAVA_FLOAT, off + 4L * j);
     }
 
     /** The product with op(B) in {@code B} (fp32) or, when that is null, in {@code B16} (bf16). */
@@ -714,6 +827,11 @@ public final class Gemm {
         return registers >= 32 ? 12 : 8;
     }
 
+    /** This JVM's float lanes per vector (4 with NEON or {@code -XX:MaxVectorSize=16}, 8 with AVX2, 16 with AVX-512). */
+    static int lanes() {
+        return L;
+    }
+
     /** This instance's micro-tile and what it was chosen from, e.g. {@code 12x32 (16 lanes, 32 registers)}. */
     public String tile() {
         return mr + "x" + NR + " (" + L + " lanes, " + REGISTERS + " registers)";
@@ -729,10 +847,27 @@ public final class Gemm {
         return blas != null ? "native" : "java";
     }
 
-    /** One line for reports: the backend, the native library's build, and the Java tile (bf16 products use it). */
+    /** {@code fp32}, {@code bf16} (oneDNN) or {@code bf16-emulated}: how this instance computes its products ({@link Bf16}). */
+    public String precision() {
+        return switch (bf16) {
+            case OFF -> "fp32";
+            case NATIVE -> "bf16";
+            case EMULATED -> "bf16-emulated";
+        };
+    }
+
+    /**
+     * One line for reports: the backend, the native library's build, the Java tile (bf16-stored weights use it), and
+     * in bf16 mode what computes the products (oneDNN and the kernel it picks for a 512×768·768×768 product).
+     */
     public String describe() {
-        return blas != null ? "native (" + blas.description() + "); java tile " + tile() + " for bf16 products"
+        String fp32 = blas != null ? "native (" + blas.description() + "); java tile " + tile() + " for bf16-stored weights"
                 : "java, tile " + tile();
+        return switch (bf16) {
+            case OFF -> fp32;
+            case NATIVE -> fp32 + "; bf16 products on " + dnnl.description() + " (" + dnnl.kernel(512, 768, 768) + ")";
+            case EMULATED -> fp32 + "; bf16 products emulated (inputs rounded to bf16, fp32 kernels)";
+        };
     }
 
     /**

@@ -1,20 +1,14 @@
 package dev.cpt4j.tensor.cpu;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.Properties;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -26,9 +20,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * <p>Where the library comes from: {@code -Dcpt4j.openblas=/path/to/libopenblas.so} if given, else the
  * {@code org.bytedeco:openblas} platform jar on the class path ({@code org/bytedeco/openblas/<platform>/}, e.g.
  * {@code linux-x86_64}). Its shared objects — {@code libopenblas.so.0} and the Fortran runtime it links
- * ({@code libgfortran.so.5}, {@code libquadmath.so.0}) — are copied once into
- * {@code <java.io.tmpdir>/cpt4j-native-<user>/openblas-<version>-<platform>/} (written to a temporary name and moved
- * into place, so concurrent JVMs never see half a file) and opened from there, dependencies first. JavaCPP's own
+ * ({@code libgfortran.so.5}, {@code libquadmath.so.0}) — are copied once to a cache directory ({@link NativeLibs})
+ * and opened from there, dependencies first. JavaCPP's own
  * loader is not used: it would also load its JNI wrappers, and the FFM downcall needs only the C symbol.
  *
  * <p>The downcall is {@link Linker.Option#critical(boolean) critical} with heap access, so {@code float[]} arrays are
@@ -46,7 +39,6 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  */
 final class OpenBlas {
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
-    private static final String RESOURCE_ROOT = "org/bytedeco/openblas/";
     /** Loaded in this order: each one's dependencies before it (by soname, so the copies here are used). */
     private static final List<String> LINUX_LIBRARIES = List.of("libquadmath.so.0", "libgfortran.so.5", "libopenblas.so.0");
 
@@ -122,63 +114,16 @@ final class OpenBlas {
     private static Loaded load() {
         try {
             String explicit = System.getProperty("cpt4j.openblas");
-            List<Path> libs = explicit != null && !explicit.isBlank() ? List.of(Path.of(explicit)) : extract();
+            List<Path> libs = explicit != null && !explicit.isBlank() ? List.of(Path.of(explicit))
+                    : NativeLibs.extract("openblas", LINUX_LIBRARIES, "libopenblas.so.0");
             SymbolLookup last = null;
             for (Path p : libs) last = SymbolLookup.libraryLookup(p, Arena.global());
             return new Loaded(new OpenBlas(last), null);
         } catch (IOException | RuntimeException | LinkageError e) {
             String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            if (NativeLibs.platform() == null) why += " (pass -Dcpt4j.openblas=/path/to/libopenblas)";
             return new Loaded(null, "the native library (OpenBLAS) did not load: " + why);
         }
     }
 
-    /** bytedeco's platform name for this JVM: {@code linux-x86_64}, {@code linux-arm64}; null where none is bundled. */
-    private static String platform() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = switch (System.getProperty("os.arch", "")) {
-            case "amd64", "x86_64" -> "x86_64";
-            case "aarch64", "arm64" -> "arm64";
-            default -> null;
-        };
-        return os.startsWith("linux") && arch != null ? "linux-" + arch : null;
-    }
-
-    /** Copies the platform jar's libraries to the cache directory (once) and returns them in load order. */
-    private static List<Path> extract() throws IOException {
-        String platform = platform();
-        if (platform == null)
-            throw new IOException("no bundled OpenBLAS for " + System.getProperty("os.name") + " " + System.getProperty("os.arch")
-                    + " (pass -Dcpt4j.openblas=/path/to/libopenblas)");
-        ClassLoader cl = OpenBlas.class.getClassLoader();
-        String dir = RESOURCE_ROOT + platform + "/";
-        if (cl.getResource(dir + "libopenblas.so.0") == null)
-            throw new IOException("org.bytedeco:openblas:" + platform + " is not on the class path");
-        String version = "unknown";
-        try (InputStream in = cl.getResourceAsStream("META-INF/maven/org.bytedeco/openblas/pom.properties")) {
-            if (in != null) {
-                Properties p = new Properties();
-                p.load(in);
-                version = p.getProperty("version", version);
-            }
-        }
-        Path target = Path.of(System.getProperty("java.io.tmpdir"), "cpt4j-native-" + System.getProperty("user.name", "user"),
-                "openblas-" + version + "-" + platform);
-        Files.createDirectories(target);
-        List<Path> out = new ArrayList<>();
-        for (String name : LINUX_LIBRARIES) {
-            var url = cl.getResource(dir + name);
-            if (url == null) continue;                       // e.g. no libquadmath on arm64
-            Path file = target.resolve(name);
-            long size = url.openConnection().getContentLengthLong();
-            if (!Files.isRegularFile(file) || Files.size(file) != size) {
-                Path tmp = Files.createTempFile(target, name, ".part");
-                try (InputStream in = url.openStream()) {
-                    Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
-                }
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            }
-            out.add(file);
-        }
-        return out;
-    }
 }

@@ -162,16 +162,9 @@ public final class Gpt2Decoder implements StepModel {
     @Override
     public float[] prefill(int[] prompt, int numSeq) {
         int T = prompt.length;
-        if (T < 1 || T > maxT) throw new IllegalArgumentException("prompt length " + T + " not in [1, " + maxT + "]");
         if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq " + numSeq + " not in [1, " + maxN + "]");
         java.util.Arrays.fill(length, 0);
-        for (int t = 0; t < T; t++) {
-            rowTok[t] = prompt[t];
-            rowSlot[t] = 0;
-            rowPos[t] = t;
-        }
-        forward(T);
-        length[0] = T;
+        runPrompt(0, prompt);
         // the prompt's cache is the same for every sequence: copy slot 0 instead of recomputing
         for (int l = 0; l < L; l++) {
             for (int n = 1; n < numSeq; n++) {
@@ -183,9 +176,37 @@ public final class Gpt2Decoder implements StepModel {
             }
         }
         for (int n = 1; n < numSeq; n++) length[n] = T;
-        logitsOf(T - 1, 1);
         for (int n = 0; n < numSeq; n++) System.arraycopy(rowLogits, 0, logits, n * V, V);
         return logits;
+    }
+
+    @Override
+    public float[] prefillSlot(int slot, int[] prompt) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        runPrompt(slot, prompt);
+        System.arraycopy(rowLogits, 0, logits, slot * V, V);
+        return logits;
+    }
+
+    @Override
+    public void release(int slot) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        length[slot] = 0;
+    }
+
+    /** The prompt's rows through every block into slot's cache; its last row's logits into rowLogits row 0. */
+    private void runPrompt(int slot, int[] prompt) {
+        int T = prompt.length;
+        if (T < 1 || T > maxT) throw new IllegalArgumentException("prompt length " + T + " not in [1, " + maxT + "]");
+        for (int t = 0; t < T; t++) {
+            rowTok[t] = prompt[t];
+            rowSlot[t] = slot;
+            rowPos[t] = t;
+        }
+        length[slot] = 0;
+        forward(T);
+        length[slot] = T;
+        logitsOf(T - 1, 1);
     }
 
     @Override

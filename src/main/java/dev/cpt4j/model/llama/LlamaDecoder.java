@@ -163,7 +163,9 @@ public final class LlamaDecoder implements StepModel {
         if (P < 1) throw new IllegalArgumentException("prompt must not be empty");
         if (P > maxT) throw new IllegalArgumentException("prompt of " + P + " tokens is longer than the cache (" + maxT + ")");
         if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq must be in [1, " + maxN + "]");
-        runPrompt(prompt);
+        java.util.Arrays.fill(length, 0);
+        runPrompt(0, prompt);
+        seenLen = P;
         for (int n = 0; n < numSeq; n++) length[n] = P;
         for (int n = 1; n < numSeq; n++)
             for (int l = 0; l < L; l++) {
@@ -186,7 +188,7 @@ public final class LlamaDecoder implements StepModel {
         int P = tokens.length;
         if (P < 2) throw new IllegalArgumentException("a loss needs at least 2 tokens");
         if (P > maxT) throw new IllegalArgumentException(P + " tokens are longer than the cache (" + maxT + ")");
-        runPrompt(tokens);
+        runPrompt(0, tokens);
         java.util.Arrays.fill(length, 0);
         // the head over LOSS_ROWS rows at a time: each pass streams the (V, C) head once
         int chunk = Math.min(LOSS_ROWS, P - 1);
@@ -204,17 +206,40 @@ public final class LlamaDecoder implements StepModel {
         return sum / (P - 1);
     }
 
-    /** Every layer over the P prompt rows into x, filling sequence 0's cache. */
-    private void runPrompt(int[] prompt) {
+    @Override
+    public float[] prefillSlot(int slot, int[] prompt) {
         int P = prompt.length;
-        seenLen = P;
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        if (P < 1) throw new IllegalArgumentException("prompt must not be empty");
+        if (P > maxT) throw new IllegalArgumentException("prompt of " + P + " tokens is longer than the cache (" + maxT + ")");
+        length[slot] = 0;
+        runPrompt(slot, prompt);
+        length[slot] = P;
+        // dynamic rope: the next step's frequencies follow the longest live sequence, as in a shared batch
+        seenLen = 0;
+        for (int n = 0; n < maxN; n++) seenLen = Math.max(seenLen, length[n]);
+        System.arraycopy(x, (P - 1) * C, last, 0, C);
+        head(1);
+        if (slot != 0) System.arraycopy(logits, 0, logits, slot * V, V);
+        return logits;
+    }
+
+    @Override
+    public void release(int slot) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        length[slot] = 0;
+    }
+
+    /** Every layer over the P prompt rows into x, filling sequence {@code slot}'s cache (rotary table for length P). */
+    private void runPrompt(int slot, int[] prompt) {
+        int P = prompt.length;
         ensureTable(P);
         for (int r = 0; r < P; r++) embed(prompt[r], r);
         for (int l = 0; l < L; l++) {
             project(l, P);
             Rope.forward(par, q, 0, P, P, NH, hd, cos, sin, 0);
             Rope.forward(par, k, 0, P, P, NKV, hd, cos, sin, 0);
-            int base = cacheOff(l, 0, 0);
+            int base = cacheOff(l, slot, 0);
             System.arraycopy(k, 0, kCache, base, P * K);
             System.arraycopy(v, 0, vCache, base, P * K);
             GqaAttention.forward(par, att, 0, lse, 0, q, 0, k, 0, v, 0, 1, P, NH, NKV, hd, scale(), cfg.window(l));

@@ -93,7 +93,7 @@ public final class OpenAiServer implements AutoCloseable {
             cfg.routes.exception(Exception.class, (e, ctx) -> send(ctx, 500,
                     new ApiError(500, "server_error", null, null, "internal error: " + e).body(JSON)));
             cfg.routes.error(404, ctx -> {
-                if (ctx.result() == null || ctx.result().isEmpty())
+                if (!String.valueOf(ctx.res().getContentType()).startsWith("application/json"))
                     send(ctx, 404, new ApiError(404, "invalid_request_error", null, "not_found",
                             "no route " + ctx.method() + " " + ctx.path()).body(JSON));
             });

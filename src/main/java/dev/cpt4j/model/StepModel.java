@@ -47,6 +47,14 @@ public interface StepModel {
     interface Adapter {}
 
     /**
+     * Prepares {@code adapter} for this decoder (its pairs checked against the model, its head laid out for decode
+     * steps); the result can be set on any number of sequences, which then share the base weights with the others.
+     */
+    default Adapter prepareAdapter(UnmergedAdapter adapter) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not apply adapters per sequence");
+    }
+
+    /**
      * Applies {@code adapter} (null: none, the base model) to sequence {@code slot} from its next
      * {@link #prefillSlot} on.
      */

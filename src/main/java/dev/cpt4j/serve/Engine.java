@@ -105,6 +105,11 @@ final class Engine implements AutoCloseable {
         this.thread = Thread.ofPlatform().name(name).daemon(true).start(this::loop);
     }
 
+    /** The decoder (adapters are prepared on it). */
+    StepModel model() {
+        return model;
+    }
+
     /** Width of a logits row: token ids are in [0, vocab). */
     int vocab() {
         return V;

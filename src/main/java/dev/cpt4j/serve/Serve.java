@@ -3,6 +3,10 @@ package dev.cpt4j.serve;
 import dev.cpt4j.UserError;
 import dev.cpt4j.generate.LoadedModel;
 import dev.cpt4j.generate.TextGeneration;
+import dev.cpt4j.hf.AdapterMerge;
+import dev.cpt4j.hf.PeftAdapters;
+import dev.cpt4j.model.UnmergedAdapter;
+import dev.cpt4j.tokenizer.Tokenizer;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 
@@ -17,10 +21,13 @@ import java.util.Map;
  * {@link Engine} per served weight set and the {@link OpenAiServer} in front of them. Closing drains the HTTP side,
  * then the engines, then frees the worker threads.
  *
- * <p>Adapters: each adapter id gets its own engine over the base merged with that adapter
- * ({@link LoadedModel#load}, the same merge {@code generate --adapter} uses), so its completions equal
- * {@code generate --adapter}'s. That costs one copy of the weights per adapter; decoding all adapters in one batch
- * over shared base weights (LoRA applied unmerged per slot, {@link StepModel#setAdapter}) is the contract's next step.
+ * <p>Adapters share the base's engine and weights: each is prepared once for the decoder
+ * ({@link StepModel#prepareAdapter}: its LoRA pairs, and its embedding and head copies when {@code modules_to_save}
+ * trained them) and set on the slots of the requests that name it, so requests for the base and for any adapter
+ * decode in the same batch, the LoRA terms applied unmerged per row. An adapter that changes more than that (a
+ * resized vocabulary or its own tokenizer, trainable tokens, LoRA on the embedding or head, other saved modules)
+ * gets an engine of its own over the merged weights ({@link LoadedModel#load}, as {@code generate --adapter}), and
+ * the server says so at start.
  */
 public final class Serve implements AutoCloseable {
     private final OpenAiServer server;
@@ -49,9 +56,27 @@ public final class Serve implements AutoCloseable {
         List<Parallel> pools = new ArrayList<>();
         List<OpenAiServer.Served> served = new ArrayList<>();
         try {
-            served.add(load(o, baseId, baseId, null, engines, pools));
-            for (Map.Entry<String, Path> e : o.loraModules().entrySet())
-                served.add(load(o, e.getKey(), baseId, e.getValue(), engines, pools));
+            LoadedModel baseModel = LoadedModel.load(o.model(), null);
+            OpenAiServer.Served base = load(o, baseId, baseId, baseModel, engines, pools);
+            served.add(base);
+            StepModel dec = base.engine().model();
+            for (Map.Entry<String, Path> e : o.loraModules().entrySet()) {
+                Path dir = e.getValue();
+                StringBuilder why = new StringBuilder();
+                UnmergedAdapter u = null;
+                Tokenizer own = LoadedModel.tokenizerOf(o.model(), dir);
+                if (!own.fingerprint().equals(baseModel.tokenizer().fingerprint())) why.append("it has its own tokenizer");
+                else u = AdapterMerge.unmerged(baseModel.modelDir(), PeftAdapters.read(dir), dir.toString(),
+                        o.model().toString(), why);
+                if (u != null) {   // one batch, shared base weights: the adapter rides on its sequences' slots
+                    served.add(new OpenAiServer.Served(e.getKey(), baseId, base.engine(), dec.prepareAdapter(u),
+                            base.tokenizer(), base.eos(), base.chat()));
+                } else {
+                    System.err.println("cpt4j serve: adapter " + e.getKey() + " is served merged, with its own copy of "
+                            + "the weights, since " + why);
+                    served.add(load(o, e.getKey(), baseId, LoadedModel.load(o.model(), dir), engines, pools));
+                }
+            }
             OpenAiServer server = new OpenAiServer(o, served);
             return new Serve(server, engines, pools);
         } catch (RuntimeException e) {
@@ -71,9 +96,8 @@ public final class Serve implements AutoCloseable {
         return c.getMessage();
     }
 
-    private static OpenAiServer.Served load(ServeOptions o, String id, String root, Path adapter, List<Engine> engines,
+    private static OpenAiServer.Served load(ServeOptions o, String id, String root, LoadedModel m, List<Engine> engines,
                                             List<Parallel> pools) {
-        LoadedModel m = LoadedModel.load(o.model(), adapter);
         int context = m.config().contextLength();
         int maxLen = o.maxModelLen() > 0 ? o.maxModelLen() : Math.min(context, 2048);
         if (maxLen > context)

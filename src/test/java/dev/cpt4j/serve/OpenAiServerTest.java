@@ -36,7 +36,10 @@ class OpenAiServerTest {
     static final ObjectMapper JSON = new ObjectMapper();
     static final String KEY = "test-key";
     static final Path MODEL = Path.of("src/test/resources/golden/generate/tiny_wp");
-    static final Path ADAPTER = Path.of("src/test/resources/golden/generate/tiny_wp_adapter");
+    /** The golden adapter adds two tokens: served merged, with its own engine. */
+    static final Path WIDE = Path.of("src/test/resources/golden/generate/tiny_wp_adapter");
+    /** The same adapter cut to the base's vocabulary: served unmerged, in the base's batch over its weights. */
+    static Path ADAPTER;
     static Serve serve;
     static String base;
     static final HttpClient http = HttpClient.newHttpClient();
@@ -54,7 +57,11 @@ class OpenAiServerTest {
         Files.writeString(chatModel.resolve("tokenizer_config.json"), JSON.writeValueAsString(Map.of(
                 "chat_template", "{% for m in messages %}{{ m['role'] }}：{{ m['content'] }}\n{% endfor %}"
                         + "{% if add_generation_prompt %}assistant：{% endif %}")));
-        serve = Serve.start(new ServeOptions(MODEL, "tiny", Map.of("poem", ADAPTER), "127.0.0.1", 0, KEY, 4, 0,
+        ADAPTER = Adapters.writeWithVocab(WIDE, tmp.resolve("poem"), 64, 32);
+        java.util.LinkedHashMap<String, Path> lora = new java.util.LinkedHashMap<>();
+        lora.put("poem", ADAPTER);
+        lora.put("wide", WIDE);
+        serve = Serve.start(new ServeOptions(MODEL, "tiny", lora, "127.0.0.1", 0, KEY, 4, 0,
                 4096, 40, 60, 2, 64, null, 2));
         base = "http://127.0.0.1:" + serve.port();
         chat = Serve.start(new ServeOptions(chatModel, null, Map.of(), "127.0.0.1", 0, null, 2, 0, 4096, 0, 60, 2, 8,
@@ -114,7 +121,7 @@ class OpenAiServerTest {
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode o = JSON.readTree(r.body());
         assertThat(o.get("object").asText()).isEqualTo("list");
-        assertThat(o.get("data").findValuesAsText("id")).containsExactly("tiny", "poem");
+        assertThat(o.get("data").findValuesAsText("id")).containsExactly("tiny", "poem", "wide");
         assertThat(o.get("data").get(1).get("parent").asText()).isEqualTo("tiny");
         HttpResponse<String> one = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/models/poem"))
                 .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
@@ -123,9 +130,10 @@ class OpenAiServerTest {
 
     @Test
     void greedyCompletionEqualsGenerate() throws Exception {
-        for (String model : List.of("tiny", "poem")) {
+        for (String model : List.of("tiny", "poem", "wide")) {
             JsonNode o = ok("/v1/completions", "{\"model\":\"" + model + "\",\"prompt\":\"床前明月光\",\"max_tokens\":12,\"temperature\":0}");
-            String[] adapter = model.equals("poem") ? new String[] {"--adapter", ADAPTER.toString()} : new String[0];
+            String[] adapter = model.equals("tiny") ? new String[0]
+                    : new String[] {"--adapter", (model.equals("poem") ? ADAPTER : WIDE).toString()};
             List<String> flags = new ArrayList<>(List.of("--prompt", "床前明月光", "--do-sample", "false", "--max-new-tokens", "12"));
             flags.addAll(List.of(adapter));
             String printed = generate(flags.toArray(String[]::new)).strip();

@@ -45,7 +45,7 @@ class ServePageBrowserTest {
         Files.copy(Path.of("models/cpt4j-poetry-base/metrics.jsonl"), run.resolve("metrics.jsonl"));
         Files.writeString(run.resolve("checkpoint-300/trainer_state.json"), "{\"global_step\":300,\"max_steps\":300}");
         try (Serve serve = Serve.start(new ServeOptions(OpenAiServerTest.MODEL, "tiny",
-                Map.of("poem", OpenAiServerTest.ADAPTER), "127.0.0.1", 0, null, 4, 0, 1 << 16, 0, 64, 2, 16, run, 1))) {
+                Map.of("poem", OpenAiServerTest.WIDE), "127.0.0.1", 0, null, 4, 0, 1 << 16, 0, 64, 2, 16, run, 1))) {
             String base = "http://127.0.0.1:" + serve.port();
             String want = JSON.readTree(HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
                     .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"tiny\",\"prompt\":\"床前明月光\",\"max_tokens\":16,"

@@ -52,7 +52,7 @@ class ServerLimitsTest {
 
         public float[] next(int[] lastTokens, boolean[] active) {
             try {
-                if (!gate.tryAcquire(20, TimeUnit.SECONDS)) throw new IllegalStateException("test gate never opened");
+                if (!gate.tryAcquire(60, TimeUnit.SECONDS)) throw new IllegalStateException("test gate never opened");
             } catch (InterruptedException e) {
                 throw new IllegalStateException(e);
             }

@@ -31,7 +31,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * The web page in a real headless browser (Debian's chromium through chromedriver, installed by
  * tools/install-chromium.sh, which ./test runs first): it lists the served models, streams a completion into the
  * page (the same text the API returns), and the dashboard draws the loss curve of a finished run (the
- * metrics.jsonl shipped with models/cpt4j-poetry-base). A screenshot lands in target/serve-page.png.
+ * metrics.jsonl shipped with models/cpt4j-poetry-base). Screenshots land in target/serve-playground.png and target/serve-page.png.
  */
 class ServePageBrowserTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -74,6 +74,8 @@ class ServePageBrowserTest {
                 assertThat(driver.findElement(By.id("out-a")).getText()).isEqualTo(want.strip());
                 assertThat(driver.findElement(By.id("out-b")).getText()).isNotBlank();
                 assertThat(driver.findElement(By.id("name-b")).getText()).isEqualTo("poem");
+                Files.copy(((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE).toPath(),
+                        Path.of("target/serve-playground.png"), StandardCopyOption.REPLACE_EXISTING);
 
                 driver.findElement(By.id("tab-dash")).click();
                 wait.until(d -> d.findElement(By.id("dash-step")).getText().equals("300 / 300"));

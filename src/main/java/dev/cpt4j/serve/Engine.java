@@ -62,6 +62,7 @@ final class Engine implements AutoCloseable {
         int[] last;              // (n) token fed next
         boolean[] done;          // (n)
         int[] emitted;           // (n) chars of text already sent
+        String[] sent;           // (n) the text already sent
         String promptText;
         int[] eos;
         int live;
@@ -202,6 +203,8 @@ final class Engine implements AutoCloseable {
         j.last = new int[n];
         j.done = new boolean[n];
         j.emitted = new int[n];
+        j.sent = new String[n];
+        Arrays.fill(j.sent, "");
         j.live = n;
         j.promptText = decode.apply(r.prompt());
         j.eos = r.cfg().eosTokenIds();
@@ -269,9 +272,10 @@ final class Engine implements AutoCloseable {
         int end = text.length();
         while (end > j.emitted[i] && text.charAt(end - 1) == '\uFFFD') end--; // an incomplete UTF-8 sequence
         for (String s : j.req.stop()) end = Math.min(end, text.length() - stopPrefix(text, s));
-        if (end > j.emitted[i]) {
+        if (end > j.emitted[i] && text.startsWith(j.sent[i])) {
             j.sink.delta(i, text.substring(j.emitted[i], end));
             j.emitted[i] = end;
+            j.sent[i] = text.substring(0, end);
         }
     }
 
@@ -303,8 +307,9 @@ final class Engine implements AutoCloseable {
         j.done[i] = true;
         j.live--;
         releaseSlot(j.slots[i]);
-        if (text.length() > j.emitted[i] && text.startsWith(text.substring(0, Math.min(j.emitted[i], text.length()))))
-            j.sink.delta(i, text.substring(j.emitted[i]));
+        // what was streamed is a prefix of the final text unless a later token changed earlier characters (the
+        // decoder's clean-up); then the stream keeps what it sent and the final text is the whole truth
+        if (text.length() > j.emitted[i] && text.startsWith(j.sent[i])) j.sink.delta(i, text.substring(j.emitted[i]));
         j.emitted[i] = text.length();
         j.sink.finished(i, text, reason, j.count[i]);
         if (j.live == 0) {

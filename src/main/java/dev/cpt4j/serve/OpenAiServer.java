@@ -90,6 +90,8 @@ public final class OpenAiServer implements AutoCloseable {
             cfg.routes.get("/api/dashboard", ctx -> send(ctx, 200, dashboard.snapshot()));
             cfg.routes.get("/health", ctx -> ctx.status(200).result(""));
             cfg.routes.exception(ApiError.class, (e, ctx) -> send(ctx, e.status, e.body(JSON)));
+            cfg.routes.exception(dev.cpt4j.UserError.class, (e, ctx) -> send(ctx, 400,
+                    ApiError.badRequest(null, e.getMessage()).body(JSON)));
             cfg.routes.exception(Exception.class, (e, ctx) -> send(ctx, 500,
                     new ApiError(500, "server_error", null, null, "internal error: " + e).body(JSON)));
             cfg.routes.error(404, ctx -> {
@@ -111,6 +113,11 @@ public final class OpenAiServer implements AutoCloseable {
     /** The served ids, the base first. */
     public List<String> modelIds() {
         return new ArrayList<>(models.keySet());
+    }
+
+    /** The served model of {@code id}, or null. */
+    Served served(String id) {
+        return models.get(id);
     }
 
     /** Requests being answered now. */

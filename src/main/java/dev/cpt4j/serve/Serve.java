@@ -112,6 +112,11 @@ public final class Serve implements AutoCloseable {
                 ChatTemplate.of(m.tokenizerDir()));
     }
 
+    /** True when {@code id} decodes in the same batch, over the same weights, as {@code other}. */
+    boolean sameBatch(String id, String other) {
+        return server.served(id).engine() == server.served(other).engine();
+    }
+
     public int port() {
         return server.port();
     }

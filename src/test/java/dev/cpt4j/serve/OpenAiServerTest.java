@@ -122,6 +122,8 @@ class OpenAiServerTest {
         JsonNode o = JSON.readTree(r.body());
         assertThat(o.get("object").asText()).isEqualTo("list");
         assertThat(o.get("data").findValuesAsText("id")).containsExactly("tiny", "poem", "wide");
+        assertThat(serve.sameBatch("poem", "tiny")).isTrue();    // unmerged, over the base's weights
+        assertThat(serve.sameBatch("wide", "tiny")).isFalse();   // resizes the vocabulary: merged, its own engine
         assertThat(o.get("data").get(1).get("parent").asText()).isEqualTo("tiny");
         HttpResponse<String> one = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/models/poem"))
                 .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
@@ -272,6 +274,52 @@ class OpenAiServerTest {
         }
         JsonNode e = error(400, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
         assertThat(e.get("message").asText()).contains("no chat template");
+    }
+
+    @Test
+    void llamaFamilyServesThroughTheSameSeam() throws Exception {
+        // the tiny random Qwen2 of golden/llama with the WordPiece vocabulary of tiny_wp (64 ids < its 181 rows),
+        // and its golden peft adapter cut to the base's vocabulary (applied unmerged in the base's batch)
+        Path dir = tmp.resolve("qwen2");
+        Files.createDirectories(dir);
+        Path golden = Path.of("src/test/resources/golden/llama/qwen2_tied_yarn");
+        Files.copy(golden.resolve("config.json"), dir.resolve("config.json"));
+        Files.copy(golden.resolve("model.safetensors"), dir.resolve("model.safetensors"));
+        Files.copy(MODEL.resolve("vocab.txt"), dir.resolve("vocab.txt"));
+        Path adapter = Adapters.writeWithVocab(Path.of("src/test/resources/golden/peft_llama/qwen2_tied_yarn"),
+                tmp.resolve("qwen2-adapter"), 181, 40);
+        try (Serve q = Serve.start(new ServeOptions(dir, "qwen", Map.of("qa", adapter), "127.0.0.1", 0, null, 4, 0,
+                4096, 0, 60, 2, 8, null, 1))) {
+            assertThat(q.sameBatch("qa", "qwen")).isTrue();
+            String saved = base;
+            base = "http://127.0.0.1:" + q.port();
+            try {
+                List<CompletableFuture<HttpResponse<String>>> fs = new ArrayList<>();
+                for (String m : List.of("qwen", "qa"))
+                    fs.add(http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                            .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"" + m + "\",\"prompt\":\"床前明月光\","
+                                    + "\"max_tokens\":10,\"min_tokens\":10,\"temperature\":0}")).build(), HttpResponse.BodyHandlers.ofString()));
+                for (int i = 0; i < 2; i++) {
+                    JsonNode o = JSON.readTree(fs.get(i).get().body());
+                    List<String> flags = new ArrayList<>(List.of("generate", "--model", dir.toString(), "--threads", "1",
+                            "--prompt", "床前明月光", "--max-new-tokens", "10", "--min-new-tokens", "10"));
+                    if (i == 1) flags.addAll(List.of("--adapter", adapter.toString()));
+                    PrintStream old = System.out;
+                    ByteArrayOutputStream out = new ByteArrayOutputStream();
+                    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+                    try {
+                        assertThat(Main.execute(flags.toArray(String[]::new))).isZero();
+                    } finally {
+                        System.setOut(old);
+                    }
+                    assertThat("床前明月光" + o.get("choices").get(0).get("text").asText()).as(o.toString())
+                            .isEqualTo(out.toString(StandardCharsets.UTF_8).strip());
+                    assertThat(o.get("usage").get("completion_tokens").asInt()).isEqualTo(10);
+                }
+            } finally {
+                base = saved;
+            }
+        }
     }
 
     @Test

@@ -143,7 +143,7 @@ public final class Gpt2Decoder implements StepModel {
 
     @Override
     public StepModel.Adapter prepareAdapter(UnmergedAdapter adapter) {
-        return SlotLora.prepare(adapter, L, LinearHook.Site.values().length, C, V, par);
+        return SlotLora.prepare(adapter, L, LinearHook.Site.values().length, C, V, Parallel.serial()); // callable beside decoding
     }
 
     @Override

@@ -65,6 +65,18 @@ final class Dashboard {
         return o;
     }
 
+    /** The newest checkpoint-N directory holding a PEFT adapter (adapter_config.json), or null. */
+    Path newestAdapterCheckpoint() {
+        if (dir == null || !Files.isDirectory(dir)) return null;
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().matches("checkpoint-\\d+"))
+                    .filter(p -> Files.isRegularFile(p.resolve("adapter_config.json")))
+                    .max((a, b) -> Long.compare(num(a), num(b))).orElse(null);
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
     /** max_steps of the newest checkpoint-N/trainer_state.json, or 0. */
     private long maxSteps() {
         if (!Files.isDirectory(dir)) return 0;

@@ -61,7 +61,11 @@ public final class OpenAiServer implements AutoCloseable {
                          int[] eos, ChatTemplate chat) {}
 
     private final ServeOptions opts;
-    private final Map<String, Served> models = new LinkedHashMap<>();
+    private volatile Map<String, Served> models = new LinkedHashMap<>();   // copy-on-write: checkpoints come and go
+    private final java.util.function.Function<java.nio.file.Path, Object> checkpoints;
+    private String checkpointDir;      // the newest checkpoint looked at
+    private String checkpointModel;    // its model id, when it is served
+    private String checkpointNote;     // why it is not
     private final Dashboard dashboard;
     private final byte[] key;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -70,7 +74,16 @@ public final class OpenAiServer implements AutoCloseable {
     private final Javalin app;
 
     OpenAiServer(ServeOptions opts, List<Served> served) {
+        this(opts, served, null);
+    }
+
+    /**
+     * @param checkpoints with {@code --watch}: a run's checkpoint directory → its adapter as a {@link Served} over the
+     *                    base's batch, or a String saying why it cannot be (null: checkpoints are not served)
+     */
+    OpenAiServer(ServeOptions opts, List<Served> served, java.util.function.Function<java.nio.file.Path, Object> checkpoints) {
         this.opts = opts;
+        this.checkpoints = checkpoints;
         for (Served s : served) models.put(s.id(), s);
         this.key = opts.apiKey() == null ? null : opts.apiKey().getBytes(StandardCharsets.UTF_8);
         this.dashboard = new Dashboard(opts.watch());
@@ -87,7 +100,7 @@ public final class OpenAiServer implements AutoCloseable {
             cfg.routes.post("/v1/chat/completions", ctx -> generate(ctx, true));
             cfg.routes.get("/", ctx -> page(ctx, "index.html"));
             cfg.routes.get("/static/{name}", ctx -> page(ctx, ctx.pathParam("name")));
-            cfg.routes.get("/api/dashboard", ctx -> send(ctx, 200, dashboard.snapshot()));
+            cfg.routes.get("/api/dashboard", ctx -> send(ctx, 200, dashboardSnapshot()));
             cfg.routes.get("/health", ctx -> ctx.status(200).result(""));
             cfg.routes.exception(ApiError.class, (e, ctx) -> send(ctx, e.status, e.body(JSON)));
             cfg.routes.exception(dev.cpt4j.UserError.class, (e, ctx) -> send(ctx, 400,
@@ -205,6 +218,40 @@ public final class OpenAiServer implements AutoCloseable {
             if (in == null) throw new ApiError(404, "invalid_request_error", null, "not_found", "no file " + name);
             ctx.contentType(type).header("Cache-Control", "no-cache").result(in.readAllBytes());
         }
+    }
+
+    /**
+     * The dashboard's data; when the watched run has a newer checkpoint with an adapter, that adapter is served from
+     * now on as model id {@code checkpoint-N} (over the base's weights, in its batch), replacing the previous one, so
+     * the page can show samples of the latest checkpoint.
+     */
+    private synchronized ObjectNode dashboardSnapshot() {
+        ObjectNode snap = dashboard.snapshot();
+        java.nio.file.Path ck = checkpoints == null ? null : dashboard.newestAdapterCheckpoint();
+        if (ck != null && !ck.getFileName().toString().equals(checkpointDir)) {
+            checkpointDir = ck.getFileName().toString();
+            Object r;
+            try {
+                r = checkpoints.apply(ck);
+            } catch (RuntimeException e) {
+                r = e.getMessage();
+            }
+            Map<String, Served> next = new LinkedHashMap<>(models);
+            if (checkpointModel != null) next.remove(checkpointModel);
+            if (r instanceof Served s) {
+                next.put(s.id(), s);
+                checkpointModel = s.id();
+                checkpointNote = null;
+            } else {
+                checkpointModel = null;
+                checkpointNote = checkpointDir + " is not served: " + r;
+            }
+            models = next;
+        }
+        if (checkpointModel != null) snap.put("checkpoint_model", checkpointModel);
+        if (checkpointNote != null) snap.put("checkpoint_note", checkpointNote);
+        snap.put("base_model", models.keySet().iterator().next());
+        return snap;
     }
 
     // ------------------------------------------------------------------ completions

@@ -77,7 +77,19 @@ public final class Serve implements AutoCloseable {
                     served.add(load(o, e.getKey(), baseId, LoadedModel.load(o.model(), dir), engines, pools));
                 }
             }
-            OpenAiServer server = new OpenAiServer(o, served);
+            // with --watch, the run's newest checkpoint adapter is served too (the dashboard samples it)
+            java.util.function.Function<Path, Object> checkpoints = o.watch() == null ? null : ck -> {
+                Tokenizer own = LoadedModel.tokenizerOf(o.model(), ck);
+                if (!own.fingerprint().equals(baseModel.tokenizer().fingerprint()))
+                    return "its tokenizer is not the base model's";
+                StringBuilder why = new StringBuilder();
+                UnmergedAdapter u = AdapterMerge.unmerged(baseModel.modelDir(), PeftAdapters.read(ck), ck.toString(),
+                        o.model().toString(), why);
+                if (u == null) return why.toString();
+                return new OpenAiServer.Served(ck.getFileName().toString(), baseId, base.engine(),
+                        dec.prepareAdapter(u), base.tokenizer(), base.eos(), base.chat());
+            };
+            OpenAiServer server = new OpenAiServer(o, served, checkpoints);
             return new Serve(server, engines, pools);
         } catch (RuntimeException e) {
             for (Engine en : engines) en.close();

@@ -31,7 +31,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * The web page in a real headless browser (Debian's chromium through chromedriver, installed by
  * tools/install-chromium.sh, which ./test runs first): it lists the served models, streams a completion into the
  * page (the same text the API returns), and the dashboard draws the loss curve of a finished run (the
- * metrics.jsonl shipped with models/cpt4j-poetry-base). Screenshots land in target/serve-playground.png and target/serve-page.png.
+ * metrics.jsonl shipped with models/cpt4j-poetry-base) and shows samples of its last checkpoint's adapter. Screenshots land in target/serve-playground.png and target/serve-page.png.
  */
 class ServePageBrowserTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -44,6 +44,8 @@ class ServePageBrowserTest {
         Files.createDirectories(run.resolve("checkpoint-300"));
         Files.copy(Path.of("models/cpt4j-poetry-base/metrics.jsonl"), run.resolve("metrics.jsonl"));
         Files.writeString(run.resolve("checkpoint-300/trainer_state.json"), "{\"global_step\":300,\"max_steps\":300}");
+        // the run's last checkpoint holds an adapter: the dashboard serves it and shows its samples
+        Adapters.writeWithVocab(OpenAiServerTest.WIDE, run.resolve("checkpoint-300"), 64, 32);
         try (Serve serve = Serve.start(new ServeOptions(OpenAiServerTest.MODEL, "tiny",
                 Map.of("poem", OpenAiServerTest.WIDE), "127.0.0.1", 0, null, 4, 0, 1 << 16, 0, 64, 2, 16, run, 1))) {
             String base = "http://127.0.0.1:" + serve.port();
@@ -89,6 +91,14 @@ class ServePageBrowserTest {
                                 + "for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 43) < 30 && Math.abs(d[i+1] - 108) < 30"
                                 + " && Math.abs(d[i+2] - 176) < 30 && d[i+3] > 0) n++; return n;");
                 assertThat(((Number) blue).longValue()).as("curve pixels").isGreaterThan(300);
+                wait.until(d -> "checkpoint-300".equals(d.findElement(By.id("dash-samples")).getDomAttribute("data-checkpoint")));
+                String ckText = JSON.readTree(HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"checkpoint-300\",\"prompt\":\"床前明月光\","
+                                + "\"max_tokens\":48,\"temperature\":0}")).build(), HttpResponse.BodyHandlers.ofString()).body())
+                        .get("choices").get(0).get("text").asText();
+                assertThat(driver.findElement(By.cssSelector("#dash-samples .sample[data-model='checkpoint-300'] pre")).getText())
+                        .isEqualTo(("床前明月光" + ckText).strip());
+                assertThat(driver.findElements(By.cssSelector("#dash-samples .sample"))).hasSize(2);
                 File shot = ((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE);
                 Files.copy(shot.toPath(), Path.of("target/serve-page.png"), StandardCopyOption.REPLACE_EXISTING);
             } finally {

@@ -159,7 +159,7 @@ public final class LlamaDecoder implements StepModel {
 
     @Override
     public StepModel.Adapter prepareAdapter(UnmergedAdapter adapter) {
-        return SlotLora.prepare(adapter, L, 7, C, V, par);
+        return SlotLora.prepare(adapter, L, 7, C, V, Parallel.serial()); // callable beside decoding
     }
 
     @Override

@@ -144,6 +144,32 @@ async function refreshDashboard() {
     { color: "#dd6b20", points: d.eval.map((r) => [r.step, r.eval_loss]) },
   ]);
   $("curve").dataset.points = String(n);
+  $("dash-note").textContent = d.checkpoint_note || "";
+  if (d.checkpoint_model && d.checkpoint_model !== sampledCheckpoint) {
+    sampledCheckpoint = d.checkpoint_model;
+    await sampleCheckpoint(d.base_model, d.checkpoint_model);
+  }
+}
+
+// The newest checkpoint's samples: the playground's prompt, greedy, from the base and from that checkpoint.
+let sampledCheckpoint = null;
+async function sampleCheckpoint(base, ckpt) {
+  const box = $("dash-samples");
+  box.innerHTML = "";
+  for (const model of [base, ckpt]) {
+    const res = await fetch("/v1/completions", { method: "POST", headers: headers(), body: JSON.stringify(
+        { model, prompt: $("prompt").value, max_tokens: 48, temperature: 0 }) });
+    const div = document.createElement("div");
+    div.className = "sample";
+    const b = document.createElement("b");
+    b.textContent = model;
+    const pre = document.createElement("pre");
+    pre.textContent = res.ok ? $("prompt").value + (await res.json()).choices[0].text : "error: " + (await errorText(res));
+    div.append(b, pre);
+    div.dataset.model = model;
+    box.append(div);
+  }
+  box.dataset.checkpoint = ckpt;
 }
 
 loadModels();

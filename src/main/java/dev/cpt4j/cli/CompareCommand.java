@@ -1,12 +1,12 @@
 package dev.cpt4j.cli;
 
+import dev.cpt4j.Cpt4j;
 import dev.cpt4j.UserError;
+import dev.cpt4j.generate.CompareOptions;
 import dev.cpt4j.generate.CompareReport;
-import dev.cpt4j.generate.Comparison;
-import dev.cpt4j.generate.GenerationConfig;
-import dev.cpt4j.generate.LoadedModel;
-import dev.cpt4j.generate.TextGeneration;
-import dev.cpt4j.tensor.Parallel;
+import dev.cpt4j.generate.EvalOptions;
+import dev.cpt4j.generate.Evaluation;
+import dev.cpt4j.generate.GenerateOptions;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -21,93 +21,104 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * {@code cpt4j compare}: base model vs. base + adapter — perplexity on the same held-out blocks and continuations of
- * the same prompts with the same seeds, as a Markdown and an HTML report ({@code generate.CompareReport}).
+ * {@code cpt4j compare}: two models — base vs. base + adapter, or any two with {@code --base-model} /
+ * {@code --base-adapter} — on perplexity on the same held-out blocks and continuations of the same prompts with the
+ * same seeds, as a Markdown and an HTML report ({@code generate.CompareReport}).
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Compare a base model with base + adapter: held-out perplexity and side-by-side samples.")
+        description = {"Compare two models: held-out perplexity and side-by-side samples, as a Markdown and an HTML report.",
+                "By default --model is compared with --model + --adapter. With --base-model and/or --base-adapter any "
+                        + "two: a base and its full fine-tune (--base-model BASE --model OUT), two adapters or two LoRA "
+                        + "checkpoints (--model BASE --base-adapter OUT/checkpoint-100 --adapter OUT/checkpoint-200), two "
+                        + "full checkpoints (--base-model OUT/checkpoint-100 --model OUT/checkpoint-200)."})
 final class CompareCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Base model directory.")
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "The model compared (right column): a model directory, a full fine-tune's output or "
+                    + "checkpoint-N folder, or the base of --adapter. Required.")
     Path model;
 
-    @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "LoRA adapter directory.")
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "LoRA adapter on --model: a LoRA run's output or one of its checkpoint-N folders (default: none).")
     Path adapter;
+
+    @Option(names = {"--base-model", "--base_model"}, paramLabel = "DIR",
+            description = "The reference model (left column) (default: --model without --adapter).")
+    Path baseModel;
+
+    @Option(names = {"--base-adapter", "--base_adapter"}, paramLabel = "DIR",
+            description = "LoRA adapter on the reference model (default: none).")
+    Path baseAdapter;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     EvalData data;
 
     static final class EvalData {
-        @Option(names = "--data", paramLabel = "PREPARED_DIR", description = "Prepared data; its validation split is used.")
+        @Option(names = "--data", paramLabel = "DIR",
+                description = "Output of 'cpt4j prepare'; its validation split is the held-out data. This or --text-file is required.")
         Path prepared;
 
-        @Option(names = {"--text-file", "--text_file"}, paramLabel = "FILE", description = "Held-out UTF-8 text, one example per line.")
+        @Option(names = {"--text-file", "--text_file"}, paramLabel = "FILE",
+                description = "Held-out UTF-8 text, one example per line. This or --data is required.")
         Path textFile;
     }
 
-    @Option(names = "--prompts", required = true, paramLabel = "FILE", description = "UTF-8 file, one prompt per line.")
+    @Option(names = "--prompts", required = true, paramLabel = "FILE", description = "UTF-8 file, one prompt per line. Required.")
     Path prompts;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Sampling seed, the same for both models (default ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "" + GenerateOptions.DEFAULT_SEED, paramLabel = "N",
+            description = "Sampling seed, the same for both models (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = {"--num-return-sequences", "--num_return_sequences"}, defaultValue = "3",
-            description = "Samples per prompt and model (default ${DEFAULT-VALUE}).")
+    @Option(names = {"--num-return-sequences", "--num_return_sequences"},
+            defaultValue = "" + CompareOptions.DEFAULT_NUM_RETURN_SEQUENCES, paramLabel = "N",
+            description = "Samples per prompt and model (default: ${DEFAULT-VALUE}).")
     int numReturnSequences;
 
-    @Option(names = {"--block-size", "--block_size"}, defaultValue = "128", paramLabel = "N",
-            description = "Tokens per held-out block with --text-file (default ${DEFAULT-VALUE}, capped at the model's context).")
+    @Option(names = {"--block-size", "--block_size"}, paramLabel = "N",
+            description = "Tokens per held-out block with --text-file (default: the model's context, at most "
+                    + Evaluation.DEFAULT_BLOCK_SIZE + ", as train and eval).")
     int blockSize;
 
-    @Option(names = {"--batch-size", "--batch_size"}, defaultValue = "8", paramLabel = "B", description = "Blocks per forward pass.")
+    @Option(names = {"--batch-size", "--batch_size"}, defaultValue = "" + EvalOptions.DEFAULT_BATCH_SIZE, paramLabel = "N",
+            description = "Blocks per forward pass; does not change the result (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "64", paramLabel = "N",
-            description = "New tokens per sample (default ${DEFAULT-VALUE}).")
+    @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "" + CompareOptions.DEFAULT_MAX_NEW_TOKENS,
+            paramLabel = "N", description = "New tokens per sample (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
-    @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", description = "Nucleus filter (default ${DEFAULT-VALUE}, as the seed).")
+    @Option(names = {"--top-p", "--top_p"}, defaultValue = "" + CompareOptions.DEFAULT_TOP_P, paramLabel = "X",
+            description = "Nucleus filter of the sampling, with top-k 50 and temperature 1 (default: ${DEFAULT-VALUE}, the blog's recipe).")
     float topP;
 
     @Option(names = {"--eos-token-id", "--eos_token_id"}, split = ",", paramLabel = "ID",
-            description = "End-of-text id(s) (default: the tokenizer's <|endoftext|>, </s> or [SEP]).")
+            description = "End-of-text token id(s), comma-separated (default: the tokenizer's <|endoftext|>, </s> or [SEP]).")
     int[] eosTokenIds;
 
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
     Integer threads;
 
     @Option(names = "--output", defaultValue = "compare-report", paramLabel = "DIR",
-            description = "Where report.md and report.html go (default ${DEFAULT-VALUE}).")
+            description = "Where report.md and report.html go (default: ${DEFAULT-VALUE}).")
     Path output;
 
     @Override
     public Integer call() throws IOException {
-        GenerateCommand.requireDir(model, "--model");
-        GenerateCommand.requireDir(adapter, "--adapter");
-        if (data.prepared != null && !Files.isDirectory(data.prepared))
-            throw new UserError("--data " + data.prepared + " is not a directory; give the output directory of 'cpt4j prepare'");
-        if (data.textFile != null && !Files.isRegularFile(data.textFile))
-            throw new UserError("--text-file " + data.textFile + " does not exist or is not a file");
-        if (numReturnSequences < 1)
-            throw new UserError("--num-return-sequences must be at least 1, got " + numReturnSequences);
         List<String> lines = readPrompts(prompts);
         if (Files.exists(output) && !Files.isDirectory(output))
             throw new UserError("--output " + output + " exists and is not a directory");
-        if (blockSize < 2) throw new UserError("--block-size must be at least 2, got " + blockSize);
-        if (batchSize < 1) throw new UserError("--batch-size must be at least 1, got " + batchSize);
-        if (threads != null && threads < 1) throw new UserError("--threads must be at least 1, got " + threads);
-        int[] eos = eosTokenIds != null ? eosTokenIds
-                : TextGeneration.defaultEos(LoadedModel.tokenizerOf(model, adapter));
-        GenerationConfig gen = new GenerationConfig(true, 1f, 50, topP, 1f, numReturnSequences, GenerationConfig.UNSET,
-                maxNewTokens, 0, eos, GenerationConfig.UNSET, seed);
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        CompareReport r;
-        try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
-            r = Comparison.run(model, adapter, new Comparison.EvalData(data.prepared, data.textFile, blockSize), lines, gen,
-                    batchSize, par, s -> System.err.println("compare: " + s));
-        }
+        CompareOptions.Builder b = CompareOptions.builder().model(model).adapter(adapter).baseModel(baseModel)
+                .baseAdapter(baseAdapter).data(data.prepared).textFile(data.textFile).blockSize(blockSize)
+                .batchSize(batchSize).prompts(lines).seed(seed).numReturnSequences(numReturnSequences)
+                .maxNewTokens(maxNewTokens).topP(topP);
+        if (eosTokenIds != null) b.eosTokenIds(eosTokenIds);
+        if (threads != null) b.threads(threads);
+        CompareReport r = Cpt4j.compare(b.build(), s -> System.err.println("compare: " + s));
         r.write(output);
-        out.printf(Locale.ROOT, "perplexity on %d held-out blocks (%s): base %.4f -> base + adapter %.4f (%+.1f%%)%n",
-                r.blocks(), r.evalSource(), r.perplexityBefore(), r.perplexityAfter(), 100 * r.perplexityChange());
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        out.printf(Locale.ROOT, "perplexity on %d held-out blocks (%s): %s %.4f -> %s %.4f (%+.1f%%)%n",
+                r.blocks(), r.evalSource(), r.before().heading(), r.perplexityBefore(), r.after().heading(),
+                r.perplexityAfter(), 100 * r.perplexityChange());
         for (CompareReport.PromptSamples s : r.samples()) {
             out.println("prompt: " + s.prompt());
             out.println("  before: " + s.before().getFirst());

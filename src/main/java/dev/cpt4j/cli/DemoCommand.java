@@ -14,25 +14,25 @@ import picocli.CommandLine.Option;
 
 /** {@code cpt4j demo}: the whole mission on the shipped base model (see {@link Demo}). */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Continued pretraining end to end on the base model shipped with cpt4j: Song ci (a form and script",
-                "the base has barely seen) → held-out perplexity → LoRA (r 8, α 32, c_attn; wte + lm_head trained) →",
-                "perplexity after → samples before/after from the same prompts and seeds."})
+        description = {"Continued pretraining end to end on the small Chinese base model shipped with cpt4j.",
+                "Song ci (a form and script the base has barely seen) → held-out perplexity → LoRA (r 8, α 32, c_attn; "
+                        + "wte + lm_head trained) → perplexity after → samples before/after from the same prompts and seeds."})
 final class DemoCommand implements Callable<Integer> {
     @Option(names = {"--output", "--output_dir", "--output-dir"}, paramLabel = "DIR",
-            description = "Where the demo writes corpus, prepared blocks, adapter and report (default ${DEFAULT-VALUE}).")
+            description = "Where the demo writes corpus, prepared blocks, adapter and report (default: ${DEFAULT-VALUE}).")
     Path output = Path.of("cpt4j-demo");
     @Option(names = {"--base-model", "--base_model"}, paramLabel = "DIR",
             description = "Base model (default: models/cpt4j-poetry-base of this checkout).")
     Path baseModel;
-    @Option(names = {"--max-steps", "--max_steps"}, paramLabel = "N", description = "LoRA steps (default ${DEFAULT-VALUE}).")
+    @Option(names = {"--max-steps", "--max_steps"}, paramLabel = "N", description = "LoRA steps (default: ${DEFAULT-VALUE}).")
     int maxSteps = 120;
     @Option(names = "--threads", paramLabel = "N", description = "Compute threads (default: all cores).")
     Integer threads;
-    @Option(names = "--offline", description = "Don't try npm; use the bundled Song ci excerpt unless the full corpus is cached.")
+    @Option(names = "--offline", description = "Don't try npm; use the bundled Song ci excerpt unless the full corpus is cached (default: try npm).")
     boolean offline;
-    @Option(names = "--excerpt", description = "Always use the Song ci excerpt bundled in cpt4j (faster; every 11th ci).")
+    @Option(names = "--excerpt", description = "Always use the Song ci excerpt bundled in cpt4j, faster: every 11th ci (default: the full corpus).")
     boolean excerpt;
-    @Option(names = "--json", description = "Print the result as one JSON object on the last stdout line.")
+    @Option(names = "--json", description = "Print the result as one JSON object on the last stdout line (default: text only).")
     boolean json;
 
     @Override

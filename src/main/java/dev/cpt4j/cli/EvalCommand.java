@@ -1,9 +1,8 @@
 package dev.cpt4j.cli;
 
-import dev.cpt4j.UserError;
+import dev.cpt4j.Cpt4j;
+import dev.cpt4j.generate.EvalOptions;
 import dev.cpt4j.generate.Evaluation;
-import dev.cpt4j.generate.LoadedModel;
-import dev.cpt4j.tensor.Parallel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -16,52 +15,56 @@ import java.util.concurrent.Callable;
 
 /** {@code cpt4j eval}: held-out loss and perplexity of a model (optionally with an adapter) on a text file. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Mean next-token loss and perplexity on held-out text, as transformers computes with labels=input_ids.",
-                "Each non-blank line is tokenized with special tokens; ids are concatenated and cut into --block-size blocks (remainder dropped)."})
+        description = {"Held-out loss and perplexity of a model, optionally with an adapter, on a text file.",
+                "The loss is the mean next-token cross-entropy, as transformers computes it with labels=input_ids. Each "
+                        + "non-blank line is tokenized with special tokens; the ids are concatenated and cut into "
+                        + "--block-size blocks (the remainder is dropped)."})
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     BackendOption backendOption;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json, weights, tokenizer).")
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "Model directory (config.json, weights, tokenizer), a full fine-tune's output or checkpoint-N "
+                    + "folder, or a LoRA adapter folder whose base model is a local directory. Required.")
     Path model;
 
-    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter directory to apply.")
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "LoRA adapter to apply: a LoRA run's output or one of its checkpoint-N folders (default: none).")
     Path adapter;
 
-    @Option(names = {"--text-file", "--text_file"}, required = true, paramLabel = "FILE", description = "UTF-8 text, one example per line.")
+    @Option(names = {"--text-file", "--text_file"}, required = true, paramLabel = "FILE",
+            description = "Held-out UTF-8 text, one example per line. Required.")
     Path textFile;
 
-    @Option(names = {"--block-size", "--block_size"}, required = true, paramLabel = "N", description = "Tokens per block.")
+    @Option(names = {"--block-size", "--block_size"}, paramLabel = "N",
+            description = "Tokens per block (default: the model's context, at most " + Evaluation.DEFAULT_BLOCK_SIZE
+                    + ", as train and compare).")
     int blockSize;
 
-    @Option(names = {"--batch-size", "--batch_size"}, defaultValue = "8", paramLabel = "B",
-            description = "Blocks per forward pass (default ${DEFAULT-VALUE}); does not change the result.")
+    @Option(names = {"--batch-size", "--batch_size"}, defaultValue = "" + EvalOptions.DEFAULT_BATCH_SIZE, paramLabel = "N",
+            description = "Blocks per forward pass; does not change the result (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
     Integer threads;
 
-    @Option(names = "--json", description = "Last stdout line: {\"loss\":…,\"perplexity\":…,\"tokens\":…,\"blocks\":…}.")
+    @Option(names = "--json", description = "End with one JSON line: {\"loss\":…,\"perplexity\":…,\"tokens\":…,\"blocks\":…} "
+            + "(default: a line of text).")
     boolean json;
 
     @Override
     public Integer call() {
         backendOption.apply();
-        if (blockSize < 2) throw new UserError("--block-size must be at least 2, got " + blockSize);
-        if (batchSize < 1) throw new UserError("--batch-size must be at least 1, got " + batchSize);
-        if (threads != null && threads < 1) throw new UserError("--threads must be at least 1, got " + threads);
-        if (!java.nio.file.Files.isRegularFile(textFile))
-            throw new UserError("--text-file " + textFile + " does not exist or is not a file");
-        LoadedModel m = LoadedModel.load(model, adapter);
+        EvalOptions.Builder b = EvalOptions.builder().model(model).adapter(adapter).textFile(textFile)
+                .blockSize(blockSize).batchSize(batchSize);
+        if (threads != null) b.threads(threads);
+        Evaluation.Result r = Cpt4j.eval(b.build());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Parallel par = threads == null ? Parallel.allCores() : new Parallel(threads)) {
-            Evaluation.Result r = Evaluation.evaluateText(m, textFile, blockSize, batchSize, par);
-            if (json) {
-                out.println(r.toJson());
-            } else {
-                out.printf(Locale.ROOT, "loss %.6f  perplexity %.4f  (%d blocks of %d tokens; %d text tokens, %d dropped)%n",
-                        r.loss(), r.perplexity(), r.blocks(), blockSize, r.textTokens(), r.textTokens() - r.tokens());
-            }
+        if (json) {
+            out.println(r.toJson());
+        } else {
+            out.printf(Locale.ROOT, "loss %.6f  perplexity %.4f  (%d blocks of %d tokens; %d text tokens, %d dropped)%n",
+                    r.loss(), r.perplexity(), r.blocks(), r.blockSize(), r.textTokens(), r.textTokens() - r.tokens());
         }
         return 0;
     }

@@ -68,4 +68,93 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
     public PrepareOptions withMaxBlockSize(int max) {
         return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, max);
     }
+
+    /** A builder with the defaults of {@link #of}: validation fraction 0.001, all cores, seed 42, strict input. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Builds {@link PrepareOptions} one named setting at a time; {@link #build()} validates.
+     *
+     * <pre>{@code
+     * PrepareOptions o = PrepareOptions.builder()
+     *         .dataset(Path.of("corpus"))
+     *         .output(Path.of("cache"))
+     *         .blockSize(512)
+     *         .build();
+     * }</pre>
+     */
+    public static final class Builder {
+        private List<Path> dataset = List.of();
+        private Path output;
+        private int blockSize;
+        private double validationFraction = DEFAULT_VALIDATION_FRACTION;
+        private int workers = Runtime.getRuntime().availableProcessors();
+        private long seed = DEFAULT_SEED;
+        private boolean skipInvalidLines;
+        private int maxBlockSize;
+
+        private Builder() {}
+
+        /** Corpus directories (walked recursively) and/or files. Required. */
+        public Builder dataset(Path... v) {
+            dataset = List.of(v);
+            return this;
+        }
+
+        /** Corpus directories and/or files. Required. */
+        public Builder dataset(List<Path> v) {
+            dataset = v;
+            return this;
+        }
+
+        /** The store directory (new, empty, or a previous store). Required. */
+        public Builder output(Path v) {
+            output = v;
+            return this;
+        }
+
+        /** Tokens per block. Required. */
+        public Builder blockSize(int v) {
+            blockSize = v;
+            return this;
+        }
+
+        /** Fraction of blocks held out for validation, in [0, 1) (default {@value PrepareOptions#DEFAULT_VALIDATION_FRACTION}). */
+        public Builder validationFraction(double v) {
+            validationFraction = v;
+            return this;
+        }
+
+        /** Tokenizer threads (default: all cores). */
+        public Builder workers(int v) {
+            workers = v;
+            return this;
+        }
+
+        /** Seed of the validation split (default {@value PrepareOptions#DEFAULT_SEED}). */
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        /** Skip (and count) lines that are not valid UTF-8 / JSON instead of failing (default false). */
+        public Builder skipInvalidLines(boolean v) {
+            skipInvalidLines = v;
+            return this;
+        }
+
+        /** The model's context length: a larger block size is refused (default 0: no limit). */
+        public Builder maxBlockSize(int v) {
+            maxBlockSize = v;
+            return this;
+        }
+
+        /** The validated options. */
+        public PrepareOptions build() {
+            return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines,
+                    maxBlockSize);
+        }
+    }
 }

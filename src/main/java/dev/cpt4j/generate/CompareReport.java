@@ -8,19 +8,32 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The before/after report of {@code cpt4j compare}: perplexity of the base model and of base + adapter on the same
- * held-out blocks, and continuations of the same prompts with the same seeds side by side — the seed blog's
- * "with and without continued pretraining" comparison, with numbers. Renders to Markdown and to a standalone HTML
- * page (UTF-8, every user string escaped).
+ * The before/after report of {@code cpt4j compare}: perplexity of two models (the base and base + adapter, or any
+ * two: {@link Comparison}) on the same held-out blocks, and continuations of the same prompts with the same seeds
+ * side by side — the blog's "with and without continued pretraining" comparison, with numbers. Renders to
+ * Markdown and to a standalone HTML page (UTF-8, every user string escaped).
  *
+ * @param before     the reference model (left column)
+ * @param after      the model compared with it (right column)
  * @param evalSource what the perplexity was measured on (a prepared directory or a text file)
  * @param blocks     held-out blocks evaluated
  * @param tokens     tokens scored
- * @param lossBefore mean next-token cross-entropy (nats) of the base model
- * @param lossAfter  the same with the adapter
+ * @param lossBefore mean next-token cross-entropy (nats) of {@code before}
+ * @param lossAfter  the same of {@code after}
+ * @param settings   the sampling settings, in words
+ * @param samples    each prompt's continuations by both models
  */
-public record CompareReport(String model, String adapter, String evalSource, int blocks, long tokens,
+public record CompareReport(Side before, Side after, String evalSource, int blocks, long tokens,
                             double lossBefore, double lossAfter, String settings, List<PromptSamples> samples) {
+
+    /**
+     * One of the two models.
+     *
+     * @param heading its column heading ("base", "base + adapter", a folder name)
+     * @param model   its model directory
+     * @param adapter its adapter directory, or null
+     */
+    public record Side(String heading, String model, String adapter) {}
 
     /** One prompt's continuations; {@code before.get(i)} and {@code after.get(i)} share a seed. */
     public record PromptSamples(String prompt, long seed, List<String> before, List<String> after) {
@@ -34,6 +47,13 @@ public record CompareReport(String model, String adapter, String evalSource, int
 
     public CompareReport {
         samples = List.copyOf(samples);
+    }
+
+    /** The classic report: {@code model} (heading "base") vs. {@code model + adapter} ("base + adapter"). */
+    public CompareReport(String model, String adapter, String evalSource, int blocks, long tokens, double lossBefore,
+                         double lossAfter, String settings, List<PromptSamples> samples) {
+        this(new Side("base", model, null), new Side("base + adapter", model, adapter), evalSource, blocks, tokens,
+                lossBefore, lossAfter, settings, samples);
     }
 
     public double perplexityBefore() {
@@ -51,14 +71,18 @@ public record CompareReport(String model, String adapter, String evalSource, int
 
     public String toMarkdown() {
         StringBuilder sb = new StringBuilder();
-        sb.append("# cpt4j compare: base vs. base + adapter\n\n");
-        sb.append("- model: `").append(code(model)).append("`\n");
-        sb.append("- adapter: `").append(code(adapter)).append("`\n");
+        sb.append("# cpt4j compare: ").append(cell(before.heading())).append(" vs. ").append(cell(after.heading())).append("\n\n");
+        for (Side s : List.of(before, after)) {
+            sb.append("- ").append(cell(s.heading())).append(": `").append(code(s.model())).append('`');
+            if (s.adapter() != null) sb.append(" + adapter `").append(code(s.adapter())).append('`');
+            sb.append('\n');
+        }
         sb.append("- held-out data: `").append(code(evalSource)).append("` (").append(blocks).append(" blocks, ")
                 .append(tokens).append(" tokens)\n");
         sb.append("- sampling: ").append(cell(settings)).append("\n\n");
         sb.append("## Perplexity\n\n");
-        sb.append("| | base | base + adapter | change |\n|---|---:|---:|---:|\n");
+        sb.append("| | ").append(cell(before.heading())).append(" | ").append(cell(after.heading()))
+                .append(" | change |\n|---|---:|---:|---:|\n");
         sb.append("| loss (nats/token) | ").append(num(lossBefore)).append(" | ").append(num(lossAfter)).append(" | ")
                 .append(signed(lossAfter - lossBefore)).append(" |\n");
         sb.append("| perplexity | ").append(num(perplexityBefore())).append(" | ").append(num(perplexityAfter()))
@@ -68,7 +92,8 @@ public record CompareReport(String model, String adapter, String evalSource, int
         for (PromptSamples p : samples) {
             sb.append("\n### Prompt ").append(i++).append(" (seed ").append(p.seed()).append(")\n\n");
             sb.append("> ").append(cell(p.prompt())).append("\n\n");
-            sb.append("| # | base | base + adapter |\n|---:|---|---|\n");
+            sb.append("| # | ").append(cell(before.heading())).append(" | ").append(cell(after.heading()))
+                    .append(" |\n|---:|---|---|\n");
             for (int k = 0; k < p.before().size(); k++)
                 sb.append("| ").append(k + 1).append(" | ").append(cell(p.before().get(k))).append(" | ")
                         .append(cell(p.after().get(k))).append(" |\n");
@@ -88,13 +113,18 @@ public record CompareReport(String model, String adapter, String evalSource, int
                 .append("td.num{text-align:right;font-variant-numeric:tabular-nums}\n")
                 .append("blockquote{background:#f6f6f6;margin:0;padding:.5em 1em;white-space:pre-wrap}\n")
                 .append("</style>\n</head>\n<body>\n");
-        sb.append("<h1>cpt4j compare: base vs. base + adapter</h1>\n<ul>\n");
-        sb.append("<li>model: <code>").append(html(model)).append("</code></li>\n");
-        sb.append("<li>adapter: <code>").append(html(adapter)).append("</code></li>\n");
+        sb.append("<h1>cpt4j compare: ").append(html(before.heading())).append(" vs. ").append(html(after.heading()))
+                .append("</h1>\n<ul>\n");
+        for (Side s : List.of(before, after)) {
+            sb.append("<li>").append(html(s.heading())).append(": <code>").append(html(s.model())).append("</code>");
+            if (s.adapter() != null) sb.append(" + adapter <code>").append(html(s.adapter())).append("</code>");
+            sb.append("</li>\n");
+        }
         sb.append("<li>held-out data: <code>").append(html(evalSource)).append("</code> (").append(blocks)
                 .append(" blocks, ").append(tokens).append(" tokens)</li>\n");
         sb.append("<li>sampling: ").append(html(settings)).append("</li>\n</ul>\n");
-        sb.append("<h2>Perplexity</h2>\n<table>\n<tr><th></th><th>base</th><th>base + adapter</th><th>change</th></tr>\n");
+        sb.append("<h2>Perplexity</h2>\n<table>\n<tr><th></th><th>").append(html(before.heading())).append("</th><th>")
+                .append(html(after.heading())).append("</th><th>change</th></tr>\n");
         sb.append("<tr><td>loss (nats/token)</td><td class=\"num\">").append(num(lossBefore))
                 .append("</td><td class=\"num\">").append(num(lossAfter)).append("</td><td class=\"num\">")
                 .append(signed(lossAfter - lossBefore)).append("</td></tr>\n");
@@ -106,7 +136,8 @@ public record CompareReport(String model, String adapter, String evalSource, int
         for (PromptSamples p : samples) {
             sb.append("<h3>Prompt ").append(i++).append(" (seed ").append(p.seed()).append(")</h3>\n");
             sb.append("<blockquote>").append(html(p.prompt())).append("</blockquote>\n");
-            sb.append("<table>\n<tr><th class=\"n\">#</th><th>base</th><th>base + adapter</th></tr>\n");
+            sb.append("<table>\n<tr><th class=\"n\">#</th><th>").append(html(before.heading())).append("</th><th>")
+                    .append(html(after.heading())).append("</th></tr>\n");
             for (int k = 0; k < p.before().size(); k++)
                 sb.append("<tr><td class=\"n\">").append(k + 1).append("</td><td class=\"text\">")
                         .append(html(p.before().get(k))).append("</td><td class=\"text\">")

@@ -4,9 +4,11 @@ import dev.cpt4j.UserError;
 import dev.cpt4j.data.TextBlocks;
 import dev.cpt4j.data.TokenBlocks;
 import dev.cpt4j.data.TokenStore;
+import dev.cpt4j.hf.ModelSource;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,13 +16,14 @@ import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
- * Base model vs. base + adapter, the seed's before/after comparison done with numbers: held-out loss and perplexity
- * of both on the same blocks, and continuations of the same prompts with the same seeds. The result is a
- * {@link CompareReport}; {@code cpt4j compare} writes it, {@code cpt4j demo} reuses this call.
+ * Two models side by side — base vs. base + adapter (the seed's before/after comparison), a base vs. its full
+ * fine-tune, two adapters, two checkpoints — done with numbers: held-out loss and perplexity of both on the same
+ * blocks, and continuations of the same prompts with the same seeds. The result is a {@link CompareReport};
+ * {@code cpt4j compare} writes it, {@code cpt4j demo} reuses this call.
  *
- * <p>Both models see identical ids: held-out text and prompts are tokenized once, with the tokenizer of base +
- * adapter (the adapter directory's, if it ships one). The two models are loaded one after the other, so only one
- * parameter buffer is alive at a time.
+ * <p>Both models see identical ids: held-out text and prompts are tokenized once, with the tokenizer of the
+ * {@code after} model (an adapter directory's, if it ships one). The two models are loaded one after the other, so
+ * only one parameter buffer is alive at a time.
  */
 public final class Comparison {
     private Comparison() {}
@@ -53,23 +56,70 @@ public final class Comparison {
         }
     }
 
-    /** Where the held-out blocks come from: a prepared directory, or else a text file cut into blockSize blocks. */
+    /**
+     * Where the held-out blocks come from: a prepared directory, or else a text file cut into blockSize blocks
+     * (0: {@link Evaluation#DEFAULT_BLOCK_SIZE} capped at the model's context).
+     */
     public record EvalData(Path prepared, Path textFile, int blockSize) {}
 
+    private static int checkedBlockSize(int requested, int context) {
+        if (requested > context)
+            throw new UserError("--block-size " + requested + " exceeds the model's context of " + context
+                    + " positions; use --block-size " + context + " or less");
+        return Evaluation.blockSize(requested, context);
+    }
+
+    /** Resolves both models of {@code o} and runs the comparison ({@code cpt4j compare}). */
+    public static CompareReport run(CompareOptions o, Consumer<String> progress) {
+        if (o.data() != null && !Files.isDirectory(o.data()))
+            throw new UserError("--data " + o.data() + " is not a directory; give the output directory of 'cpt4j prepare'");
+        if (o.textFile() != null && !Files.isRegularFile(o.textFile()))
+            throw new UserError("--text-file " + o.textFile() + " does not exist or is not a file");
+        ModelSource after = o.after();
+        ModelSource before = o.before(after);
+        if (same(before.model(), after.model()) && sameOrBothNull(before.adapter(), after.adapter()))
+            throw new UserError("both sides of the comparison are " + after.describe() + "; give two different models");
+        GenerationConfig gen = o.generation(TextGeneration.defaultEos(LoadedModel.tokenizerOf(after)));
+        try (Parallel par = new Parallel(o.threads())) {
+            return run(before, after, new EvalData(o.data(), o.textFile(), o.blockSize()), o.prompts(), gen,
+                    o.batchSize(), par, progress);
+        }
+    }
+
+    private static boolean sameOrBothNull(Path a, Path b) {
+        return a == null ? b == null : b != null && same(a, b);
+    }
+
     /**
-     * Runs the comparison.
-     *
-     * @param gen      sampling settings, applied to both models with the same seed per prompt
-     * @param progress receives one line per stage (may be null)
+     * Base model vs. base + adapter: {@link #run(ModelSource, ModelSource, EvalData, List, GenerationConfig, int,
+     * Parallel, Consumer)} with {@code before = model} and {@code after = model + adapter}.
      */
     public static CompareReport run(Path model, Path adapter, EvalData data, List<String> prompts, GenerationConfig gen,
                                     int batchSize, Parallel par, Consumer<String> progress) {
+        if (adapter == null) throw new UserError("no adapter to compare the model with; pass --adapter DIR");
+        return run(ModelSource.resolve(model, null), ModelSource.resolve(model, adapter), data, prompts, gen, batchSize,
+                par, progress);
+    }
+
+    /**
+     * Runs the comparison of any two models: a base and a full fine-tune, two adapters, two checkpoints. Held-out
+     * text and prompts are tokenized once with the tokenizer of {@code after} (the newer model, which may have
+     * added tokens); {@code before} must have an embedding row for every id.
+     *
+     * @param before   the reference model (left column)
+     * @param after    the model compared with it (right column)
+     * @param gen      sampling settings, applied to both models with the same seed per prompt
+     * @param progress receives one line per stage (may be null)
+     */
+    public static CompareReport run(ModelSource before, ModelSource after, EvalData data, List<String> prompts,
+                                    GenerationConfig gen, int batchSize, Parallel par, Consumer<String> progress) {
         Consumer<String> log = progress == null ? s -> {} : progress;
         if (prompts.isEmpty()) throw new UserError("no prompts to compare; write one prompt per line");
-        log.accept("loading " + model + " + " + adapter);
-        LoadedModel tuned = LoadedModel.load(model, adapter);
+        String[] headings = headings(before, after);
+        log.accept("loading " + after.describe() + " (" + headings[1] + ")");
+        LoadedModel tuned = LoadedModel.load(after);
         HeldOut held = data.prepared() != null ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint())
-                : HeldOut.fromText(tuned, data.textFile(), Math.min(data.blockSize(), tuned.config().contextLength()));
+                : HeldOut.fromText(tuned, data.textFile(), checkedBlockSize(data.blockSize(), tuned.config().contextLength()));
         if (held.blockSize() > tuned.config().contextLength())
             throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the model's context of "
                     + tuned.config().contextLength() + " positions");
@@ -79,22 +129,28 @@ public final class Comparison {
             gen.newTokens(ids.length, tuned.config().contextLength()); // empty or too long: one clear line now
             promptIds.add(ids);
         }
-        log.accept(String.format(Locale.ROOT, "evaluating base + adapter on %d blocks of %d tokens", held.count(), held.blockSize()));
-        Evaluation.Result after = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        log.accept(String.format(Locale.ROOT, "evaluating %s on %d blocks of %d tokens", headings[1], held.count(), held.blockSize()));
+        Evaluation.Result afterEval = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
         List<List<String>> afterTexts = sample(tuned, promptIds, gen, par);
         var tokenizer = tuned.tokenizer();
         tuned = null; // one model in memory at a time
 
-        log.accept("loading " + model + " (base)");
-        LoadedModel base = LoadedModel.load(model, null);
+        log.accept("loading " + before.describe() + " (" + headings[0] + ")");
+        LoadedModel ref = LoadedModel.load(before);
+        if (!ref.tokenizer().fingerprint().equals(tokenizer.fingerprint()))
+            log.accept("the two models' tokenizers differ; both are given the ids of " + headings[1] + "'s tokenizer");
+        if (held.blockSize() > ref.config().contextLength())
+            throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the context of " + before.describe()
+                    + " (" + ref.config().contextLength() + " positions); use --block-size " + ref.config().contextLength() + " or less");
         for (int id : held.blocks())
-            if (id >= base.config().vocabSize())
-                throw new UserError("the held-out text has token " + id + ", which the base model's vocabulary of "
-                        + base.config().vocabSize() + " lacks (tokens were added for the adapter); compare on text without them");
-        log.accept("evaluating the base model");
-        Evaluation.Result before = Evaluation.evaluate(base.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
-        LoadedModel baseWithTokenizer = new LoadedModel(base.config(), base.layout(), base.params(), tokenizer, base.tokenizerDir());
-        List<List<String>> beforeTexts = sample(baseWithTokenizer, promptIds, gen, par);
+            if (id >= ref.config().vocabSize())
+                throw new UserError("the held-out text has token " + id + ", which the vocabulary of " + before.describe()
+                        + " (" + ref.config().vocabSize() + " ids) lacks (tokens were added for the other model); "
+                        + "compare on text without them");
+        log.accept("evaluating " + headings[0]);
+        Evaluation.Result beforeEval = Evaluation.evaluate(ref.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        LoadedModel refWithTokenizer = new LoadedModel(ref.config(), ref.layout(), ref.params(), tokenizer, ref.tokenizerDir());
+        List<List<String>> beforeTexts = sample(refWithTokenizer, promptIds, gen, par);
 
         List<CompareReport.PromptSamples> samples = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++)
@@ -103,8 +159,32 @@ public final class Comparison {
                 gen.doSample() ? String.format(Locale.ROOT, "sampling (top-k %d, top-p %.2f, temperature %.2f)",
                         gen.topK(), gen.topP(), gen.temperature()) : "greedy",
                 gen.numReturnSequences(), gen.maxNewTokens() == GenerationConfig.UNSET ? "default" : "" + gen.maxNewTokens(), gen.seed());
-        return new CompareReport(model.toString(), adapter.toString(), held.source(), Math.toIntExact(after.blocks()),
-                (long) after.blocks() * (held.blockSize() - 1), before.loss(), after.loss(), settings, samples);
+        return new CompareReport(side(headings[0], before), side(headings[1], after), held.source(),
+                Math.toIntExact(afterEval.blocks()), (long) afterEval.blocks() * (held.blockSize() - 1),
+                beforeEval.loss(), afterEval.loss(), settings, samples);
+    }
+
+    private static CompareReport.Side side(String heading, ModelSource s) {
+        return new CompareReport.Side(heading, s.model().toString(), s.adapter() == null ? null : s.adapter().toString());
+    }
+
+    /**
+     * Column headings: "base" and "base + adapter" when {@code after} is {@code before} plus an adapter (the
+     * classic case), else the folders' short names ({@link ModelSource#shortName}), told apart when equal.
+     */
+    static String[] headings(ModelSource before, ModelSource after) {
+        if (before.adapter() == null && after.adapter() != null && same(before.model(), after.model()))
+            return new String[] {"base", "base + adapter"};
+        String a = before.shortName(), b = after.shortName();
+        if (a.equals(b)) {
+            a = "A: " + a;
+            b = "B: " + b;
+        }
+        return new String[] {a, b};
+    }
+
+    private static boolean same(Path x, Path y) {
+        return x.toAbsolutePath().normalize().equals(y.toAbsolutePath().normalize());
     }
 
     /** Continuations (clean text, prompt excluded) of every prompt. */

@@ -10,6 +10,7 @@ import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.cpu.Gemm;
 import dev.cpt4j.tokenizer.Tokenizer;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -21,6 +22,28 @@ import java.nio.file.Path;
  */
 public final class Evaluation {
     private Evaluation() {}
+
+    /**
+     * The block size when none is given, capped at the model's context: train's default ({@code run_clm}'s
+     * {@code min(1024, max_position_embeddings)}), so held-out numbers are measured on blocks like the training ones.
+     * {@code eval} and {@code compare} share it.
+     */
+    public static final int DEFAULT_BLOCK_SIZE = 1024;
+
+    /** {@code requested} when positive, else {@link #DEFAULT_BLOCK_SIZE} capped at {@code contextLength}. */
+    public static int blockSize(int requested, int contextLength) {
+        return requested > 0 ? requested : Math.min(DEFAULT_BLOCK_SIZE, contextLength);
+    }
+
+    /** Loads the model of {@code o}, tokenizes its text file, cuts it into blocks and evaluates ({@code cpt4j eval}). */
+    public static Result evaluate(EvalOptions o) {
+        if (!Files.isRegularFile(o.textFile()))
+            throw new UserError("--text-file " + o.textFile() + " does not exist or is not a file");
+        LoadedModel m = LoadedModel.load(o.model(), o.adapter());
+        try (Parallel par = new Parallel(o.threads())) {
+            return evaluateText(m, o.textFile(), blockSize(o.blockSize(), m.config().contextLength()), o.batchSize(), par);
+        }
+    }
 
     /**
      * @param loss       mean cross-entropy (nats) over all predicted positions

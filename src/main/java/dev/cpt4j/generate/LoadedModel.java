@@ -3,6 +3,7 @@ package dev.cpt4j.generate;
 import dev.cpt4j.UserError;
 import dev.cpt4j.hf.AdapterMerge;
 import dev.cpt4j.hf.HfCheckpoints;
+import dev.cpt4j.hf.ModelSource;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
@@ -10,7 +11,6 @@ import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tokenizer.Tokenizer;
 import dev.cpt4j.tokenizer.TokenizerFiles;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -20,15 +20,19 @@ import java.nio.file.Path;
  */
 public record LoadedModel(ModelConfig config, ParamLayout layout, float[] params, Tokenizer tokenizer, Path tokenizerDir) {
 
-    /** Loads {@code modelDir} (+ {@code adapterDir}, may be null) and the tokenizer; any problem is a {@link UserError}. */
+    /**
+     * Loads {@code modelDir} (+ {@code adapterDir}, may be null) and the tokenizer; either may be a training run's
+     * output or {@code checkpoint-N} folder, and a LoRA adapter given as {@code modelDir} alone brings its base
+     * ({@link ModelSource#resolve}). Any problem is a {@link UserError}.
+     */
     public static LoadedModel load(Path modelDir, Path adapterDir) {
-        if (!Files.isDirectory(modelDir))
-            throw new UserError("--model " + modelDir + " is not a directory; give the directory holding config.json and the weights");
-        if (adapterDir != null && !Files.isDirectory(adapterDir))
-            throw new UserError("--adapter " + adapterDir + " is not a directory; give the directory holding adapter_config.json");
-        Path tokDir = adapterDir != null && hasTokenizer(adapterDir) ? adapterDir : modelDir;
-        if (!hasTokenizer(tokDir))
-            throw new UserError(modelDir + " has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt or tokenizer.model); copy the base model's tokenizer files into it");
+        return load(ModelSource.resolve(modelDir, adapterDir));
+    }
+
+    /** Loads a resolved model (+ adapter) and its tokenizer. */
+    public static LoadedModel load(ModelSource source) {
+        Path modelDir = source.model(), adapterDir = source.adapter();
+        Path tokDir = tokenizerDir(source);
         Tokenizer tok = Tokenizer.load(tokDir);
         HfCheckpoints.ModelDir m = AdapterMerge.load(modelDir, adapterDir);
         if (tok.vocabSize() > m.config().vocabSize())
@@ -39,10 +43,20 @@ public record LoadedModel(ModelConfig config, ParamLayout layout, float[] params
 
     /** The tokenizer {@link #load} would use (the adapter directory's, else the model directory's), without the weights. */
     public static Tokenizer tokenizerOf(Path modelDir, Path adapterDir) {
+        return Tokenizer.load(tokenizerDir(ModelSource.resolve(modelDir, adapterDir)));
+    }
+
+    /** The tokenizer {@link #load} would use for a resolved source, without the weights. */
+    public static Tokenizer tokenizerOf(ModelSource source) {
+        return Tokenizer.load(tokenizerDir(source));
+    }
+
+    private static Path tokenizerDir(ModelSource source) {
+        Path modelDir = source.model(), adapterDir = source.adapter();
         Path tokDir = adapterDir != null && hasTokenizer(adapterDir) ? adapterDir : modelDir;
         if (!hasTokenizer(tokDir))
             throw new UserError(modelDir + " has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt or tokenizer.model); copy the base model's tokenizer files into it");
-        return Tokenizer.load(tokDir);
+        return tokDir;
     }
 
     /** The family's KV-cache decoder over these weights. */

@@ -1,6 +1,8 @@
 package dev.cpt4j.generate;
 
+import dev.cpt4j.UserError;
 import dev.cpt4j.model.StepModel;
+import dev.cpt4j.tensor.Parallel;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -68,19 +70,45 @@ public final class TextGeneration {
             int[] all = Arrays.copyOf(prompt, prompt.length + gen.length);
             System.arraycopy(gen, 0, all, prompt.length, gen.length);
             String text = decode.apply(all);
-            out.add(new Sample(n, text, completion(text, decode.apply(prompt), gen, decode), r.tokens()[n], r.reasons()[n]));
+            out.add(new Sample(n, text, completion(text, decode.apply(prompt)), r.tokens()[n], r.reasons()[n]));
         }
         return out;
     }
 
     /**
+     * Loads the model of {@code o} and continues its prompt ({@code cpt4j generate}). With one sequence and a
+     * {@code stream} sink (may be null) the text, prompt first, is emitted piece by piece as it is generated.
+     */
+    public static List<Sample> run(GenerateOptions o, Consumer<String> stream) {
+        LoadedModel m = LoadedModel.load(o.model(), o.adapter());
+        Tokenizer tok = m.tokenizer();
+        int[] ids = tok.encode(o.prompt(), false); // transformers' add_special_tokens=False
+        GenerationConfig cfg = o.generation(defaultEos(tok));
+        int newTokens = cfg.newTokens(ids.length, m.config().contextLength());
+        int vocab = m.config().vocabSize();
+        for (int e : cfg.eosTokenIds())
+            if (e >= vocab) throw new UserError("--eos-token-id " + e + " is outside the model's vocabulary of " + vocab + " ids");
+        if (cfg.padTokenId() >= vocab)
+            throw new UserError("--pad-token-id " + cfg.padTokenId() + " is outside the model's vocabulary of " + vocab + " ids");
+        try (Parallel par = new Parallel(o.threads())) {
+            StepModel dec = m.decoder(cfg.numReturnSequences(), ids.length + newTokens, par);
+            return run(dec, tok::decode, ids, cfg, stream);
+        }
+    }
+
+    /**
      * The continuation as the tokenizer joins it to the prompt: the whole text past the prompt's own text (so a
      * WordPiece continuation piece joins its word instead of showing {@code ##}, and a byte-level BPE's leading space
-     * stays); the continuation decoded alone when the whole text does not start with the prompt's (a merge across
-     * the boundary).
+     * stays). When the whole text does not start with the prompt's (the decode changed across the boundary: a byte
+     * sequence the prompt left incomplete, a clean-up rule), the text past the longest common prefix: never the
+     * continuation decoded alone, which would show a leading {@code ##}.
      */
-    static String completion(String text, String promptText, int[] gen, Function<int[], String> decode) {
-        return text.startsWith(promptText) ? text.substring(promptText.length()) : decode.apply(gen);
+    static String completion(String text, String promptText) {
+        if (text.startsWith(promptText)) return text.substring(promptText.length());
+        int n = 0, max = Math.min(text.length(), promptText.length());
+        while (n < max && text.charAt(n) == promptText.charAt(n)) n++;
+        if (n > 0 && n < text.length() && Character.isLowSurrogate(text.charAt(n))) n--; // never split a pair
+        return text.substring(n);
     }
 
     /** Drops eos ids, which may be ordinary vocabulary entries that decode would otherwise print. */

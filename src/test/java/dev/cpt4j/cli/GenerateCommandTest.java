@@ -70,7 +70,7 @@ class GenerateCommandTest {
     @Test
     void missingModelDirectory() {
         assertThat(run("generate", "--model", dir.resolve("nope").toString(), "--prompt", "西湖"))
-                .contains("--model").contains("not a directory");
+                .contains("--model").contains("does not exist");
     }
 
     @Test

@@ -69,6 +69,19 @@ class TextGenerationTest {
         assertThat(s.get(0).completion()).isEqualTo("2");
     }
 
+    /**
+     * When the whole text does not start with the prompt's own decode (a byte sequence the prompt left incomplete,
+     * here U+FFFD, that the continuation completes), the completion is the text past the common prefix — never the
+     * continuation decoded alone — and never splits a surrogate pair.
+     */
+    @Test
+    void aCompletionAcrossAChangedBoundaryIsTheTextPastTheCommonPrefix() {
+        assertThat(TextGeneration.completion("春眠不觉晓。", "春眠不\uFFFD")).isEqualTo("觉晓。");
+        assertThat(TextGeneration.completion("ab\uD83D\uDE00c", "ab\uD83D\uDE01")).isEqualTo("\uD83D\uDE00c");
+        assertThat(TextGeneration.completion("xyz", "q")).isEqualTo("xyz");
+        assertThat(TextGeneration.completion("gpt2", "gpt")).isEqualTo("2");
+    }
+
     @Test
     void severalSequencesAreDecodedSeparatelyAndNotStreamed() {
         float[][] t = new float[7][7];

@@ -16,7 +16,7 @@ import java.util.Arrays;
  * hd head dim (independent of the model width). Layouts, all contiguous: q, out (B·T, NH·hd); k, v (B·T, NKV·hd);
  * lse (B, NH, T). Scores are scale·q·kᵀ.
  *
- * <p>Sliding window: {@code window} W > 0 lets query i see key j iff i − W < j ≤ i, i.e. the W most recent keys
+ * <p>Sliding window: {@code window} W > 0 lets query i see key j iff i − W &lt; j ≤ i, i.e. the W most recent keys
  * including itself. This is transformers' masking_utils {@code sliding_window_causal_mask_function}:
  * {@code sliding_window_overlay} keeps {@code kv_idx > q_idx - sliding_window}, and-ed with the causal
  * {@code kv_idx <= q_idx}. W = 0: plain causal.

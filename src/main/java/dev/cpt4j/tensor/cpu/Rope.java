@@ -238,7 +238,7 @@ public final class Rope {
     // ---- the rotation ----
 
     /**
-     * x (rows, nHeads·headDim) ← rotated in place: for i < d/2 with c, s = cos, sin[pos0 + r % T][i],
+     * x (rows, nHeads·headDim) ← rotated in place: for i &lt; d/2 with c, s = cos, sin[pos0 + r % T][i],
      * x_i' = x_i·c − x_{i+d/2}·s, x_{i+d/2}' = x_{i+d/2}·c + x_i·s (the fp32 roundings of transformers'
      * {@code q*cos + rotate_half(q)*sin}). The tables need pos0 + T rows.
      */

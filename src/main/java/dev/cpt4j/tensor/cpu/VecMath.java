@@ -66,7 +66,7 @@ public final class VecMath {
     private static final float ERF_P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f,
             A4 = -1.453152027f, A5 = 1.061405429f;
 
-    /** erf(x) lane-wise (Abramowitz & Stegun 7.1.26). */
+    /** erf(x) lane-wise (Abramowitz &amp; Stegun 7.1.26). */
     public static FloatVector erf(FloatVector x) {
         FloatVector ax = x.abs();
         FloatVector one = FloatVector.broadcast(x.species(), 1f);

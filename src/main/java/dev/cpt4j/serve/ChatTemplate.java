@@ -59,6 +59,12 @@ public final class ChatTemplate {
         return new ChatTemplate(text, specials);
     }
 
+    /** tokenizer_config.json's {@code eos_token} (a chat model's end of turn, e.g. {@code <|im_end|>}), or null. */
+    String eosToken() {
+        Object e = specials.get("eos_token");
+        return e == null ? null : e.toString();
+    }
+
     /** The prompt text for {@code messages} (each {role, content}); a template error is a 400. */
     String render(List<Map<String, Object>> messages, boolean addGenerationPrompt) {
         Map<String, Object> ctx = new HashMap<>(specials);

@@ -358,7 +358,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean sample = temperature > 0;
         GenerationConfig cfg = new GenerationConfig(sample, sample ? (float) temperature : 1f,
                 topK <= 0 ? 0 : (int) topK, (float) topP, (float) repetition, 1, GenerationConfig.UNSET,
-                (int) asked, (int) minTokens, m.eos(), GenerationConfig.UNSET, 0L);
+                (int) asked, (int) minTokens, chat ? Serve.eos(m.tokenizer(), m.chat()) : m.eos(), GenerationConfig.UNSET, 0L);
         return new Plan(m, prompts, n, (int) asked, cfg,
                 seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(), f.stop(4), echo,
                 stream, includeUsage);

@@ -120,13 +120,28 @@ public final class Serve implements AutoCloseable {
         StepModel dec = m.decoder(o.maxNumSeqs(), maxLen, par);
         Engine engine = new Engine(dec, m.tokenizer()::decode, "cpt4j-engine-" + id);
         engines.add(engine);
-        return new OpenAiServer.Served(id, root, engine, null, m.tokenizer(), TextGeneration.defaultEos(m.tokenizer()),
-                ChatTemplate.of(m.tokenizerDir()));
+        ChatTemplate chat = ChatTemplate.of(m.tokenizerDir());
+        return new OpenAiServer.Served(id, root, engine, null, m.tokenizer(), TextGeneration.defaultEos(m.tokenizer()), chat);
     }
 
     /** True when {@code id} decodes in the same batch, over the same weights, as {@code other}. */
     boolean sameBatch(String id, String other) {
         return server.served(id).engine() == server.served(other).engine();
+    }
+
+    /**
+     * Where a chat completion ends: {@code generate}'s default end-of-text id, plus the end-of-turn token the
+     * tokenizer_config.json names as {@code eos_token}. (Text completions stop at the default id only, as
+     * {@code generate} does.)
+     */
+    static int[] eos(Tokenizer tok, ChatTemplate chat) {
+        int[] eos = TextGeneration.defaultEos(tok);
+        int turn = chat == null || chat.eosToken() == null ? -1 : tok.tokenToId(chat.eosToken());
+        for (int e : eos) if (e == turn) return eos;
+        if (turn < 0) return eos;
+        int[] out = java.util.Arrays.copyOf(eos, eos.length + 1);
+        out[eos.length] = turn;
+        return out;
     }
 
     public int port() {

@@ -76,9 +76,13 @@ public final class ChatTemplate {
         } catch (RuntimeException e) {
             throw ApiError.badRequest("messages", "the model's chat template could not be rendered: " + message(e));
         }
-        for (TemplateError e : r.getErrors())
-            if (e.getSeverity() == TemplateError.ErrorType.FATAL)
-                throw ApiError.badRequest("messages", "the model's chat template could not be rendered: " + e.getMessage());
+        for (TemplateError e : r.getErrors()) {
+            if (e.getSeverity() != TemplateError.ErrorType.FATAL) continue;
+            for (Throwable c = e.getException(); c != null; c = c.getCause())
+                if (c instanceof TemplateRaised t)   // the template itself refuses these messages
+                    throw ApiError.badRequest("messages", "the model's chat template refuses these messages: " + t.getMessage());
+            throw ApiError.badRequest("messages", "the model's chat template could not be rendered: " + e.getMessage());
+        }
         return r.getOutput();
     }
 

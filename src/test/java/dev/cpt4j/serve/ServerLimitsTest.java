@@ -1,8 +1,6 @@
 package dev.cpt4j.serve;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cpt4j.generate.GenerationConfig;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
@@ -148,6 +146,5 @@ class ServerLimitsTest {
     void stopHoldsBackAPartialMatch() {
         assertThat(Engine.stopPrefix("hello wor", "world")).isEqualTo(3);
         assertThat(Engine.stopPrefix("hello", "xyz")).isZero();
-        assertThat(GenerationConfig.UNSET).isEqualTo(-1);
     }
 }

@@ -61,12 +61,15 @@ public final class ServeBench {
         long tokens = 0;
         long t0 = System.nanoTime();
         if (concurrent) {
-            List<CompletableFuture<double[]>> fs = new ArrayList<>();
-            for (HttpRequest r : reqs) fs.add(CompletableFuture.supplyAsync(() -> timed(http, r)));
-            for (int i = 0; i < reqs.size(); i++) {
-                double[] x = fs.get(i).get();
-                lat[i] = x[0];
-                tokens += (long) x[1];
+            // one virtual thread per client: all requests are in flight at once, whatever the core count
+            try (var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+                List<CompletableFuture<double[]>> fs = new ArrayList<>();
+                for (HttpRequest r : reqs) fs.add(CompletableFuture.supplyAsync(() -> timed(http, r), clients));
+                for (int i = 0; i < reqs.size(); i++) {
+                    double[] x = fs.get(i).get();
+                    lat[i] = x[0];
+                    tokens += (long) x[1];
+                }
             }
         } else {
             for (int i = 0; i < reqs.size(); i++) {

@@ -143,6 +143,16 @@ class ServerLimitsTest {
     }
 
     @Test
+    void benchServeDecodesEveryRequestToItsLength() throws Exception {
+        var r = ServeBench.run(OpenAiServerTest.MODEL, 3, 5, 1, "床前明月光");
+        for (String phase : new String[] {"one_at_a_time", "concurrent"}) {
+            assertThat(r.get(phase).get("requests").asInt()).isEqualTo(3);
+            assertThat(r.get(phase).get("tokens").asLong()).as(phase).isEqualTo(15);   // min_tokens = max_tokens
+            assertThat(r.get(phase).get("p95").asDouble()).isGreaterThanOrEqualTo(r.get(phase).get("p50").asDouble());
+        }
+    }
+
+    @Test
     void stopHoldsBackAPartialMatch() {
         assertThat(Engine.stopPrefix("hello wor", "world")).isEqualTo(3);
         assertThat(Engine.stopPrefix("hello", "xyz")).isZero();

@@ -2,9 +2,11 @@
 # Side-by-side benchmarks of cpt4j and the Python reference (transformers/peft on torch CPU), run back to back on
 # the same machine, 2 threads each. Needs the reference venv (REFERENCE.md):
 #   python3 -m venv .venv-ref && .venv-ref/bin/pip install torch transformers peft safetensors tokenizers datasets
-# Usage: tools/bench/side-by-side.sh [train|lora|generate|llama|all] > results.jsonl   (each line: one JSON result)
+# Usage: tools/bench/side-by-side.sh [train|lora|generate|llama|llama-lora|all] > results.jsonl   (each line: one JSON result)
 # llama: the SmolLM2-135M geometry (tools/bench/smollm2-135m.json): full fine-tuning against transformers eager and
-# sdpa attention, and generation.
+# sdpa attention, and generation. llama-lora: the same geometry with LoRA r 8 / alpha 32 on all seven projections,
+# embed_tokens and lm_head trained (peft's modules_to_save): fp32; transformers under bf16 autocast against cpt4j with
+# the frozen base stored in bf16 (--base_dtype bf16); gradient checkpointing on both sides.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -36,6 +38,14 @@ fi
 if [ "$what" = generate ] || [ "$what" = all ]; then
   ./cpt4j bench generate --config $CFG --prompt-tokens 32 --max-new-tokens 128 --num-return-sequences 5 --top-p 0.9 --threads 2 --json 2>/dev/null | tail -n1 | tag generate cpt4j
   "$PY" tools/bench/generate_python.py --threads 2 --json 2>/dev/null | tail -n1 | tag generate transformers
+fi
+if [ "$what" = llama-lora ] || [ "$what" = all ]; then
+  CFG=tools/bench/smollm2-135m.json
+  llora=(--lora_rank 8 --lora_alpha 32 --lora_dropout 0.05 --trainable all-linear --modules_to_save embed_tokens,lm_head)
+  run_train smollm2-lora-fp32 "${llora[@]}" -- --lora --attn eager
+  run_train smollm2-lora-bf16 "${llora[@]}" --base_dtype bf16 -- --lora --attn eager --bf16   # cpt4j: bf16-stored base, fp32 math
+  run_train smollm2-lora-ckpt "${llora[@]}" --gradient_checkpointing -- --lora --attn eager --gradient_checkpointing
+  CFG=tools/bench/seed-gpt2-110m.json
 fi
 if [ "$what" = llama ] || [ "$what" = all ]; then
   CFG=tools/bench/smollm2-135m.json

@@ -37,7 +37,7 @@ public final class TrainBench {
 
     /** What one benchmark run measured. */
     public record Result(double tokensPerS, double peakRssMb, double gflops, double mfu, double peakGflops,
-                         double msPerStep, float lastLoss, long params) {}
+                         double msPerStep, float lastLoss, long params, long trainableParams) {}
 
     /**
      * The LoRA setup of a benchmark run (peft semantics, as {@code cpt4j train}).
@@ -70,6 +70,23 @@ public final class TrainBench {
         }
     }
 
+    /** Document starts (batch, block) of documents with lengths uniform in [1, 2·mean − 1]. */
+    static int[] docStarts(int batch, int block, int mean, SplittableRandom r) {
+        int[] st = new int[batch * block];
+        int left = 0, start = 0;
+        for (int i = 0; i < st.length; i++) {
+            int t = i % block;
+            if (t == 0) start = 0;
+            if (left == 0) {
+                left = 1 + r.nextInt(Math.max(1, 2 * mean - 1));
+                start = t;
+            }
+            st[i] = start;
+            left--;
+        }
+        return st;
+    }
+
     /** The optimizer settings timed: the recipe's learning rate and weight decay, torch's betas and epsilon. */
     private static final double LR = 1e-4, WEIGHT_DECAY = 0.01, BETA1 = 0.9, BETA2 = 0.999, EPS = 1e-8, MAX_NORM = 1.0;
 
@@ -90,6 +107,17 @@ public final class TrainBench {
      */
     public static Result run(ModelConfig cfg, Parallel par, int batch, int block, int steps, int warmup,
                              boolean gradientCheckpointing, LoraSpec lora, Consumer<String> log) {
+        return run(cfg, par, batch, block, steps, warmup, gradientCheckpointing, lora, 0, log);
+    }
+
+    /**
+     * As {@link #run(ModelConfig, Parallel, int, int, int, int, boolean, LoraSpec, Consumer)}; with
+     * {@code neatPackingDocTokens} D &gt; 0 each block is cut into documents of random lengths (uniform in [1, 2D−1],
+     * mean D, seeded) and trained with neat packing (documents do not see each other); 0: plain packing. The same ids
+     * either way, so the two runs differ only in the packing.
+     */
+    public static Result run(ModelConfig cfg, Parallel par, int batch, int block, int steps, int warmup,
+                             boolean gradientCheckpointing, LoraSpec lora, int neatPackingDocTokens, Consumer<String> log) {
         if (batch < 1 || block < 1 || steps < 1 || warmup < 0)
             throw new IllegalArgumentException("batch, block and steps must be positive, warmup non-negative");
         Gemm gemm = new Gemm(par);
@@ -106,6 +134,7 @@ public final class TrainBench {
         SplittableRandom r = new SplittableRandom(42);
         int[] ids = new int[batch * block];
         for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(cfg.vocabSize());
+        int[] starts = neatPackingDocTokens > 0 ? docStarts(batch, block, neatPackingDocTokens, new SplittableRandom(7)) : null;
         float loss = Float.NaN;
         long t0 = 0;
         for (int s = 0; s < warmup + steps; s++) {
@@ -117,7 +146,8 @@ public final class TrainBench {
             prof.begin();
             opt.zeroGrads(g);
             prof.lap(PhaseProfile.Phase.GRAD_ZERO);
-            loss = (float) model.forwardBackward(ids, batch, block, 1f, s);
+            loss = (float) (starts == null ? model.forwardBackward(ids, batch, block, 1f, s)
+                    : model.forwardBackward(ids, starts, batch, block, 1f, s));
             double norm = GradClip.clip(g, opt.segments(), MAX_NORM, par);
             prof.lap(PhaseProfile.Phase.GRAD_NORM);
             opt.step(p, g, 1.0, par);
@@ -143,6 +173,8 @@ public final class TrainBench {
         double flops = (6.0 * P - 2.0 * frozenMatrix + 12.0 * trained.numLayers() * fam.attentionWidth(trained) * block) * tokens;
         double gflops = flops / secs / 1e9;
         double peak = gemm.measurePeakGflops();
-        return new Result(tokens / secs, PeakMemory.rssMb(), gflops, gflops / peak, peak, secs * 1000 / steps, loss, P);
+        long trainable = 0;   // what the optimizer updates (LoRA's A and B, saved modules), to compare with peft's count
+        for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainable += v.size();
+        return new Result(tokens / secs, PeakMemory.rssMb(), gflops, gflops / peak, peak, secs * 1000 / steps, loss, P, trainable);
     }
 }

@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 final class BackendOption {
     @Option(names = "--backend", paramLabel = "auto|java|native",
             description = "GEMM backend: native (OpenBLAS, bundled for Linux x86-64), java (Vector API kernels) or auto "
-                    + "(native when it loads; the default)")
+                    + "(native when it loads) (default: auto).")
     String backend;
 
     /** Checks the choice (one line and a non-zero exit when native cannot load) and applies it to this process. */

@@ -40,37 +40,40 @@ final class BenchCommand implements Callable<Integer> {
     static final class Train implements Callable<Integer> {
         @Mixin
         BackendOption backendOption;
-        @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
+        @Option(names = "--config", required = true, paramLabel = "FILE", description = "A Hugging Face config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral). Required.")
         Path config;
-        @Option(names = "--batch", required = true, description = "sequences per step")
+        @Option(names = "--batch", required = true, paramLabel = "N", description = "Sequences per step. Required.")
         int batch;
-        @Option(names = "--block", required = true, description = "tokens per sequence")
+        @Option(names = "--block", required = true, paramLabel = "N", description = "Tokens per sequence. Required.")
         int block;
-        @Option(names = "--steps", defaultValue = "10", description = "timed steps (default ${DEFAULT-VALUE})")
+        @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
         int steps;
-        @Option(names = "--warmup", defaultValue = "2", description = "untimed steps first (default ${DEFAULT-VALUE})")
+        @Option(names = "--warmup", defaultValue = "2", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
         int warmup;
-        @Option(names = "--gradient_checkpointing", description = "recompute block activations in backward")
+        @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, description = "Recompute block activations in backward (default: off).")
         boolean checkpointing;
-        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
-        @Option(names = "--json", description = "print the result as one JSON object on the last line")
+        @Option(names = "--json", description = "Print the result as one JSON object on the last line (default: off).")
         boolean json;
-        @Option(names = {"--lora_rank", "--lora-rank"}, defaultValue = "0", description = "LoRA rank (0 = full fine-tuning)")
+        @Option(names = {"--lora_rank", "--lora-rank"}, defaultValue = "0", paramLabel = "R", description = "LoRA rank; 0 is full fine-tuning (default: ${DEFAULT-VALUE}).")
         int loraRank;
-        @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "8", description = "LoRA alpha (scaling alpha/r; default ${DEFAULT-VALUE})")
+        @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "8", paramLabel = "X", description = "LoRA alpha (scaling alpha/r) (default: ${DEFAULT-VALUE}).")
         double loraAlpha;
-        @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0", description = "dropout on the LoRA input")
+        @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0", paramLabel = "P", description = "Dropout on the LoRA input (default: ${DEFAULT-VALUE}).")
         double loraDropout;
-        @Option(names = "--trainable", split = ",", description = "LoRA targets: c_attn, attn.c_proj, c_fc, mlp.c_proj (default c_attn)")
+        @Option(names = "--trainable", split = ",", paramLabel = "MODULES", description = "LoRA targets, comma-separated (c_attn, q_proj, all-linear, ...) (default: the family's peft default (GPT-2 c_attn; LLaMA q_proj,v_proj)).")
         java.util.List<String> trainable;
-        @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", description = "trained in full beside LoRA, e.g. transformer.wte,lm_head")
+        @Option(names = {"--modules_to_save", "--modules-to-save"}, split = ",", paramLabel = "MODULES", description = "Modules trained in full beside LoRA, comma-separated, e.g. transformer.wte,lm_head (default: none).")
         java.util.List<String> modulesToSave;
         @Option(names = {"--base_dtype", "--base-dtype"}, defaultValue = "fp32", paramLabel = "fp32|bf16",
-                description = "storage of the frozen base weights with LoRA (default ${DEFAULT-VALUE})")
+                description = "Storage of the frozen base weights with LoRA (default: ${DEFAULT-VALUE}).")
         String baseDtype;
 
-        @Option(names = {"--use_rslora", "--use-rslora"}, description = "rsLoRA scaling alpha/sqrt(r)")
+        @Option(names = {"--neat_packing", "--neat-packing"}, paramLabel = "D", defaultValue = "0",
+                description = "Train with neat packing on random documents of D tokens on average; 0 is plain packing (default: ${DEFAULT-VALUE}).")
+        int neatPacking;
+        @Option(names = {"--use_rslora", "--use-rslora"}, description = "rsLoRA scaling alpha/sqrt(r) (default: off).")
         boolean useRslora;
 
         @Override
@@ -81,6 +84,7 @@ final class BenchCommand implements Callable<Integer> {
             if (steps < 1) throw new UserError("--steps must be at least 1, got " + steps);
             if (warmup < 0) throw new UserError("--warmup must not be negative, got " + warmup);
             if (threads < 0) throw new UserError("--threads must not be negative, got " + threads);
+            if (neatPacking < 0) throw new UserError("--neat_packing takes the mean document length in tokens (0 = off), got " + neatPacking);
             TrainBench.LoraSpec lora = loraSpecOf(loraRank, loraAlpha, loraDropout, trainable, modulesToSave, baseDtype, useRslora);
             ModelConfig cfg = readAnyConfig(config);
             ModelFamily fam = cfg.family();
@@ -98,18 +102,20 @@ final class BenchCommand implements Callable<Integer> {
                             + (lora.baseBf16() ? ", base in bf16" : "");
                     System.out.printf(Locale.ROOT, "bench train: %d layers, %d wide, %d heads, vocab %d, batch %d × block %d, %d threads%s%s%n",
                             cfg.numLayers(), cfg.hiddenSize(), cfg.numAttentionHeads(), cfg.vocabSize(), batch, block, par.threads(),
-                            checkpointing ? ", gradient checkpointing" : "", loraText);
+                            checkpointing ? ", gradient checkpointing" : "", loraText
+                                    + (neatPacking > 0 ? ", neat packing (documents of " + neatPacking + " tokens on average)" : ""));
                 }
                 Gemm gemm = new Gemm(par);   // built as TrainBench builds its own: the same backend and tile
                 if (!json) System.out.println("GEMM: " + gemm.describe());
-                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora,
+                TrainBench.Result r = TrainBench.run(cfg, par, batch, block, steps, warmup, checkpointing, lora, neatPacking,
                         json ? null : System.out::println);
                 if (json) {
-                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,\"backend\":\"%s\",\"tile\":\"%s\"}%n",
-                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), gemm.backend(), gemm.tileShape());
+                    System.out.printf(Locale.ROOT, "{\"tokens_per_s\":%.2f,\"peak_rss_mb\":%.1f,\"gflops\":%.4g,\"mfu\":%.4g,\"peak_gflops\":%.4g,\"backend\":\"%s\",\"tile\":\"%s\",\"trainable_params\":%d}%n",
+                            r.tokensPerS(), r.peakRssMb(), r.gflops(), r.mfu(), r.peakGflops(), gemm.backend(), gemm.tileShape(),
+                            r.trainableParams());
                 } else {
-                    System.out.printf(Locale.ROOT, "params %,d; %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
-                            r.params(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
+                    System.out.printf(Locale.ROOT, "params %,d (%,d trained); %.1f ms/step; %.1f tokens/s; %.1f GFLOP/s achieved; GEMM peak %.1f GFLOP/s; MFU %.1f%%; peak RSS %.0f MiB%n",
+                            r.params(), r.trainableParams(), r.msPerStep(), r.tokensPerS(), r.gflops(), r.peakGflops(), 100 * r.mfu(), r.peakRssMb());
                 }
             }
             return 0;
@@ -123,21 +129,21 @@ final class BenchCommand implements Callable<Integer> {
         @Mixin
         BackendOption backendOption;
 
-        @Option(names = "--config", required = true, description = "an HF config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral)")
+        @Option(names = "--config", required = true, paramLabel = "FILE", description = "A Hugging Face config.json of any supported family (gpt2, llama, qwen2, qwen3, mistral). Required.")
         Path config;
-        @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", description = "random prompt length (default ${DEFAULT-VALUE})")
+        @Option(names = {"--prompt-tokens", "--prompt_tokens"}, defaultValue = "32", paramLabel = "N", description = "Random prompt length (default: ${DEFAULT-VALUE}).")
         int promptTokens;
-        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "128", description = "new tokens per sequence (default ${DEFAULT-VALUE})")
+        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "128", paramLabel = "N", description = "New tokens per sequence (default: ${DEFAULT-VALUE}).")
         int maxNewTokens;
-        @Option(names = {"--num-return-sequences", "--num_return_sequences"}, defaultValue = "5", description = "sequences decoded together (default ${DEFAULT-VALUE})")
+        @Option(names = {"--num-return-sequences", "--num_return_sequences"}, defaultValue = "5", paramLabel = "N", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).")
         int numSeq;
-        @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", description = "nucleus filter (default ${DEFAULT-VALUE}); top-k 50 as transformers")
+        @Option(names = {"--top-p", "--top_p"}, defaultValue = "0.9", paramLabel = "P", description = "Nucleus filter, after top-k 50 as transformers (default: ${DEFAULT-VALUE}).")
         float topP;
-        @Option(names = "--seed", defaultValue = "42", description = "seed of weights, prompt and sampling")
+        @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "Seed of weights, prompt and sampling (default: ${DEFAULT-VALUE}).")
         long seed;
-        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
-        @Option(names = "--json", description = "print the result as one JSON object on the last line")
+        @Option(names = "--json", description = "Print the result as one JSON object on the last line (default: off).")
         boolean json;
 
         @Override
@@ -174,17 +180,17 @@ final class BenchCommand implements Callable<Integer> {
     @Command(name = "load", mixinStandardHelpOptions = true,
             description = "Load a model directory tensor by tensor (matrices in bf16, no 2^31 limit), evaluate one random block, decode greedily; report times and peak RSS.")
     static final class Load implements Callable<Integer> {
-        @Option(names = "--model", required = true, paramLabel = "DIR", description = "model directory (config.json + weights)")
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json + weights). Required.")
         Path model;
-        @Option(names = "--block", defaultValue = "128", description = "tokens of the evaluated block (default ${DEFAULT-VALUE})")
+        @Option(names = "--block", defaultValue = "128", paramLabel = "N", description = "Tokens of the evaluated block (default: ${DEFAULT-VALUE}).")
         int block;
-        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "16", description = "greedy tokens after a 32-token prompt (default ${DEFAULT-VALUE})")
+        @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "16", paramLabel = "N", description = "Greedy tokens after a 32-token prompt (default: ${DEFAULT-VALUE}).")
         int newTokens;
-        @Option(names = "--seed", defaultValue = "42", description = "seed of the random ids")
+        @Option(names = "--seed", defaultValue = "42", paramLabel = "N", description = "Seed of the random ids (default: ${DEFAULT-VALUE}).")
         long seed;
-        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
-        @Option(names = "--json", description = "print the result as one JSON object on the last line")
+        @Option(names = "--json", description = "Print the result as one JSON object on the last line (default: off).")
         boolean json;
 
         @Override

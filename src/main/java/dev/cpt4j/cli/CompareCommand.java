@@ -83,6 +83,14 @@ final class CompareCommand implements Callable<Integer> {
             description = "Blocks per forward pass; does not change the result (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
+    @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Score each document (line) of a block alone, as training with --neat_packing sees it (default: off).")
+    boolean neatPacking;
+
+    @Option(names = {"--general_eval_file", "--general-eval-file"}, paramLabel = "FILE",
+            description = "General-domain held-out text: its perplexity on both models too, i.e. what the adaptation cost there (default: none).")
+    Path generalEvalFile;
+
     @Option(names = {"--max-new-tokens", "--max_new_tokens"}, defaultValue = "" + CompareOptions.DEFAULT_MAX_NEW_TOKENS,
             paramLabel = "N", description = "New tokens per sample (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
@@ -110,7 +118,7 @@ final class CompareCommand implements Callable<Integer> {
         CompareOptions.Builder b = CompareOptions.builder().model(model).adapter(adapter).baseModel(baseModel)
                 .baseAdapter(baseAdapter).data(data.prepared).textFile(data.textFile).blockSize(blockSize)
                 .batchSize(batchSize).prompts(lines).seed(seed).numReturnSequences(numReturnSequences)
-                .maxNewTokens(maxNewTokens).topP(topP);
+                .maxNewTokens(maxNewTokens).topP(topP).neatPacking(neatPacking).generalEvalFile(generalEvalFile);
         if (eosTokenIds != null) b.eosTokenIds(eosTokenIds);
         if (threads != null) b.threads(threads);
         CompareReport r = Cpt4j.compare(b.build(), s -> System.err.println("compare: " + s));
@@ -119,6 +127,10 @@ final class CompareCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "perplexity on %d held-out blocks (%s): %s %.4f -> %s %.4f (%+.1f%%)%n",
                 r.blocks(), r.evalSource(), r.before().heading(), r.perplexityBefore(), r.after().heading(),
                 r.perplexityAfter(), 100 * r.perplexityChange());
+        if (r.general() != null)
+            out.printf(Locale.ROOT, "general-domain perplexity on %d blocks (%s): %s %.4f -> %s %.4f (%+.1f%%)%n",
+                    r.general().blocks(), r.general().source(), r.before().heading(), r.general().perplexityBefore(),
+                    r.after().heading(), r.general().perplexityAfter(), 100 * r.general().perplexityChange());
         for (CompareReport.PromptSamples s : r.samples()) {
             out.println("prompt: " + s.prompt());
             out.println("  before: " + s.before().getFirst());

@@ -45,7 +45,7 @@ final class DemoCommand implements Callable<Integer> {
         Demo.Options o = new Demo.Options(home, base, output.toAbsolutePath(), maxSteps, n,
                 excerpt ? Demo.Corpus.EXCERPT : offline ? Demo.Corpus.OFFLINE : Demo.Corpus.AUTO);
         Demo.Result r;
-        try (Progress progress = Progress.console(log)) {
+        try (Progress progress = Progress.forTerminal(log)) {
             r = Demo.run(o, DemoCommand::parseTrainFlags, log, progress);
         }
         PrintStream out = System.out;
@@ -56,6 +56,10 @@ final class DemoCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  held-out:          %d blocks of %d tokens%n", r.heldOutBlocks(), Demo.BLOCK);
         out.printf(Locale.ROOT, "  perplexity before: %.1f%n", r.perplexityBefore());
         out.printf(Locale.ROOT, "  perplexity after:  %.1f   (%+.1f %%)%n", r.perplexityAfter(), 100 * r.change());
+        if (c.general() != null)
+            out.printf(Locale.ROOT, "  forgetting:        perplexity on %d blocks of Tang shi (the base's own domain) %.1f -> %.1f   (%+.1f %%)%n",
+                    c.general().blocks(), c.general().perplexityBefore(), c.general().perplexityAfter(),
+                    100 * c.general().perplexityChange());
         out.printf(Locale.ROOT, "  training:          %d steps in %.0f s; whole demo %.0f s%n", r.steps(), r.trainSeconds(), r.totalSeconds());
         out.println("  samples (same prompt, same seed; before = base, after = base + adapter):");
         for (CompareReport.PromptSamples s : c.samples()) for (String line : Demo.sideBySide(s)) out.println(line);
@@ -67,7 +71,7 @@ final class DemoCommand implements Callable<Integer> {
     /** The train command's own parsing and validation, so the demo runs exactly what {@code cpt4j train} runs. */
     static dev.cpt4j.train.TrainOptions parseTrainFlags(List<String> flags) {
         TrainCommand t = new TrainCommand();
-        new CommandLine(t).parseArgs(flags.toArray(String[]::new));
+        new CommandLine(t).setOverwrittenOptionsAllowed(true).parseArgs(flags.toArray(String[]::new));
         return t.options();
     }
 }

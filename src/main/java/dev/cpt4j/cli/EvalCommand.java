@@ -48,6 +48,11 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
     Integer threads;
 
+    @Option(names = {"--neat_packing", "--neat-packing"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Score each document (line) of a block alone, as training with --neat_packing sees it "
+                    + "(default: off).")
+    boolean neatPacking;
+
     @Option(names = "--json", description = "End with one JSON line: {\"loss\":…,\"perplexity\":…,\"tokens\":…,\"blocks\":…} "
             + "(default: a line of text).")
     boolean json;
@@ -56,7 +61,7 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() {
         backendOption.apply();
         EvalOptions.Builder b = EvalOptions.builder().model(model).adapter(adapter).textFile(textFile)
-                .blockSize(blockSize).batchSize(batchSize);
+                .blockSize(blockSize).batchSize(batchSize).neatPacking(neatPacking);
         if (threads != null) b.threads(threads);
         Evaluation.Result r = Cpt4j.eval(b.build());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);

@@ -35,8 +35,9 @@ public final class Main implements Runnable {
         String[] rest = java.util.Arrays.stream(args).filter(a -> !a.equals("--verbose")).toArray(String[]::new);
         CommandLine cl = new CommandLine(new Main());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setOverwrittenOptionsAllowed(true);   // a repeated flag takes its last value, as argparse does
         cl.setParameterExceptionHandler((ex, a) -> {
-            System.err.println("cpt4j: " + ex.getMessage() + " (see: cpt4j " + ex.getCommandLine().getCommandName() + " --help)");
+            System.err.println("cpt4j: " + parameterMessage(ex) + " (see: cpt4j " + ex.getCommandLine().getCommandName() + " --help)");
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
@@ -57,6 +58,58 @@ public final class Main implements Runnable {
             if (verbose) e.printStackTrace();
             return outOfMemory();
         }
+    }
+
+    /**
+     * picocli's message, but an unknown option gets a "did you mean" from the command's own options
+     * ({@code unknown option --lora_rnak; did you mean --lora_rank?}).
+     */
+    static String parameterMessage(CommandLine.ParameterException ex) {
+        if (!(ex instanceof CommandLine.UnmatchedArgumentException u) || u.getUnmatched().isEmpty()) return ex.getMessage();
+        String first = u.getUnmatched().get(0);
+        if (!first.startsWith("-")) return ex.getMessage();
+        String flag = first.contains("=") ? first.substring(0, first.indexOf('=')) : first;
+        String best = closest(flag, u.getCommandLine().getCommandSpec());
+        return "unknown option " + flag + (best != null ? "; did you mean " + best + "?" : "");
+    }
+
+    /** The visible option name nearest to {@code flag} (edit distance, '-' and '_' alike), or null when none is near. */
+    static String closest(String flag, CommandLine.Model.CommandSpec spec) {
+        String norm = flag.replace('-', '_').toLowerCase(java.util.Locale.ROOT);
+        String best = null;
+        int bestD = Integer.MAX_VALUE;
+        for (CommandLine.Model.OptionSpec o : spec.options()) {
+            if (o.hidden()) continue;
+            for (String n : o.names()) {
+                if (!n.startsWith("--")) continue;
+                int d = distance(norm, n.replace('-', '_').toLowerCase(java.util.Locale.ROOT));
+                if (d < bestD) {
+                    bestD = d;
+                    best = o.longestName().contains("_") ? preferSnake(o) : o.longestName();
+                }
+            }
+        }
+        return bestD <= Math.max(2, norm.length() / 4) ? best : null;
+    }
+
+    private static String preferSnake(CommandLine.Model.OptionSpec o) {
+        for (String n : o.names()) if (n.contains("_")) return n;
+        return o.longestName();
+    }
+
+    /** Levenshtein distance. */
+    private static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1], cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) prev[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++)
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     /** The one line for an {@link OutOfMemoryError} anywhere in a command; exit code 1. */

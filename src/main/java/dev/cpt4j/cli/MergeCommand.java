@@ -12,17 +12,17 @@ import java.util.concurrent.Callable;
 
 /** {@code cpt4j merge}: base model + LoRA adapter → one plain Hugging Face checkpoint directory. */
 @Command(name = "merge", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Fold a PEFT LoRA adapter into its base model and write a Hugging Face checkpoint",
-                "(model.safetensors, config.json, tokenizer files) that transformers loads without peft.",
+        description = {"Fold a peft LoRA adapter into its base model and write a Hugging Face checkpoint.",
+                "The checkpoint (model.safetensors, config.json, tokenizer files) loads in transformers without peft.",
                 "The vocabulary is resized automatically when the adapter's embeddings have more rows."})
 final class MergeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Base model directory.")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Base model directory. Required.")
     Path model;
 
-    @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "PEFT LoRA adapter directory.")
+    @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "peft LoRA adapter directory (a train --output_dir or one of its checkpoints). Required.")
     Path adapter;
 
-    @Option(names = "--output", required = true, paramLabel = "DIR", description = "New (or empty) output directory.")
+    @Option(names = "--output", required = true, paramLabel = "DIR", description = "New (or empty) output directory. Required.")
     Path output;
 
     @Override

@@ -16,13 +16,13 @@ import java.util.concurrent.Callable;
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = "Encode each line of a text file (split on \\n only) into a JSON array of token ids, one per output line.")
 final class TokenizeCommand implements Callable<Integer> {
-    @Option(names = "--tokenizer", required = true, description = "tokenizer directory or file (tokenizer.json, vocab.txt, vocab.json, tokenizer.model)")
+    @Option(names = "--tokenizer", required = true, paramLabel = "PATH", description = "Tokenizer directory or file (tokenizer.json, vocab.txt, vocab.json, tokenizer.model). Required.")
     Path tokenizer;
 
-    @Option(names = "--input", required = true, description = "UTF-8 text file")
+    @Option(names = "--input", required = true, paramLabel = "FILE", description = "UTF-8 text file. Required.")
     Path input;
 
-    @Option(names = "--no-special-tokens", description = "do not add the post-processor's special tokens (e.g. [CLS] … [SEP])")
+    @Option(names = {"--no-special-tokens", "--no_special_tokens"}, description = "Do not add the post-processor's special tokens (e.g. [CLS] … [SEP]) (default: off (they are added)).")
     boolean noSpecialTokens;
 
     @Override

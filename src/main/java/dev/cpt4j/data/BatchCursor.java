@@ -52,6 +52,14 @@ public final class BatchCursor {
 
     /** Fills {@code dst[0, B*T)} with the next B blocks, row-major (B, T). */
     public void next(int[] dst) {
+        next(dst, null);
+    }
+
+    /**
+     * As {@link #next(int[])}, also filling {@code docStarts[0, B*T)} with each token's document start in its block
+     * ({@link TokenBlocks#readDocStarts}) when it is not null.
+     */
+    public void next(int[] dst, int[] docStarts) {
         int T = blocks.blockSize();
         if (dst.length < batchSize * T) throw new IllegalArgumentException("batch buffer holds " + dst.length + " ids, needs " + batchSize * T);
         for (int b = 0; b < batchSize; b++) {
@@ -61,6 +69,7 @@ public final class BatchCursor {
                 order = orderOf(epoch);
             }
             blocks.readBlock(order[(int) position], dst, b * T);
+            if (docStarts != null) blocks.readDocStarts(order[(int) position], docStarts, b * T);
             position++;
         }
     }

@@ -20,8 +20,12 @@ import java.nio.charset.StandardCharsets;
  * and skipped.
  */
 final class ChunkTokenizer {
-    /** Tokens of one chunk, encoded; {@code firstSkippedLine} is 0 when nothing was skipped. */
-    record Result(byte[] tokenBytes, int length, long lines, long tokens, long skipped, long firstSkippedLine) {}
+    /**
+     * Tokens of one chunk, encoded; {@code firstSkippedLine} is 0 when nothing was skipped; {@code docLengths} holds
+     * the token count of each example (one per tokenized line, in order: the document boundaries).
+     */
+    record Result(byte[] tokenBytes, int length, long lines, long tokens, long skipped, long firstSkippedLine,
+                  int[] docLengths) {}
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -45,6 +49,7 @@ final class ChunkTokenizer {
         int pos = 0;
         long lines = 0, tokens = 0, skipped = 0, firstSkipped = 0;
         long lineNo = chunk.firstLine();
+        int[] docs = new int[64];
         int i = chunk.start();
         while (i < end) {
             int nl = i;
@@ -71,13 +76,15 @@ final class ChunkTokenizer {
                 int need = pos + ids.length * dtype.bytes();
                 if (need > out.length) out = java.util.Arrays.copyOf(out, Math.max(need, out.length * 2));
                 pos = put(out, pos, ids);
+                if (lines == docs.length) docs = java.util.Arrays.copyOf(docs, docs.length * 2);
+                docs[(int) lines] = ids.length;
                 lines++;
                 tokens += ids.length;
             }
             lineNo++;
             i = nl + 1;
         }
-        return new Result(out, pos, lines, tokens, skipped, firstSkipped);
+        return new Result(out, pos, lines, tokens, skipped, firstSkipped, java.util.Arrays.copyOf(docs, (int) lines));
     }
 
     private int put(byte[] out, int pos, int[] ids) {

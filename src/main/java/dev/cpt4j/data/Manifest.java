@@ -25,15 +25,26 @@ import java.util.List;
  * @param skipInvalidLines     whether invalid lines were skipped instead of failing
  * @param sources              every corpus file, in corpus order
  * @param counts               totals
+ * @param documentStarts       whether {@value #TRAIN_DOCS_FILE} and {@value #VALIDATION_DOCS_FILE} record where each
+ *                             document (input line or JSONL record) starts: per block ⌈T/8⌉ bytes, bit t (byte t/8,
+ *                             bit t%8) set when token t starts one. Absent (false) in stores written before cpt4j
+ *                             recorded them; those still load, and {@code --neat_packing} prepares them again.
  */
 public record Manifest(String format, int formatVersion, String tokenizerFingerprint, int vocabSize, int blockSize,
                        String dtype, double validationFraction, long seed, boolean skipInvalidLines,
-                       List<Source> sources, Counts counts) {
+                       List<Source> sources, Counts counts, boolean documentStarts) {
     public static final String FORMAT = "cpt4j-token-store";
     public static final int VERSION = 1;
     public static final String FILE = "manifest.json";
     public static final String TRAIN_FILE = "train.bin";
     public static final String VALIDATION_FILE = "validation.bin";
+    public static final String TRAIN_DOCS_FILE = "train.docs.bin";
+    public static final String VALIDATION_DOCS_FILE = "validation.docs.bin";
+
+    /** Bytes of one block's document-start bitmap. */
+    public static int docBytes(int blockSize) {
+        return (blockSize + 7) / 8;
+    }
 
     /**
      * One corpus file.

@@ -56,7 +56,7 @@ public final class Prepare {
     static final String MARKER = ".cpt4j-store";
     static final String BUILD_DIR = ".cpt4j-build";
     private static final Set<String> OWN_ENTRIES = Set.of(MARKER, BUILD_DIR, Manifest.FILE, Manifest.FILE + ".tmp",
-            Manifest.TRAIN_FILE, Manifest.VALIDATION_FILE);
+            Manifest.TRAIN_FILE, Manifest.VALIDATION_FILE, Manifest.TRAIN_DOCS_FILE, Manifest.VALIDATION_DOCS_FILE);
     static final int DEFAULT_CHUNK_BYTES = 512 * 1024;
 
     private Prepare() {}
@@ -146,7 +146,7 @@ public final class Prepare {
         }
         if (!changed) return;
         Manifest updated = new Manifest(m.format(), m.formatVersion(), m.tokenizerFingerprint(), m.vocabSize(), m.blockSize(),
-                m.dtype(), m.validationFraction(), m.seed(), m.skipInvalidLines(), srcs, m.counts());
+                m.dtype(), m.validationFraction(), m.seed(), m.skipInvalidLines(), srcs, m.counts(), m.documentStarts());
         try (DirLock lock = DirLock.tryAcquire(out.resolve(MARKER), null)) {
             if (lock != null) updated.write(out.resolve(Manifest.FILE));
         } catch (IOException | RuntimeException e) {
@@ -185,6 +185,8 @@ public final class Prepare {
             r.add("validation split " + m.validationFraction() + " → " + o.validationFraction());
         }
         if (m.seed() != o.seed()) r.add("seed " + m.seed() + " → " + o.seed());
+        if (o.documentStarts() && !m.documentStarts())
+            r.add("document boundaries not recorded (prepared by an older cpt4j; --neat_packing needs them)");
         if (m.skipInvalidLines() != o.skipInvalidLines()) {
             r.add("--skip-invalid-lines " + (o.skipInvalidLines() ? "turned on" : "turned off"));
         }
@@ -246,7 +248,7 @@ public final class Prepare {
      */
     record ShardMarker(int formatVersion, String path, long size, long mtimeMillis, String sha256,
                        String tokenizerFingerprint, String dtype, boolean skipInvalidLines, long lines, long tokens,
-                       long skippedLines, long firstSkippedLine) {}
+                       long skippedLines, long firstSkippedLine, long documents) {}
 
     /** One build: shards (reused or tokenized) → train/validation files → manifest, then the swap. */
     private static final class Build {
@@ -290,6 +292,7 @@ public final class Prepare {
                 String key = shardKey(sources.get(i));
                 keep.add(key + ".tok");
                 keep.add(key + ".done.json");
+                keep.add(key + ".docs");
                 done[i] = reusableShard(i, key);
                 if (done[i] == null) todo.add(i);
             }
@@ -318,8 +321,8 @@ public final class Prepare {
 
         private ShardMarker reusableShard(int i, String key) {
             Path markerFile = shardDir.resolve(key + ".done.json");
-            Path shard = shardDir.resolve(key + ".tok");
-            if (!Files.isRegularFile(markerFile) || !Files.isRegularFile(shard)) return null;
+            Path shard = shardDir.resolve(key + ".tok"), docs = shardDir.resolve(key + ".docs");
+            if (!Files.isRegularFile(markerFile) || !Files.isRegularFile(shard) || !Files.isRegularFile(docs)) return null;
             try {
                 ShardMarker m = Manifest.JSON.readValue(markerFile.toFile(), ShardMarker.class);
                 boolean ok = m.formatVersion() == Manifest.VERSION
@@ -328,6 +331,7 @@ public final class Prepare {
                         && m.dtype().equals(dtype.id())
                         && m.skipInvalidLines() == o.skipInvalidLines()
                         && Files.size(shard) == m.tokens() * dtype.bytes()
+                        && m.documents() == m.lines() && Files.size(docs) == 4 * m.documents()
                         && stats.get(i).sameContent(m.size(), m.mtimeMillis(), m.sha256());
                 return ok ? m : null;
             } catch (IOException | RuntimeException e) {
@@ -425,14 +429,17 @@ public final class Prepare {
             private final int index;
             private final Path file;
             private final Path partial;
-            private FileChannel channel;
-            private OutputStream os;
-            private long lines, tokens, skipped, firstSkipped;
+            private final Path docsFile, docsPartial; // u32 little-endian token count of each document
+            private FileChannel channel, docsChannel;
+            private OutputStream os, docsOs;
+            private long lines, tokens, skipped, firstSkipped, documents;
 
             ShardWriter(int index, Path file) {
                 this.index = index;
                 this.file = file;
                 this.partial = file.resolveSibling(file.getFileName() + ".partial");
+                this.docsFile = file.resolveSibling(file.getFileName().toString().replace(".tok", ".docs"));
+                this.docsPartial = docsFile.resolveSibling(docsFile.getFileName() + ".partial");
             }
 
             void write(ChunkTokenizer.Result r) throws IOException {
@@ -440,8 +447,18 @@ public final class Prepare {
                     channel = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                             StandardOpenOption.TRUNCATE_EXISTING);
                     os = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
+                    docsChannel = FileChannel.open(docsPartial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                            StandardOpenOption.TRUNCATE_EXISTING);
+                    docsOs = new BufferedOutputStream(Channels.newOutputStream(docsChannel), 1 << 16);
                 }
                 os.write(r.tokenBytes(), 0, r.length());
+                for (int n : r.docLengths()) {
+                    docsOs.write(n);
+                    docsOs.write(n >>> 8);
+                    docsOs.write(n >>> 16);
+                    docsOs.write(n >>> 24);
+                }
+                documents += r.docLengths().length;
                 lines += r.lines();
                 tokens += r.tokens();
                 if (r.skipped() > 0 && skipped == 0) firstSkipped = r.firstSkippedLine();
@@ -451,17 +468,23 @@ public final class Prepare {
             void finish(String sha256) throws IOException {
                 if (os == null) {
                     Files.write(partial, new byte[0]); // an empty file (or only blank lines)
+                    Files.write(docsPartial, new byte[0]);
                 } else {
                     os.flush();
                     channel.force(true);
                     os.close();
                     os = null;
+                    docsOs.flush();
+                    docsChannel.force(true);
+                    docsOs.close();
+                    docsOs = null;
                 }
+                AtomicFiles.move(docsPartial, docsFile);
                 AtomicFiles.move(partial, file);
                 FileStat st = stats.get(index);
                 ShardMarker m = new ShardMarker(Manifest.VERSION, sources.get(index).path().toString(), st.size(),
                         st.mtimeMillis(), sha256, fingerprint, dtype.id(), o.skipInvalidLines(), lines, tokens, skipped,
-                        firstSkipped);
+                        firstSkipped, documents);
                 AtomicFiles.writeString(file.resolveSibling(file.getFileName().toString().replace(".tok", ".done.json")),
                         Manifest.JSON.writeValueAsString(m));
                 done[index] = m;
@@ -470,10 +493,12 @@ public final class Prepare {
             void abandon() {
                 try {
                     if (os != null) os.close();
+                    if (docsOs != null) docsOs.close();
                 } catch (IOException ignored) {
                     // the partial shard is rewritten on the next run
                 }
                 os = null;
+                docsOs = null;
             }
         }
 
@@ -496,32 +521,47 @@ public final class Prepare {
             }
             long nVal = ValidationSplit.count(blocks, o.validationFraction());
             BitSet val = ValidationSplit.choose(blocks, nVal, o.seed());
-            int blockBytes = T * dtype.bytes();
+            int blockBytes = T * dtype.bytes(), docBytes = Manifest.docBytes(T);
             byte[] block = new byte[blockBytes]; // (T) tokens in dtype
-            try (InputStream in = new ConcatInputStream(shardFiles());
+            byte[] starts = new byte[docBytes];  // (⌈T/8⌉) bit t: token t starts a document
+            try (InputStream in = new ConcatInputStream(shardFiles(".tok"));
+                 DataInputStreamLE docs = new DataInputStreamLE(new ConcatInputStream(shardFiles(".docs")));
                  FileChannel trCh = create(build.resolve(Manifest.TRAIN_FILE));
-                 FileChannel vaCh = create(build.resolve(Manifest.VALIDATION_FILE))) {
+                 FileChannel vaCh = create(build.resolve(Manifest.VALIDATION_FILE));
+                 FileChannel trDocCh = create(build.resolve(Manifest.TRAIN_DOCS_FILE));
+                 FileChannel vaDocCh = create(build.resolve(Manifest.VALIDATION_DOCS_FILE))) {
                 OutputStream tr = new BufferedOutputStream(Channels.newOutputStream(trCh), 1 << 20);
                 OutputStream va = new BufferedOutputStream(Channels.newOutputStream(vaCh), 1 << 20);
+                OutputStream trDoc = new BufferedOutputStream(Channels.newOutputStream(trDocCh), 1 << 16);
+                OutputStream vaDoc = new BufferedOutputStream(Channels.newOutputStream(vaDocCh), 1 << 16);
+                long left = 0; // tokens of the current document not yet placed
                 for (long b = 0; b < blocks; b++) {
                     if (in.readNBytes(block, 0, blockBytes) != blockBytes) {
                         throw new IllegalStateException("token shards in " + shardDir + " are shorter than their markers say");
                     }
-                    (val.get((int) b) ? va : tr).write(block);
+                    java.util.Arrays.fill(starts, (byte) 0);
+                    for (int t = 0; t < T; t++) {
+                        if (left == 0) { // token t starts the next document (one that gave no token starts nothing)
+                            do left = docs.readU32(); while (left == 0);
+                            starts[t >>> 3] |= (byte) (1 << (t & 7));
+                        }
+                        left--;
+                    }
+                    boolean v = val.get((int) b);
+                    (v ? va : tr).write(block);
+                    (v ? vaDoc : trDoc).write(starts);
                 }
-                tr.flush();
-                va.flush();
-                trCh.force(true);
-                vaCh.force(true);
+                for (OutputStream os : List.of(tr, va, trDoc, vaDoc)) os.flush();
+                for (FileChannel ch : List.of(trCh, vaCh, trDocCh, vaDocCh)) ch.force(true);
             }
             Manifest.Counts counts = new Manifest.Counts(lines, tokens, blocks, blocks - nVal, nVal, tokens - blocks * T, skipped);
             return new Manifest(Manifest.FORMAT, Manifest.VERSION, fingerprint, tokenizer.vocabSize(), T, dtype.id(),
-                    o.validationFraction(), o.seed(), o.skipInvalidLines(), srcs, counts);
+                    o.validationFraction(), o.seed(), o.skipInvalidLines(), srcs, counts, true);
         }
 
-        private List<Path> shardFiles() {
+        private List<Path> shardFiles(String suffix) {
             List<Path> files = new ArrayList<>();
-            for (CorpusSource s : sources) files.add(shardDir.resolve(shardKey(s) + ".tok"));
+            for (CorpusSource s : sources) files.add(shardDir.resolve(shardKey(s) + suffix));
             return files;
         }
 
@@ -536,8 +576,31 @@ public final class Prepare {
             Files.deleteIfExists(out.resolve(Manifest.FILE));
             AtomicFiles.move(build.resolve(Manifest.TRAIN_FILE), out.resolve(Manifest.TRAIN_FILE));
             AtomicFiles.move(build.resolve(Manifest.VALIDATION_FILE), out.resolve(Manifest.VALIDATION_FILE));
+            AtomicFiles.move(build.resolve(Manifest.TRAIN_DOCS_FILE), out.resolve(Manifest.TRAIN_DOCS_FILE));
+            AtomicFiles.move(build.resolve(Manifest.VALIDATION_DOCS_FILE), out.resolve(Manifest.VALIDATION_DOCS_FILE));
             AtomicFiles.move(mf, out.resolve(Manifest.FILE));
             AtomicFiles.deleteTree(build);
+        }
+    }
+
+    /** Little-endian u32 values from a stream (the shards' document lengths). */
+    private static final class DataInputStreamLE implements AutoCloseable {
+        private final InputStream in;
+        private final byte[] b = new byte[4];
+
+        DataInputStreamLE(InputStream in) {
+            this.in = new BufferedInputStream(in, 1 << 16);
+        }
+
+        long readU32() throws IOException {
+            if (in.readNBytes(b, 0, 4) != 4)
+                throw new IllegalStateException("document lengths of the token shards end before their tokens do");
+            return (b[0] & 0xFFL) | (b[1] & 0xFFL) << 8 | (b[2] & 0xFFL) << 16 | (b[3] & 0xFFL) << 24;
+        }
+
+        @Override
+        public void close() throws IOException {
+            in.close();
         }
     }
 

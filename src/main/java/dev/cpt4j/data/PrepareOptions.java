@@ -17,13 +17,25 @@ import java.util.List;
  * @param seed               seed of the validation split
  * @param skipInvalidLines   skip (and count) lines that are not valid UTF-8 / JSON instead of failing
  * @param maxBlockSize       the model's context length when known (block size must not exceed it), else 0
+ * @param documentStarts     the store must record where documents start ({@code --neat_packing}): an older store
+ *                           without them is prepared again (new stores always record them)
  */
 public record PrepareOptions(List<Path> dataset, Path output, int blockSize, double validationFraction, int workers,
-                             long seed, boolean skipInvalidLines, int maxBlockSize) {
+                             long seed, boolean skipInvalidLines, int maxBlockSize, boolean documentStarts) {
     /** Default split seed, as {@code transformers.TrainingArguments.seed}. */
     public static final long DEFAULT_SEED = 42;
-    /** The seed's {@code --validation_split_percentage 0.001}. */
-    public static final double DEFAULT_VALIDATION_FRACTION = 0.001;
+    /**
+     * {@code run_clm_pt_with_peft.py}'s default {@code --validation_split_percentage} (a fraction: 5 %), shared by
+     * {@code prepare} and {@code train} so that a {@code prepare} followed by a {@code train} with the same flags
+     * reuses the cache.
+     */
+    public static final double DEFAULT_VALIDATION_FRACTION = 0.05;
+
+    /** Options that accept a store without document starts. */
+    public PrepareOptions(List<Path> dataset, Path output, int blockSize, double validationFraction, int workers,
+                          long seed, boolean skipInvalidLines, int maxBlockSize) {
+        this(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, maxBlockSize, false);
+    }
 
     public PrepareOptions {
         dataset = List.copyOf(dataset);
@@ -42,31 +54,36 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
         if (maxBlockSize < 0) throw new IllegalArgumentException("maxBlockSize must be >= 0");
     }
 
-    /** Options with the defaults: validation fraction 0.001, all cores, seed 42, strict input, no context limit. */
+    /** Options with the defaults: validation fraction 0.05, all cores, seed 42, strict input, no context limit. */
     public static PrepareOptions of(List<Path> dataset, Path output, int blockSize) {
         return new PrepareOptions(dataset, output, blockSize, DEFAULT_VALIDATION_FRACTION,
                 Runtime.getRuntime().availableProcessors(), DEFAULT_SEED, false, 0);
     }
 
     public PrepareOptions withValidationFraction(double f) {
-        return new PrepareOptions(dataset, output, blockSize, f, workers, seed, skipInvalidLines, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, f, workers, seed, skipInvalidLines, maxBlockSize, documentStarts);
     }
 
     public PrepareOptions withWorkers(int k) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, k, seed, skipInvalidLines, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, k, seed, skipInvalidLines, maxBlockSize, documentStarts);
     }
 
     public PrepareOptions withSeed(long s) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, s, skipInvalidLines, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, s, skipInvalidLines, maxBlockSize, documentStarts);
     }
 
     public PrepareOptions withSkipInvalidLines(boolean skip) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skip, maxBlockSize);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skip, maxBlockSize, documentStarts);
+    }
+
+    /** Whether the store must record document starts (see {@link #documentStarts()}). */
+    public PrepareOptions withDocumentStarts(boolean need) {
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, maxBlockSize, need);
     }
 
     /** The model's context length: a larger block size is refused. */
     public PrepareOptions withMaxBlockSize(int max) {
-        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, max);
+        return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines, max, documentStarts);
     }
 
     /** A builder with the defaults of {@link #of}: validation fraction 0.001, all cores, seed 42, strict input. */
@@ -94,6 +111,7 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
         private long seed = DEFAULT_SEED;
         private boolean skipInvalidLines;
         private int maxBlockSize;
+        private boolean documentStarts;
 
         private Builder() {}
 
@@ -151,10 +169,19 @@ public record PrepareOptions(List<Path> dataset, Path output, int blockSize, dou
             return this;
         }
 
+        /**
+         * The store must record where documents start (for {@code --neat_packing}): a store prepared before cpt4j
+         * recorded them is prepared again (default false: any store is reused; new stores always record them).
+         */
+        public Builder documentStarts(boolean v) {
+            documentStarts = v;
+            return this;
+        }
+
         /** The validated options. */
         public PrepareOptions build() {
             return new PrepareOptions(dataset, output, blockSize, validationFraction, workers, seed, skipInvalidLines,
-                    maxBlockSize);
+                    maxBlockSize, documentStarts);
         }
     }
 }

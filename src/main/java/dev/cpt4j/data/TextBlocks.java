@@ -25,14 +25,29 @@ public final class TextBlocks {
      * {@code "--text-file"}).
      */
     public static int[] tokenize(Tokenizer tokenizer, Path file, String flag) {
+        return tokenizeDocuments(tokenizer, file, flag).ids();
+    }
+
+    /**
+     * The ids of a text file and where its documents (non-blank lines, JSONL records) are: {@code docLengths[i]} ids
+     * of document i, in order.
+     */
+    public record Text(int[] ids, int[] docLengths) {}
+
+    /** As {@link #tokenize}, keeping each example's length (the document boundaries neat packing needs). */
+    public static Text tokenizeDocuments(Tokenizer tokenizer, Path file, String flag) {
         if (!Files.isRegularFile(file)) throw new UserError(flag + " " + file + " does not exist or is not a file");
         CorpusSource source = CorpusSource.of(file, flag + " " + file);
         ChunkTokenizer tok = new ChunkTokenizer(tokenizer, TokenDtype.U32, false);
-        int[] ids = new int[1 << 12];
-        int n = 0;
+        int[] ids = new int[1 << 12], docs = new int[64];
+        int n = 0, nd = 0;
         try (ChunkReader reader = new ChunkReader(source, CHUNK_BYTES)) {
             for (ChunkReader.Chunk c; (c = reader.next()) != null; ) {
                 ChunkTokenizer.Result r = tok.tokenize(source, c);
+                int[] dl = r.docLengths();
+                if (nd + dl.length > docs.length) docs = Arrays.copyOf(docs, Math.max(2 * docs.length, nd + dl.length));
+                System.arraycopy(dl, 0, docs, nd, dl.length);
+                nd += dl.length;
                 int count = r.length() / 4;
                 if (n + count > ids.length) ids = Arrays.copyOf(ids, Math.max(2 * ids.length, n + count));
                 byte[] b = r.tokenBytes();
@@ -43,7 +58,33 @@ public final class TextBlocks {
             throw new UserError(e.getMessage().replace("; fix the file or pass --skip-invalid-lines to skip such lines",
                     "; fix the file (held-out text must be valid UTF-8)"), e);
         }
-        return Arrays.copyOf(ids, n);
+        return new Text(Arrays.copyOf(ids, n), Arrays.copyOf(docs, nd));
+    }
+
+    /**
+     * For the first {@code blocks} blocks of {@code blockSize} tokens of a text with documents of {@code docLengths}
+     * tokens: each token's document start within its block ({@code (blocks, blockSize)}; a document running on from
+     * the previous block starts at 0), as {@link TokenBlocks#readDocStarts} gives it for prepared data.
+     */
+    public static int[] docStarts(int[] docLengths, long blocks, int blockSize) {
+        long n = blocks * blockSize;
+        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("too many tokens: " + n);
+        int[] starts = new int[(int) n];
+        long left = 0;
+        int d = 0;
+        for (int i = 0; i < n; i++) {
+            int t = i % blockSize;
+            int s = t == 0 ? 0 : starts[i - 1];
+            if (left == 0) {
+                while (d < docLengths.length && docLengths[d] == 0) d++;
+                if (d == docLengths.length) throw new IllegalArgumentException("document lengths end before the blocks");
+                left = docLengths[d++];
+                s = t;
+            }
+            starts[i] = s;
+            left--;
+        }
+        return starts;
     }
 
     /** The whole blocks of {@code ids}, row-major (blocks, blockSize), the remainder dropped; {@code where} names the text. */

@@ -42,8 +42,11 @@ public final class TokenStore implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             TokenDtype dt = m.tokenDtype();
-            TokenBlocks tr = new TokenBlocks(map(dir.resolve(Manifest.TRAIN_FILE), arena), dt, m.blockSize());
-            TokenBlocks va = new TokenBlocks(map(dir.resolve(Manifest.VALIDATION_FILE), arena), dt, m.blockSize());
+            boolean docs = m.documentStarts();
+            TokenBlocks tr = new TokenBlocks(map(dir.resolve(Manifest.TRAIN_FILE), arena), dt, m.blockSize(),
+                    docs ? map(dir.resolve(Manifest.TRAIN_DOCS_FILE), arena) : null);
+            TokenBlocks va = new TokenBlocks(map(dir.resolve(Manifest.VALIDATION_FILE), arena), dt, m.blockSize(),
+                    docs ? map(dir.resolve(Manifest.VALIDATION_DOCS_FILE), arena) : null);
             return new TokenStore(dir, m, arena, tr, va);
         } catch (IOException | RuntimeException e) {
             arena.close();
@@ -62,6 +65,11 @@ public final class TokenStore implements AutoCloseable {
             long blockBytes = (long) m.blockSize() * m.tokenDtype().bytes();
             if (Files.size(dir.resolve(Manifest.TRAIN_FILE)) != m.counts().trainBlocks() * blockBytes) return null;
             if (Files.size(dir.resolve(Manifest.VALIDATION_FILE)) != m.counts().validationBlocks() * blockBytes) return null;
+            if (m.documentStarts()) {
+                long docBytes = Manifest.docBytes(m.blockSize());
+                if (Files.size(dir.resolve(Manifest.TRAIN_DOCS_FILE)) != m.counts().trainBlocks() * docBytes) return null;
+                if (Files.size(dir.resolve(Manifest.VALIDATION_DOCS_FILE)) != m.counts().validationBlocks() * docBytes) return null;
+            }
             return m;
         } catch (IOException | RuntimeException e) {
             return null;
@@ -106,6 +114,11 @@ public final class TokenStore implements AutoCloseable {
 
     private static String abbrev(String fingerprint) {
         return fingerprint.length() > 12 ? fingerprint.substring(0, 12) + "…" : fingerprint;
+    }
+
+    /** Whether the store records where documents start (needed by {@code --neat_packing}); older stores do not. */
+    public boolean hasDocumentStarts() {
+        return manifest.documentStarts();
     }
 
     public TokenDtype dtype() {

@@ -45,6 +45,12 @@ public final class Demo {
     public static final int BLOCK = 128;
 
     /**
+     * Poems of the bundled Tang shi excerpt used as the base's general-domain text (forgetting): the base was
+     * pretrained on Tang and Song shi, so its perplexity there before and after says what learning Song ci cost.
+     */
+    public static final int GENERAL_POEMS = 300;
+
+    /**
      * @param home      the cpt4j checkout (holds {@code models/} and {@code tools/}); may be null inside a bare jar
      * @param baseModel the base model directory
      * @param output    where everything the demo writes goes (created; must be empty or an earlier demo's)
@@ -86,11 +92,15 @@ public final class Demo {
         }
 
         public String toJson() {
+            CompareReport.General g = comparison == null ? null : comparison.general();
+            String general = g == null ? "" : String.format(Locale.ROOT,
+                    ",\"general_perplexity_before\":%.4f,\"general_perplexity_after\":%.4f,\"general_blocks\":%d",
+                    g.perplexityBefore(), g.perplexityAfter(), g.blocks());
             return String.format(Locale.ROOT, "{\"perplexity_before\":%.4f,\"perplexity_after\":%.4f,\"perplexity_change\":%.4f,"
                             + "\"loss_before\":%.6f,\"loss_after\":%.6f,\"held_out_blocks\":%d,\"steps\":%d,"
-                            + "\"train_seconds\":%.1f,\"total_seconds\":%.1f,\"corpus\":\"%s\",\"adapter\":\"%s\",\"report\":\"%s\"}",
+                            + "\"train_seconds\":%.1f,\"total_seconds\":%.1f,\"corpus\":\"%s\",\"adapter\":\"%s\",\"report\":\"%s\"%s}",
                     perplexityBefore(), perplexityAfter(), change(), lossBefore, lossAfter, heldOutBlocks, steps,
-                    trainSeconds, totalSeconds, esc(corpus), esc(adapter.toString()), esc(report.toString()));
+                    trainSeconds, totalSeconds, esc(corpus), esc(adapter.toString()), esc(report.toString()), general);
         }
 
         private static String esc(String s) {
@@ -166,14 +176,32 @@ public final class Demo {
                 TextGeneration.defaultEos(promptTok), GenerationConfig.UNSET, 42);
         CompareReport cmp;
         try (Parallel par = new Parallel(o.threads())) {
-            cmp = Comparison.run(o.baseModel(), adapter, new Comparison.EvalData(cache, null, BLOCK), PROMPTS, gen, 16,
-                    par, m -> log.println("demo: " + m));
+            cmp = Comparison.run(o.baseModel(), adapter, new Comparison.EvalData(cache, null, BLOCK, false,
+                    stageGeneral(out.resolve("general"))), PROMPTS, gen, 16, par, m -> log.println("demo: " + m));
         }
         Path report = out.resolve("report");
         cmp.write(report);
         double total = (System.nanoTime() - t0) / 1e9;
         return new Result(cmp.lossBefore(), cmp.lossAfter(), blocks, tr.steps(), trainSeconds, total, corpus, adapter,
                 report, cmp);
+    }
+
+    /**
+     * The general-domain held-out text: the first {@link #GENERAL_POEMS} poems of the Tang shi excerpt bundled in the
+     * jar (the base's own pretraining domain — much of it was in its training data, so the number measures how much of
+     * what it knew is lost, not generalisation).
+     */
+    static Path stageGeneral(Path dir) {
+        try {
+            Path tmp = BundledCorpus.extractTo(Files.createDirectories(dir).resolve(".bundled"));
+            List<String> poems = Files.readAllLines(tmp.resolve("tang-shi-excerpt.txt"));
+            Path file = dir.resolve("tang-shi-general.txt");
+            dev.cpt4j.io.AtomicFiles.writeString(file, String.join("\n", poems.subList(0, Math.min(GENERAL_POEMS, poems.size()))) + "\n");
+            dev.cpt4j.io.AtomicFiles.deleteTree(tmp);
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot stage the general-domain text in " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     private static int[] readAll(TokenStore store) {

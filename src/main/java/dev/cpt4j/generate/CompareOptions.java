@@ -30,14 +30,25 @@ import java.util.List;
  * @param topP               nucleus filter (sampling with top-k 50, temperature 1)
  * @param eosTokenIds        end-of-text ids, or null for the tokenizer's
  * @param threads            worker threads
+ * @param neatPacking        score each document (line) of a block alone, as {@code train --neat_packing} trains
+ * @param generalEvalFile    general-domain held-out text measured on both models too (forgetting), or null
  */
 public record CompareOptions(Path model, Path adapter, Path baseModel, Path baseAdapter, Path data, Path textFile,
                              int blockSize, int batchSize, List<String> prompts, long seed, int numReturnSequences,
-                             int maxNewTokens, float topP, int[] eosTokenIds, int threads) {
+                             int maxNewTokens, float topP, int[] eosTokenIds, int threads, boolean neatPacking,
+                             Path generalEvalFile) {
     public static final int DEFAULT_NUM_RETURN_SEQUENCES = 3;
     public static final int DEFAULT_MAX_NEW_TOKENS = 64;
     /** The blog's sampling: top-p 0.9. */
     public static final float DEFAULT_TOP_P = 0.9f;
+
+    /** Options with plain packing and no general-domain text. */
+    public CompareOptions(Path model, Path adapter, Path baseModel, Path baseAdapter, Path data, Path textFile,
+                          int blockSize, int batchSize, List<String> prompts, long seed, int numReturnSequences,
+                          int maxNewTokens, float topP, int[] eosTokenIds, int threads) {
+        this(model, adapter, baseModel, baseAdapter, data, textFile, blockSize, batchSize, prompts, seed,
+                numReturnSequences, maxNewTokens, topP, eosTokenIds, threads, false, null);
+    }
 
     public CompareOptions {
         if (model == null) throw new UserError("no model given; pass --model DIR");
@@ -102,8 +113,22 @@ public record CompareOptions(Path model, Path adapter, Path baseModel, Path base
         private long seed = GenerateOptions.DEFAULT_SEED;
         private float topP = DEFAULT_TOP_P;
         private int[] eosTokenIds;
+        private boolean neatPacking;
+        private Path generalEvalFile;
 
         private Builder() {}
+
+        /** Score each document (line) of a block alone (default: off). */
+        public Builder neatPacking(boolean v) {
+            neatPacking = v;
+            return this;
+        }
+
+        /** General-domain held-out text measured on both models too (default: none). */
+        public Builder generalEvalFile(Path v) {
+            generalEvalFile = v;
+            return this;
+        }
 
         /** The model compared (right column). Required. */
         public Builder model(Path v) {
@@ -198,7 +223,7 @@ public record CompareOptions(Path model, Path adapter, Path baseModel, Path base
         /** The validated options. */
         public CompareOptions build() {
             return new CompareOptions(model, adapter, baseModel, baseAdapter, data, textFile, blockSize, batchSize,
-                    prompts, seed, numReturnSequences, maxNewTokens, topP, eosTokenIds, threads);
+                    prompts, seed, numReturnSequences, maxNewTokens, topP, eosTokenIds, threads, neatPacking, generalEvalFile);
         }
     }
 }

@@ -22,9 +22,33 @@ import java.util.Locale;
  * @param lossAfter  the same of {@code after}
  * @param settings   the sampling settings, in words
  * @param samples    each prompt's continuations by both models
+ * @param general    the general-domain held-out text measured the same way ({@code --general_eval_file}: what the
+ *                   adaptation cost there, i.e. forgetting), or null
  */
 public record CompareReport(Side before, Side after, String evalSource, int blocks, long tokens,
-                            double lossBefore, double lossAfter, String settings, List<PromptSamples> samples) {
+                            double lossBefore, double lossAfter, String settings, List<PromptSamples> samples,
+                            General general) {
+
+    /** Loss of both models on general-domain held-out text. */
+    public record General(String source, int blocks, double lossBefore, double lossAfter) {
+        public double perplexityBefore() {
+            return Math.exp(lossBefore);
+        }
+
+        public double perplexityAfter() {
+            return Math.exp(lossAfter);
+        }
+
+        public double perplexityChange() {
+            return perplexityAfter() / perplexityBefore() - 1.0;
+        }
+    }
+
+    /** A report without general-domain text. */
+    public CompareReport(Side before, Side after, String evalSource, int blocks, long tokens, double lossBefore,
+                         double lossAfter, String settings, List<PromptSamples> samples) {
+        this(before, after, evalSource, blocks, tokens, lossBefore, lossAfter, settings, samples, null);
+    }
 
     /**
      * One of the two models.
@@ -86,7 +110,12 @@ public record CompareReport(Side before, Side after, String evalSource, int bloc
         sb.append("| loss (nats/token) | ").append(num(lossBefore)).append(" | ").append(num(lossAfter)).append(" | ")
                 .append(signed(lossAfter - lossBefore)).append(" |\n");
         sb.append("| perplexity | ").append(num(perplexityBefore())).append(" | ").append(num(perplexityAfter()))
-                .append(" | ").append(percent(perplexityChange())).append(" |\n\n");
+                .append(" | ").append(percent(perplexityChange())).append(" |\n");
+        if (general != null)
+            sb.append("| general-domain perplexity (`").append(code(general.source())).append("`, ").append(general.blocks())
+                    .append(" blocks: forgetting) | ").append(num(general.perplexityBefore())).append(" | ")
+                    .append(num(general.perplexityAfter())).append(" | ").append(percent(general.perplexityChange())).append(" |\n");
+        sb.append("\n");
         sb.append("## Samples\n");
         int i = 1;
         for (PromptSamples p : samples) {
@@ -130,7 +159,14 @@ public record CompareReport(Side before, Side after, String evalSource, int bloc
                 .append(signed(lossAfter - lossBefore)).append("</td></tr>\n");
         sb.append("<tr><td>perplexity</td><td class=\"num\">").append(num(perplexityBefore()))
                 .append("</td><td class=\"num\">").append(num(perplexityAfter())).append("</td><td class=\"num\">")
-                .append(percent(perplexityChange())).append("</td></tr>\n</table>\n");
+                .append(percent(perplexityChange())).append("</td></tr>\n");
+        if (general != null)
+            sb.append("<tr><td>general-domain perplexity (<code>").append(html(general.source())).append("</code>, ")
+                    .append(general.blocks()).append(" blocks: forgetting)</td><td class=\"num\">")
+                    .append(num(general.perplexityBefore())).append("</td><td class=\"num\">")
+                    .append(num(general.perplexityAfter())).append("</td><td class=\"num\">")
+                    .append(percent(general.perplexityChange())).append("</td></tr>\n");
+        sb.append("</table>\n");
         sb.append("<h2>Samples</h2>\n");
         int i = 1;
         for (PromptSamples p : samples) {

@@ -28,15 +28,30 @@ import java.util.function.Consumer;
 public final class Comparison {
     private Comparison() {}
 
-    /** Held-out blocks, row-major (blocks, blockSize), and what they came from (for the report). */
-    public record HeldOut(int[] blocks, int blockSize, String source) {
+    /**
+     * Held-out blocks, row-major (blocks, blockSize), what they came from (for the report), and with neat packing each
+     * token's document start in its block (else null).
+     */
+    public record HeldOut(int[] blocks, int blockSize, String source, int[] docStarts) {
+        public HeldOut(int[] blocks, int blockSize, String source) {
+            this(blocks, blockSize, source, null);
+        }
+
         public int count() {
             return blocks.length / blockSize;
         }
 
         /** The validation blocks of a prepared store ({@code cpt4j prepare}). */
         public static HeldOut fromStore(Path dir, String tokenizerFingerprint) {
+            return fromStore(dir, tokenizerFingerprint, false);
+        }
+
+        /** As {@link #fromStore(Path, String)}, with document starts when {@code neatPacking}. */
+        public static HeldOut fromStore(Path dir, String tokenizerFingerprint, boolean neatPacking) {
             try (TokenStore store = TokenStore.open(dir)) {
+                if (neatPacking && !store.hasDocumentStarts())
+                    throw new UserError("--data " + dir + " was prepared without document boundaries (by an older cpt4j); "
+                            + "--neat_packing needs them: run 'cpt4j prepare' on it again");
                 if (tokenizerFingerprint != null && !tokenizerFingerprint.equals(store.manifest().tokenizerFingerprint()))
                     throw new UserError("--data " + dir + " was prepared with another tokenizer than the model's; run 'cpt4j prepare' with the model's tokenizer or use --text-file");
                 TokenBlocks v = store.validation();
@@ -44,23 +59,41 @@ public final class Comparison {
                     throw new UserError("--data " + dir + " has no validation blocks; prepare it with a validation split or use --text-file");
                 int n = Math.toIntExact(Math.min(v.blockCount(), Integer.MAX_VALUE / v.blockSize()));
                 int[] blocks = new int[n * v.blockSize()];
-                for (int i = 0; i < n; i++) v.readBlock(i, blocks, i * v.blockSize());
-                return new HeldOut(blocks, v.blockSize(), dir.toString() + " (validation split)");
+                int[] starts = neatPacking ? new int[blocks.length] : null;
+                for (int i = 0; i < n; i++) {
+                    v.readBlock(i, blocks, i * v.blockSize());
+                    if (starts != null) v.readDocStarts(i, starts, i * v.blockSize());
+                }
+                return new HeldOut(blocks, v.blockSize(), dir.toString() + " (validation split)", starts);
             }
         }
 
         /** The whole blocks of a text file's non-blank lines ({@link TextBlocks}, prepare's rule). */
         public static HeldOut fromText(LoadedModel m, Path file, int blockSize) {
-            int[] ids = Evaluation.tokenizeLines(m.tokenizer(), file);
-            return new HeldOut(TextBlocks.cut(ids, blockSize, "--text-file " + file), blockSize, file.toString());
+            return fromText(m, file, blockSize, false, "--text-file");
+        }
+
+        /** As {@link #fromText(LoadedModel, Path, int)}; {@code flag} names the file in messages. */
+        public static HeldOut fromText(LoadedModel m, Path file, int blockSize, boolean neatPacking, String flag) {
+            TextBlocks.Text text = TextBlocks.tokenizeDocuments(m.tokenizer(), file, flag);
+            int[] blocks = TextBlocks.cut(text.ids(), blockSize, flag + " " + file);
+            int[] starts = neatPacking ? TextBlocks.docStarts(text.docLengths(), blocks.length / blockSize, blockSize) : null;
+            return new HeldOut(blocks, blockSize, file.toString(), starts);
         }
     }
 
     /**
      * Where the held-out blocks come from: a prepared directory, or else a text file cut into blockSize blocks
-     * (0: {@link Evaluation#DEFAULT_BLOCK_SIZE} capped at the model's context).
+     * (0: {@link Evaluation#DEFAULT_BLOCK_SIZE} capped at the model's context); {@code neatPacking} scores each
+     * document (line) alone; {@code generalFile} (may be null) is general-domain held-out text measured the same way
+     * on both models (forgetting).
      */
-    public record EvalData(Path prepared, Path textFile, int blockSize) {}
+    public record EvalData(Path prepared, Path textFile, int blockSize, boolean neatPacking, Path generalFile) {
+        /** Plain packing, no general-domain text. */
+        public EvalData(Path prepared, Path textFile, int blockSize) {
+            this(prepared, textFile, blockSize, false, null);
+        }
+    }
 
     private static int checkedBlockSize(int requested, int context) {
         if (requested > context)
@@ -75,13 +108,15 @@ public final class Comparison {
             throw new UserError("--data " + o.data() + " is not a directory; give the output directory of 'cpt4j prepare'");
         if (o.textFile() != null && !Files.isRegularFile(o.textFile()))
             throw new UserError("--text-file " + o.textFile() + " does not exist or is not a file");
+        if (o.generalEvalFile() != null && !Files.isRegularFile(o.generalEvalFile()))
+            throw new UserError("--general_eval_file " + o.generalEvalFile() + " does not exist or is not a file");
         ModelSource after = o.after();
         ModelSource before = o.before(after);
         if (same(before.model(), after.model()) && sameOrBothNull(before.adapter(), after.adapter()))
             throw new UserError("both sides of the comparison are " + after.describe() + "; give two different models");
         GenerationConfig gen = o.generation(TextGeneration.defaultEos(LoadedModel.tokenizerOf(after)));
         try (Parallel par = new Parallel(o.threads())) {
-            return run(before, after, new EvalData(o.data(), o.textFile(), o.blockSize()), o.prompts(), gen,
+            return run(before, after, new EvalData(o.data(), o.textFile(), o.blockSize(), o.neatPacking(), o.generalEvalFile()), o.prompts(), gen,
                     o.batchSize(), par, progress);
         }
     }
@@ -118,8 +153,12 @@ public final class Comparison {
         String[] headings = headings(before, after);
         log.accept("loading " + after.describe() + " (" + headings[1] + ")");
         LoadedModel tuned = LoadedModel.load(after);
-        HeldOut held = data.prepared() != null ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint())
-                : HeldOut.fromText(tuned, data.textFile(), checkedBlockSize(data.blockSize(), tuned.config().contextLength()));
+        HeldOut held = data.prepared() != null
+                ? HeldOut.fromStore(data.prepared(), tuned.tokenizer().fingerprint(), data.neatPacking())
+                : HeldOut.fromText(tuned, data.textFile(), checkedBlockSize(data.blockSize(), tuned.config().contextLength()),
+                        data.neatPacking(), "--text-file");
+        HeldOut general = data.generalFile() == null ? null
+                : HeldOut.fromText(tuned, data.generalFile(), held.blockSize(), data.neatPacking(), "--general_eval_file");
         if (held.blockSize() > tuned.config().contextLength())
             throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the model's context of "
                     + tuned.config().contextLength() + " positions");
@@ -130,7 +169,14 @@ public final class Comparison {
             promptIds.add(ids);
         }
         log.accept(String.format(Locale.ROOT, "evaluating %s on %d blocks of %d tokens", headings[1], held.count(), held.blockSize()));
-        Evaluation.Result afterEval = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        Evaluation.Result afterEval = Evaluation.evaluate(tuned.modelDir(), held.blocks(), held.docStarts(), held.blockSize(),
+                batchSize, par);
+        Evaluation.Result generalAfter = null;
+        if (general != null) {
+            log.accept(String.format(Locale.ROOT, "evaluating %s on the general-domain text (%d blocks)", headings[1], general.count()));
+            generalAfter = Evaluation.evaluate(tuned.modelDir(), general.blocks(), general.docStarts(), general.blockSize(),
+                    batchSize, par);
+        }
         List<List<String>> afterTexts = sample(tuned, promptIds, gen, par);
         var tokenizer = tuned.tokenizer();
         tuned = null; // one model in memory at a time
@@ -142,13 +188,21 @@ public final class Comparison {
         if (held.blockSize() > ref.config().contextLength())
             throw new UserError("held-out blocks of " + held.blockSize() + " tokens exceed the context of " + before.describe()
                     + " (" + ref.config().contextLength() + " positions); use --block-size " + ref.config().contextLength() + " or less");
-        for (int id : held.blocks())
-            if (id >= ref.config().vocabSize())
-                throw new UserError("the held-out text has token " + id + ", which the vocabulary of " + before.describe()
-                        + " (" + ref.config().vocabSize() + " ids) lacks (tokens were added for the other model); "
-                        + "compare on text without them");
+        for (HeldOut h : general == null ? List.of(held) : List.of(held, general))
+            for (int id : h.blocks())
+                if (id >= ref.config().vocabSize())
+                    throw new UserError("the held-out text " + h.source() + " has token " + id + ", which the vocabulary of "
+                            + before.describe() + " (" + ref.config().vocabSize() + " ids) lacks (tokens were added for "
+                            + "the other model); compare on text without them");
         log.accept("evaluating " + headings[0]);
-        Evaluation.Result beforeEval = Evaluation.evaluate(ref.modelDir(), held.blocks(), held.blockSize(), batchSize, par);
+        Evaluation.Result beforeEval = Evaluation.evaluate(ref.modelDir(), held.blocks(), held.docStarts(), held.blockSize(),
+                batchSize, par);
+        CompareReport.General generalRow = null;
+        if (general != null) {
+            Evaluation.Result generalBefore = Evaluation.evaluate(ref.modelDir(), general.blocks(), general.docStarts(),
+                    general.blockSize(), batchSize, par);
+            generalRow = new CompareReport.General(general.source(), general.count(), generalBefore.loss(), generalAfter.loss());
+        }
         LoadedModel refWithTokenizer = new LoadedModel(ref.config(), ref.layout(), ref.params(), tokenizer, ref.tokenizerDir());
         List<List<String>> beforeTexts = sample(refWithTokenizer, promptIds, gen, par);
 
@@ -161,7 +215,7 @@ public final class Comparison {
                 gen.numReturnSequences(), gen.maxNewTokens() == GenerationConfig.UNSET ? "default" : "" + gen.maxNewTokens(), gen.seed());
         return new CompareReport(side(headings[0], before), side(headings[1], after), held.source(),
                 Math.toIntExact(afterEval.blocks()), (long) afterEval.blocks() * (held.blockSize() - 1),
-                beforeEval.loss(), afterEval.loss(), settings, samples);
+                beforeEval.loss(), afterEval.loss(), settings, samples, generalRow);
     }
 
     private static CompareReport.Side side(String heading, ModelSource s) {

@@ -17,10 +17,17 @@ import java.nio.file.Path;
  *                  (train's default)
  * @param batchSize blocks per forward pass; does not change the result
  * @param threads   worker threads
+ * @param neatPacking score each document (line) of a block alone, as {@code train --neat_packing} trains
  */
-public record EvalOptions(Path model, Path adapter, Path textFile, int blockSize, int batchSize, int threads) {
+public record EvalOptions(Path model, Path adapter, Path textFile, int blockSize, int batchSize, int threads,
+                          boolean neatPacking) {
     /** Blocks per forward pass when not given. */
     public static final int DEFAULT_BATCH_SIZE = 8;
+
+    /** Options with plain packing. */
+    public EvalOptions(Path model, Path adapter, Path textFile, int blockSize, int batchSize, int threads) {
+        this(model, adapter, textFile, blockSize, batchSize, threads, false);
+    }
 
     public EvalOptions {
         if (model == null) throw new UserError("no model given; pass --model DIR");
@@ -39,6 +46,7 @@ public record EvalOptions(Path model, Path adapter, Path textFile, int blockSize
     public static final class Builder {
         private Path model, adapter, textFile;
         private int blockSize, batchSize = DEFAULT_BATCH_SIZE, threads = Runtime.getRuntime().availableProcessors();
+        private boolean neatPacking;
 
         private Builder() {}
 
@@ -78,9 +86,15 @@ public record EvalOptions(Path model, Path adapter, Path textFile, int blockSize
             return this;
         }
 
+        /** Score each document (line) of a block alone (default: off). */
+        public Builder neatPacking(boolean v) {
+            neatPacking = v;
+            return this;
+        }
+
         /** The validated options. */
         public EvalOptions build() {
-            return new EvalOptions(model, adapter, textFile, blockSize, batchSize, threads);
+            return new EvalOptions(model, adapter, textFile, blockSize, batchSize, threads, neatPacking);
         }
     }
 }

@@ -18,7 +18,9 @@ import java.nio.file.Path;
  * N tokens by {@code cpt4j prepare}'s rule ({@link TextBlocks}: every non-blank line tokenized with special tokens,
  * the ids concatenated, the remainder dropped), and the
  * loss is the mean next-token cross-entropy over every predicted position, B·(N−1) per batch of B blocks. Runs the
- * engine's eval-mode forward ({@link CausalLm#evalLoss}).
+ * engine's eval-mode forward ({@link CausalLm#evalLoss}). With neat packing a block's documents (lines) do not see
+ * each other and only positions whose next token is in the same document are scored — the loss of running every
+ * document piece alone, averaged over all their predictions.
  */
 public final class Evaluation {
     private Evaluation() {}
@@ -41,7 +43,8 @@ public final class Evaluation {
             throw new UserError("--text-file " + o.textFile() + " does not exist or is not a file");
         LoadedModel m = LoadedModel.load(o.model(), o.adapter());
         try (Parallel par = new Parallel(o.threads())) {
-            return evaluateText(m, o.textFile(), blockSize(o.blockSize(), m.config().contextLength()), o.batchSize(), par);
+            return evaluateText(m, o.textFile(), blockSize(o.blockSize(), m.config().contextLength()), o.batchSize(),
+                    o.neatPacking(), par);
         }
     }
 
@@ -77,6 +80,17 @@ public final class Evaluation {
      * per forward.
      */
     public static Result evaluate(HfCheckpoints.ModelDir m, int[] blocks, int blockSize, int batchSize, Parallel par) {
+        return evaluate(m, blocks, null, blockSize, batchSize, par);
+    }
+
+    /**
+     * As {@link #evaluate(HfCheckpoints.ModelDir, int[], int, int, Parallel)} with documents packed in the blocks
+     * (neat packing): {@code docStarts} (count, blockSize) holds each token's document start in its block, a token sees
+     * only its own document and the loss is the mean over every position whose next token is in the same document.
+     * Null: plain blocks.
+     */
+    public static Result evaluate(HfCheckpoints.ModelDir m, int[] blocks, int[] docStarts, int blockSize, int batchSize,
+                                  Parallel par) {
         if (blockSize > m.config().contextLength())
             throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().contextLength()
                     + " positions; use --block-size " + m.config().contextLength() + " or less");
@@ -92,26 +106,45 @@ public final class Evaluation {
         System.arraycopy(m.params(), 0, model.params(), 0, m.params().length);
         double sum = 0;
         long predicted = 0;
-        int[] batch = new int[B * blockSize];
+        int[] batch = new int[B * blockSize], starts = docStarts == null ? null : new int[B * blockSize];
         for (int first = 0; first < count; first += B) {
             int b = Math.min(B, count - first);
             System.arraycopy(blocks, first * blockSize, batch, 0, b * blockSize);
-            float loss = model.evalLoss(batch, b, blockSize);
-            long n = (long) b * (blockSize - 1);
+            float loss;
+            long n;
+            if (starts == null) {
+                loss = model.evalLoss(batch, b, blockSize);
+                n = (long) b * (blockSize - 1);
+            } else {
+                System.arraycopy(docStarts, first * blockSize, starts, 0, b * blockSize);
+                n = CausalLm.trainedPositions(starts, b, blockSize);
+                if (n == 0) continue;                     // only one-token documents: nothing is predicted
+                loss = model.forward(batch, null, starts, b, blockSize, false, 0L);
+            }
             sum += (double) loss * n;
             predicted += n;
         }
+        if (predicted == 0)
+            throw new UserError("--neat_packing: every document of the held-out text is a single token, so nothing is "
+                    + "predicted; give text whose lines have at least 2 tokens, or evaluate without --neat_packing");
         return new Result(sum / predicted, (long) count * blockSize, count, blockSize, blocks.length);
     }
 
     /** Tokenizes {@code textFile}, cuts it into blocks and evaluates. */
     public static Result evaluateText(LoadedModel m, Path textFile, int blockSize, int batchSize, Parallel par) {
+        return evaluateText(m, textFile, blockSize, batchSize, false, par);
+    }
+
+    /** As {@link #evaluateText(LoadedModel, Path, int, int, Parallel)}; {@code neatPacking}: one document per line. */
+    public static Result evaluateText(LoadedModel m, Path textFile, int blockSize, int batchSize, boolean neatPacking,
+                                      Parallel par) {
         if (blockSize > m.config().contextLength())
             throw new UserError("--block-size " + blockSize + " exceeds the model's context of " + m.config().contextLength()
                     + " positions; use --block-size " + m.config().contextLength() + " or less");
-        int[] ids = tokenizeLines(m.tokenizer(), textFile);
-        int[] blocks = TextBlocks.cut(ids, blockSize, "--text-file " + textFile);
-        Result r = evaluate(m.modelDir(), blocks, blockSize, batchSize, par);
-        return new Result(r.loss(), r.tokens(), r.blocks(), blockSize, ids.length);
+        TextBlocks.Text text = TextBlocks.tokenizeDocuments(m.tokenizer(), textFile, "--text-file");
+        int[] blocks = TextBlocks.cut(text.ids(), blockSize, "--text-file " + textFile);
+        int[] starts = neatPacking ? TextBlocks.docStarts(text.docLengths(), blocks.length / blockSize, blockSize) : null;
+        Result r = evaluate(m.modelDir(), blocks, starts, blockSize, batchSize, par);
+        return new Result(r.loss(), r.tokens(), r.blocks(), blockSize, text.ids().length);
     }
 }

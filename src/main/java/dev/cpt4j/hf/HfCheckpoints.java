@@ -75,7 +75,10 @@ public final class HfCheckpoints {
     }
 
     private static void checkDir(Path dir) {
-        if (!Files.exists(dir)) throw new UserError(dir + ": model directory does not exist; check the path");
+        if (!Files.exists(dir)) {
+            String hub = dev.cpt4j.io.HubIds.hint(dir);
+            throw new UserError(dir + ": model directory does not exist" + (hub.isEmpty() ? "; check the path" : hub));
+        }
         if (!Files.isDirectory(dir)) throw new UserError(dir + ": is a file, expected a model directory (with config.json and weights)");
     }
 

@@ -165,7 +165,10 @@ public final class PeftAdapters {
 
     /** Reads {@code dir}'s adapter_config.json and adapter tensors (safetensors preferred over .bin). */
     public static Adapter read(Path dir) {
-        if (!Files.isDirectory(dir)) throw new UserError(dir + ": adapter directory does not exist; check --adapter");
+        if (!Files.isDirectory(dir)) {
+            String hub = dev.cpt4j.io.HubIds.hint(dir);
+            throw new UserError(dir + ": adapter directory does not exist" + (hub.isEmpty() ? "; check --adapter" : hub));
+        }
         LoraConfig cfg = readConfig(dir.resolve(CONFIG));
         Map<String, Tensor> tensors = readTensors(dir);
         checkRanks(dir, cfg, tensors);

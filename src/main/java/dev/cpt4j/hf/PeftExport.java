@@ -38,8 +38,19 @@ public final class PeftExport {
      */
     public static Map<String, PeftAdapters.Tensor> tensors(ModelConfig cfg, ParamLayout layout, float[] params,
                                                            List<String> targets, List<String> modulesToSave) {
-        ModelFamily fam = cfg.family();
         Map<String, PeftAdapters.Tensor> out = new LinkedHashMap<>();
+        keyViews(cfg, layout, targets, modulesToSave).forEach((key, view) -> out.put(key, copy(view, params)));
+        return out;
+    }
+
+    /**
+     * The adapter keys of {@link #tensors} with the layout view each is read from (and, continuing an adapter, written
+     * to), in the same order. A tied head's {@code modules_to_save} key names the embedding's view.
+     */
+    public static Map<String, ParamLayout.View> keyViews(ModelConfig cfg, ParamLayout layout, List<String> targets,
+                                                         List<String> modulesToSave) {
+        ModelFamily fam = cfg.family();
+        Map<String, ParamLayout.View> out = new LinkedHashMap<>();
         for (ModelFamily.LoraTarget t : selected(fam.loraTargets(cfg), targets, fam)) {
             boolean emb = t.storage() == ModelFamily.LoraStorage.EMBEDDING;
             for (char ab : new char[] {'A', 'B'}) {
@@ -47,7 +58,7 @@ public final class PeftExport {
                 String view = key.substring(PeftAdapters.PREFIX.length());
                 if (!layout.has(view))
                     throw new IllegalArgumentException("the layout has no LoRA view " + view + " for target " + t.peftName());
-                out.put(key, copy(layout.get(view), params));
+                out.put(key, layout.get(view));
             }
         }
         List<ModelFamily.SavedModule> savable = fam.savableModules(cfg);
@@ -55,10 +66,10 @@ public final class PeftExport {
             ModelFamily.SavedModule sm = savable.stream().filter(x -> AdapterMerge.peftMatches(x.module(), m)).findFirst()
                     .orElseThrow(() -> new IllegalArgumentException("unsupported module to save: " + m));
             for (int i = 0; i < sm.parameters().size(); i++)
-                out.put(PeftAdapters.savedKey(sm.parameters().get(i)), copy(layout.get(sm.views().get(i)), params));
+                out.put(PeftAdapters.savedKey(sm.parameters().get(i)), layout.get(sm.views().get(i)));
         }
         for (ParamLayout.View v : layout.views())     // peft trainable tokens: the (n, C) rows of the ids, as trained
-            if (v.name().endsWith(TOKEN_DELTA)) out.put(PeftAdapters.PREFIX + v.name(), copy(v, params));
+            if (v.name().endsWith(TOKEN_DELTA)) out.put(PeftAdapters.PREFIX + v.name(), v);
         return out;
     }
 
@@ -94,6 +105,18 @@ public final class PeftExport {
     public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
                                     double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
                                     String baseModelNameOrPath, Map<String, List<Integer>> trainableTokens) {
+        writeAdapter(dir, cfg, layout, params, r, alpha, dropout, useRslora, targets, modulesToSave, baseModelNameOrPath,
+                trainableTokens, false);
+    }
+
+    /**
+     * As above; {@code ensureWeightTying} writes peft's {@code ensure_weight_tying: true} (the embedding and a tied
+     * head stayed one tensor), which {@code merge} and peft read to keep the checkpoint tied.
+     */
+    public static void writeAdapter(Path dir, ModelConfig cfg, ParamLayout layout, float[] params, int r, double alpha,
+                                    double dropout, boolean useRslora, List<String> targets, List<String> modulesToSave,
+                                    String baseModelNameOrPath, Map<String, List<Integer>> trainableTokens,
+                                    boolean ensureWeightTying) {
         List<ModelFamily.LoraTarget> all = cfg.family().loraTargets(cfg);
         List<String> names = new ArrayList<>();
         for (String t : targets) {
@@ -107,6 +130,7 @@ public final class PeftExport {
         PeftAdapters.LoraConfig config = new PeftAdapters.LoraConfig(c.peftType(), c.taskType(), c.r(), c.loraAlpha(),
                 c.loraDropout(), c.targetModules(), c.targetModulesIsRegex(), c.modulesToSave(), inOut, c.bias(),
                 c.baseModelNameOrPath(), c.initLoraWeights(), c.useRslora(), c.inferenceMode(), tokensField(c.extra(), trainableTokens));
+        if (ensureWeightTying) config.extra().put("ensure_weight_tying", true);
         createDirs(dir);
         PeftAdapters.write(dir, config, tensors(cfg, layout, params, targets, modulesToSave), DType.F32);
     }

@@ -47,7 +47,19 @@ public interface CausalLm {
      * are ignored. With {@code training} dropout applies (seeded) and the head's gradient is already added: call
      * {@link #backward()} next. NaN when no position has a label.
      */
-    float forward(int[] tokens, int[] labels, int B, int T, boolean training, long dropoutSeed);
+    default float forward(int[] tokens, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+        return forward(tokens, labels, null, B, T, training, dropoutSeed);
+    }
+
+    /**
+     * As {@link #forward(int[], int[], int, int, boolean, long)} with documents packed in each row (neat packing):
+     * {@code docStarts} (B, T) holds, for every token, the index in its row where its document begins
+     * ({@link #checkDocStarts}). A token then attends only to earlier tokens of its own document, its position counts
+     * from the document's start, and no position is trained on predicting the first token of the next document
+     * ({@link #shiftedTargets(int[], int[], int[], int, int, int, int[])}): the result equals running every document
+     * piece alone, the mean taken over all trained positions of the batch. Null: one sequence per row.
+     */
+    float forward(int[] tokens, int[] labels, int[] docStarts, int B, int T, boolean training, long dropoutSeed);
 
     default float forward(int[] tokens, int B, int T, boolean training, long dropoutSeed) {
         return forward(tokens, null, B, T, training, dropoutSeed);
@@ -106,17 +118,52 @@ public interface CausalLm {
      * negative (ignored) labels; labels null means labels = tokens. Returns how many positions have a target.
      */
     static int shiftedTargets(int[] tokens, int[] labels, int B, int T, int V, int[] targets) {
+        return shiftedTargets(tokens, labels, null, B, T, V, targets);
+    }
+
+    /**
+     * HF's shift within each packed document: as {@link #shiftedTargets(int[], int[], int, int, int, int[])}, and −1
+     * also where the next token starts a document ({@code docStarts[b, t+1] == t+1}), so the last token of a document
+     * predicts nothing. docStarts null: one document per row.
+     */
+    static int shiftedTargets(int[] tokens, int[] labels, int[] docStarts, int B, int T, int V, int[] targets) {
         int[] lab = labels == null ? tokens : labels;
         if (lab.length < B * T) throw new IllegalArgumentException("labels shorter than B·T");
         int count = 0;
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
-                int tg = t < T - 1 ? lab[b * T + t + 1] : -1;
+                boolean last = t == T - 1 || (docStarts != null && docStarts[b * T + t + 1] == t + 1);
+                int tg = !last ? lab[b * T + t + 1] : -1;
                 if (tg >= V) throw new IllegalArgumentException("label " + tg + " outside the vocabulary (" + V + ")");
                 targets[b * T + t] = tg < 0 ? -1 : tg;
                 if (tg >= 0) count++;
             }
         return count;
+    }
+
+    /**
+     * Checks that {@code docStarts} describes documents packed in (B, T) rows: every row's first token starts a
+     * document ({@code docStarts[b, 0] == 0}) and token t either starts one ({@code == t}) or continues the previous
+     * token's ({@code == docStarts[b, t−1]}).
+     */
+    static void checkDocStarts(int[] docStarts, int B, int T) {
+        if (docStarts.length < B * T) throw new IllegalArgumentException("document starts shorter than B·T");
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int s = docStarts[b * T + t];
+                if (s != (t == 0 ? 0 : t) && (t == 0 || s != docStarts[b * T + t - 1]))
+                    throw new IllegalArgumentException("document start " + s + " at row " + b + ", position " + t
+                            + " is neither " + t + " nor the previous token's");
+            }
+    }
+
+    /** Positions with a target in a (B, T) batch packed as {@code docStarts} (null: B·(T−1)). */
+    static long trainedPositions(int[] docStarts, int B, int T) {
+        if (docStarts == null) return (long) B * (T - 1);
+        long n = 0;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T - 1; t++) if (docStarts[b * T + t + 1] != t + 1) n++;
+        return n;
     }
 
     /**

@@ -105,6 +105,8 @@ public final class Gpt2Model implements CausalLm {
     private final float[] headScratch;
     private static final int HEAD_ROWS = 128; // (128, V) logits at a time: 11 MB for V = 21k
     private final int[] tokens, targets; // (maxN)
+    private final int[] starts;          // (maxN) document starts of the current batch when packed
+    private boolean packed;              // the current batch has document starts (neat packing)
 
     // state of the last forward
     private int curB, curT, validCount;
@@ -234,6 +236,7 @@ public final class Gpt2Model implements CausalLm {
         headScratch = new float[CrossEntropyHead.scratchSize(Math.min(HEAD_ROWS, maxN), C, V)];
         tokens = new int[maxN];
         targets = new int[maxN];
+        starts = new int[maxN];
     }
 
     /**
@@ -259,13 +262,13 @@ public final class Gpt2Model implements CausalLm {
                 + N * 3 * C                        // dqkv
                 + 2 * N * F                        // dfch, dfchAct
                 + CrossEntropyHead.scratchSize((int) Math.min(HEAD_ROWS, N), (int) C, config.vocabSize());
-        long ints = 3 * N;                         // tokens, targets, wteSlots
+        long ints = 4 * N;                         // tokens, targets, starts, wteSlots
         return 4 * (floats + ints);
     }
 
     /** Bytes this model's activation and scratch buffers take (what {@link #activationBytes} predicts). */
     public long allocatedActivationBytes() {
-        return 4 * (activationFloats + headScratch.length + tokens.length + targets.length + wteSlots.length);
+        return 4 * (activationFloats + headScratch.length + tokens.length + targets.length + starts.length + wteSlots.length);
     }
 
     private float[] alloc(long n, String what) {
@@ -491,9 +494,15 @@ public final class Gpt2Model implements CausalLm {
      * labels; labels null means labels = tokens. NaN if no position has a label.
      */
     public float forward(int[] tokens, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+        return forward(tokens, labels, null, B, T, training, dropoutSeed);
+    }
+
+    /** As {@link #forward(int[], int[], int, int, boolean, long)} with packed documents (see {@link CausalLm}). */
+    public float forward(int[] tokens, int[] labels, int[] docStarts, int B, int T, boolean training, long dropoutSeed) {
         int N = B * T;
+        setDocStarts(docStarts, B, T);
         encodeAndRun(tokens, B, T, training, dropoutSeed);
-        int count = CausalLm.shiftedTargets(tokens, labels, B, T, V, targets);
+        int count = CausalLm.shiftedTargets(tokens, labels, packed ? starts : null, B, T, V, targets);
         validCount = count;
         float scale = count == 0 ? 0f : gradScale / count;
         double total;
@@ -510,9 +519,18 @@ public final class Gpt2Model implements CausalLm {
         return count == 0 ? Float.NaN : (float) (total / count);
     }
 
+    /** Copies the batch's document starts (null: unpacked) for the forward and backward that follow. */
+    private void setDocStarts(int[] docStarts, int B, int T) {
+        packed = docStarts != null;
+        if (!packed) return;
+        CausalLm.checkDocStarts(docStarts, B, T);
+        System.arraycopy(docStarts, 0, starts, 0, B * T);
+    }
+
     /** Eval-mode logits: out (B, T, V). */
     public void logits(int[] tokens, int B, int T, float[] out) {
         if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
+        packed = false;
         encodeAndRun(tokens, B, T, false, 0L);
         CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, w.head(), B * T, C, V);
     }
@@ -525,7 +543,7 @@ public final class Gpt2Model implements CausalLm {
         curT = T;
         lastTraining = training;
         lastSeed = seed;
-        Embedding.forward(par, resid, 0, tokens, 0, params, w.wte(), params, w.wpe(), B, T, C);
+        Embedding.forward(par, resid, 0, tokens, 0, params, w.wte(), params, w.wpe(), packed ? starts : null, B, T, C);
         if (training && cfg.embdPdrop() > 0)
             Dropout.apply(par, resid, 0, resid, 0, N * C, cfg.embdPdrop(), seed, STREAM_EMBD);
         prof.lap(PhaseProfile.Phase.EMBED_FWD);
@@ -560,7 +578,7 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.LN_FWD);
         conv1dForward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], qkv, s * maxN * 3 * C, ln1, 0, w.attnW()[l], w.attnB()[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_FWD);
-        Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, curB, curT, C, NH,
+        Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, packed ? starts : null, 0, curB, curT, C, NH,
                 attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
         prof.lap(PhaseProfile.Phase.ATTN_FWD);
         conv1dForward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], tmp, 0, atty, sc, w.projW()[l], w.projB()[l], N, C, C);
@@ -626,9 +644,9 @@ public final class Gpt2Model implements CausalLm {
             Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
         if (wteSparse != null) { // the rows of this batch's tokens become slots; the same scatter-add into them
             for (int i = 0; i < N; i++) wteSlots[i] = wteSparse.slot(tokens[i]);
-            Embedding.backward(par, wteSparse.data(), 0, g(vWpe), go(vWpe), dres, 0, wteSlots, 0, curB, curT, C);
+            Embedding.backward(par, wteSparse.data(), 0, g(vWpe), go(vWpe), dres, 0, wteSlots, 0, packed ? starts : null, curB, curT, C);
         } else {
-            Embedding.backward(par, g(vWte), go(vWte), g(vWpe), go(vWpe), dres, 0, tokens, 0, curB, curT, C);
+            Embedding.backward(par, g(vWte), go(vWte), g(vWpe), go(vWpe), dres, 0, tokens, 0, packed ? starts : null, curB, curT, C);
         }
         prof.lap(PhaseProfile.Phase.EMBED_BWD);
         lastTraining = false;
@@ -678,7 +696,7 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.PROJ_BWD);
         Arrays.fill(dqkv, 0, 3 * NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
-        Attention.backward(par, dqkv, 0, datty, 0, atty, sc, lse, s * maxB * NH * maxT, qkv, sq, curB, curT, C, NH,
+        Attention.backward(par, dqkv, 0, datty, 0, atty, sc, lse, s * maxB * NH * maxT, qkv, sq, packed ? starts : null, 0, curB, curT, C, NH,
                 attnScale(l), cfg.attnPdrop(), seed, stream(l, ST_ATTN));
         prof.lap(PhaseProfile.Phase.ATTN_BWD);
         Arrays.fill(dln, 0, NC, 0f);

@@ -81,13 +81,24 @@ final class SentencePieceLoader {
         return new String(a, StandardCharsets.UTF_8);
     }
 
-    static Tokenizer load(Path file, Path dir) {
-        byte[] data;
+    /** The parts of a {@code ModelProto} cpt4j uses. */
+    record ModelProto(List<Piece> pieces, int modelType, boolean byteFallback, String normName, int charsmapLen,
+                      boolean addDummyPrefix, boolean removeExtraWs) {}
+
+    static byte[] read(Path file) {
         try {
-            data = Files.readAllBytes(file);
+            return Files.readAllBytes(file);
         } catch (IOException e) {
             throw new UserError("cannot read tokenizer file " + file + ": " + e.getMessage());
         }
+    }
+
+    static Tokenizer load(Path file, Path dir) {
+        return build(parse(read(file), file), file, dir);
+    }
+
+    /** Parses the protobuf; refuses nothing but corrupt bytes (see {@link #checkSupported}). */
+    static ModelProto parse(byte[] data, Path file) {
         List<Piece> pieces = new ArrayList<>();
         int modelType = 1;                 // TrainerSpec.model_type default UNIGRAM
         boolean byteFallback = false;
@@ -141,25 +152,33 @@ final class SentencePieceLoader {
             throw p.corrupt();
         }
         if (pieces.isEmpty()) throw new UserError("tokenizer file " + file + " has no pieces; it is not a SentencePiece model");
-        if (modelType != 2) {
-            throw new UserError("tokenizer file " + file + ": field 'trainer_spec.model_type' is " + (modelType == 1 ? "UNIGRAM" : modelType)
+        return new ModelProto(pieces, modelType, byteFallback, normName, charsmapLen, addDummyPrefix, removeExtraWs);
+    }
+
+    /** Refuses what cpt4j cannot encode as sentencepiece does: Unigram models and precompiled charsmaps. */
+    static void checkSupported(ModelProto m, Path file) {
+        if (m.modelType() != 2) {
+            throw new UserError("tokenizer file " + file + ": field 'trainer_spec.model_type' is " + (m.modelType() == 1 ? "UNIGRAM" : m.modelType())
                     + "; supported: BPE (convert Unigram models to tokenizer.json with transformers)");
         }
-        if (charsmapLen > 0 && !normName.equals("identity")) {
-            throw new UserError("tokenizer file " + file + ": field 'normalizer_spec.name' is '" + normName
+        if (m.charsmapLen() > 0 && !m.normName().equals("identity")) {
+            throw new UserError("tokenizer file " + file + ": field 'normalizer_spec.name' is '" + m.normName()
                     + "' (a precompiled charsmap); supported: identity (save the tokenizer as tokenizer.json with transformers instead)");
         }
+    }
+
+    /** Piece text → id (the first piece wins on a duplicate, as sentencepiece's map does). */
+    static Map<String, Integer> vocab(List<Piece> pieces) {
         Map<String, Integer> vocab = new LinkedHashMap<>();
-        String unk = null;
-        List<AddedToken> added = new ArrayList<>();
-        for (int i = 0; i < pieces.size(); i++) {
-            Piece pc = pieces.get(i);
-            vocab.putIfAbsent(pc.text(), i);
-            if (pc.type() == UNKNOWN) unk = pc.text();
-            if (pc.type() == UNKNOWN || pc.type() == CONTROL) added.add(new AddedToken(i, pc.text(), true, false, false, false, false));
-            if (pc.type() == USER_DEFINED) added.add(new AddedToken(i, pc.text(), false, false, false, false, true));
-        }
-        // merges: every split of a NORMAL piece into two pieces, by the merged piece's score (desc), then left/right id
+        for (int i = 0; i < pieces.size(); i++) vocab.putIfAbsent(pieces.get(i).text(), i);
+        return vocab;
+    }
+
+    /**
+     * The BPE merges sentencepiece's encoder implies: every split of a NORMAL piece into two pieces, ordered by the
+     * merged piece's score (desc), then left/right id (as transformers' {@code SentencePieceExtractor}).
+     */
+    static List<String[]> merges(List<Piece> pieces, Map<String, Integer> vocab) {
         List<Object[]> ms = new ArrayList<>();
         for (int i = 0; i < pieces.size(); i++) {
             Piece pc = pieces.get(i);
@@ -173,6 +192,23 @@ final class SentencePieceLoader {
         ms.sort(Comparator.<Object[], Float>comparing(o -> -(Float) o[0]).thenComparing(o -> (Integer) o[1]).thenComparing(o -> (Integer) o[2]));
         List<String[]> merges = new ArrayList<>(ms.size());
         for (Object[] o : ms) merges.add(new String[] {(String) o[3], (String) o[4]});
+        return merges;
+    }
+
+    static Tokenizer build(ModelProto proto, Path file, Path dir) {
+        checkSupported(proto, file);
+        List<Piece> pieces = proto.pieces();
+        boolean byteFallback = proto.byteFallback(), addDummyPrefix = proto.addDummyPrefix(), removeExtraWs = proto.removeExtraWs();
+        Map<String, Integer> vocab = vocab(pieces);
+        String unk = null;
+        List<AddedToken> added = new ArrayList<>();
+        for (int i = 0; i < pieces.size(); i++) {
+            Piece pc = pieces.get(i);
+            if (pc.type() == UNKNOWN) unk = pc.text();
+            if (pc.type() == UNKNOWN || pc.type() == CONTROL) added.add(new AddedToken(i, pc.text(), true, false, false, false, false));
+            if (pc.type() == USER_DEFINED) added.add(new AddedToken(i, pc.text(), false, false, false, false, true));
+        }
+        List<String[]> merges = merges(pieces, vocab);
         BpeModel model = new BpeModel(vocab, merges, unk, null, null, true, byteFallback, false);
 
         List<Normalizer> norm = new ArrayList<>();

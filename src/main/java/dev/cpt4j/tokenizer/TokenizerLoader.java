@@ -27,7 +27,11 @@ final class TokenizerLoader {
     private TokenizerLoader() {}
 
     static Tokenizer load(Path path) {
-        if (!Files.exists(path)) throw new UserError("tokenizer path " + path + " does not exist; give a tokenizer directory or a tokenizer.json/vocab.txt/vocab.json/tokenizer.model file");
+        if (!Files.exists(path)) {
+            String hub = dev.cpt4j.io.HubIds.hint(path);
+            throw new UserError("tokenizer path " + path + " does not exist" + (hub.isEmpty() ? "; give a tokenizer "
+                    + "directory or a tokenizer.json/vocab.txt/vocab.json/tokenizer.model file" : hub));
+        }
         Path file = path;
         if (Files.isDirectory(path)) {
             file = null;

@@ -29,13 +29,24 @@ import java.util.stream.Stream;
  * </ul>
  * Held-out text (every 20th line of the corpus) is never used for learning; the report gives tokens per 1,000
  * characters on it before and after.
+ *
+ * <p>When the base ships a SentencePiece {@code tokenizer.model} (LLaMA, Mistral), the output ships one too: the base
+ * {@code ModelProto} with the new tokens appended as NORMAL pieces, as Chinese-LLaMA-Alpaca's
+ * {@code merge_tokenizers.py} does. That script gives every new piece score 0, above all of LLaMA's (negative) scores
+ * and tied with each other; cpt4j gives them distinct scores below every existing one, in the order they were
+ * learned, so that text the new pieces do not touch encodes as before and ties cannot make the sentencepiece library
+ * (which breaks them leftmost-first) and a merge-ranked {@code tokenizer.json} disagree. The {@code tokenizer.json}
+ * written beside it takes its merges from the extended pieces, as transformers converts a {@code tokenizer.model}
+ * (every split of a piece into two pieces, by score), so both files encode identically. {@code tokenizer_config.json}
+ * and {@code special_tokens_map.json} are copied from the base (ids never change).
  */
 public final class VocabExtender {
     private VocabExtender() {}
 
     /** What an extension or training run did. Token rates are per 1,000 characters (code points) of held-out text. */
     public record Report(int baseVocabSize, int newVocabSize, int newTokens, int newMerges, long heldOutLines,
-                         long heldOutChars, double tokensPer1kCharsBefore, double tokensPer1kCharsAfter, Path tokenizerJson) {}
+                         long heldOutChars, double tokensPer1kCharsBefore, double tokensPer1kCharsAfter, Path tokenizerJson,
+                         Path sentencePieceModel) {}
 
     record Corpus(List<String> train, List<String> heldOut) {}
 
@@ -83,15 +94,98 @@ public final class VocabExtender {
         checkOutput(outputDir);
         Tokenizer t = Tokenizer.load(base);
         if (!(t instanceof HfTokenizer h)) throw new UserError("tokenizer " + base + " cannot be extended");
+        Path spm = sentencePieceBeside(base);
+        SentencePieceLoader.ModelProto proto = null;
+        byte[] spmBytes = null;
+        if (spm != null && h.model instanceof BpeModel) {
+            spmBytes = SentencePieceLoader.read(spm);
+            proto = SentencePieceLoader.parse(spmBytes, spm);
+            SentencePieceLoader.checkSupported(proto, spm);
+            checkSameIds(h, proto, spm);
+        }
         Corpus corpus = readCorpus(corpusDir);
         HfTokenizer ext = h.model instanceof BpeModel ? extendBpe(h, corpus, add) : extendWordPiece(h, corpus, add);
+        Path modelOut = null;
+        if (proto != null) {
+            List<SentencePieceLoader.Piece> added = newPieces(proto, (BpeModel) ext.model);
+            byte[] extended = SentencePieceWriter.appendPieces(spmBytes, spm, added);
+            List<SentencePieceLoader.Piece> all = SentencePieceLoader.parse(extended, spm).pieces();
+            BpeModel m = (BpeModel) ext.model;
+            Map<String, Integer> vocab = SentencePieceLoader.vocab(all);
+            if (!vocab.equals(m.vocab())) throw new IllegalStateException("extended tokenizer.model and tokenizer.json vocabularies differ");
+            BpeModel nm = new BpeModel(m.vocab(), SentencePieceLoader.merges(all, vocab), m.unkToken, m.prefix, m.suffix, m.fuseUnk,
+                    m.byteFallback, m.ignoreMerges);
+            ext = new HfTokenizer(ext.normalizer, ext.preTokenizer, nm, ext.postProcessor, ext.decoder, ext.added.tokens, "extended");
+            modelOut = outputDir.resolve("tokenizer.model");
+            try {
+                Files.createDirectories(outputDir);
+            } catch (IOException e) {
+                throw new UserError("cannot create output directory " + outputDir + ": " + e.getMessage());
+            }
+            dev.cpt4j.io.AtomicFiles.write(modelOut, extended);
+        }
         Path json = TokenizerJsonWriter.write(ext, outputDir);
+        copySideFiles(base, outputDir);
         Tokenizer reloaded = Tokenizer.load(json);
         long[] chars = new long[1];
         double before = tokensPer1k(t, corpus.heldOut(), chars), after = tokensPer1k(reloaded, corpus.heldOut(), chars);
         int newMerges = ext.model instanceof BpeModel b && h.model instanceof BpeModel a ? b.merges.size() - a.merges.size() : 0;
         return new Report(t.vocabSize(), reloaded.vocabSize(), reloaded.vocabSize() - t.vocabSize(), newMerges,
-                corpus.heldOut().size(), chars[0], before, after, json);
+                corpus.heldOut().size(), chars[0], before, after, json, modelOut);
+    }
+
+    /** The SentencePiece model that ships with {@code base}: the file itself, or tokenizer.model beside it / in it. */
+    static Path sentencePieceBeside(Path base) {
+        if (Files.isRegularFile(base) && base.getFileName().toString().endsWith(".model")) return base;
+        Path dir = Files.isDirectory(base) ? base : base.toAbsolutePath().getParent();
+        Path f = dir == null ? null : dir.resolve("tokenizer.model");
+        return f != null && Files.isRegularFile(f) ? f : null;
+    }
+
+    /** A tokenizer.json beside a tokenizer.model must give every piece its piece id, or the two files are not one tokenizer. */
+    private static void checkSameIds(HfTokenizer h, SentencePieceLoader.ModelProto proto, Path spm) {
+        Map<String, Integer> v = fullVocab(h);
+        List<SentencePieceLoader.Piece> ps = proto.pieces();
+        if (v.size() != ps.size()) {
+            throw new UserError("the base tokenizer has " + v.size() + " ids but " + spm + " has " + ps.size()
+                    + " pieces; the two files are not the same tokenizer: remove the stale one (or give --base " + spm + ")");
+        }
+        for (int i = 0; i < ps.size(); i++) {
+            Integer id = v.get(ps.get(i).text());
+            if (id == null || id != i) {
+                throw new UserError("piece " + i + " '" + ps.get(i).text() + "' of " + spm + " is " + (id == null ? "missing" : "id " + id)
+                        + " in the base tokenizer.json; the two files are not the same tokenizer: remove the stale one (or give --base " + spm + ")");
+            }
+        }
+    }
+
+    /** The tokens the extension added (ids after the base's), as NORMAL pieces with distinct scores below every base score. */
+    static List<SentencePieceLoader.Piece> newPieces(SentencePieceLoader.ModelProto proto, BpeModel extended) {
+        int n = proto.pieces().size();
+        String[] byId = new String[extended.vocab().size()];
+        for (Map.Entry<String, Integer> e : extended.vocab().entrySet()) {
+            int id = e.getValue();
+            if (id >= byId.length || byId[id] != null) throw new IllegalStateException("extended vocabulary ids are not 0..n-1");
+            byId[id] = e.getKey();
+        }
+        float score = Float.POSITIVE_INFINITY;
+        for (SentencePieceLoader.Piece p : proto.pieces()) score = Math.min(score, p.score());
+        List<SentencePieceLoader.Piece> added = new ArrayList<>();
+        for (int id = n; id < byId.length; id++) {
+            score = Math.min(score - 1f, Math.nextDown(score));   // -1 per piece while a float can tell them apart (LLaMA has -1e9)
+            added.add(new SentencePieceLoader.Piece(byId[id], score, SentencePieceLoader.NORMAL));
+        }
+        return added;
+    }
+
+    /** transformers' side files, copied from the base's directory (the ids they name are unchanged). */
+    private static void copySideFiles(Path base, Path outputDir) {
+        Path dir = Files.isDirectory(base) ? base : base.toAbsolutePath().getParent();
+        if (dir == null) return;
+        for (String f : List.of("tokenizer_config.json", "special_tokens_map.json")) {
+            Path src = dir.resolve(f);
+            if (Files.isRegularFile(src) && !Files.exists(outputDir.resolve(f))) dev.cpt4j.io.AtomicFiles.copy(src, outputDir.resolve(f));
+        }
     }
 
     private static Map<String, Long> wordCounts(HfTokenizer h, List<String> lines) {
@@ -118,7 +212,8 @@ public final class VocabExtender {
         Map<String, Integer> vocab = fullVocab(h);
         int next = nextId(vocab);
         Map<String, Long> words = wordCounts(h, corpus.train());
-        // 1. byte-fallback models: frequent characters spelled as bytes become tokens
+        // 1. byte-fallback models: frequent characters spelled as bytes become tokens (never control characters,
+        //    which sentencepiece refuses in a piece and which are better left to the bytes)
         int budget = add;
         if (m.byteFallback) {
             Map<String, Long> chars = new TreeMap<>();
@@ -127,7 +222,7 @@ public final class VocabExtender {
                 for (int i = 0; i < w.length(); ) {
                     int c = w.codePointAt(i);
                     String ch = w.substring(i, i + Character.charCount(c));
-                    if (!vocab.containsKey(ch)) chars.merge(ch, e.getValue(), Long::sum);
+                    if (!vocab.containsKey(ch) && !Character.isISOControl(c)) chars.merge(ch, e.getValue(), Long::sum);
                     i += Character.charCount(c);
                 }
             }
@@ -138,7 +233,8 @@ public final class VocabExtender {
             budget -= top.size();
         }
         BpeModel withChars = new BpeModel(vocab, m.merges, m.unkToken, m.prefix, m.suffix, m.fuseUnk, m.byteFallback, m.ignoreMerges);
-        // 2. merges over the current tokenization; no pair across a metaspace word start or with a byte token
+        // 2. merges over the current tokenization; no pair across a metaspace word start, with a byte token or (byte
+        //    fallback) with a control character
         MergeLearner learner = new MergeLearner();
         for (Map.Entry<String, Long> e : words.entrySet()) {
             IntList ids = new IntList();
@@ -146,7 +242,8 @@ public final class VocabExtender {
             List<String> seq = new ArrayList<>();
             for (int i = 0; i < ids.size(); i++) {
                 String tok = withChars.idToToken(ids.get(i));
-                boolean barrier = tok == null || Decoder.ByteFallback.byteToken(tok) >= 0 || tok.equals(m.unkToken);
+                boolean barrier = tok == null || Decoder.ByteFallback.byteToken(tok) >= 0 || tok.equals(m.unkToken)
+                        || (m.byteFallback && tok.codePoints().anyMatch(Character::isISOControl));
                 if (barrier || (tok.startsWith("\u2581") && !seq.isEmpty())) {
                     learner.addWord(seq, e.getValue());
                     seq = new ArrayList<>();
@@ -227,7 +324,7 @@ public final class VocabExtender {
         long[] chars = new long[1];
         double after = tokensPer1k(reloaded, corpus.heldOut(), chars);
         int merges = t.model instanceof BpeModel b ? b.merges.size() : 0;
-        return new Report(0, reloaded.vocabSize(), reloaded.vocabSize(), merges, corpus.heldOut().size(), chars[0], Double.NaN, after, json);
+        return new Report(0, reloaded.vocabSize(), reloaded.vocabSize(), merges, corpus.heldOut().size(), chars[0], Double.NaN, after, json, null);
     }
 
     static HfTokenizer trainBpe(Corpus corpus, int vocabSize) {

@@ -35,7 +35,8 @@
  *     dummy prefix, byte fallback, merges ranked by the merged piece's score, user-defined pieces matched whole,
  *     &lt;s&gt; first. Control pieces written in the text (&lt;s&gt;, &lt;/s&gt;) are matched as special tokens, as
  *     transformers does (sentencepiece alone would spell them out). Unigram models and precompiled normalization
- *     rules are refused with a hint to use tokenizer.json.</li>
+ *     rules are refused with a hint to use tokenizer.json. {@code SentencePieceWriter} appends
+ *     pieces to a base model's bytes ({@code tokenizer extend} on a LLaMA base writes both files).</li>
  * </ul>
  *
  * <p>Decoding is for people: special tokens are skipped (so no [PAD] or end-of-text runs), {@code ##} pieces and

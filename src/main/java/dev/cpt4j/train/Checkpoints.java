@@ -116,11 +116,19 @@ public final class Checkpoints {
      * @param threads       thread count of the run (recorded; training numbers do not depend on it, docs/LIMITS.md)
      * @param health        the weights' health, or null when not judged (a checkpoint of format 1)
      * @param logWindow     the training losses since the last logged step, which the next logged mean includes
+     * @param elapsedS      seconds of training so far, over every run that led to this checkpoint ({@code elapsed_s}
+     *                      of {@code metrics.jsonl} continues from it on resume); 0 when not recorded
      */
     public record State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
-                        ArrayNode logHistory, int threads, Health health, LogWindow logWindow) {
+                        ArrayNode logHistory, int threads, Health health, LogWindow logWindow, double elapsedS) {
         public State {
             if (logWindow == null) logWindow = LogWindow.EMPTY;
+            if (!(elapsedS >= 0 && Double.isFinite(elapsedS))) elapsedS = 0;
+        }
+
+        public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
+                     ArrayNode logHistory, int threads, Health health, LogWindow logWindow) {
+            this(globalStep, maxSteps, schedule, seed, rng, dataCursor, logHistory, threads, health, logWindow, 0);
         }
 
         public State(long globalStep, int maxSteps, LrSchedule schedule, long seed, JsonNode rng, JsonNode dataCursor,
@@ -249,6 +257,7 @@ public final class Checkpoints {
             ObjectNode window = st.putObject("log_window");
             window.put("loss_sum", Double.toHexString(state.logWindow().lossSum()));
             window.put("steps", state.logWindow().steps());
+            st.put("elapsed_s", state.elapsedS());
             st.set("tensors", names);
             Health given = state.health() != null ? state.health() : new Health(Double.NaN, Double.NaN, 0, 0);
             Health h = new Health(given.loss(), given.firstLoss(), scan.weightsRms(), given.startRms());
@@ -372,7 +381,7 @@ public final class Checkpoints {
         ArrayNode history = hf != null && hf.get("log_history") instanceof ArrayNode a ? a : JSON.createArrayNode();
         return new State(st.path("global_step").asLong(), st.path("max_steps").asInt(), schedule,
                 st.path("seed").asLong(), st.get("rng"), st.get("data_cursor"), history, st.path("threads").asInt(),
-                health(st), logWindow(dir, st));
+                health(st), logWindow(dir, st), st.path("elapsed_s").asDouble(0));
     }
 
     /** The manifest's log window; empty for a checkpoint written before it was recorded. */
@@ -542,9 +551,21 @@ public final class Checkpoints {
 
     /** Deletes our oldest checkpoints so that at most {@code limit} remain (0 = keep all). */
     public static void rotate(Path outputDir, int limit) {
+        rotate(outputDir, limit, null);
+    }
+
+    /**
+     * As {@link #rotate(Path, int)}, never deleting {@code keep} (the best checkpoint; may be null): it counts towards
+     * the limit and the newest others fill the rest, at least one (transformers' {@code _sorted_checkpoints} with a
+     * {@code best_model_checkpoint}).
+     */
+    public static void rotate(Path outputDir, int limit, Path keep) {
         if (limit <= 0) return;
-        List<Path> all = list(outputDir);
-        for (int i = 0; i < all.size() - limit; i++) deleteOwn(all.get(i));
+        List<Path> all = new ArrayList<>(list(outputDir));
+        int room = limit;
+        if (keep != null && all.removeIf(p -> p.toAbsolutePath().normalize().equals(keep.toAbsolutePath().normalize())))
+            room = Math.max(1, limit - 1);
+        for (int i = 0; i < all.size() - room; i++) deleteOwn(all.get(i));
     }
 
     /** Files of {@code --output_dir} that are cpt4j's own bookkeeping, not output (they do not make it "non-empty"). */

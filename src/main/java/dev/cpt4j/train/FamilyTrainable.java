@@ -431,6 +431,36 @@ public final class FamilyTrainable implements TrainableModel {
         return savedModules;
     }
 
+    /**
+     * Continues an adapter ({@code --peft_path}): its LoRA matrices and modules_to_save copies replace this model's
+     * freshly initialised ones, so training starts from the adapter's function. Every tensor this model trains must be
+     * in the adapter with this model's shape, and the adapter may hold nothing else; anything else is one
+     * {@link UserError} naming the tensor. Call it on a model built from the adapter's own config
+     * ({@link Trainer} does).
+     */
+    public void loadAdapter(Path dir, dev.cpt4j.hf.PeftAdapters.Adapter adapter) {
+        java.util.Map<String, ParamLayout.View> want = dev.cpt4j.hf.PeftExport.keyViews(config(), layout(), loraSites, savedModules);
+        java.util.Set<String> extra = new java.util.TreeSet<>(adapter.tensors().keySet());
+        extra.removeAll(want.keySet());
+        if (!extra.isEmpty())
+            throw new UserError("--peft_path " + dir + ": the adapter holds " + extra.size() + " tensor(s) this run does not "
+                    + "train (" + extra.iterator().next() + (extra.size() > 1 ? ", …" : "") + "); its adapter_config.json "
+                    + "does not describe its weights, or the base model is another one");
+        float[] p = model.params();
+        for (var e : want.entrySet()) {
+            dev.cpt4j.hf.PeftAdapters.Tensor t = adapter.tensors().get(e.getKey());
+            ParamLayout.View v = e.getValue();
+            if (t == null)
+                throw new UserError("--peft_path " + dir + ": the adapter has no tensor " + e.getKey() + ", which its "
+                        + "adapter_config.json asks for; is it a complete peft adapter?");
+            if (!java.util.Arrays.equals(t.shape(), v.shape()))
+                throw new UserError("--peft_path " + dir + ": " + e.getKey() + " has shape " + java.util.Arrays.toString(t.shape())
+                        + " but this run's is " + java.util.Arrays.toString(v.shape()) + "; continue the adapter on the base "
+                        + "model and with the tokenizer it was trained with (--model_name_or_path, --tokenizer_name_or_path)");
+            System.arraycopy(t.data(), 0, p, v.offset(), v.size());
+        }
+    }
+
     /** The layout of {@link #params()}: the model's storage layout (bf16-stored views absent). */
     @Override
     public ParamLayout layout() {
@@ -479,9 +509,18 @@ public final class FamilyTrainable implements TrainableModel {
 
     @Override
     public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        return forwardBackward(tokens, null, batch, seqLen, gradScale, dropoutSeed);
+    }
+
+    @Override
+    public double forwardBackward(int[] tokens, int[] docStarts, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        if (docStarts != null && dev.cpt4j.model.CausalLm.trainedPositions(docStarts, batch, seqLen) == 0)
+            throw new dev.cpt4j.UserError("--neat_packing: every document in this batch of " + batch + " blocks is a "
+                    + "single token, so no position has a next token of its own document to learn; documents (lines) "
+                    + "need at least 2 tokens: check the corpus, or train without --neat_packing");
         scatterTokens();
         model.setGradScale(gradScale);
-        float loss = model.forward(tokens, batch, seqLen, true, dropoutSeed);
+        float loss = model.forward(tokens, null, docStarts, batch, seqLen, true, dropoutSeed);
         model.backward();
         gatherTokenGrads();
         return loss;
@@ -491,5 +530,11 @@ public final class FamilyTrainable implements TrainableModel {
     public double loss(int[] tokens, int batch, int seqLen) {
         scatterTokens();
         return model.evalLoss(tokens, batch, seqLen);
+    }
+
+    @Override
+    public double loss(int[] tokens, int[] docStarts, int batch, int seqLen) {
+        scatterTokens();
+        return model.forward(tokens, null, docStarts, batch, seqLen, false, 0L);
     }
 }

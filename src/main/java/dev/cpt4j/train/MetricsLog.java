@@ -16,7 +16,8 @@ import java.util.List;
 /**
  * Training metrics as JSON Lines ({@code metrics.jsonl}): one object per logged step with {@code step},
  * {@code loss}, {@code lr}, {@code grad_norm}, {@code tokens_per_s}, {@code elapsed_s}, and per evaluation
- * {@code step}, {@code eval_loss}, {@code eval_ppl}. Each line is flushed as written so a killed run keeps its log;
+ * {@code step}, {@code eval_loss}, {@code eval_ppl} (and {@code general_eval_loss}, {@code general_eval_ppl} with
+ * {@code --general_eval_file}); when mixing sources a training line also has {@code tokens_by_source}. Each line is flushed as written so a killed run keeps its log;
  * a resumed run first drops the lines past the checkpoint it resumes from (they belong to the lost steps).
  */
 public final class MetricsLog implements AutoCloseable {
@@ -76,6 +77,10 @@ public final class MetricsLog implements AutoCloseable {
     }
 
     public void log(Train r) {
+        write(trainNode(r));
+    }
+
+    private static ObjectNode trainNode(Train r) {
         ObjectNode o = JSON.createObjectNode();
         o.put("step", r.step());
         o.put("loss", r.loss());
@@ -83,15 +88,53 @@ public final class MetricsLog implements AutoCloseable {
         o.put("grad_norm", r.gradNorm());
         o.put("tokens_per_s", r.tokensPerS());
         o.put("elapsed_s", r.elapsedS());
-        write(o);
+        return o;
     }
 
     public void log(Eval r) {
+        log(r, null);
+    }
+
+    /**
+     * As {@link #log(Eval)}, with {@code general_eval_loss} and {@code general_eval_ppl} of the general-domain
+     * held-out text ({@code --general_eval_file}) when {@code generalLoss} is not null.
+     */
+    public void log(Eval r, Double generalLoss) {
         ObjectNode o = JSON.createObjectNode();
         o.put("step", r.step());
         o.put("eval_loss", r.evalLoss());
         o.put("eval_ppl", r.perplexity());
+        if (generalLoss != null) {
+            o.put("general_eval_loss", generalLoss);
+            o.put("general_eval_ppl", Math.exp(generalLoss));
+        }
         write(o);
+    }
+
+    /**
+     * As {@link #log(Train)}, with {@code tokens_by_source}: the cumulative training tokens drawn from each source,
+     * keyed by the source as given, when mixing ({@code bySource} not empty).
+     */
+    public void log(Train r, java.util.Map<String, Long> bySource) {
+        ObjectNode o = trainNode(r);
+        if (!bySource.isEmpty()) {
+            ObjectNode t = o.putObject("tokens_by_source");
+            bySource.forEach(t::put);
+        }
+        write(o);
+    }
+
+    /** "A 75.2 %, B 24.8 % of the tokens so far": the shares of {@code bySource}, in its order. */
+    public static String shares(java.util.Map<String, Long> bySource) {
+        long total = 0;
+        for (long v : bySource.values()) total += v;
+        StringBuilder sb = new StringBuilder();
+        for (var e : bySource.entrySet()) {
+            if (!sb.isEmpty()) sb.append(", ");
+            sb.append(e.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%.1f %%",
+                    total == 0 ? 0.0 : 100.0 * e.getValue() / total));
+        }
+        return sb.append(" of the tokens so far").toString();
     }
 
     private void write(JsonNode o) {

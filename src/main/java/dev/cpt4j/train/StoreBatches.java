@@ -16,11 +16,31 @@ import dev.cpt4j.data.TokenStore;
 public final class StoreBatches implements BatchSource {
     private final TokenBlocks train, validation;
     private final BatchCursor cursor;
+    private final boolean packed;
 
     /** Batches of {@code batch} training blocks of {@code store}, shuffled with {@code seed}. */
     public StoreBatches(TokenStore store, int batch, long seed) {
-        this.train = store.train();
-        this.validation = store.validation();
+        this(store, batch, seed, -1, -1, false);
+    }
+
+    /** As {@link #StoreBatches(TokenStore, int, long)}; with {@code neatPacking} the blocks come with their document starts. */
+    public StoreBatches(TokenStore store, int batch, long seed, boolean neatPacking) {
+        this(store, batch, seed, -1, -1, neatPacking);
+    }
+
+    /**
+     * As {@link #StoreBatches(TokenStore, int, long)} on the first {@code maxTrain} training and {@code maxEval}
+     * validation blocks (−1: all), as run_clm's {@code --max_train_samples} / {@code --max_eval_samples} select them;
+     * with {@code neatPacking} the blocks come with their document starts ({@link #packed()}), which the store must
+     * record.
+     */
+    public StoreBatches(TokenStore store, int batch, long seed, long maxTrain, long maxEval, boolean neatPacking) {
+        if (neatPacking && !store.hasDocumentStarts())
+            throw new UserError(store.dir() + " was prepared without document boundaries (by an older cpt4j); "
+                    + "--neat_packing needs them: give --dataset_dir to prepare it again");
+        this.packed = neatPacking;
+        this.train = maxTrain < 0 ? store.train() : store.train().first(maxTrain);
+        this.validation = maxEval < 0 ? store.validation() : store.validation().first(maxEval);
         if (train.blockCount() < 1)
             throw new UserError(store.dir() + ": the training split holds no block of " + store.blockSize() + " tokens; add "
                     + "text to --dataset_dir or lower --block_size");
@@ -45,6 +65,26 @@ public final class StoreBatches implements BatchSource {
     }
 
     @Override
+    public boolean packed() {
+        return packed;
+    }
+
+    @Override
+    public void nextTrain(int[] dst, int[] docStarts, int batch) {
+        if (batch != cursor.batchSize())
+            throw new IllegalArgumentException("batch " + batch + " differs from the cursor's " + cursor.batchSize());
+        cursor.next(dst, docStarts);
+    }
+
+    @Override
+    public void evalBlocks(int[] dst, int[] docStarts, long first, int count) {
+        evalBlocks(dst, first, count);
+        if (docStarts == null) return;
+        int T = validation.blockSize();
+        for (int i = 0; i < count; i++) validation.readDocStarts(first + i, docStarts, i * T);
+    }
+
+    @Override
     public long evalBlocks() {
         return validation.blockCount();
     }
@@ -62,11 +102,18 @@ public final class StoreBatches implements BatchSource {
         o.put("epoch", s.epoch());
         o.put("position", s.position());
         o.put("train_blocks", train.blockCount());
+        if (packed) o.put("neat_packing", true);  // (absent for plain packing: such checkpoints read as before)
         return o;
     }
 
     @Override
     public void restore(JsonNode state) {
+        if ("mixed".equals(state.path("kind").asText()))
+            throw new UserError("the checkpoint was trained on several mixed sources (--interleave_probs); resume with "
+                    + "the same --dataset_dir and --interleave_probs");
+        if (state.path("neat_packing").asBoolean(false) != packed)
+            throw new UserError("the checkpoint was trained " + (packed ? "without" : "with") + " --neat_packing; resume "
+                    + (packed ? "without" : "with") + " it (the same data order and loss), or start a new --output_dir");
         long blocks = state.path("train_blocks").asLong(train.blockCount());
         if (blocks != train.blockCount())
             throw new UserError("the checkpoint was trained on " + blocks + " training blocks, the prepared data now has "

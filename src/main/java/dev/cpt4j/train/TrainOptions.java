@@ -44,6 +44,31 @@ import java.util.Set;
  * @param trainableTokenIndices peft's {@code trainable_token_indices}: null (none), {@code new} (every row the
  *                              vocabulary resize adds) or a comma list of token ids; only those rows of the
  *                              embedding (and of an untied head) train, the adapter stores just them
+ * @param peftPath              an adapter folder (peft files) whose LoRA tensors and modules_to_save copies are the
+ *                              starting point (Chinese-LLaMA-Alpaca's {@code --peft_path}); its adapter_config.json
+ *                              sets the LoRA configuration; the optimizer and the step count start fresh; null = none
+ * @param maxTrainSamples       train on the first N training blocks only (run_clm's {@code --max_train_samples});
+ *                              −1 = all
+ * @param maxEvalSamples        evaluate on the first N validation blocks only; −1 = all
+ * @param tensorboard           also write TensorBoard event files ({@code --report_to tensorboard})
+ * @param loggingDir            the TensorBoard folder; null = {@code outputDir/runs/<runName or date_host>}
+ * @param runName               the TensorBoard run's folder name under {@code outputDir/runs}; null = date and host,
+ *                              as transformers' default
+ * @param evalOnStart           evaluate once before the first step (transformers' {@code eval_on_start}), logged as
+ *                              step {@code global_step} (0 for a new run)
+ * @param loadBestModelAtEnd    the final adapter or model is the checkpoint with the lowest eval loss
+ *                              (transformers' {@code load_best_model_at_end} with {@code metric_for_best_model loss});
+ *                              that checkpoint survives {@code saveTotalLimit}; needs evaluation at every save
+ * @param neatPacking           {@code --neat_packing}: inside a packed block a token attends only to its own document
+ *                              (input line or JSONL record), positions restart per document and no position is
+ *                              trained on the next document's first token
+ * @param datasetDirs           every source of {@code --dataset_dir A,B,…} as given when there is more than one
+ *                              ({@code datasetDir} is then the first); empty for one source. Without
+ *                              {@code interleaveProbs} the sources are concatenated into one corpus
+ * @param interleaveProbs       {@code --interleave_probs}: the probability of each of {@code datasetDirs} per training
+ *                              block (each source its own store and epochs); empty = no mixing
+ * @param generalEvalFile       {@code --general_eval_file}: general-domain held-out text evaluated beside the domain's
+ *                              validation split at every evaluation (forgetting), or null
  */
 public record TrainOptions(
         Path modelNameOrPath,
@@ -90,7 +115,19 @@ public record TrainOptions(
         boolean overwriteOutputDir,
         String resumeFromCheckpoint,
         int threads,
-        String trainableTokenIndices) {
+        String trainableTokenIndices,
+        Path peftPath,
+        int maxTrainSamples,
+        int maxEvalSamples,
+        boolean tensorboard,
+        Path loggingDir,
+        String runName,
+        boolean evalOnStart,
+        boolean loadBestModelAtEnd,
+        boolean neatPacking,
+        List<Path> datasetDirs,
+        List<Double> interleaveProbs,
+        Path generalEvalFile) {
 
     /** Storage of the frozen base weights. */
     public enum BaseDtype { FP32, BF16 }
@@ -174,11 +211,70 @@ public record TrainOptions(
         if (evalSteps < 0) throw new UserError("--eval_steps must be >= 0, got " + evalSteps);
         if (saveSteps < 0) throw new UserError("--save_steps must be >= 0 (0 = only the final model), got " + saveSteps);
         if (saveTotalLimit < 0) throw new UserError("--save_total_limit must be >= 0 (0 = keep all), got " + saveTotalLimit);
+        if (maxTrainSamples == 0 || maxTrainSamples < -1)
+            throw new UserError("--max_train_samples must be >= 1 (or omitted for every block), got " + maxTrainSamples);
+        if (maxEvalSamples == 0 || maxEvalSamples < -1)
+            throw new UserError("--max_eval_samples must be >= 1 (or omitted for every block), got " + maxEvalSamples);
+        if (runName != null) {
+            runName = runName.strip();
+            if (runName.isEmpty()) runName = null;
+            else if (runName.contains("/") || runName.contains("\\") || runName.equals("..") || runName.equals("."))
+                throw new UserError("--run_name '" + runName + "' names a folder under " + "runs/; give a plain name "
+                        + "without '/' (or --logging_dir DIR for another place)");
+        }
+        if (loadBestModelAtEnd) {
+            if (!doEval) throw new UserError("--load_best_model_at_end picks the checkpoint with the lowest eval loss; "
+                    + "add --do_eval (or --eval_strategy steps)");
+            if (saveSteps <= 0 || evalSteps <= 0 || saveSteps % evalSteps != 0)
+                throw new UserError("--load_best_model_at_end needs an evaluation at every checkpoint: --save_steps ("
+                        + saveSteps + ") must be a multiple of --eval_steps (" + evalSteps + "), both positive, as "
+                        + "transformers requires");
+        }
+        datasetDirs = datasetDirs == null ? List.of() : List.copyOf(datasetDirs);
+        interleaveProbs = interleaveProbs == null ? List.of() : List.copyOf(interleaveProbs);
+        if (datasetDirs.size() == 1) datasetDirs = List.of();
+        if (!datasetDirs.isEmpty() && !datasetDirs.getFirst().equals(datasetDir))
+            throw new IllegalArgumentException("datasetDir must be the first of datasetDirs");
+        if (!interleaveProbs.isEmpty()) {
+            int n = Math.max(1, datasetDirs.size());
+            if (interleaveProbs.size() != n)
+                throw new UserError("--interleave_probs gives " + interleaveProbs.size() + " probabilities for " + n
+                        + " source" + (n == 1 ? "" : "s") + " of --dataset_dir; give one per source, in the same order");
+            if (n < 2)
+                throw new UserError("--interleave_probs mixes several sources: give them as --dataset_dir A,B");
+            double sum = 0;
+            for (int i = 0; i < n; i++) {
+                double p = interleaveProbs.get(i);
+                if (!(p >= 0 && Double.isFinite(p)))
+                    throw new UserError("--interleave_probs: probability " + p + " of " + datasetDirs.get(i)
+                            + " is negative or not a number; give values in [0, 1] that sum to 1");
+                sum += p;
+            }
+            if (Math.abs(sum - 1) > 1e-6)
+                throw new UserError("--interleave_probs sum to " + Math.round(sum * 1e9) / 1e9 + ", not 1; cpt4j does not renormalise them: give "
+                        + "probabilities that sum to 1 (e.g. 0.75,0.25)");
+            if (dataCacheDir != null && datasetDir == null)
+                throw new UserError("--interleave_probs needs the sources: give them as --dataset_dir A,B");
+            if (maxTrainSamples > 0 || maxEvalSamples > 0)
+                throw new UserError("--max_train_samples / --max_eval_samples select blocks of one store; with "
+                        + "--interleave_probs each source has its own: drop them, or mix smaller sources");
+        }
         if (resumeFromCheckpoint != null) {
             String r = resumeFromCheckpoint.strip();
             if (r.isEmpty() || r.equalsIgnoreCase("false")) resumeFromCheckpoint = null;
             else if (r.equalsIgnoreCase("true")) resumeFromCheckpoint = "true";
         }
+    }
+
+    /** True when blocks are sampled from several sources ({@code --interleave_probs}). */
+    public boolean mixing() {
+        return !interleaveProbs.isEmpty();
+    }
+
+    /** Every source as given: {@link #datasetDirs()}, or the one {@link #datasetDir()} (empty when none). */
+    public List<Path> sources() {
+        if (!datasetDirs.isEmpty()) return datasetDirs;
+        return datasetDir == null ? List.of() : List.of(datasetDir);
     }
 
     /** True when training a LoRA adapter (else full fine-tuning). */
@@ -311,6 +407,18 @@ public record TrainOptions(
         b.resumeFromCheckpoint = resumeFromCheckpoint;
         b.threads = threads;
         b.trainableTokenIndices = trainableTokenIndices;
+        b.peftPath = peftPath;
+        b.maxTrainSamples = maxTrainSamples;
+        b.maxEvalSamples = maxEvalSamples;
+        b.tensorboard = tensorboard;
+        b.loggingDir = loggingDir;
+        b.runName = runName;
+        b.evalOnStart = evalOnStart;
+        b.loadBestModelAtEnd = loadBestModelAtEnd;
+        b.neatPacking = neatPacking;
+        b.datasetDirs = datasetDirs;
+        b.interleaveProbs = interleaveProbs;
+        b.generalEvalFile = generalEvalFile;
         return b;
     }
 
@@ -338,7 +446,7 @@ public record TrainOptions(
         private Path tokenizerNameOrPath;
         private Path datasetDir;
         private Path dataCacheDir;
-        private double validationSplit = 0.05;
+        private double validationSplit = dev.cpt4j.data.PrepareOptions.DEFAULT_VALIDATION_FRACTION;
         private int blockSize = 0;
         private Integer preprocessingNumWorkers;   // null: follows threads
         private int padToMultipleOf = 0;
@@ -378,6 +486,18 @@ public record TrainOptions(
         private String resumeFromCheckpoint;
         private int threads = Runtime.getRuntime().availableProcessors();
         private String trainableTokenIndices;
+        private Path peftPath;
+        private int maxTrainSamples = -1;
+        private int maxEvalSamples = -1;
+        private boolean tensorboard;
+        private Path loggingDir;
+        private String runName;
+        private boolean evalOnStart;
+        private boolean loadBestModelAtEnd;
+        private boolean neatPacking;
+        private List<Path> datasetDirs = List.of();
+        private List<Double> interleaveProbs = List.of();
+        private Path generalEvalFile;
 
         private Builder() {}
 
@@ -398,6 +518,7 @@ public record TrainOptions(
 
         public Builder datasetDir(Path v) {
             this.datasetDir = v;
+            this.datasetDirs = List.of();
             return this;
         }
 
@@ -606,13 +727,76 @@ public record TrainOptions(
             return this;
         }
 
+        public Builder peftPath(Path v) {
+            this.peftPath = v;
+            return this;
+        }
+
+        public Builder maxTrainSamples(int v) {
+            this.maxTrainSamples = v;
+            return this;
+        }
+
+        public Builder maxEvalSamples(int v) {
+            this.maxEvalSamples = v;
+            return this;
+        }
+
+        public Builder tensorboard(boolean v) {
+            this.tensorboard = v;
+            return this;
+        }
+
+        public Builder loggingDir(Path v) {
+            this.loggingDir = v;
+            return this;
+        }
+
+        public Builder runName(String v) {
+            this.runName = v;
+            return this;
+        }
+
+        public Builder evalOnStart(boolean v) {
+            this.evalOnStart = v;
+            return this;
+        }
+
+        public Builder loadBestModelAtEnd(boolean v) {
+            this.loadBestModelAtEnd = v;
+            return this;
+        }
+
+        public Builder neatPacking(boolean v) {
+            this.neatPacking = v;
+            return this;
+        }
+
+        /** Every source as given ({@code --dataset_dir A,B}); also sets {@link #datasetDir} to the first. */
+        public Builder datasetDirs(List<Path> v) {
+            this.datasetDirs = v == null ? List.of() : v;
+            if (!this.datasetDirs.isEmpty()) this.datasetDir = this.datasetDirs.getFirst();
+            return this;
+        }
+
+        public Builder interleaveProbs(List<Double> v) {
+            this.interleaveProbs = v == null ? List.of() : v;
+            return this;
+        }
+
+        public Builder generalEvalFile(Path v) {
+            this.generalEvalFile = v;
+            return this;
+        }
+
         private int workers() {
             return preprocessingNumWorkers != null ? preprocessingNumWorkers : threads;
         }
 
         /** The validated options. */
         public TrainOptions build() {
-            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices);
+            return new TrainOptions(modelNameOrPath, configName, tokenizerNameOrPath, datasetDir, dataCacheDir, validationSplit, blockSize, workers(), padToMultipleOf, perDeviceTrainBatchSize, perDeviceEvalBatchSize, gradientAccumulationSteps, maxSteps, numTrainEpochs, seed, learningRate, Double.isNaN(embeddingLearningRate) ? learningRate : embeddingLearningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, loraRank, loraAlpha, loraDropout, trainable, modulesToSave, useRslora, ensureWeightTying, gradientCheckpointing, baseDtype, loggingSteps, loggingFirstStep, doEval, evalSteps < 0 ? loggingSteps : evalSteps, saveSteps, saveTotalLimit, outputDir, overwriteOutputDir, resumeFromCheckpoint, threads, trainableTokenIndices, peftPath, maxTrainSamples, maxEvalSamples, tensorboard, loggingDir, runName, evalOnStart, loadBestModelAtEnd, neatPacking, datasetDirs, interleaveProbs, generalEvalFile);
         }
     }
 }
+

@@ -62,4 +62,21 @@ public interface TrainableModel {
 
     /** Mean token loss without gradients and without dropout (evaluation). */
     double loss(int[] tokens, int batch, int seqLen);
+
+    /**
+     * As {@link #forwardBackward(int[], int, int, float, long)} with documents packed in each block (neat packing):
+     * {@code docStarts} (batch, seqLen) holds each token's document start in its block (see
+     * {@code CausalLm#forward(int[], int[], int[], int, int, boolean, long)}); the loss is the mean over the trained
+     * positions. Null: plain blocks. A model that cannot pack refuses non-null starts.
+     */
+    default double forwardBackward(int[] tokens, int[] docStarts, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        if (docStarts != null) throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot pack documents");
+        return forwardBackward(tokens, batch, seqLen, gradScale, dropoutSeed);
+    }
+
+    /** As {@link #loss(int[], int, int)} with packed documents (null: plain blocks). */
+    default double loss(int[] tokens, int[] docStarts, int batch, int seqLen) {
+        if (docStarts != null) throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot pack documents");
+        return loss(tokens, batch, seqLen);
+    }
 }

@@ -5,15 +5,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
-import dev.cpt4j.data.Prepare;
-import dev.cpt4j.data.PrepareOptions;
-import dev.cpt4j.data.TokenStore;
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.hf.HfConfigs;
 import dev.cpt4j.hf.PeftExport;
 import dev.cpt4j.io.AtomicFiles;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.io.DirLock;
+import dev.cpt4j.io.HubIds;
 import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.VocabResize;
 import dev.cpt4j.tensor.cpu.Gemm;
@@ -53,7 +51,7 @@ public final class Trainer {
      * with the tokenizer files in {@code o.outputDir()}. Messages go to {@code log}.
      */
     public static Result train(TrainOptions o, PrintStream log) {
-        return train(o, Progress.console(log), log);
+        return train(o, Progress.forTerminal(log), log);
     }
 
     /** As {@link #train(TrainOptions, PrintStream)} with an explicit progress sink. */
@@ -93,6 +91,15 @@ public final class Trainer {
         {
             for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
             Consumer<String> say = m -> log.println("cpt4j: " + m);
+            dev.cpt4j.hf.PeftAdapters.Adapter startAdapter = null;
+            if (o.peftPath() != null) {
+                startAdapter = readStartAdapter(o.peftPath());
+                o = withAdapterConfig(o, startAdapter.config(), say);
+            }
+            if (o.modelNameOrPath() != null) configOf(o.modelNameOrPath());   // a missing model first: a hub id gets its hint
+            if (o.tokenizerNameOrPath() != null && HubIds.looksLikeHubId(o.tokenizerNameOrPath()))
+                throw new UserError("--tokenizer_name_or_path " + o.tokenizerNameOrPath() + " does not exist"
+                        + HubIds.hint(o.tokenizerNameOrPath()));
             Tokenizer tokenizer = Tokenizer.load(o.tokenizerNameOrPath());
             ModelConfig base = o.modelNameOrPath() != null
                     ? FamilyTrainable.readConfig(configOf(o.modelNameOrPath())) : FamilyTrainable.readConfig(o.configName());
@@ -111,7 +118,7 @@ public final class Trainer {
             HeapCheck.require(base, spec, o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
             try (Parallel par = new Parallel(o.threads());
-                 TokenStore store = openData(o, tokenizer, T, ctx, say)) {
+                 TrainData store = TrainData.open(o, tokenizer, T, ctx, say)) {
                 Gemm gemm = new Gemm(par);
                 FamilyTrainable model = o.modelNameOrPath() != null
                         ? FamilyTrainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
@@ -121,11 +128,17 @@ public final class Trainer {
                 say.accept(String.format(Locale.ROOT, "%s: %,d trainable of %,d parameters; %,d training and %,d validation "
                                 + "blocks of %d tokens; %d threads",
                         o.lora() ? "LoRA r=" + o.loraRank() + " on " + model.loraSites() : "full fine-tuning", trainable,
-                        model.model().layout().size(), store.train().blockCount(), store.validation().blockCount(), T, o.threads()));
-                StoreBatches data = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed());
+                        model.model().layout().size(), store.trainBlocks(), store.evalBlocks(), T, o.threads())
+                        + (o.neatPacking() ? "; neat packing (documents do not see each other)" : ""));
+                if (startAdapter != null) model.loadAdapter(o.peftPath(), startAdapter);
+                BatchSource data = store.batches();
+                if (o.maxTrainSamples() > 0 || o.maxEvalSamples() > 0)
+                    say.accept(String.format(Locale.ROOT, "using %,d training and %,d validation blocks (--max_train_samples, "
+                            + "--max_eval_samples)", data.trainBlocks(), data.evalBlocks()));
                 // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
-                Hooks hooks = new Hooks(dir -> exportTo(dir, o, model), stop, AtomicFiles.Channels.DIRECT);
-                Result r = runLocked(o, model, data, par, progress, log, hooks);
+                TrainOptions run = o;
+                Hooks hooks = new Hooks(dir -> exportTo(dir, run, model), stop, AtomicFiles.Channels.DIRECT);
+                Result r = runLocked(o, model, data, store.general(), par, progress, log, hooks);
                 try {
                     export(o, model);
                 } catch (UserError e) {
@@ -141,6 +154,46 @@ public final class Trainer {
         }
     }
 
+    private static dev.cpt4j.hf.PeftAdapters.Adapter readStartAdapter(Path dir) {
+        if (!Files.isDirectory(dir))
+            throw new UserError("--peft_path " + dir + " is not a folder; give the folder holding the adapter's "
+                    + "adapter_config.json and adapter_model.safetensors (a train --output_dir or one of its checkpoints)");
+        if (!Files.isRegularFile(dir.resolve(dev.cpt4j.hf.PeftAdapters.CONFIG)))
+            throw new UserError("--peft_path " + dir + " has no " + dev.cpt4j.hf.PeftAdapters.CONFIG + "; it is not a peft "
+                    + "adapter folder (to continue a full fine-tune, give it as --model_name_or_path)");
+        return dev.cpt4j.hf.PeftAdapters.read(dir);
+    }
+
+    /**
+     * The options of a run continuing an adapter: its adapter_config.json sets the LoRA configuration (as
+     * {@code PeftModel.from_pretrained(model, peft_path, is_trainable=True)} does in Chinese-LLaMA-Alpaca's script).
+     */
+    static TrainOptions withAdapterConfig(TrainOptions o, dev.cpt4j.hf.PeftAdapters.LoraConfig c, Consumer<String> say) {
+        if (c.targetModulesIsRegex())
+            throw new UserError("--peft_path " + o.peftPath() + ": target_modules is a regular expression ("
+                    + c.targetModules().get(0) + "); cpt4j continues adapters whose target_modules is a list of names");
+        if (c.extra().has("trainable_token_indices") && !c.extra().get("trainable_token_indices").isNull())
+            throw new UserError("--peft_path " + o.peftPath() + ": the adapter trains token rows (trainable_token_indices); "
+                    + "cpt4j continues adapters with LoRA and modules_to_save only");
+        if (o.trainableTokenIndices() != null)
+            throw new UserError("--trainable_token_indices cannot be added to an adapter continued with --peft_path");
+        boolean differs = o.lora() && (o.loraRank() != c.r() || o.loraAlpha() != c.loraAlpha()
+                || !o.trainable().isEmpty() && !o.trainable().equals(c.targetModules())
+                || !o.modulesToSave().isEmpty() && !o.modulesToSave().equals(c.modulesToSave()));
+        say.accept(String.format(Locale.ROOT, "continuing the adapter in %s: LoRA r=%d, alpha %s, dropout %s on %s%s, from "
+                        + "its adapter_config.json%s; the optimizer and the step count start fresh", o.peftPath(), c.r(),
+                num(c.loraAlpha()), num(c.loraDropout()), String.join(",", c.targetModules()),
+                c.modulesToSave().isEmpty() ? "" : ", modules_to_save " + String.join(",", c.modulesToSave()),
+                differs ? " (not the --lora_rank/--lora_alpha/--trainable/--modules_to_save given)" : ""));
+        return o.toBuilder().loraRank(c.r()).loraAlpha(c.loraAlpha()).loraDropout(c.loraDropout())
+                .trainable(c.targetModules()).modulesToSave(c.modulesToSave()).useRslora(c.useRslora())
+                .ensureWeightTying(o.ensureWeightTying() || c.extra().path("ensure_weight_tying").asBoolean(false)).build();
+    }
+
+    private static String num(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
     /** Writes the final adapter (LoRA) or HF model (full) of {@code model} and the tokenizer files into the output dir. */
     public static void export(TrainOptions o, FamilyTrainable model) {
         exportTo(o.outputDir(), o, model);
@@ -151,7 +204,8 @@ public final class Trainer {
         if (o.lora()) {
             String baseName = o.modelNameOrPath() != null ? o.modelNameOrPath().toString() : null;
             PeftExport.writeAdapter(out, model.config(), model.layout(), model.params(), o.loraRank(), o.loraAlpha(),
-                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens());
+                    o.loraDropout(), o.useRslora(), model.loraSites(), model.savedModules(), baseName, model.trainableTokens(),
+                    o.ensureWeightTying() && model.config().tieWordEmbeddings());
         } else {
             com.fasterxml.jackson.databind.node.ObjectNode baseJson = o.modelNameOrPath() != null
                     ? HfCheckpoints.readConfigJson(o.modelNameOrPath()) : null;
@@ -193,38 +247,12 @@ public final class Trainer {
     private static Path configOf(Path modelDir) {
         Path f = modelDir.resolve(HfCheckpoints.CONFIG);
         if (!Files.isDirectory(modelDir))
-            throw new UserError("--model_name_or_path " + modelDir + ": model directory does not exist; give a Hugging "
-                    + "Face model folder (config.json + model.safetensors)");
+            throw new UserError("--model_name_or_path " + modelDir + ": model directory does not exist" + (HubIds.looksLikeHubId(modelDir)
+                    ? HubIds.hint(modelDir) : "; give a Hugging Face model folder (config.json + model.safetensors)"));
         if (!Files.isRegularFile(f))
             throw new UserError("--model_name_or_path " + modelDir + ": no config.json; a Hugging Face model directory "
                     + "needs config.json beside its weights");
         return f;
-    }
-
-    /** Prepares (or reuses) the token store: {@code --data_cache_dir}, default {@code <dataset_dir>/.cpt4j-cache}. */
-    private static TokenStore openData(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say) {
-        Path cache = o.dataCacheDir() != null ? o.dataCacheDir() : o.datasetDir().resolve(".cpt4j-cache");
-        TokenStore store;
-        if (o.datasetDir() == null) {
-            store = TokenStore.open(cache);
-            if (store.blockSize() != T) {
-                store.close();
-                throw new UserError("--data_cache_dir " + cache + " holds blocks of " + store.blockSize() + " tokens, not "
-                        + "--block_size " + T + "; give --dataset_dir to rebuild it or use --block_size " + store.blockSize());
-            }
-            String why = store.tokenizerMismatch(tokenizer);
-            if (why != null) {
-                store.close();
-                throw new UserError("--data_cache_dir " + cache + " was prepared with another tokenizer than "
-                        + o.tokenizerNameOrPath() + " (its manifest has " + why + "); give --dataset_dir to rebuild it "
-                        + "with this tokenizer, or train with the tokenizer it was prepared with");
-            }
-        } else {
-            PrepareOptions po = new PrepareOptions(List.of(o.datasetDir()), cache, T, o.validationSplit(),
-                    o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);
-            store = Prepare.run(po, tokenizer, say);
-        }
-        return store;
     }
 
     /**
@@ -269,13 +297,23 @@ public final class Trainer {
     /** As {@link #run(TrainOptions, TrainableModel, BatchSource, Parallel, Progress, PrintStream)} with {@code hooks}. */
     public static Result run(TrainOptions o, TrainableModel model, BatchSource data, Parallel par, Progress progress,
                              PrintStream log, Hooks hooks) {
+        return run(o, model, data, null, par, progress, log, hooks);
+    }
+
+    /**
+     * As {@link #run(TrainOptions, TrainableModel, BatchSource, Parallel, Progress, PrintStream, Hooks)}, also
+     * evaluating {@code general} (general-domain held-out blocks, may be null) at every evaluation.
+     */
+    public static Result run(TrainOptions o, TrainableModel model, BatchSource data, TrainData.GeneralEval general,
+                             Parallel par, Progress progress, PrintStream log, Hooks hooks) {
         try (DirLock lock = lockOutputDir(o.outputDir())) {
-            return runLocked(o, model, data, par, progress, log, hooks);
+            return runLocked(o, model, data, general, par, progress, log, hooks);
         }
     }
 
-    private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data, Parallel par,
-                                    Progress progress, PrintStream log, Hooks hooks) {
+    private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data,
+                                    TrainData.GeneralEval general, Parallel par, Progress progress, PrintStream log,
+                                    Hooks hooks) {
         int B = o.perDeviceTrainBatchSize(), T = data.blockSize();
         if (T > model.maxSequenceLength())
             throw new UserError("--block_size " + T + " is beyond the model's context of " + model.maxSequenceLength()
@@ -296,7 +334,7 @@ public final class Trainer {
         Checkpoints.LogWindow window = Checkpoints.LogWindow.EMPTY;
         ArrayNode history = JSON.createArrayNode();
         Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
-        double firstLoss = Double.NaN, startRms;
+        double firstLoss = Double.NaN, startRms, elapsedBefore = 0;
         if (resumeFrom != null) {
             Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt);
             if (st.maxSteps() != total)
@@ -308,6 +346,7 @@ public final class Trainer {
             step = st.globalStep();
             history = st.logHistory();
             window = st.logWindow();
+            elapsedBefore = st.elapsedS();
             if (st.dataCursor() != null && !st.dataCursor().isNull()) data.restore(st.dataCursor());
             lastCheckpoint = resumeFrom;
             Checkpoints.Health h = st.health();
@@ -320,15 +359,18 @@ public final class Trainer {
         }
         if (step > total) throw new UserError("the checkpoint is already at step " + step + " of " + total
                 + "; raise --max_steps/--num_train_epochs to train further");
+        Best best = o.loadBestModelAtEnd() ? Best.of(history, o.outputDir(), step) : null;
         if (step == total) {
             // a complete run whose final files are missing (killed, or the disk filled, after its last checkpoint)
             log.println("cpt4j: " + resumeFrom + " is the last step (" + step + " of " + total + "); training is "
                     + "complete, writing what is left");
+            if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
             return new Result(step, Double.NaN, null, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                     o.outputDir().resolve(PLOT));
         }
 
         int[] tokens = new int[B * T];                       // (B, T)
+        int[] docStarts = data.packed() ? new int[B * T] : null; // (B, T) document starts (neat packing)
         List<LossPlot.Point> trainCurve = new ArrayList<>(), evalCurve = new ArrayList<>();
         for (JsonNode h : history) {
             if (h.has("loss")) trainCurve.add(new LossPlot.Point(h.path("step").asDouble(), h.path("loss").asDouble()));
@@ -339,11 +381,23 @@ public final class Trainer {
         long t0 = System.nanoTime(), tLog = t0;
         double lossSinceLog = window.lossSum();          // the steps since the last log, carried by checkpoints
         long stepsSinceLog = window.steps(), tokensSinceLog = 0;
-        long savedStep = step, saveNanos = -1;
+        long savedStep = step, saveNanos = -1, startStep = step;
         RuntimeException failure = null;
-        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1)) {
+        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1);
+             TensorBoardLog tb = o.tensorboard() ? TensorBoardLog.open(o, step, resumeFrom != null) : null) {
+            if (tb != null) log.println("cpt4j: TensorBoard events: " + tb.file().getParent() + " (tensorboard --logdir "
+                    + o.outputDir().resolve(TensorBoardLog.RUNS) + ")");
             progress.start(step, total);
             if (stop != null) stop.progress(step, lastCheckpoint, true);
+            if (o.evalOnStart() && o.doEval() && data.evalBlocks() > 0) {
+                double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
+                Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
+                MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
+                metrics.log(rec);
+                if (tb != null) tb.log(rec);
+                progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f (before training)",
+                        step, total, ev, Math.exp(ev)));
+            }
             while (step < total) {
                 if (stop != null && stop.requested()) {
                     // at a step boundary: the last update is complete; keep it if a checkpoint fits in the time left
@@ -352,7 +406,8 @@ public final class Trainer {
                             && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                                 data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
-                                new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
+                                new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
+                                elapsedBefore + (System.nanoTime() - t0) / 1e9);
                         lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
                                 hooks.extra(), hooks.channels());
                     }
@@ -362,9 +417,16 @@ public final class Trainer {
                 opt.zeroGrads(grads);
                 double lossSum = 0;
                 for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
-                    data.nextTrain(tokens, B);
-                    double l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
-                            dropoutSeed(o.seed(), s, micro));
+                    double l;
+                    if (docStarts == null) {
+                        data.nextTrain(tokens, B);
+                        l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
+                                dropoutSeed(o.seed(), s, micro));
+                    } else {
+                        data.nextTrain(tokens, docStarts, B);
+                        l = model.forwardBackward(tokens, docStarts, B, T, 1f / o.gradientAccumulationSteps(),
+                                dropoutSeed(o.seed(), s, micro));
+                    }
                     Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
                     lossSum += l;
                 }
@@ -386,7 +448,14 @@ public final class Trainer {
                 progress.step(step, loss, lr, gradNorm, tokPerS);
                 if ((step == 1 && o.loggingFirstStep()) || step % o.loggingSteps() == 0 || step == total) {
                     double avg = lossSinceLog / stepsSinceLog;   // HF logs the mean loss since the last log
-                    metrics.log(new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, (now - t0) / 1e9));
+                    double session = (now - t0) / 1e9, elapsed = elapsedBefore + session;
+                    MetricsLog.Train rec = new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, elapsed);
+                    java.util.Map<String, Long> bySource = data.tokensBySource();
+                    metrics.log(rec, bySource);
+                    if (tb != null) tb.log(rec);
+                    progress.logged(new Progress.Log(step, total, avg, lr, gradNorm, tokPerS, elapsed,
+                            session / (step - startStep) * (total - step)));
+                    if (!bySource.isEmpty()) progress.message("step " + step + ": " + MetricsLog.shares(bySource));
                     ObjectNode h = history.addObject();
                     h.put("loss", avg);
                     h.put("grad_norm", gradNorm);
@@ -404,13 +473,23 @@ public final class Trainer {
                     double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
                     Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                     lastEval = ev;
-                    metrics.log(new MetricsLog.Eval(step, ev));
+                    Double gen = general == null ? null
+                            : evaluate(model, T, general.count(), data.packed(), general::read, o.perDeviceEvalBatchSize());
+                    MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
+                    metrics.log(rec, gen);
+                    if (tb != null) tb.log(rec);
                     ObjectNode h = history.addObject();
                     h.put("eval_loss", ev);
                     h.put("eval_perplexity", Math.exp(ev));
+                    if (gen != null) {
+                        h.put("general_eval_loss", gen);
+                        h.put("general_eval_perplexity", Math.exp(gen));
+                    }
                     h.put("step", step);
                     evalCurve.add(new LossPlot.Point(step, ev));
-                    progress.message(String.format(Locale.ROOT, "step %d: eval loss %.4f, perplexity %.2f", step, ev, Math.exp(ev)));
+                    progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f", step, total, ev, Math.exp(ev))
+                            + (gen == null ? "" : String.format(Locale.ROOT, "; general text (%s) loss %.4f, perplexity %.2f",
+                            general.source(), gen, Math.exp(gen))));
                 }
                 if ((o.saveSteps() > 0 && step % o.saveSteps() == 0) || step == total) {
                     Checkpoints.Scan scan = Checkpoints.scan(layout, params, opt);
@@ -421,17 +500,22 @@ public final class Trainer {
                                 + "; lower --learning_rate or --max_grad_norm");
                     Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                             data.state(), history, o.threads(), new Checkpoints.Health(loss, firstLoss, 0, startRms),
-                            new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog));
+                            new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
+                            elapsedBefore + (System.nanoTime() - t0) / 1e9);
                     long ts = System.nanoTime();
-                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
-                            hooks.extra(), hooks.channels());
+                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st,
+                            best != null ? 0 : o.saveTotalLimit(), hooks.extra(), hooks.channels());
+                    if (best != null) {
+                        if (evalNow && best.better(lastEval)) best = new Best(lastCheckpoint, lastEval);
+                        Checkpoints.rotate(o.outputDir(), o.saveTotalLimit(), best.checkpoint());
+                    }
                     saveNanos = System.nanoTime() - ts;
                     savedStep = step;
                     Checkpoints.Health saved = Checkpoints.healthOf(lastCheckpoint);
                     if (saved == null || saved.sound()) lastSound = lastCheckpoint;
-                    else progress.message("step " + step + ": warning: the weights of " + lastCheckpoint
+                    else progress.message("step " + step + "/" + total + ": warning: the weights of " + lastCheckpoint
                             + " have exploded (" + saved.explosion() + "); lower --learning_rate");
-                    progress.message("step " + step + ": saved " + lastCheckpoint);
+                    progress.message("step " + step + "/" + total + ": saved " + lastCheckpoint);
                 }
                 if (stop != null) stop.progress(step, lastCheckpoint, true);
             }
@@ -450,8 +534,44 @@ public final class Trainer {
                 }
             }
         }
+        if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
         return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                 o.outputDir().resolve(PLOT));
+    }
+
+    /** The checkpoint with the lowest eval loss so far ({@code --load_best_model_at_end}); checkpoint null: none yet. */
+    record Best(Path checkpoint, double evalLoss) {
+        boolean better(Double ev) {
+            return ev != null && (checkpoint == null || ev < evalLoss);   // strictly lower, as transformers' np.less
+        }
+
+        /** From a resumed run's log history: the evaluated steps whose checkpoint is still in {@code outputDir}. */
+        static Best of(ArrayNode history, Path outputDir, long upTo) {
+            Best b = new Best(null, Double.NaN);
+            java.util.Set<Path> kept = new java.util.HashSet<>();
+            for (Path p : Checkpoints.list(outputDir)) kept.add(p.toAbsolutePath().normalize());
+            for (JsonNode h : history) {
+                if (!h.has("eval_loss") || h.path("step").asLong() > upTo) continue;
+                Path dir = Checkpoints.dirFor(outputDir, h.path("step").asLong());
+                if (kept.contains(dir.toAbsolutePath().normalize()) && b.better(h.path("eval_loss").asDouble()))
+                    b = new Best(dir, h.path("eval_loss").asDouble());
+            }
+            return b;
+        }
+    }
+
+    /** Puts the best checkpoint's trainable weights back so the final export writes them. */
+    private static void loadBest(Best best, Path lastCheckpoint, ParamLayout layout, float[] params, AdamW opt,
+                                 PrintStream log) {
+        if (best.checkpoint() == null) return;
+        if (best.checkpoint().equals(lastCheckpoint)) {
+            log.println("cpt4j: the last checkpoint " + lastCheckpoint + " has the lowest eval loss ("
+                    + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + "); it is the final model");
+            return;
+        }
+        Checkpoints.load(best.checkpoint(), layout, params, opt);
+        log.println("cpt4j: loaded the best checkpoint " + best.checkpoint() + " (eval loss "
+                + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + ") as the final model (--load_best_model_at_end)");
     }
 
     /** Says why a newer checkpoint than the sound one is not recommended, or null. */
@@ -466,18 +586,37 @@ public final class Trainer {
         return trainableFloats * 4 * 4 * 10L;   // bytes × 10 ns per byte
     }
 
-    /** Mean loss over all evaluation blocks (each block weighs the same). */
+    /**
+     * Mean loss over all evaluation blocks: each block weighs the same (every block has T−1 predictions), or, with
+     * neat packing, each trained position does (the mean over all of them).
+     */
     public static double evaluate(TrainableModel model, BatchSource data, int batch) {
-        int T = data.blockSize();
-        long n = data.evalBlocks();
+        return evaluate(model, data.blockSize(), data.evalBlocks(), data.packed(), data::evalBlocks, batch);
+    }
+
+    /** Reads held-out blocks [first, first+count) and, when not null, their document starts. */
+    public interface HeldOutBlocks {
+        void read(int[] dst, int[] docStarts, long first, int count);
+    }
+
+    /** {@link #evaluate(TrainableModel, BatchSource, int)} over any {@code n} held-out blocks of T tokens. */
+    public static double evaluate(TrainableModel model, int T, long n, boolean packed, HeldOutBlocks blocks, int batch) {
         int[] tokens = new int[batch * T];
-        double sum = 0;
+        int[] starts = packed ? new int[batch * T] : null;
+        double sum = 0, weight = 0;
         for (long first = 0; first < n; first += batch) {
             int count = (int) Math.min(batch, n - first);
-            data.evalBlocks(tokens, first, count);
-            sum += model.loss(tokens, count, T) * count;
+            blocks.read(tokens, starts, first, count);
+            if (!packed) {
+                sum += model.loss(tokens, count, T) * count;
+                continue;
+            }
+            long w = dev.cpt4j.model.CausalLm.trainedPositions(starts, count, T);
+            if (w == 0) continue;                       // only one-token documents: nothing is predicted
+            sum += model.loss(tokens, starts, count, T) * w;
+            weight += w;
         }
-        return sum / n;
+        return packed ? sum / weight : sum / n;
     }
 
     /** The dropout seed of micro-batch {@code micro} of step {@code step}: SplitMix64 of (seed, step, micro). */

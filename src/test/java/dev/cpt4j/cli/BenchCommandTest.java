@@ -49,6 +49,20 @@ class BenchCommandTest {
     }
 
     @Test
+    void trainBenchWithNeatPacking(@TempDir Path dir) throws Exception {
+        Path cfg = dir.resolve("config.json");
+        Files.writeString(cfg, "{\"model_type\":\"llama\",\"vocab_size\":50,\"max_position_embeddings\":32,\"hidden_size\":16,"
+                + "\"intermediate_size\":24,\"num_hidden_layers\":1,\"num_attention_heads\":4,\"num_key_value_heads\":2}");
+        Run r = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "24", "--steps", "1",
+                "--warmup", "0", "--threads", "1", "--neat_packing", "5");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("neat packing (documents of 5 tokens on average)").contains("tokens/s");
+        Run bad = run("bench", "train", "--config", cfg.toString(), "--batch", "2", "--block", "8", "--neat_packing", "-1");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("--neat_packing takes the mean document length");
+    }
+
+    @Test
     void backendFlagChoosesTheGemm(@TempDir Path dir) throws Exception {
         Path cfg = dir.resolve("config.json");
         Files.writeString(cfg, "{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_positions\":16,\"n_embd\":24,\"n_layer\":2,\"n_head\":3}");

@@ -123,6 +123,40 @@ class LlamaTrainTest {
     }
 
     /**
+     * {@code --ensure_weight_tying} on tied Qwen2: one trained embedding serves as the head; the adapter says so in
+     * peft's key, and merge keeps the checkpoint tied with the adapter's loss.
+     */
+    @Test
+    void ensureWeightTyingKeepsTiedQwen2TiedThroughMerge(@TempDir Path tmp) throws IOException {
+        Path data = data(tmp), m = model(tmp, "qwen2_tied_yarn", 60), out = tmp.resolve("tied");
+        Run r = run("train", "--model_name_or_path", m.toString(), "--dataset_dir", data.toString(), "--output_dir", out.toString(),
+                "--block_size", "8", "--per_device_train_batch_size", "2", "--max_steps", "3", "--save_steps", "0",
+                "--learning_rate", "5e-3", "--lora_rank", "4", "--lora_alpha", "8", "--trainable", "q_proj,v_proj",
+                "--modules_to_save", "embed_tokens,lm_head", "--ensure_weight_tying", "--threads", "2");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).doesNotContain("two separate copies");
+        PeftAdapters.Adapter a = PeftAdapters.read(out);
+        assertThat(a.config().extra().path("ensure_weight_tying").asBoolean()).isTrue();
+        assertThat(a.tensors()).containsKey("base_model.model.model.embed_tokens.weight");
+        if (a.tensors().containsKey("base_model.model.lm_head.weight"))
+            assertThat(a.tensors().get("base_model.model.lm_head.weight").data())
+                    .isEqualTo(a.tensors().get("base_model.model.model.embed_tokens.weight").data());
+        Path merged = tmp.resolve("merged");
+        Run mr = run("merge", "--model", m.toString(), "--adapter", out.toString(), "--output", merged.toString());
+        assertThat(mr.code()).as(mr.err()).isZero();
+        JsonNode cfg = JSON.readTree(merged.resolve("config.json").toFile());
+        assertThat(cfg.path("tie_word_embeddings").asBoolean()).isTrue();
+        Path text = Files.writeString(tmp.resolve("eval.txt"), TEXT + "\n", StandardCharsets.UTF_8);
+        Run withAdapter = run("eval", "--model", m.toString(), "--adapter", out.toString(), "--text-file", text.toString(),
+                "--block-size", "8", "--threads", "2", "--json");
+        Run mergedEval = run("eval", "--model", merged.toString(), "--text-file", text.toString(), "--block-size", "8",
+                "--threads", "2", "--json");
+        double la = JSON.readTree(withAdapter.out().strip().lines().reduce((x, y) -> y).orElseThrow()).get("loss").asDouble();
+        double lm = JSON.readTree(mergedEval.out().strip().lines().reduce((x, y) -> y).orElseThrow()).get("loss").asDouble();
+        assertThat(lm).isCloseTo(la, org.assertj.core.api.Assertions.within(1e-4 * la));
+    }
+
+    /**
      * A real {@code kill -9} of a training process in the middle of a run (checkpoint every step, killed after step
      * 3 or later, maybe mid-write), then {@code --resume_from_checkpoint true}: the same final adapter, bit for bit, as
      * the uninterrupted run.

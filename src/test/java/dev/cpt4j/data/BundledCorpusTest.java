@@ -22,7 +22,7 @@ class BundledCorpusTest {
         for (String f : BundledCorpus.FILES) bytes += Files.size(dir.resolve(f));
         assertThat(bytes).isBetween(500_000L, 1_000_000L);
         // Prepared strictly (invalid UTF-8 would fail): ~300k CJK characters → hundreds of blocks.
-        try (TokenStore s = Prepare.run(PrepareOptions.of(List.of(dir), tmp.resolve("o"), 512).withWorkers(2),
+        try (TokenStore s = Prepare.run(PrepareOptions.of(List.of(dir), tmp.resolve("o"), 512).withValidationFraction(0.001).withWorkers(2),
                 new CodePointTokenizer(40_000), m -> {})) {
             assertThat(s.manifest().sources()).extracting(Manifest.Source::name).containsExactlyElementsOf(BundledCorpus.FILES);
             assertThat(s.manifest().counts().lines()).isEqualTo(1914 + 2401);

@@ -47,6 +47,13 @@ class DemoTest {
         double before = j.get("perplexity_before").asDouble(), after = j.get("perplexity_after").asDouble();
         assertThat(after).isLessThan(before);
         assertThat(j.get("perplexity_change").asDouble()).isCloseTo(after / before - 1, org.assertj.core.data.Offset.offset(1e-3));
+        // forgetting: the Tang shi of the base's own domain, measured before and after
+        assertThat(j.get("general_perplexity_before").asDouble()).isPositive();
+        assertThat(j.get("general_perplexity_after").asDouble()).isPositive()
+                .isNotEqualTo(j.get("general_perplexity_before").asDouble());
+        assertThat(j.get("general_blocks").asInt()).isPositive();
+        assertThat(stdout).contains("forgetting:");
+        assertThat(Files.readString(out.resolve("report/report.md"))).contains("general-domain perplexity");
         assertThat(out.resolve("adapter/adapter_config.json")).exists();
         assertThat(out.resolve("adapter/adapter_model.safetensors")).exists();
         assertThat(out.resolve("report/report.html")).exists();

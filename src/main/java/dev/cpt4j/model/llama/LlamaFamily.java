@@ -273,7 +273,7 @@ public final class LlamaFamily implements ModelFamily {
                 + (qk ? N * (Q + K) : 0)                // dqPre, dkPre
                 + N * C                                 // dlnf
                 + dev.cpt4j.tensor.cpu.CrossEntropyHead.scratchSize((int) Math.min(128, N), (int) C, c.vocabSize());
-        return 4 * (floats + 3 * N);                    // + tokens, targets, embedSlots
+        return 4 * (floats + 4 * N);                    // + tokens, targets, starts, embedSlots
     }
 
     @Override

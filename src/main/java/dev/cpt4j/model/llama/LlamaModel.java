@@ -3,6 +3,8 @@ package dev.cpt4j.model.llama;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.model.CausalLm;
 import dev.cpt4j.model.LinearHook;
+import dev.cpt4j.model.PhaseProfile;
+import dev.cpt4j.model.PhaseProfile.Phase;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.ParamLayout;
 import dev.cpt4j.tensor.RowSparseGrad;
@@ -58,6 +60,7 @@ public final class LlamaModel implements CausalLm {
     private final short[] params16;               // the views stored in bf16 (frozen projection weights)
     private final Set<String> bf16Views;
     private LinearHook hook;
+    private final PhaseProfile prof = new PhaseProfile();
     private long lastSeed;
     private final LlamaWeights w;
     private final Gemm gemm;
@@ -86,6 +89,8 @@ public final class LlamaModel implements CausalLm {
     private boolean sparseEmbedWanted;
     private RowSparseGrad embedSparse;                        // embed_tokens' gradient when row-sparse, else null
     private final int[] embedSlots;                           // (maxN) slot of each token's row in embedSparse
+    private final int[] starts;                               // (maxN) document starts of the current batch when packed
+    private boolean packed;                                   // the current batch has document starts (neat packing)
     private Predicate<String> frozen = n -> false;
     private float gradScale = 1f;
     private int curB, curT, validCount;
@@ -153,6 +158,7 @@ public final class LlamaModel implements CausalLm {
         tokens = new int[maxN];
         targets = new int[maxN];
         embedSlots = new int[maxN];
+        starts = new int[maxN];
         resid = new float[Math.multiplyExact((L + 1) * maxN, C)];
         hRes = new float[S * maxN * C];
         qPre = cfg.qkNorm() ? new float[S * maxN * Q] : null;
@@ -242,7 +248,7 @@ public final class LlamaModel implements CausalLm {
 
     /** Bytes this model's activation and scratch buffers take (what {@link LlamaFamily#activationBytes} predicts). */
     public long allocatedActivationBytes() {
-        long n = tokens.length + targets.length + embedSlots.length;
+        long n = tokens.length + targets.length + starts.length + embedSlots.length;
         for (float[] a : new float[][] {resid, hRes, qPre, kPre, qRot, kRot, vAct, att, lse, gate, up, rstd1, rstd2, qRstd,
                 kRstd, xn, act, tmp, lnf, lnfRstd, dres, dxn, dact, dgate, dup, datt, dq, dk, dv, dqPre, dkPre, dlnf, headScratch})
             if (a != null) n += a.length;
@@ -360,11 +366,16 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
-    public float forward(int[] toks, int[] labels, int B, int T, boolean training, long dropoutSeed) {
+    public float forward(int[] toks, int[] labels, int[] docStarts, int B, int T, boolean training, long dropoutSeed) {
         int N = B * T;
         lastSeed = dropoutSeed;
+        packed = docStarts != null;
+        if (packed) {
+            CausalLm.checkDocStarts(docStarts, B, T);
+            System.arraycopy(docStarts, 0, starts, 0, N);
+        }
         run(toks, B, T, training);
-        int count = CausalLm.shiftedTargets(toks, labels, B, T, V, targets);
+        int count = CausalLm.shiftedTargets(toks, labels, packed ? starts : null, B, T, V, targets);
         validCount = count;
         float scale = count == 0 ? 0f : gradScale / count;
         double total;
@@ -372,18 +383,27 @@ public final class LlamaModel implements CausalLm {
         if (training) {
             grads();
             Arrays.fill(dlnf, 0, N * C, 0f);
+            prof.lap(Phase.ZERO_FILL);
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, off(w.head()), targets, 0, N, C, V, scale,
                     dlnf, 0, ga(off(w.head())), g(off(w.head())), headScratch, R);
         } else {
             total = CrossEntropyHead.forward(gemm, par, lnf, 0, params, off(w.head()), targets, 0, N, C, V, 0f,
                     null, 0, null, 0, headScratch, R);
         }
+        prof.lap(Phase.HEAD);
         return count == 0 ? Float.NaN : (float) (total / count);
+    }
+
+    /** The opt-in phase timer ({@code -Dcpt4j.profile=true}); the GPT-2 phase names, LoRA hooks charged to their projection. */
+    @Override
+    public PhaseProfile profile() {
+        return prof;
     }
 
     @Override
     public void logits(int[] toks, int B, int T, float[] out) {
         if (out.length < (long) B * T * V) throw new IllegalArgumentException("logits buffer smaller than B·T·V");
+        packed = false;
         run(toks, B, T, false);
         CrossEntropyHead.logits(gemm, out, 0, lnf, 0, params, off(w.head()), B * T, C, V);
     }
@@ -409,8 +429,10 @@ public final class LlamaModel implements CausalLm {
         par.forRange(N, (r0, r1) -> {
             for (int r = r0; r < r1; r++) System.arraycopy(params, off(w.embed()) + tokens[r] * C, resid, r * C, C);
         });
+        prof.lap(Phase.EMBED_FWD);
         for (int l = 0; l < L; l++) blockForward(l, slot(l));
         RmsNorm.forward(par, lnf, 0, lnfRstd, 0, resid, L * maxN * C, params, off(w.norm()), N, C, cfg.rmsNormEps());
+        prof.lap(Phase.LNF_FWD);
     }
 
     private int slot(int l) {
@@ -428,6 +450,7 @@ public final class LlamaModel implements CausalLm {
         int rIn = l * maxN * C, rOut = (l + 1) * maxN * C, sC = s * maxN * C, sQ = s * maxN * Q, sK = s * maxN * K,
                 sF = s * maxN * F, sN = s * maxN;
         RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
+        prof.lap(Phase.LN_FWD);
         if (cfg.qkNorm()) {
             proj(l, Q_PROJ, qPre, sQ, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
             proj(l, K_PROJ, kPre, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
@@ -438,18 +461,38 @@ public final class LlamaModel implements CausalLm {
             proj(l, K_PROJ, kRot, sK, xn, 0, w.k()[l], w.kb()[l], N, C, K);
         }
         proj(l, V_PROJ, vAct, sK, xn, 0, w.v()[l], w.vb()[l], N, C, K);
-        Rope.forward(par, qRot, sQ, N, T, NH, hd, cos, sin, 0);
-        Rope.forward(par, kRot, sK, N, T, NKV, hd, cos, sin, 0);
-        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, curB, T, NH, NKV, hd,
+        prof.lap(Phase.QKV_FWD);
+        ropeForward(qRot, sQ, N, T, NH);
+        ropeForward(kRot, sK, N, T, NKV);
+        GqaAttention.forward(par, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK, vAct, sK, packed ? starts : null, 0, curB, T, NH, NKV, hd,
                 scale(), cfg.window(l));
+        prof.lap(Phase.ATTN_FWD);
         proj(l, O_PROJ, tmp, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
+        prof.lap(Phase.PROJ_FWD);
         Conv1d.residualForward(par, hRes, sC, resid, rIn, tmp, 0, N * C);
+        prof.lap(Phase.RESID_DROP_FWD);
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
+        prof.lap(Phase.LN_FWD);
         proj(l, GATE_PROJ, gate, sF, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
         proj(l, UP_PROJ, up, sF, xn, 0, w.up()[l], w.upB()[l], N, C, F);
+        prof.lap(Phase.FC_FWD);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
+        prof.lap(Phase.ACT_FWD);
         proj(l, DOWN_PROJ, tmp, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
+        prof.lap(Phase.FCPROJ_FWD);
         Conv1d.residualForward(par, resid, rOut, hRes, sC, tmp, 0, N * C);
+        prof.lap(Phase.RESID_DROP_FWD);
+    }
+
+    /** RoPE in place on x (rows, heads·hd) from xOff: positions from the document starts when packed. */
+    private void ropeForward(float[] x, int xOff, int N, int T, int heads) {
+        if (packed) Rope.forward(par, x, xOff, N, T, heads, hd, cos, sin, starts);
+        else Rope.forward(par, x, xOff, N, T, heads, hd, cos, sin, 0);
+    }
+
+    private void ropeBackward(float[] dx, int N, int T, int heads) {
+        if (packed) Rope.backward(par, dx, 0, N, T, heads, hd, cos, sin, starts);
+        else Rope.backward(par, dx, 0, N, T, heads, hd, cos, sin, 0);
     }
 
     private float[] bias(int off) {
@@ -464,8 +507,9 @@ public final class LlamaModel implements CausalLm {
         Arrays.fill(dres, 0, N * C, 0f);
         RmsNorm.backward(par, dres, 0, ga(off(w.norm())), g(off(w.norm())), dlnf, 0, resid, L * maxN * C, params, off(w.norm()),
                 lnfRstd, 0, N, C);
+        prof.lap(Phase.LNF_BWD);
         for (int l = L - 1; l >= 0; l--) {
-            if (checkpointing && l != L - 1) blockForward(l, 0);
+            if (checkpointing && l != L - 1) blockForward(l, 0);   // (the block's laps are charged to the forward phases)
             blockBackward(l, slot(l));
         }
         int e = g(off(w.embed()));
@@ -474,6 +518,7 @@ public final class LlamaModel implements CausalLm {
             for (int i = 0; i < N; i++) embedSlots[i] = embedSparse.slot(tokens[i]);
             Embedding.backward(par, embedSparse.data(), 0, null, 0, dres, 0, embedSlots, 0, curB, curT, C);
         }
+        prof.lap(Phase.EMBED_BWD);
         lastTraining = false;
     }
 
@@ -485,20 +530,29 @@ public final class LlamaModel implements CausalLm {
         // MLP half: resid[l+1] = h + down(silu(gate(y)) · up(y)), y = RMSNorm(h)
         RmsNorm.forward(par, xn, 0, rstd2, sN, hRes, sC, params, off(w.ln2()[l]), N, C, eps);
         SwiGlu.forward(par, act, 0, gate, sF, up, sF, N * F);
+        prof.lap(Phase.RECOMPUTE);
         Arrays.fill(dact, 0, N * F, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, DOWN_PROJ, dact, 0, dres, 0, act, 0, w.down()[l], w.downB()[l], N, F, C);
+        prof.lap(Phase.FCPROJ_BWD);
         SwiGlu.backward(par, dgate, 0, dup, 0, dact, 0, gate, sF, up, sF, N * F);
+        prof.lap(Phase.ACT_BWD);
         Arrays.fill(dxn, 0, N * C, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, GATE_PROJ, dxn, 0, dgate, 0, xn, 0, w.gate()[l], w.gateB()[l], N, C, F);
         linBack(l, UP_PROJ, dxn, 0, dup, 0, xn, 0, w.up()[l], w.upB()[l], N, C, F);
+        prof.lap(Phase.FC_BWD);
         RmsNorm.backward(par, dres, 0, ga(off(w.ln2()[l])), g(off(w.ln2()[l])), dxn, 0, hRes, sC, params, off(w.ln2()[l]), rstd2, sN, N, C);
+        prof.lap(Phase.LN_BWD);
         // attention half: h = x + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = RMSNorm(x)
         Arrays.fill(datt, 0, N * Q, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, O_PROJ, datt, 0, dres, 0, att, sQ, w.o()[l], w.ob()[l], N, Q, C);
+        prof.lap(Phase.PROJ_BWD);
         GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, datt, 0, att, sQ, lse, s * maxB * NH * maxT, qRot, sQ, kRot, sK,
-                vAct, sK, curB, T, NH, NKV, hd, scale(), cfg.window(l));
-        Rope.backward(par, dq, 0, N, T, NH, hd, cos, sin, 0);
-        Rope.backward(par, dk, 0, N, T, NKV, hd, cos, sin, 0);
+                vAct, sK, packed ? starts : null, 0, curB, T, NH, NKV, hd, scale(), cfg.window(l));
+        ropeBackward(dq, N, T, NH);
+        ropeBackward(dk, N, T, NKV);
         float[] dqIn = dq, dkIn = dk;
         if (cfg.qkNorm()) {
             Arrays.fill(dqPre, 0, N * Q, 0f);
@@ -510,12 +564,17 @@ public final class LlamaModel implements CausalLm {
             dqIn = dqPre;
             dkIn = dkPre;
         }
+        prof.lap(Phase.ATTN_BWD);
         RmsNorm.forward(par, xn, 0, rstd1, sN, resid, rIn, params, off(w.ln1()[l]), N, C, eps);
+        prof.lap(Phase.RECOMPUTE);
         Arrays.fill(dxn, 0, N * C, 0f);
+        prof.lap(Phase.ZERO_FILL);
         linBack(l, Q_PROJ, dxn, 0, dqIn, 0, xn, 0, w.q()[l], w.qb()[l], N, C, Q);
         linBack(l, K_PROJ, dxn, 0, dkIn, 0, xn, 0, w.k()[l], w.kb()[l], N, C, K);
         linBack(l, V_PROJ, dxn, 0, dv, 0, xn, 0, w.v()[l], w.vb()[l], N, C, K);
+        prof.lap(Phase.QKV_BWD);
         RmsNorm.backward(par, dres, 0, ga(off(w.ln1()[l])), g(off(w.ln1()[l])), dxn, 0, resid, rIn, params, off(w.ln1()[l]), rstd1, sN, N, C);
+        prof.lap(Phase.LN_BWD);
     }
 
     /** The LoRA sites of a block, in {@link LlamaFamily#loraSites()} order. */

@@ -27,29 +27,45 @@ public final class Attention {
     public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
                                float[] qkv, int qkvOff, int B, int T, int C, int NH, float scale,
                                float dropP, long seed, long stream) {
+        forward(par, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale, dropP, seed, stream);
+    }
+
+    /**
+     * As {@link #forward(Parallel, float[], int, float[], int, float[], int, int, int, int, int, float, float, long, long)}
+     * with documents packed in each row (neat packing): {@code starts} (B, T) from {@code startsOff} holds, for every
+     * token, the index in its row where its document begins, so query i sees only keys j with
+     * starts[i] ≤ j ≤ i. Null: one causal sequence per row. Columns left of a block's first document start are never
+     * computed (the tile is skipped, not masked), so packing many documents costs less than one long one. Dropout
+     * keeps the column numbering of the whole row.
+     */
+    public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
+                               float[] qkv, int qkvOff, int[] starts, int startsOff, int B, int T, int C, int NH,
+                               float scale, float dropP, long seed, long stream) {
         int hd = C / NH, C3 = 3 * C;
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
             float[] sb = new float[R * T];  // (R, T) scores → probabilities of a block of query rows
             float[] kt = new float[hd * T]; // (hd, T) this head's keys, transposed
             for (int bh = p0; bh < p1; bh++) {
-                int b = bh / NH, h = bh % NH;
+                int b = bh / NH, h = bh % NH, st = startsOff + b * T;
                 int base = qkvOff + b * T * C3 + h * hd;
                 transpose(qkv, base + C, C3, kt, T, hd);
                 for (int i0 = 0; i0 < T; i0 += R) {
-                    int r = Math.min(R, T - i0), n = i0 + r;
-                    mm(false, r, n, hd, qkv, base + i0 * C3, C3, kt, 0, T, sb, 0, T, false);
+                    int r = Math.min(R, T - i0), n = i0 + r, lo = starts == null ? 0 : starts[st + i0], N = n - lo;
+                    mm(false, r, N, hd, qkv, base + i0 * C3, C3, kt, lo, T, sb, 0, T, false);
                     for (int ii = 0; ii < r; ii++) {
-                        int i = i0 + ii, v = i + 1, o = ii * T;
-                        scaleBy(sb, o, v, scale);
-                        float max = max(sb, o, v);
-                        float sum = VecMath.expShift(sb, o, v, max);
+                        int i = i0 + ii, o = ii * T, s0 = starts == null ? 0 : starts[st + i];
+                        int a = s0 - lo, e = i + 1 - lo, m = e - a;
+                        scaleBy(sb, o + a, m, scale);
+                        float max = max(sb, o + a, m);
+                        float sum = VecMath.expShift(sb, o + a, m, max);
                         lse[lseOff + bh * T + i] = max + (float) StrictMath.log(sum); // StrictMath: fixed bits at every JIT tier
-                        scaleBy(sb, o, v, 1f / sum);
-                        java.util.Arrays.fill(sb, o + v, o + n, 0f);
-                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, sb, o, v);
+                        scaleBy(sb, o + a, m, 1f / sum);
+                        java.util.Arrays.fill(sb, o, o + a, 0f);
+                        java.util.Arrays.fill(sb, o + e, o + N, 0f);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, sb, o + a, m, s0);
                     }
-                    mm(false, r, hd, n, sb, 0, T, qkv, base + 2 * C, C3, out, outOff + (b * T + i0) * C + h * hd, C, false);
+                    mm(false, r, hd, N, sb, 0, T, qkv, base + 2 * C + lo * C3, C3, out, outOff + (b * T + i0) * C + h * hd, C, false);
                 }
             }
         });
@@ -62,35 +78,48 @@ public final class Attention {
     public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
                                 float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
                                 int B, int T, int C, int NH, float scale, float dropP, long seed, long stream) {
+        backward(par, dqkv, dqkvOff, dout, doutOff, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale,
+                dropP, seed, stream);
+    }
+
+    /** The backward of the packed {@link #forward} ({@code starts} as there; null: one sequence per row). */
+    public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
+                                float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
+                                int[] starts, int startsOff, int B, int T, int C, int NH, float scale, float dropP,
+                                long seed, long stream) {
         int hd = C / NH, C3 = 3 * C;
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
             float[] sb = new float[R * T], db = new float[R * T], mk = new float[T];
             float[] kt = new float[hd * T], vt = new float[hd * T];
             for (int bh = p0; bh < p1; bh++) {
-                int b = bh / NH, h = bh % NH;
+                int b = bh / NH, h = bh % NH, st = startsOff + b * T;
                 int base = qkvOff + b * T * C3 + h * hd, dbase = dqkvOff + b * T * C3 + h * hd;
                 transpose(qkv, base + C, C3, kt, T, hd);
                 transpose(qkv, base + 2 * C, C3, vt, T, hd);
                 for (int i0 = 0; i0 < T; i0 += R) {
                     int r = Math.min(R, T - i0), n = i0 + r, go = doutOff + (b * T + i0) * C + h * hd;
-                    mm(false, r, n, hd, qkv, base + i0 * C3, C3, kt, 0, T, sb, 0, T, false); // q·kᵀ
-                    mm(false, r, n, hd, dout, go, C, vt, 0, T, db, 0, T, false);             // dout·vᵀ
+                    int lo = starts == null ? 0 : starts[st + i0], N = n - lo;
+                    mm(false, r, N, hd, qkv, base + i0 * C3, C3, kt, lo, T, sb, 0, T, false); // q·kᵀ
+                    mm(false, r, N, hd, dout, go, C, vt, lo, T, db, 0, T, false);             // dout·vᵀ
                     for (int ii = 0; ii < r; ii++) {
-                        int i = i0 + ii, v = i + 1, o = ii * T;
+                        int i = i0 + ii, o = ii * T, s0 = starts == null ? 0 : starts[st + i];
+                        int a = s0 - lo, e = i + 1 - lo, m = e - a;
                         // D_i = Σ_j P_ij·dP_ij = dout_i · out_i (holds with dropout too, since out = (P∘M)·v)
                         float D = VecMath.dot(dout, go + ii * C, out, outOff + (b * T + i) * C + h * hd, hd);
-                        scaleBy(sb, o, v, scale);
-                        VecMath.expShift(sb, o, v, lse[lseOff + bh * T + i]); // P_i
-                        java.util.Arrays.fill(mk, 0, v, 1f);
-                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, v);
-                        softmaxGrad(sb, o, db, o, mk, D, scale, v); // db = dS·scale, sb = P∘M
-                        java.util.Arrays.fill(sb, o + v, o + n, 0f);
-                        java.util.Arrays.fill(db, o + v, o + n, 0f);
+                        scaleBy(sb, o + a, m, scale);
+                        VecMath.expShift(sb, o + a, m, lse[lseOff + bh * T + i]); // P_i
+                        java.util.Arrays.fill(mk, 0, m, 1f);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, m, s0);
+                        softmaxGrad(sb, o + a, db, o + a, mk, D, scale, m); // db = dS·scale, sb = P∘M
+                        java.util.Arrays.fill(sb, o, o + a, 0f);
+                        java.util.Arrays.fill(db, o, o + a, 0f);
+                        java.util.Arrays.fill(sb, o + e, o + N, 0f);
+                        java.util.Arrays.fill(db, o + e, o + N, 0f);
                     }
-                    mm(false, r, hd, n, db, 0, T, qkv, base + C, C3, dqkv, dbase + i0 * C3, C3, true);  // dq += dS·k
-                    mm(true, n, hd, r, db, 0, T, qkv, base + i0 * C3, C3, dqkv, dbase + C, C3, true);   // dk += dSᵀ·q
-                    mm(true, n, hd, r, sb, 0, T, dout, go, C, dqkv, dbase + 2 * C, C3, true);          // dv += (P∘M)ᵀ·dout
+                    mm(false, r, hd, N, db, 0, T, qkv, base + C + lo * C3, C3, dqkv, dbase + i0 * C3, C3, true);  // dq += dS·k
+                    mm(true, N, hd, r, db, 0, T, qkv, base + i0 * C3, C3, dqkv, dbase + C + lo * C3, C3, true);   // dk += dSᵀ·q
+                    mm(true, N, hd, r, sb, 0, T, dout, go, C, dqkv, dbase + 2 * C + lo * C3, C3, true);          // dv += (P∘M)ᵀ·dout
                 }
             }
         });
@@ -246,15 +275,22 @@ public final class Attention {
     /** Naive twin of {@link #forward}: the full T×T score matrix per head in double. */
     public static void forwardNaive(float[] out, float[] lse, float[] qkv, int B, int T, int C, int NH, float scale,
                                     float dropP, long seed, long stream) {
+        forwardNaive(out, lse, qkv, null, B, T, C, NH, scale, dropP, seed, stream);
+    }
+
+    /** Naive twin of the packed {@link #forward}: keys before the query's document start are left out. */
+    public static void forwardNaive(float[] out, float[] lse, float[] qkv, int[] starts, int B, int T, int C, int NH,
+                                    float scale, float dropP, long seed, long stream) {
         int hd = C / NH, C3 = 3 * C;
         long key = Dropout.key(seed, stream);
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
                 int bh = b * NH + h;
                 for (int i = 0; i < T; i++) {
+                    int j0 = starts == null ? 0 : starts[b * T + i];
                     double[] sc = new double[i + 1];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = j0; j <= i; j++) {
                         double d = 0;
                         for (int k = 0; k < hd; k++)
                             d += (double) qkv[(b * T + i) * C3 + h * hd + k] * qkv[(b * T + j) * C3 + C + h * hd + k];
@@ -262,11 +298,11 @@ public final class Attention {
                         max = Math.max(max, sc[j]);
                     }
                     double sum = 0;
-                    for (int j = 0; j <= i; j++) sum += Math.exp(sc[j] - max);
+                    for (int j = j0; j <= i; j++) sum += Math.exp(sc[j] - max);
                     lse[bh * T + i] = (float) (max + Math.log(sum));
                     for (int k = 0; k < hd; k++) {
                         double o = 0;
-                        for (int j = 0; j <= i; j++) {
+                        for (int j = j0; j <= i; j++) {
                             double p = Math.exp(sc[j] - max) / sum;
                             if (dropP > 0f) p = Dropout.keep(Dropout.rowKey(key, (long) bh * T + i), j, dropP) ? p / (1 - dropP) : 0;
                             o += p * qkv[(b * T + j) * C3 + 2 * C + h * hd + k];
@@ -280,15 +316,22 @@ public final class Attention {
     /** Naive twin of {@link #backward}: textbook softmax backward with the full probability matrix. */
     public static void backwardNaive(float[] dqkv, float[] dout, float[] qkv, int B, int T, int C, int NH,
                                      float scale, float dropP, long seed, long stream) {
+        backwardNaive(dqkv, dout, qkv, null, B, T, C, NH, scale, dropP, seed, stream);
+    }
+
+    /** Naive twin of the packed {@link #backward}. */
+    public static void backwardNaive(float[] dqkv, float[] dout, float[] qkv, int[] starts, int B, int T, int C, int NH,
+                                     float scale, float dropP, long seed, long stream) {
         int hd = C / NH, C3 = 3 * C;
         long key = Dropout.key(seed, stream);
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
                 int bh = b * NH + h;
                 for (int i = 0; i < T; i++) {
+                    int j0 = starts == null ? 0 : starts[b * T + i];
                     double[] p = new double[i + 1], mk = new double[i + 1];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = j0; j <= i; j++) {
                         double d = 0;
                         for (int k = 0; k < hd; k++)
                             d += (double) qkv[(b * T + i) * C3 + h * hd + k] * qkv[(b * T + j) * C3 + C + h * hd + k];
@@ -297,18 +340,18 @@ public final class Attention {
                         mk[j] = dropP > 0f ? (Dropout.keep(Dropout.rowKey(key, (long) bh * T + i), j, dropP) ? 1 / (1.0 - dropP) : 0) : 1;
                     }
                     double sum = 0;
-                    for (int j = 0; j <= i; j++) sum += Math.exp(p[j] - max);
-                    for (int j = 0; j <= i; j++) p[j] = Math.exp(p[j] - max) / sum;
+                    for (int j = j0; j <= i; j++) sum += Math.exp(p[j] - max);
+                    for (int j = j0; j <= i; j++) p[j] = Math.exp(p[j] - max) / sum;
                     double[] dp = new double[i + 1];
                     double dot = 0;
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = j0; j <= i; j++) {
                         double d = 0;
                         for (int k = 0; k < hd; k++)
                             d += (double) dout[(b * T + i) * C + h * hd + k] * qkv[(b * T + j) * C3 + 2 * C + h * hd + k];
                         dp[j] = d * mk[j];
                         dot += p[j] * dp[j];
                     }
-                    for (int j = 0; j <= i; j++) {
+                    for (int j = j0; j <= i; j++) {
                         double ds = p[j] * (dp[j] - dot) * scale;
                         for (int k = 0; k < hd; k++) {
                             dqkv[(b * T + j) * C3 + 2 * C + h * hd + k] += (float) (p[j] * mk[j] * dout[(b * T + i) * C + h * hd + k]);

@@ -74,15 +74,20 @@ public final class Dropout {
 
     /** a[off + j] *= keep(j) ? 1/(1−p) : 0 for j in [0, n) of the row with key rowKey. */
     public static void scaleRow(int rowKey, float p, float[] a, int off, int n) {
+        scaleRow(rowKey, p, a, off, n, 0);
+    }
+
+    /** a[off + j] *= keep(col0 + j) ? 1/(1−p) : 0 for j in [0, n): a slice of the row starting at column col0. */
+    public static void scaleRow(int rowKey, float p, float[] a, int off, int n, int col0) {
         int thr = threshold(p);
         float scale = 1f / (1f - p);
         int j = 0, ub = SF.loopBound(n);
         FloatVector zero = FloatVector.zero(SF);
         for (; j < ub; j += SF.length()) {
-            VectorMask<Float> keep = keepMask(rowKey, j, thr).cast(SF);
+            VectorMask<Float> keep = keepMask(rowKey, col0 + j, thr).cast(SF);
             FloatVector.fromArray(SF, a, off + j).mul(scale).blend(zero, keep.not()).intoArray(a, off + j);
         }
-        for (; j < n; j++) a[off + j] = (hash(rowKey + j * PHI32) >>> 8) >= thr ? a[off + j] * scale : 0f;
+        for (; j < n; j++) a[off + j] = (hash(rowKey + (col0 + j) * PHI32) >>> 8) >= thr ? a[off + j] * scale : 0f;
     }
 
     /** out[i] = in[i]·keep(i)/(1−p) for i in [0, n); out may be in. p = 0 copies. */

@@ -38,6 +38,18 @@ public final class GqaAttention {
     public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff, float[] q, int qOff,
                                float[] k, int kOff, float[] v, int vOff, int B, int T, int NH, int NKV, int hd,
                                float scale, int window) {
+        forward(par, out, outOff, lse, lseOff, q, qOff, k, kOff, v, vOff, null, 0, B, T, NH, NKV, hd, scale, window);
+    }
+
+    /**
+     * As {@link #forward(Parallel, float[], int, float[], int, float[], int, float[], int, float[], int, int, int, int, int, int, float, int)}
+     * with documents packed in each row (neat packing): {@code starts} (B, T) from {@code startsOff} holds, for every
+     * token, the index in its row where its document begins; query i then sees key j only if also
+     * starts[i] ≤ j. Null: one sequence per row. Key columns left of a block's first allowed key are never computed.
+     */
+    public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff, float[] q, int qOff,
+                               float[] k, int kOff, float[] v, int vOff, int[] starts, int startsOff, int B, int T,
+                               int NH, int NKV, int hd, float scale, int window) {
         check(NH, NKV, hd, window);
         int G = NH / NKV, ldq = NH * hd, ldk = NKV * hd;
         par.forRange(B * NH, (p0, p1) -> {
@@ -45,17 +57,17 @@ public final class GqaAttention {
             float[] kt = new float[hd * T]; // (hd, T) the current kv head's keys, transposed
             int cached = -1;
             for (int bh = p0; bh < p1; bh++) {
-                int b = bh / NH, h = bh % NH, kvh = h / G;
+                int b = bh / NH, h = bh % NH, kvh = h / G, st = startsOff + b * T;
                 if (b * NKV + kvh != cached) { // consecutive heads of a group share it
                     Attention.transpose(k, kOff + b * T * ldk + kvh * hd, ldk, kt, T, hd);
                     cached = b * NKV + kvh;
                 }
                 int qb = qOff + b * T * ldq + h * hd, vb = vOff + b * T * ldk + kvh * hd, ob = outOff + b * T * ldq + h * hd;
                 for (int i0 = 0; i0 < T; i0 += R) {
-                    int r = Math.min(R, T - i0), n = i0 + r, lo = firstKey(i0, window), N = n - lo;
+                    int r = Math.min(R, T - i0), n = i0 + r, lo = firstKey(i0, window, starts, st), N = n - lo;
                     Attention.mm(false, r, N, hd, q, qb + i0 * ldq, ldq, kt, lo, T, sb, 0, T, false);
                     for (int ii = 0; ii < r; ii++) {
-                        int i = i0 + ii, o = ii * T, a = firstKey(i, window) - lo, e = i + 1 - lo, m = e - a;
+                        int i = i0 + ii, o = ii * T, a = firstKey(i, window, starts, st) - lo, e = i + 1 - lo, m = e - a;
                         Attention.scaleBy(sb, o + a, m, scale);
                         float max = Attention.max(sb, o + a, m);
                         float sum = VecMath.expShift(sb, o + a, m, max);
@@ -78,13 +90,22 @@ public final class GqaAttention {
                                 float[] dout, int doutOff, float[] out, int outOff, float[] lse, int lseOff,
                                 float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
                                 int B, int T, int NH, int NKV, int hd, float scale, int window) {
+        backward(par, dq, dqOff, dk, dkOff, dv, dvOff, dout, doutOff, out, outOff, lse, lseOff, q, qOff, k, kOff, v, vOff,
+                null, 0, B, T, NH, NKV, hd, scale, window);
+    }
+
+    /** The backward of the packed {@link #forward} ({@code starts} as there; null: one sequence per row). */
+    public static void backward(Parallel par, float[] dq, int dqOff, float[] dk, int dkOff, float[] dv, int dvOff,
+                                float[] dout, int doutOff, float[] out, int outOff, float[] lse, int lseOff,
+                                float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, int[] starts,
+                                int startsOff, int B, int T, int NH, int NKV, int hd, float scale, int window) {
         check(NH, NKV, hd, window);
         int G = NH / NKV, ldq = NH * hd, ldk = NKV * hd;
         par.forRange(B * NKV, (p0, p1) -> {
             float[] sb = new float[R * T], db = new float[R * T]; // (R, T) P, then dS, of a block of query rows
             float[] kt = new float[hd * T], vt = new float[hd * T]; // (hd, T) this kv head's keys and values, transposed
             for (int bk = p0; bk < p1; bk++) {
-                int b = bk / NKV, kvh = bk % NKV;
+                int b = bk / NKV, kvh = bk % NKV, st = startsOff + b * T;
                 int kb = kOff + b * T * ldk + kvh * hd, vb = vOff + b * T * ldk + kvh * hd;
                 int dkb = dkOff + b * T * ldk + kvh * hd, dvb = dvOff + b * T * ldk + kvh * hd;
                 for (int j = 0; j < T; j++) {
@@ -98,11 +119,11 @@ public final class GqaAttention {
                     int rowOff = b * T * ldq + h * hd, qb = qOff + rowOff, gb = doutOff + rowOff;
                     int ob = outOff + rowOff, dqb = dqOff + rowOff;
                     for (int i0 = 0; i0 < T; i0 += R) {
-                        int r = Math.min(R, T - i0), n = i0 + r, lo = firstKey(i0, window), N = n - lo;
+                        int r = Math.min(R, T - i0), n = i0 + r, lo = firstKey(i0, window, starts, st), N = n - lo;
                         Attention.mm(false, r, N, hd, q, qb + i0 * ldq, ldq, kt, lo, T, sb, 0, T, false);    // q·kᵀ
                         Attention.mm(false, r, N, hd, dout, gb + i0 * ldq, ldq, vt, lo, T, db, 0, T, false); // dout·vᵀ
                         for (int ii = 0; ii < r; ii++) {
-                            int i = i0 + ii, o = ii * T, a = firstKey(i, window) - lo, e = i + 1 - lo, m = e - a;
+                            int i = i0 + ii, o = ii * T, a = firstKey(i, window, starts, st) - lo, e = i + 1 - lo, m = e - a;
                             // D_i = Σ_j P_ij·dP_ij = dout_i · out_i
                             float D = VecMath.dot(dout, gb + i * ldq, out, ob + i * ldq, hd);
                             Attention.scaleBy(sb, o + a, m, scale);
@@ -151,6 +172,12 @@ public final class GqaAttention {
         return window > 0 ? Math.max(0, i - window + 1) : 0;
     }
 
+    /** The first key query i of a row may attend to, its document's start included (starts null: none). */
+    private static int firstKey(int i, int window, int[] starts, int rowOff) {
+        int w = firstKey(i, window);
+        return starts == null ? w : Math.max(w, starts[rowOff + i]);
+    }
+
     private static void check(int NH, int NKV, int hd, int window) {
         if (NH < 1 || NKV < 1 || NH % NKV != 0)
             throw new IllegalArgumentException("attention heads (" + NH + ") must be a positive multiple of key/value heads (" + NKV + ")");
@@ -172,18 +199,25 @@ public final class GqaAttention {
     /** Naive twin of {@link #forward}: each row's scores materialised in double. */
     public static void forwardNaive(float[] out, float[] lse, float[] q, float[] k, float[] v, int B, int T, int NH,
                                     int NKV, int hd, float scale, int window) {
+        forwardNaive(out, lse, q, k, v, null, B, T, NH, NKV, hd, scale, window);
+    }
+
+    /** Naive twin of the packed {@link #forward}. */
+    public static void forwardNaive(float[] out, float[] lse, float[] q, float[] k, float[] v, int[] starts, int B,
+                                    int T, int NH, int NKV, int hd, float scale, int window) {
         check(NH, NKV, hd, window);
         int G = NH / NKV, ldq = NH * hd, ldk = NKV * hd;
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
                 int kvh = h / G;
                 for (int i = 0; i < T; i++) {
+                    int j0 = starts == null ? 0 : starts[b * T + i];
                     double[] p = probs(q, k, b, i, h, kvh, T, ldq, ldk, hd, scale, window);
                     double max = Double.NEGATIVE_INFINITY, sum = 0;
-                    for (int j = 0; j <= i; j++) if (allowed(i, j, window)) max = Math.max(max, p[j]);
-                    for (int j = 0; j <= i; j++) if (allowed(i, j, window)) sum += Math.exp(p[j] - max);
+                    for (int j = 0; j <= i; j++) if (allowed(i, j, window, j0)) max = Math.max(max, p[j]);
+                    for (int j = 0; j <= i; j++) if (allowed(i, j, window, j0)) sum += Math.exp(p[j] - max);
                     lse[(b * NH + h) * T + i] = (float) (max + Math.log(sum));
-                    for (int j = 0; j <= i; j++) p[j] = allowed(i, j, window) ? Math.exp(p[j] - max) / sum : 0;
+                    for (int j = 0; j <= i; j++) p[j] = allowed(i, j, window, j0) ? Math.exp(p[j] - max) / sum : 0;
                     for (int d = 0; d < hd; d++) {
                         double o = 0;
                         for (int j = 0; j <= i; j++) o += p[j] * v[(b * T + j) * ldk + kvh * hd + d];
@@ -196,6 +230,12 @@ public final class GqaAttention {
     /** Naive twin of {@link #backward}: textbook softmax backward on the materialised probabilities (overwrites). */
     public static void backwardNaive(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k, float[] v,
                                      int B, int T, int NH, int NKV, int hd, float scale, int window) {
+        backwardNaive(dq, dk, dv, dout, q, k, v, null, B, T, NH, NKV, hd, scale, window);
+    }
+
+    /** Naive twin of the packed {@link #backward}. */
+    public static void backwardNaive(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k, float[] v,
+                                     int[] starts, int B, int T, int NH, int NKV, int hd, float scale, int window) {
         check(NH, NKV, hd, window);
         int G = NH / NKV, ldq = NH * hd, ldk = NKV * hd;
         double[] gq = new double[B * T * ldq], gk = new double[B * T * ldk], gv = new double[B * T * ldk];
@@ -203,11 +243,12 @@ public final class GqaAttention {
             for (int h = 0; h < NH; h++) {
                 int kvh = h / G;
                 for (int i = 0; i < T; i++) {
+                    int j0 = starts == null ? 0 : starts[b * T + i];
                     double[] p = probs(q, k, b, i, h, kvh, T, ldq, ldk, hd, scale, window);
                     double max = Double.NEGATIVE_INFINITY, sum = 0;
-                    for (int j = 0; j <= i; j++) if (allowed(i, j, window)) max = Math.max(max, p[j]);
-                    for (int j = 0; j <= i; j++) if (allowed(i, j, window)) sum += Math.exp(p[j] - max);
-                    for (int j = 0; j <= i; j++) p[j] = allowed(i, j, window) ? Math.exp(p[j] - max) / sum : 0;
+                    for (int j = 0; j <= i; j++) if (allowed(i, j, window, j0)) max = Math.max(max, p[j]);
+                    for (int j = 0; j <= i; j++) if (allowed(i, j, window, j0)) sum += Math.exp(p[j] - max);
+                    for (int j = 0; j <= i; j++) p[j] = allowed(i, j, window, j0) ? Math.exp(p[j] - max) / sum : 0;
                     int qi = (b * T + i) * ldq + h * hd;
                     double[] dp = new double[i + 1];
                     double dot = 0;
@@ -234,8 +275,8 @@ public final class GqaAttention {
         }
     }
 
-    private static boolean allowed(int i, int j, int window) {
-        return j <= i && (window <= 0 || j > i - window);
+    private static boolean allowed(int i, int j, int window, int j0) {
+        return j >= j0 && j <= i && (window <= 0 || j > i - window);
     }
 
     /** Scaled scores of query row i against keys 0..i (double). */

@@ -244,22 +244,37 @@ public final class Rope {
      */
     public static void forward(Parallel par, float[] x, int xOff, int rows, int T, int nHeads, int headDim,
                                float[] cos, float[] sin, int pos0) {
-        apply(par, x, xOff, rows, T, nHeads, headDim, cos, sin, pos0, false);
+        apply(par, x, xOff, rows, T, nHeads, headDim, cos, sin, pos0, null, false);
+    }
+
+    /**
+     * As {@link #forward(Parallel, float[], int, int, int, int, int, float[], float[], int)} with row r at position
+     * r % T − starts[r] (neat packing: positions restart at 0 where a document starts; starts null: r % T).
+     */
+    public static void forward(Parallel par, float[] x, int xOff, int rows, int T, int nHeads, int headDim,
+                               float[] cos, float[] sin, int[] starts) {
+        apply(par, x, xOff, rows, T, nHeads, headDim, cos, sin, 0, starts, false);
     }
 
     /** The gradient through {@link #forward}, in place on dx: the transposed rotation (angle −θ). */
     public static void backward(Parallel par, float[] dx, int dxOff, int rows, int T, int nHeads, int headDim,
                                 float[] cos, float[] sin, int pos0) {
-        apply(par, dx, dxOff, rows, T, nHeads, headDim, cos, sin, pos0, true);
+        apply(par, dx, dxOff, rows, T, nHeads, headDim, cos, sin, pos0, null, true);
+    }
+
+    /** The gradient through the packed {@link #forward(Parallel, float[], int, int, int, int, int, float[], float[], int[])}. */
+    public static void backward(Parallel par, float[] dx, int dxOff, int rows, int T, int nHeads, int headDim,
+                                float[] cos, float[] sin, int[] starts) {
+        apply(par, dx, dxOff, rows, T, nHeads, headDim, cos, sin, 0, starts, true);
     }
 
     private static void apply(Parallel par, float[] x, int xOff, int rows, int T, int nHeads, int headDim,
-                              float[] cos, float[] sin, int pos0, boolean transpose) {
+                              float[] cos, float[] sin, int pos0, int[] starts, boolean transpose) {
         int half = headDim / 2, width = nHeads * headDim;
         par.forRange(rows, (r0, r1) -> {
             int ub = S.loopBound(half);
             for (int r = r0; r < r1; r++) {
-                int to = (pos0 + r % T) * half;
+                int to = (pos0 + r % T - (starts == null ? 0 : starts[r])) * half;
                 for (int h = 0; h < nHeads; h++) {
                     int a = xOff + r * width + h * headDim, b = a + half;
                     int i = 0;
@@ -292,10 +307,16 @@ public final class Rope {
     /** Naive twin of {@link #forward}: transformers' formula literally, cat(−x2, x1) materialised per head. */
     public static void forwardNaive(float[] x, int xOff, int rows, int T, int nHeads, int headDim, float[] cos,
                                     float[] sin, int pos0) {
+        forwardNaive(x, xOff, rows, T, nHeads, headDim, cos, sin, pos0, null);
+    }
+
+    /** Naive twin with positions from starts (see the packed forward). */
+    public static void forwardNaive(float[] x, int xOff, int rows, int T, int nHeads, int headDim, float[] cos,
+                                    float[] sin, int pos0, int[] starts) {
         int half = headDim / 2;
         float[] rot = new float[headDim];
         for (int r = 0; r < rows; r++) {
-            int t = pos0 + r % T;
+            int t = pos0 + r % T - (starts == null ? 0 : starts[r]);
             for (int h = 0; h < nHeads; h++) {
                 int o = xOff + (r * nHeads + h) * headDim;
                 for (int i = 0; i < half; i++) {
@@ -313,9 +334,15 @@ public final class Rope {
     /** Naive twin of {@link #backward}: dx = Rᵀ·dy with the rotation matrix R of each pair written out. */
     public static void backwardNaive(float[] dx, int dxOff, int rows, int T, int nHeads, int headDim, float[] cos,
                                      float[] sin, int pos0) {
+        backwardNaive(dx, dxOff, rows, T, nHeads, headDim, cos, sin, pos0, null);
+    }
+
+    /** Naive twin with positions from starts (see the packed forward). */
+    public static void backwardNaive(float[] dx, int dxOff, int rows, int T, int nHeads, int headDim, float[] cos,
+                                     float[] sin, int pos0, int[] starts) {
         int half = headDim / 2;
         for (int r = 0; r < rows; r++) {
-            int t = pos0 + r % T;
+            int t = pos0 + r % T - (starts == null ? 0 : starts[r]);
             for (int h = 0; h < nHeads; h++) {
                 int o = dxOff + (r * nHeads + h) * headDim;
                 for (int i = 0; i < half; i++) {

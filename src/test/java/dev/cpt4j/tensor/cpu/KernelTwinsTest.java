@@ -142,6 +142,99 @@ class KernelTwinsTest {
             }
     }
 
+    /**
+     * Random document starts (B, T) for neat packing: each row is cut into documents of 1..12 tokens (some of one
+     * token, some rows a single document); starts[b·T + t] is where t's document begins.
+     */
+    static int[] randomStarts(SplittableRandom r, int B, int T) {
+        int[] s = new int[B * T];
+        for (int b = 0; b < B; b++) {
+            boolean single = r.nextInt(4) == 0;
+            int start = 0;
+            for (int t = 0; t < T; t++) {
+                if (t > 0 && !single && r.nextInt(12) < 3) start = t;
+                s[b * T + t] = start;
+            }
+        }
+        return s;
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 7, 33, 50})
+    void packedAttentionMatchesNaive(int T) {
+        int B = 3;
+        for (int[] cn : new int[][] {{12, 3}, {40, 5}})
+            for (float p : new float[] {0f, 0.3f}) {
+                int C = cn[0], NH = cn[1];
+                SplittableRandom r = new SplittableRandom(T * 37 + C);
+                int[] starts = randomStarts(r, B, T);
+                float[] qkv = rand(r, B * T * 3 * C, 1), dout = rand(r, B * T * C, 1);
+                float scale = (float) (1 / Math.sqrt(C / NH));
+                float[] outN = new float[B * T * C], lseN = new float[B * NH * T], dqkvN = new float[B * T * 3 * C];
+                Attention.forwardNaive(outN, lseN, qkv, starts, B, T, C, NH, scale, p, 7, 3);
+                Attention.backwardNaive(dqkvN, dout, qkv, starts, B, T, C, NH, scale, p, 7, 3);
+                int[] padded = new int[starts.length + 5];
+                System.arraycopy(starts, 0, padded, 5, starts.length);
+                for (Parallel par : PARS) {
+                    float[] out = new float[B * T * C], lse = new float[B * NH * T], dqkv = new float[B * T * 3 * C];
+                    Attention.forward(par, out, 0, lse, 0, qkv, 0, padded, 5, B, T, C, NH, scale, p, 7, 3);
+                    assertThat(relDiff(out, outN)).as("out T=%d C=%d p=%s", T, C, p).isLessThan(2e-6);
+                    assertThat(relDiff(lse, lseN)).isLessThan(2e-6);
+                    Attention.backward(par, dqkv, 0, dout, 0, out, 0, lse, 0, qkv, 0, padded, 5, B, T, C, NH, scale, p, 7, 3);
+                    assertThat(relDiff(dqkv, dqkvN)).as("dqkv T=%d C=%d p=%s", T, C, p).isLessThan(1e-5);
+                }
+                // all-zero starts (one document per row) is bit for bit the unpacked kernel
+                float[] a = new float[B * T * C], la = new float[B * NH * T], b2 = new float[B * T * C], lb = new float[B * NH * T];
+                Attention.forward(PARS[1], a, 0, la, 0, qkv, 0, B, T, C, NH, scale, p, 7, 3);
+                Attention.forward(PARS[1], b2, 0, lb, 0, qkv, 0, new int[B * T], 0, B, T, C, NH, scale, p, 7, 3);
+                assertThat(b2).isEqualTo(a);
+                assertThat(lb).isEqualTo(la);
+            }
+    }
+
+    /** Without dropout, each document's rows of a packed row equal attention over that document alone. */
+    @Test
+    void packedAttentionEqualsEachDocumentAlone() {
+        SplittableRandom r = new SplittableRandom(5);
+        int T = 40, C = 24, NH = 3, B = 1;
+        int[] starts = randomStarts(r, B, T);
+        float[] qkv = rand(r, T * 3 * C, 1);
+        float[] out = new float[T * C], lse = new float[NH * T];
+        Attention.forward(PARS[2], out, 0, lse, 0, qkv, 0, starts, 0, B, T, C, NH, 0.4f, 0f, 1, 1);
+        for (int s = 0; s < T; ) {
+            int e = s + 1;
+            while (e < T && starts[e] == s) e++;
+            int n = e - s;
+            float[] q1 = java.util.Arrays.copyOfRange(qkv, s * 3 * C, e * 3 * C), o1 = new float[n * C], l1 = new float[NH * n];
+            Attention.forward(PARS[0], o1, 0, l1, 0, q1, 0, 1, n, C, NH, 0.4f, 0f, 1, 1);
+            assertThat(relDiff(java.util.Arrays.copyOfRange(out, s * C, e * C), o1)).as("document at %d", s).isLessThan(1e-6);
+            s = e;
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 7, 33})
+    void packedEmbeddingMatchesNaive(int C) {
+        SplittableRandom r = new SplittableRandom(C + 100);
+        int B = 3, T = 9, V = 4;
+        int[] tok = new int[B * T], starts = randomStarts(r, B, T);
+        for (int i = 0; i < tok.length; i++) tok[i] = r.nextInt(V);
+        float[] wte = rand(r, V * C, 1), wpe = rand(r, T * C, 1), dout = rand(r, B * T * C, 1);
+        float[] outN = new float[B * T * C], dwteN = new float[V * C], dwpeN = new float[T * C];
+        Embedding.forwardNaive(outN, tok, wte, wpe, starts, B, T, C);
+        Embedding.backwardNaive(dwteN, dwpeN, dout, tok, starts, B, T, C);
+        for (int i = 0; i < B * T; i++) // the position restarts: token i uses wpe row i % T − starts[i]
+            assertThat(outN[i * C]).isEqualTo(wte[tok[i] * C] + wpe[(i % T - starts[i]) * C]);
+        for (Parallel par : PARS) {
+            float[] out = new float[B * T * C], dwte = new float[V * C], dwpe = new float[T * C];
+            Embedding.forward(par, out, 0, tok, 0, wte, 0, wpe, 0, starts, B, T, C);
+            Embedding.backward(par, dwte, 0, dwpe, 0, dout, 0, tok, 0, starts, B, T, C);
+            assertThat(out).isEqualTo(outN);
+            assertThat(relDiff(dwte, dwteN)).isLessThan(1e-6);
+            assertThat(relDiff(dwpe, dwpeN)).isLessThan(1e-6);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 7, 33})
     void embeddingMatchesNaive(int C) {

@@ -372,6 +372,92 @@ class LlamaKernelsTest {
             }
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 7, 33, 50})
+    void packedGqaMatchesNaive(int T) {
+        int B = 3;
+        for (int[] c : GQA)
+            for (int window : new int[] {0, 5}) {
+                int NH = c[0], NKV = c[1], hd = c[2], nq = B * T * NH * hd, nk = B * T * NKV * hd;
+                SplittableRandom r = new SplittableRandom(T * 171 + NH * 7 + hd + window);
+                int[] starts = KernelTwinsTest.randomStarts(r, B, T);
+                float[] q = rand(r, nq, 1), k = rand(r, nk, 1), v = rand(r, nk, 1), dout = rand(r, nq, 1);
+                float scale = (float) (1 / Math.sqrt(hd));
+                float[] outN = new float[nq], lseN = new float[B * NH * T];
+                float[] dqN = new float[nq], dkN = new float[nk], dvN = new float[nk];
+                GqaAttention.forwardNaive(outN, lseN, q, k, v, starts, B, T, NH, NKV, hd, scale, window);
+                GqaAttention.backwardNaive(dqN, dkN, dvN, dout, q, k, v, starts, B, T, NH, NKV, hd, scale, window);
+                int[] padded = new int[starts.length + 3];
+                System.arraycopy(starts, 0, padded, 3, starts.length);
+                for (Parallel par : PARS) {
+                    String at = "T=%d NH=%d NKV=%d hd=%d window=%d threads=%d".formatted(T, NH, NKV, hd, window, par.threads());
+                    float[] out = new float[nq], lse = new float[B * NH * T];
+                    GqaAttention.forward(par, out, 0, lse, 0, q, 0, k, 0, v, 0, padded, 3, B, T, NH, NKV, hd, scale, window);
+                    assertThat(relDiff(out, outN)).as("out " + at).isLessThan(2e-6);
+                    assertThat(relDiff(lse, lseN)).as("lse " + at).isLessThan(2e-6);
+                    float[] dq = rand(r, nq, 9), dk = rand(r, nk, 9), dv = rand(r, nk, 9);
+                    GqaAttention.backward(par, dq, 0, dk, 0, dv, 0, dout, 0, out, 0, lse, 0, q, 0, k, 0, v, 0, padded, 3,
+                            B, T, NH, NKV, hd, scale, window);
+                    assertThat(relDiff(dq, dqN)).as("dq " + at).isLessThan(1e-5);
+                    assertThat(relDiff(dk, dkN)).as("dk " + at).isLessThan(1e-5);
+                    assertThat(relDiff(dv, dvN)).as("dv " + at).isLessThan(1e-5);
+                }
+                // all-zero starts is bit for bit the unpacked kernel
+                float[] a = new float[nq], la = new float[B * NH * T], b2 = new float[nq], lb = new float[B * NH * T];
+                GqaAttention.forward(PARS[1], a, 0, la, 0, q, 0, k, 0, v, 0, B, T, NH, NKV, hd, scale, window);
+                GqaAttention.forward(PARS[1], b2, 0, lb, 0, q, 0, k, 0, v, 0, new int[B * T], 0, B, T, NH, NKV, hd, scale, window);
+                assertThat(b2).isEqualTo(a);
+                assertThat(lb).isEqualTo(la);
+            }
+    }
+
+    @Test
+    void packedGqaNaiveBackwardMatchesFiniteDifferences() {
+        SplittableRandom r = new SplittableRandom(77);
+        int B = 2, T = 9, NH = 4, NKV = 2, hd = 3, nq = B * T * NH * hd, nk = B * T * NKV * hd;
+        int[] starts = KernelTwinsTest.randomStarts(r, B, T);
+        float[] q = rand(r, nq, 1), k = rand(r, nk, 1), v = rand(r, nk, 1), dout = rand(r, nq, 1);
+        float[] out = new float[nq], lse = new float[B * NH * T];
+        Loss loss = () -> {
+            GqaAttention.forwardNaive(out, lse, q, k, v, starts, B, T, NH, NKV, hd, 0.7f, 0);
+            return dot(out, dout);
+        };
+        float[] dq = new float[nq], dk = new float[nk], dv = new float[nk];
+        GqaAttention.backwardNaive(dq, dk, dv, dout, q, k, v, starts, B, T, NH, NKV, hd, 0.7f, 0);
+        checkGradient("packed gqa dq", q, dq, loss, nq, 2e-3);
+        checkGradient("packed gqa dk", k, dk, loss, nk, 2e-3);
+        checkGradient("packed gqa dv", v, dv, loss, nk, 2e-3);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {2, 14, 66})
+    void packedRopeMatchesNaive(int hd) {
+        SplittableRandom r = new SplittableRandom(hd + 3);
+        int B = 2, T = 11, NH = 3, rows = B * T, n = rows * NH * hd;
+        int[] starts = KernelTwinsTest.randomStarts(r, B, T);
+        Rope rope = Rope.of(Rope.Scaling.DEFAULT, 100, hd, 256);
+        float[] cos = new float[T * hd / 2], sin = new float[T * hd / 2];
+        rope.table(T, T, cos, sin);
+        float[] x = rand(r, n, 1), dy = rand(r, n, 1);
+        float[] yN = x.clone(), dxN = dy.clone();
+        Rope.forwardNaive(yN, 0, rows, T, NH, hd, cos, sin, 0, starts);
+        Rope.backwardNaive(dxN, 0, rows, T, NH, hd, cos, sin, 0, starts);
+        // a token at position p of its document rotates as row p of an unpacked sequence
+        for (int row = 0; row < rows; row++) {
+            int p = row % T - starts[row];
+            float[] one = java.util.Arrays.copyOfRange(x, row * NH * hd, (row + 1) * NH * hd);
+            Rope.forwardNaive(one, 0, 1, 1, NH, hd, cos, sin, p);
+            assertThat(slice(yN, row * NH * hd, NH * hd)).isEqualTo(one);
+        }
+        for (Parallel par : PARS) {
+            float[] y = x.clone(), dx = dy.clone();
+            Rope.forward(par, y, 0, rows, T, NH, hd, cos, sin, starts);
+            Rope.backward(par, dx, 0, rows, T, NH, hd, cos, sin, starts);
+            assertThat(y).isEqualTo(yN);
+            assertThat(relDiff(dx, dxN)).isLessThan(1e-6);
+        }
+    }
+
     @Test
     void gqaWindowOfOneAttendsOnlyToItself() {
         SplittableRandom r = new SplittableRandom(1);

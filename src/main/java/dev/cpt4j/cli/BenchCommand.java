@@ -258,15 +258,15 @@ final class BenchCommand implements Callable<Integer> {
     static final class Serve implements Callable<Integer> {
         @Mixin
         BackendOption backendOption;
-        @Option(names = "--model", required = true, paramLabel = "DIR", description = "model directory")
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory to serve. Required.")
         Path model;
-        @Option(names = "--clients", defaultValue = "16", description = "requests (and concurrent clients), default ${DEFAULT-VALUE}")
+        @Option(names = "--clients", defaultValue = "16", paramLabel = "N", description = "Requests, and concurrent clients (default: ${DEFAULT-VALUE}).")
         int clients;
-        @Option(names = "--max-tokens", defaultValue = "128", description = "new tokens per request, default ${DEFAULT-VALUE}")
+        @Option(names = "--max-tokens", defaultValue = "128", paramLabel = "N", description = "New tokens per request (default: ${DEFAULT-VALUE}).")
         int maxTokens;
-        @Option(names = "--prompt", defaultValue = "床前明月光，", description = "prompt of every request")
+        @Option(names = "--prompt", defaultValue = "床前明月光，", paramLabel = "TEXT", description = "Prompt of every request (default: ${DEFAULT-VALUE}).")
         String prompt;
-        @Option(names = "--threads", defaultValue = "0", description = "worker threads (0 = all cores)")
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
         int threads;
 
         @Override

@@ -157,11 +157,14 @@ final class CompatFlags {
     List<String> notes(int loggingSteps, int saveSteps) {
         List<String> out = new ArrayList<>();
         if (deepspeed != null)
-            out.add("--deepspeed: cpt4j trains in one process without ZeRO sharding (optimizer state covers only the "
-                    + "trainable tensors); ignored");
-        if (ddpTimeout != null) out.add("--ddp_timeout: cpt4j runs one process, no torch.distributed; ignored");
-        if (ddpFindUnused != null) out.add("--ddp_find_unused_parameters: cpt4j runs one process, no DDP; ignored");
-        if (localRank != null) out.add("--local_rank: cpt4j runs one process using every core (--threads); ignored");
+            out.add("--deepspeed: cpt4j reads no DeepSpeed config: its AdamW state covers only the trainable tensors, and "
+                    + "under mpirun it is sharded over the ranks (ZeRO-1) by cpt4j itself; ignored");
+        if (ddpTimeout != null) out.add("--ddp_timeout: no torch.distributed; under mpirun a rank that fails ends the "
+                + "whole job at once, there is no timeout to wait for; ignored");
+        if (ddpFindUnused != null) out.add("--ddp_find_unused_parameters: no DDP; under mpirun exactly the trained "
+                + "tensors' gradients are all-reduced; ignored");
+        if (localRank != null) out.add("--local_rank: cpt4j takes its rank from mpirun (data parallelism), and each "
+                + "process uses --threads cores; ignored");
         if (fp16 != null)
             out.add("--fp16: cpt4j trains in fp32 (no loss scaling, no fp16 overflow); --base_dtype bf16 stores the "
                     + "frozen base in bf16; ignored");

@@ -69,6 +69,27 @@ final class PrepareCommand implements Callable<Integer> {
                     + (hub.isEmpty() ? "; pass --tokenizer with a tokenizer directory or file" : hub));
         }
         Tokenizer tok = Tokenizer.load(tokenizer);
+        dev.cpt4j.dist.Collective comm = dev.cpt4j.dist.Collectives.fromEnvironment();
+        if (comm.size() > 1) {
+            // under mpirun: every rank tokenizes its share of the files, rank 0 assembles the store and prints it
+            try {
+                Prepare.tokenizeShare(o, tok, comm.rank(), comm.size(), msg -> { });
+                comm.barrier();
+                if (comm.isRoot()) {
+                    try (TokenStore store = Prepare.run(o, tok, msg -> System.err.println("cpt4j: " + msg))) {
+                        System.out.println(store.dir());
+                    }
+                }
+                comm.barrier();
+                comm.close();
+                return 0;
+            } catch (RuntimeException e) {
+                System.err.println("cpt4j: rank " + comm.rank() + " of " + comm.size() + ": " + e.getMessage()
+                        + "; stopping every rank");
+                comm.abort(e instanceof dev.cpt4j.UserError ? 2 : 1);
+                throw e;
+            }
+        }
         PrepareProgress progress = noProgress || !dev.cpt4j.train.Progress.terminal(System.getenv(dev.cpt4j.train.Progress.ENV),
                 System.getProperty(dev.cpt4j.train.Progress.TERMINAL_PROPERTY))
                 ? PrepareProgress.none() : PrepareProgress.console(System.err);

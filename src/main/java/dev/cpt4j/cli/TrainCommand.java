@@ -1,12 +1,15 @@
 package dev.cpt4j.cli;
 
 import dev.cpt4j.UserError;
+import dev.cpt4j.dist.Collective;
+import dev.cpt4j.dist.Collectives;
 import dev.cpt4j.train.Interruption;
 import dev.cpt4j.train.LrSchedule;
 import dev.cpt4j.train.Progress;
 import dev.cpt4j.train.TrainOptions;
 import dev.cpt4j.train.Trainer;
 import java.nio.file.Path;
+import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -249,31 +252,70 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         backendOption.apply();
         TrainOptions o = options();
-        for (String note : notes()) System.err.println("cpt4j: " + note);
+        // under mpirun: one rank of a data-parallel run (rank 0 writes and speaks); otherwise the group of one
+        Collective comm = Collectives.fromEnvironment();
+        if (comm.size() == 1) {
+            try (comm) {
+                return run(o, System.err, consoleProgress(), comm);
+            }
+        }
+        PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
+        try {
+            int code = run(o, comm.isRoot() ? System.err : quiet, comm.isRoot() ? consoleProgress() : Progress.NONE, comm);
+            comm.close();
+            return code;
+        } catch (RuntimeException | Error e) {
+            // a failure on one rank would leave the others waiting in a collective: say why, then end the whole job
+            boolean user = e instanceof UserError;
+            String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            if (e instanceof OutOfMemoryError) msg = "out of memory: give the JVM more with CPT4J_JAVA_OPTS=-Xmx<size>";
+            System.err.println("cpt4j: rank " + comm.rank() + " of " + comm.size() + ": " + (user ? "" : "error: ")
+                    + msg + "; stopping every rank");
+            comm.abort(user ? 2 : 1);
+            throw e;   // not reached
+        }
+    }
+
+    /** A progress bar on a terminal, plain log lines otherwise. */
+    private Progress consoleProgress() {
+        return plainLines() ? Progress.lines(System.err) : Progress.forTerminal(System.err);
+    }
+
+    private int run(TrainOptions o, PrintStream log, Progress progress, Collective comm) {
+        for (String note : notes()) log.println("cpt4j: " + note);
         // SIGTERM/SIGINT run the JVM's shutdown hooks: ask the trainer to stop at a step boundary (it writes a
         // checkpoint of that step when one fits in the time left), wait for it within the budget, say where to resume.
+        // Under mpirun the ranks agree on the stop at the step boundary (any rank's request stops all).
         Interruption stop = new Interruption();
         CountDownLatch said = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             stop.request();
+            if (comm.size() > 1) {
+                // mpirun sends SIGTERM to every rank when one ends abnormally, and SIGKILL soon after: say it now
+                System.err.println();
+                System.err.println("cpt4j: rank " + comm.rank() + " of " + comm.size() + ": stopping on a signal (from "
+                        + "mpirun when another rank ended, or an interrupted job); " + Interruption.message(stop.step(),
+                        stop.lastCheckpoint()).replaceFirst("^interrupted at", "the last complete step is"));
+                System.err.flush();
+            }
             try {
                 if (stop.training() && said.await(Interruption.BUDGET_NANOS, TimeUnit.NANOSECONDS)) return;
                 if (said.getCount() == 0) return;
             } catch (InterruptedException ignored) {
                 // the JVM is going down: fall through to the last words
             }
-            System.err.println();
-            System.err.println("cpt4j: " + (stop.training() ? stop.lateMessage() : Interruption.message(stop.step(), stop.lastCheckpoint())));
-            System.err.flush();
+            log.println();
+            log.println("cpt4j: " + (stop.training() ? stop.lateMessage() : Interruption.message(stop.step(), stop.lastCheckpoint())));
+            log.flush();
         }, "cpt4j-interrupt");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            Trainer.train(o, plainLines() ? Progress.lines(System.err) : Progress.forTerminal(System.err), System.err, stop);
+            Trainer.train(o, progress, log, stop, comm);
             return 0;
         } catch (UserError e) {
             if (!stop.requested()) throw e;
-            System.err.println("cpt4j: " + e.getMessage());   // Interrupted's message, or what failed while stopping
-            System.err.flush();
+            log.println("cpt4j: " + e.getMessage());   // Interrupted's message, or what failed while stopping
+            log.flush();
             return 130;
         } finally {
             said.countDown();

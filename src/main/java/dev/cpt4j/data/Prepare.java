@@ -88,6 +88,50 @@ public final class Prepare {
         return sources;
     }
 
+    /**
+     * One rank's part of a preparation split over {@code ranks} processes (data-parallel training under mpirun):
+     * tokenizes into the shared build folder the files assigned to {@code rank} — the corpus files dealt out by size,
+     * largest first, each to the rank with the least bytes so far — that have no finished shard yet. Every rank calls
+     * it; afterwards (once all have returned) one rank's {@link #run} finds every shard finished and only assembles the
+     * store. Does nothing when the store is already valid for these inputs. Takes no lock: the ranks write different
+     * files, and the assembling run holds the store's lock.
+     */
+    public static void tokenizeShare(PrepareOptions o, Tokenizer tokenizer, int rank, int ranks, Consumer<String> log) {
+        Path out = o.output().toAbsolutePath().normalize();
+        List<CorpusSource> sources = check(o);
+        List<FileStat> stats = new ArrayList<>();
+        for (CorpusSource s : sources) stats.add(FileStat.of(s));
+        String fingerprint = tokenizer.fingerprint();
+        Manifest old = TokenStore.readValid(out);
+        if (old != null && differences(old, o, fingerprint, sources, stats).isEmpty()) return;
+        long[] load = new long[ranks];
+        Integer[] bySize = new Integer[sources.size()];
+        for (int i = 0; i < bySize.length; i++) bySize[i] = i;
+        java.util.Arrays.sort(bySize, (a, b) -> stats.get(a).size() != stats.get(b).size()
+                ? Long.compare(stats.get(b).size(), stats.get(a).size()) : Integer.compare(a, b));
+        List<Integer> mine = new ArrayList<>();
+        for (int i : bySize) {
+            int least = 0;
+            for (int r = 1; r < ranks; r++) if (load[r] < load[least]) least = r;
+            load[least] += stats.get(i).size();
+            if (least == rank) mine.add(i);
+        }
+        log.accept("preparing " + out + ": " + sources.size() + " file" + (sources.size() == 1 ? "" : "s")
+                + " dealt out over " + ranks + " ranks by size (" + mine.size() + " on rank " + rank + ")");
+        try {
+            Files.createDirectories(out);
+            Path marker = out.resolve(MARKER);   // before the build folder, so no rank sees a folder without it
+            if (!Files.exists(marker)) {
+                Files.writeString(marker, "cpt4j token store: made by 'cpt4j prepare'; do not put other files here\n");
+            }
+            Build b = new Build(o, tokenizer, fingerprint, TokenDtype.forVocab(tokenizer.vocabSize()), sources, stats,
+                    out, log, PrepareProgress.none(), DEFAULT_CHUNK_BYTES);
+            b.tokenizeOnly(mine);
+        } catch (IOException e) {
+            throw new UncheckedIOException("preparing " + out + ": " + e.getMessage(), e);
+        }
+    }
+
     static TokenStore run(PrepareOptions o, Tokenizer tokenizer, Consumer<String> log, PrepareProgress progress,
                           int chunkBytes) {
         Path out = o.output().toAbsolutePath().normalize();
@@ -317,6 +361,17 @@ public final class Prepare {
             double s = (System.nanoTime() - t0) / 1e9;
             log.accept(String.format("prepared %s in %.1f s (%,.0f tokens/s): %s", out, s,
                     manifest.counts().tokens() / Math.max(s, 1e-9), summary(manifest)));
+        }
+
+        /** Tokenizes those of the files {@code indices} that have no finished shard; deletes nothing. */
+        void tokenizeOnly(List<Integer> indices) throws IOException {
+            Files.createDirectories(shardDir);
+            List<Integer> todo = new ArrayList<>();
+            for (int i : indices) {
+                done[i] = reusableShard(i, shardKey(sources.get(i)));
+                if (done[i] == null) todo.add(i);
+            }
+            tokenize(todo);
         }
 
         private ShardMarker reusableShard(int i, String key) {

@@ -61,6 +61,12 @@ public interface CausalLm {
      */
     float forward(int[] tokens, int[] labels, int[] docStarts, int B, int T, boolean training, long dropoutSeed);
 
+    /**
+     * Where the next training forward's batch sits in a larger one split over ranks: the global index of its first
+     * token. Dropout then draws, for each element, the mask the whole batch would draw there (0: the batch is whole).
+     */
+    void setDropoutOrigin(long firstToken);
+
     default float forward(int[] tokens, int B, int T, boolean training, long dropoutSeed) {
         return forward(tokens, null, B, T, training, dropoutSeed);
     }

@@ -112,6 +112,7 @@ public final class Gpt2Model implements CausalLm {
     private int curB, curT, validCount;
     private boolean lastTraining;
     private long lastSeed;
+    private long origin;              // global index of this batch's first token in a batch split over ranks
 
     private static final long STREAM_EMBD = -1;
     private static final int ST_ATTN = 0, ST_RESID_ATTN = 1, ST_RESID_MLP = 2;
@@ -430,6 +431,13 @@ public final class Gpt2Model implements CausalLm {
         return checkpointing;
     }
 
+    @Override
+    public void setDropoutOrigin(long firstToken) {
+        if (firstToken < 0) throw new IllegalArgumentException("negative dropout origin " + firstToken);
+        origin = firstToken;
+        if (hook != null) hook.setDropoutOrigin(firstToken);
+    }
+
     /** Attaches (or with null removes) the extra computation run at every Conv1D (LoRA). */
     public void setLinearHook(LinearHook hook) {
         this.hook = hook;
@@ -545,7 +553,7 @@ public final class Gpt2Model implements CausalLm {
         lastSeed = seed;
         Embedding.forward(par, resid, 0, tokens, 0, params, w.wte(), params, w.wpe(), packed ? starts : null, B, T, C);
         if (training && cfg.embdPdrop() > 0)
-            Dropout.apply(par, resid, 0, resid, 0, N * C, cfg.embdPdrop(), seed, STREAM_EMBD);
+            Dropout.apply(par, resid, 0, resid, 0, N * C, cfg.embdPdrop(), seed, STREAM_EMBD, origin * C);
         prof.lap(PhaseProfile.Phase.EMBED_FWD);
         for (int l = 0; l < L; l++) blockForward(l, slot(l));
         LayerNorm.forward(par, lnf, 0, lnfMean, lnfRstd, 0, resid, L * maxN * C, params, w.lnfW(), params, w.lnfB(),
@@ -579,12 +587,12 @@ public final class Gpt2Model implements CausalLm {
         conv1dForward(l, LinearHook.Site.ATTN_QKV, vAttnW[l], qkv, s * maxN * 3 * C, ln1, 0, w.attnW()[l], w.attnB()[l], N, C, 3 * C);
         prof.lap(PhaseProfile.Phase.QKV_FWD);
         Attention.forward(par, atty, sc, lse, s * maxB * NH * maxT, qkv, s * maxN * 3 * C, packed ? starts : null, 0, curB, curT, C, NH,
-                attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN));
+                attnScale(l), tr ? cfg.attnPdrop() : 0f, seed, stream(l, ST_ATTN), origin);
         prof.lap(PhaseProfile.Phase.ATTN_FWD);
         conv1dForward(l, LinearHook.Site.ATTN_PROJ, vProjW[l], tmp, 0, atty, sc, w.projW()[l], w.projB()[l], N, C, C);
         prof.lap(PhaseProfile.Phase.PROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
-            Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
+            Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN), origin * C);
         Conv1d.residualForward(par, res2, sc, resid, rIn, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
         LayerNorm.forward(par, ln2, 0, ln2Mean, ln2Rstd, sm, res2, sc, params, w.ln2W()[l], params, w.ln2B()[l], N, C, eps);
@@ -596,7 +604,7 @@ public final class Gpt2Model implements CausalLm {
         conv1dForward(l, LinearHook.Site.MLP_PROJ, vFcProjW[l], tmp, 0, fchAct, 0, w.fcProjW()[l], w.fcProjB()[l], N, F, C);
         prof.lap(PhaseProfile.Phase.FCPROJ_FWD);
         if (tr && cfg.residPdrop() > 0)
-            Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
+            Dropout.apply(par, tmp, 0, tmp, 0, N * C, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP), origin * C);
         Conv1d.residualForward(par, resid, rOut, res2, sc, tmp, 0, N * C);
         prof.lap(PhaseProfile.Phase.RESID_DROP_FWD);
     }
@@ -641,7 +649,7 @@ public final class Gpt2Model implements CausalLm {
             blockBackward(l, slot(l));
         }
         if (cfg.embdPdrop() > 0)
-            Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD);
+            Dropout.apply(par, dres, 0, dres, 0, N * C, cfg.embdPdrop(), lastSeed, STREAM_EMBD, origin * C);
         if (wteSparse != null) { // the rows of this batch's tokens become slots; the same scatter-add into them
             for (int i = 0; i < N; i++) wteSlots[i] = wteSparse.slot(tokens[i]);
             Embedding.backward(par, wteSparse.data(), 0, g(vWpe), go(vWpe), dres, 0, wteSlots, 0, packed ? starts : null, curB, curT, C);
@@ -667,7 +675,7 @@ public final class Gpt2Model implements CausalLm {
         float[] dy;
         // MLP half: resid[l+1] = res2 + dropout(c_proj(act(c_fc(ln_2(res2)))))
         if (cfg.residPdrop() > 0) {
-            Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP));
+            Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_MLP), origin * C);
             dy = dtmp;
         } else dy = dres;
         Arrays.fill(dfchAct, 0, N * F, 0f);
@@ -687,7 +695,7 @@ public final class Gpt2Model implements CausalLm {
         prof.lap(PhaseProfile.Phase.LN_BWD);
         // attention half: res2 = resid[l] + dropout(c_proj(attn(c_attn(ln_1(resid[l])))))
         if (cfg.residPdrop() > 0) {
-            Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN));
+            Dropout.apply(par, dtmp, 0, dres, 0, NC, cfg.residPdrop(), seed, stream(l, ST_RESID_ATTN), origin * C);
             dy = dtmp;
         } else dy = dres;
         Arrays.fill(datty, 0, NC, 0f);
@@ -697,7 +705,7 @@ public final class Gpt2Model implements CausalLm {
         Arrays.fill(dqkv, 0, 3 * NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);
         Attention.backward(par, dqkv, 0, datty, 0, atty, sc, lse, s * maxB * NH * maxT, qkv, sq, packed ? starts : null, 0, curB, curT, C, NH,
-                attnScale(l), cfg.attnPdrop(), seed, stream(l, ST_ATTN));
+                attnScale(l), cfg.attnPdrop(), seed, stream(l, ST_ATTN), origin);
         prof.lap(PhaseProfile.Phase.ATTN_BWD);
         Arrays.fill(dln, 0, NC, 0f);
         prof.lap(PhaseProfile.Phase.ZERO_FILL);

@@ -28,6 +28,12 @@ public interface LinearHook {
     void forward(int layer, int site, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
                  boolean training, long dropoutSeed);
 
+    /**
+     * The global index of the next batch's first token in a batch split over ranks ({@link CausalLm#setDropoutOrigin});
+     * a hook with dropout draws its masks there. By default the hook has no dropout and ignores it.
+     */
+    default void setDropoutOrigin(long firstToken) {}
+
     /** dx (N, in) += the extra path's input gradient given dy (N, out); accumulates the hook's own gradients. */
     void backward(int layer, int site, float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff,
                   int n, int in, int out);

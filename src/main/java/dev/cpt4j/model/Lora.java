@@ -45,6 +45,7 @@ public final class Lora implements LinearHook {
     private final float[] scratch;       // (maxN, max in) dropped input / input gradient
     private final float[] du;            // (maxN, r)
     private long seed;
+    private long origin;   // global index of the batch's first token (a rank's share of a split batch)
     private boolean training;
 
     /** The projections of {@code c} adapted when LoRA targets {@code sites} (names from {@link ModelFamily#loraSites()}), in state-dict order. */
@@ -181,6 +182,11 @@ public final class Lora implements LinearHook {
     }
 
     @Override
+    public void setDropoutOrigin(long firstToken) {
+        origin = firstToken;
+    }
+
+    @Override
     public void forward(int layer, int i, float[] x, int xOff, float[] y, int yOff, int n, int in, int out,
                         boolean training, long dropoutSeed) {
         if (aOff[layer][i] < 0) return;
@@ -189,7 +195,7 @@ public final class Lora implements LinearHook {
         float[] xs = x;
         int xo = xOff;
         if (training && dropout > 0) {            // peft: lora_B(lora_A(dropout(x)))
-            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, dropoutSeed, stream(layer, i));
+            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, dropoutSeed, stream(layer, i), origin * in);
             xs = scratch;
             xo = 0;
         }
@@ -217,7 +223,7 @@ public final class Lora implements LinearHook {
         float[] xs = x;
         int xo = xOff;
         if (drop) {                                // regenerate the forward's mask
-            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, seed, stream(layer, i));
+            Dropout.apply(par, scratch, 0, x, xOff, n * in, dropout, seed, stream(layer, i), origin * in);
             xs = scratch;
             xo = 0;
         }
@@ -228,7 +234,7 @@ public final class Lora implements LinearHook {
             gemm.sgemm(false, false, n, in, r, du, 0, r, params, aOff[layer][i], in, 1f, dx, dxOff, in);
         } else {
             gemm.sgemm(false, false, n, in, r, du, 0, r, params, aOff[layer][i], in, 0f, scratch, 0, in);
-            Dropout.apply(par, scratch, 0, scratch, 0, n * in, dropout, seed, stream(layer, i));
+            Dropout.apply(par, scratch, 0, scratch, 0, n * in, dropout, seed, stream(layer, i), origin * in);
             int total = n * in;
             par.forRange(64, (b0, b1) -> {
                 int s0 = (int) ((long) total * b0 / 64), s1 = (int) ((long) total * b1 / 64);

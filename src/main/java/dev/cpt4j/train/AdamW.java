@@ -23,7 +23,12 @@ import jdk.incubator.vector.VectorSpecies;
  * are flat buffers holding only the trainable elements (so a LoRA run with a frozen base pays nothing for the base),
  * laid out in layout order. A view's gradient may be row-sparse ({@link RowSparseGrad}): rows without a slot have
  * gradient zero, and still get the full update (moments decay, weight decay, step) — the semantics are torch's dense
- * AdamW. What this is not: a general optimizer framework — one algorithm, no AMSGrad, no maximize.
+ * AdamW.
+ *
+ * <p>ZeRO-1 ({@link #shard}): under data parallelism each rank keeps the moments of one contiguous range
+ * {@code [shardStart, shardStart + shardLength)} of the flat trainable elements and updates only those parameters
+ * (the trainer then all-gathers the parameters); every element gets exactly the arithmetic of the unsharded step, so
+ * the result is bit-identical to it. What this is not: a general optimizer framework — one algorithm, no AMSGrad, no maximize.
  */
 public final class AdamW {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -68,7 +73,9 @@ public final class AdamW {
     private final int[] viewGroup;      // group index per layout view, -1 = frozen
     private final int[] viewState;      // state offset per layout view, -1 = frozen
     private final double beta1, beta2, eps;
-    private final float[] m, v;         // (trainable elements,)
+    private float[] m, v;               // (shardLength,) the moments of trainable elements [lo, hi)
+    private int lo, hi;                 // this optimizer's range of the trainable elements (all of them unsharded)
+    private final int count;            // trainable elements
     private final int gradEnd;          // grads must hold at least this many elements
     private long step;                  // optimizer steps taken (torch's state["step"])
     private float[] zeroRow = new float[0]; // (cols,) the gradient of a row-sparse view's rows without a slot
@@ -145,8 +152,35 @@ public final class AdamW {
         }
         this.segments = Collections.unmodifiableList(segs);
         this.gradEnd = gEnd;
+        this.count = state;
+        this.lo = 0;
+        this.hi = state;
         this.m = new float[state];
         this.v = new float[state];
+    }
+
+    /**
+     * Keeps (and from now on updates) only the trainable elements {@code [start, start + length)}: ZeRO-1's share
+     * of one rank. Call before the first step; the moments of the range start at zero.
+     */
+    public void shard(int start, int length) {
+        if (start < 0 || length < 0 || start + length > count)
+            throw new IllegalArgumentException("shard [" + start + ", " + (start + length) + ") outside " + count + " elements");
+        if (step != 0) throw new IllegalStateException("shard before the first step");
+        lo = start;
+        hi = start + length;
+        m = new float[length];
+        v = new float[length];
+    }
+
+    /** First trainable element whose moments this optimizer keeps (0 unless {@link #shard sharded}). */
+    public int shardStart() {
+        return lo;
+    }
+
+    /** Number of trainable elements whose moments this optimizer keeps (all unless {@link #shard sharded}). */
+    public int shardLength() {
+        return hi - lo;
     }
 
     /**
@@ -248,9 +282,9 @@ public final class AdamW {
         return viewGroup[indexOf(view)];
     }
 
-    /** Number of trainable elements (length of m and v). */
+    /** Number of trainable elements (the length of m and v unless {@link #shard sharded}). */
     public int trainableCount() {
-        return m.length;
+        return count;
     }
 
     /** Optimizer steps taken so far (torch's {@code state["step"]}). */
@@ -258,17 +292,17 @@ public final class AdamW {
         return step;
     }
 
-    /** First moments, flat over the trainable elements; read-only by contract (for checkpoints). */
+    /** First moments, flat over the trainable elements of the shard (index − {@link #shardStart()}); read-only by contract. */
     public float[] m() {
         return m;
     }
 
-    /** Second moments, flat over the trainable elements; read-only by contract (for checkpoints). */
+    /** Second moments, laid out as {@link #m()}; read-only by contract. */
     public float[] v() {
         return v;
     }
 
-    /** Where a trainable view's moments start in {@link #m()}/{@link #v()}; −1 when frozen. */
+    /** Where a trainable view's elements start among the trainable elements (in {@link #m()} unsharded); −1 when frozen. */
     public int stateOffset(ParamLayout.View view) {
         return viewState[indexOf(view)];
     }
@@ -313,21 +347,26 @@ public final class AdamW {
         float w1 = (float) (1 - beta1), b2 = (float) beta2, c2 = (float) (1 - beta2);
         float bc2 = (float) bc2Sqrt, e = (float) eps;
         for (Segment s : segments) {
+            // the part of this run inside the shard: elements [d, d + n) of it
+            int a0 = Math.max(s.stateOffset, lo), a1 = Math.min(s.stateOffset + s.length, hi);
+            if (a0 >= a1) continue;
+            int d = a0 - s.stateOffset, n = a1 - a0, so = a0 - lo;
             Group g = groups.get(s.group);
             double lr = g.lr * lrFactor;
             float decay = (float) (1 - lr * g.weightDecay);   // param.mul_(1 - lr * weight_decay)
             float negStep = (float) -(lr / bc1);
             if (s.sparse != null) {
-                stepSparse(params, s, decay, w1, b2, c2, bc2, e, negStep, par, vector);
+                stepSparse(params, s, d, n, decay, w1, b2, c2, bc2, e, negStep, par, vector);
             } else if (!vector) {
-                updateNaive(params, s.offset, grads, s.gradOffset, m, v, s.stateOffset, s.length, decay, w1, b2, c2,
+                updateNaive(params, s.offset + d, grads, s.gradOffset + d, m, v, so, n, decay, w1, b2, c2,
                         bc2, e, negStep);
-            } else if (par == null || par.threads() == 1 || s.length < PAR_MIN) {
-                updateVector(params, s.offset, grads, s.gradOffset, m, v, s.stateOffset, s.length, decay, w1, b2, c2,
+            } else if (par == null || par.threads() == 1 || n < PAR_MIN) {
+                updateVector(params, s.offset + d, grads, s.gradOffset + d, m, v, so, n, decay, w1, b2, c2,
                         bc2, e, negStep);
             } else {
-                par.forRange(s.length, (a, b) -> updateVector(params, s.offset + a, grads, s.gradOffset + a, m, v,
-                        s.stateOffset + a, b - a, decay, w1, b2, c2, bc2, e, negStep));
+                float[] mm = m, vv = v;
+                par.forRange(n, (a, b) -> updateVector(params, s.offset + d + a, grads, s.gradOffset + d + a, mm, vv,
+                        so + a, b - a, decay, w1, b2, c2, bc2, e, negStep));
             }
         }
     }
@@ -336,23 +375,28 @@ public final class AdamW {
      * The update of a row-sparse run, row by row: a row's gradient is its slot, or a zero row when it has none — so
      * every element gets exactly the dense update (the same kernels, the same per-element arithmetic).
      */
-    private void stepSparse(float[] params, Segment s, float decay, float w1, float b2, float c2, float bc2, float e,
-                            float negStep, Parallel par, boolean vector) {
+    private void stepSparse(float[] params, Segment s, int d, int n, float decay, float w1, float b2, float c2,
+                            float bc2, float e, float negStep, Parallel par, boolean vector) {
         RowSparseGrad sp = s.sparse;
-        int cols = sp.cols(), rows = sp.rows();
-        float[] data = sp.data();
+        int cols = sp.cols();
+        int first = d / cols, last = (d + n - 1) / cols;     // the rows of elements [d, d + n) of the run
+        float[] data = sp.data(), mm = m, vv = v;
         if (zeroRow.length < cols) zeroRow = new float[cols];
         float[] zero = zeroRow;
         Parallel.RangeBody body = (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
+            for (int k = r0; k < r1; k++) {
+                int r = first + k;
+                int c0 = Math.max(d, r * cols) - r * cols, c1 = Math.min(d + n, (r + 1) * cols) - r * cols;
                 int slot = sp.slotOf(r);
                 float[] g = slot < 0 ? zero : data;
-                int gOff = slot < 0 ? 0 : slot * cols, pOff = s.offset + r * cols, sOff = s.stateOffset + r * cols;
-                if (vector) updateVector(params, pOff, g, gOff, m, v, sOff, cols, decay, w1, b2, c2, bc2, e, negStep);
-                else updateNaive(params, pOff, g, gOff, m, v, sOff, cols, decay, w1, b2, c2, bc2, e, negStep);
+                int gOff = (slot < 0 ? 0 : slot * cols) + c0, pOff = s.offset + r * cols + c0;
+                int sOff = s.stateOffset + r * cols + c0 - lo;
+                if (vector) updateVector(params, pOff, g, gOff, mm, vv, sOff, c1 - c0, decay, w1, b2, c2, bc2, e, negStep);
+                else updateNaive(params, pOff, g, gOff, mm, vv, sOff, c1 - c0, decay, w1, b2, c2, bc2, e, negStep);
             }
         };
-        if (!vector || par == null || par.threads() == 1 || s.length < PAR_MIN) body.run(0, rows);
+        int rows = last - first + 1;
+        if (!vector || par == null || par.threads() == 1 || n < PAR_MIN) body.run(0, rows);
         else par.forRange(rows, body);
     }
 

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
+import dev.cpt4j.dist.Collective;
 import dev.cpt4j.io.AtomicFiles;
 import dev.cpt4j.io.DType;
 import dev.cpt4j.io.Safetensors;
@@ -49,6 +50,13 @@ import java.util.regex.Pattern;
  * or truncated file is refused by name, together with the newest intact earlier checkpoint. Only folders named
  * {@code checkpoint-N} holding {@code cpt4j_state.json} are ever rotated or replaced, and inside them only the files
  * their manifest lists are deleted: no user file is touched.
+ *
+ * <p>Under data parallelism with the AdamW state sharded over ranks (ZeRO-1, {@link AdamW#shard}) the moments are
+ * not in {@code optimizer.safetensors} but in one file per rank, {@code optimizer-rank-R-of-N.safetensors} (flat
+ * {@code exp_avg}, {@code exp_avg_sq} of the rank's range of trainable elements, the range in the metadata); each
+ * rank writes its own into rank 0's temporary folder, rank 0 writes the rest and the manifest (which lists and
+ * checksums every shard, and records {@code ranks}) and renames the folder into place: still all or nothing. Such a
+ * checkpoint resumes with the same number of ranks; a single-process checkpoint resumes with any number.
  */
 public final class Checkpoints {
     public static final String PREFIX = "checkpoint-";
@@ -58,6 +66,11 @@ public final class Checkpoints {
     public static final String OPTIMIZER = "optimizer.safetensors";
     static final List<String> OWN_FILES = List.of(STATE, TRAINER_STATE, WEIGHTS, OPTIMIZER);
     static final String TMP_PREFIX = ".tmp-" + PREFIX;
+
+    /** The optimizer shard file of {@code rank} of {@code ranks} (ZeRO-1 checkpoints). */
+    public static String shardFile(int rank, int ranks) {
+        return "optimizer-rank-" + rank + "-of-" + ranks + ".safetensors";
+    }
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d+)");
     /** 2 added the per-file checksums and the health record; 1 (no checksums) is still read. */
     private static final int FORMAT_VERSION = 2;
@@ -170,8 +183,13 @@ public final class Checkpoints {
                 s += x * x;
             }
             if (bad == null) bad = firstNonFinite(params, off, len, "weight " + v.name());
-            if (bad == null) bad = firstNonFinite(opt.m(), so, len, "AdamW exp_avg of " + v.name());
-            if (bad == null) bad = firstNonFinite(opt.v(), so, len, "AdamW exp_avg_sq of " + v.name());
+            // the moments this optimizer keeps of the view (all of them unless sharded)
+            int a0 = Math.max(so, opt.shardStart()), a1 = Math.min(so + len, opt.shardStart() + opt.shardLength());
+            if (a0 < a1) {
+                int i0 = a0 - opt.shardStart();
+                if (bad == null) bad = firstNonFinite(opt.m(), i0, a1 - a0, a0 - so, "AdamW exp_avg of " + v.name());
+                if (bad == null) bad = firstNonFinite(opt.v(), i0, a1 - a0, a0 - so, "AdamW exp_avg_sq of " + v.name());
+            }
             sumSq += s;
             n += len;
         }
@@ -179,9 +197,14 @@ public final class Checkpoints {
     }
 
     private static String firstNonFinite(float[] a, int off, int len, String what) {
+        return firstNonFinite(a, off, len, 0, what);
+    }
+
+    /** As above, element numbers counted from {@code base}. */
+    private static String firstNonFinite(float[] a, int off, int len, int base, String what) {
         for (int i = 0; i < len; i++)
             if (!Float.isFinite(a[off + i]))
-                return what + " holds " + (Float.isNaN(a[off + i]) ? "NaN" : "an infinity") + " (element " + i + ")";
+                return what + " holds " + (Float.isNaN(a[off + i]) ? "NaN" : "an infinity") + " (element " + (base + i) + ")";
         return null;
     }
 
@@ -206,17 +229,58 @@ public final class Checkpoints {
      */
     public static Path save(Path outputDir, ParamLayout layout, float[] params, AdamW opt, State state, int saveTotalLimit,
                             Extra extra, AtomicFiles.Channels via) {
+        return save(outputDir, layout, params, opt, state, saveTotalLimit, extra, via, Collective.SINGLE);
+    }
+
+    /**
+     * As {@link #save(Path, ParamLayout, float[], AdamW, State, int, Extra, AtomicFiles.Channels)} called by every
+     * rank of {@code comm} with its (sharded) optimizer: each rank writes its optimizer shard, rank 0 the rest. With
+     * an unsharded optimizer only rank 0 may call the one-rank form. Returns the checkpoint folder on every rank.
+     */
+    public static Path save(Path outputDir, ParamLayout layout, float[] params, AdamW opt, State state, int saveTotalLimit,
+                            Extra extra, AtomicFiles.Channels via, Collective comm) {
+        boolean sharded = comm.size() > 1;
         Path dst = dirFor(outputDir, state.globalStep());
         Scan scan = scan(layout, params, opt);
+        if (sharded) {
+            long[] bad = {scan.nonFinite() != null ? 1 : 0};
+            comm.allReduceMax(bad);
+            if (bad[0] != 0 && scan.nonFinite() == null)
+                throw new UserError("not writing " + dst + ": an AdamW moment of another rank is not finite after step "
+                        + state.globalStep() + " (see rank 0's message)");
+        }
         if (scan.nonFinite() != null)
             throw new UserError("not writing " + dst + ": the " + scan.nonFinite() + " after step " + state.globalStep()
                     + "; lower --learning_rate or --max_grad_norm and resume from an earlier checkpoint");
         Path tmp = null;
         try {
-            Files.createDirectories(outputDir);
-            if (Files.exists(dst) && !isOurs(dst))
-                throw new UserError(dst + " exists and is not a cpt4j checkpoint; move it away or choose another --output_dir");
-            tmp = Files.createTempDirectory(outputDir, TMP_PREFIX + state.globalStep() + "-");
+            if (comm.isRoot()) {
+                UserError refused = null;
+                try {
+                    Files.createDirectories(outputDir);
+                    if (Files.exists(dst) && !isOurs(dst))
+                        refused = new UserError(dst + " exists and is not a cpt4j checkpoint; move it away or choose "
+                                + "another --output_dir");
+                    else tmp = Files.createTempDirectory(outputDir, TMP_PREFIX + state.globalStep() + "-");
+                } catch (IOException e) {
+                    refused = failed(outputDir, dst, null, AtomicFiles.reason(e), e);
+                }
+                if (refused != null) {
+                    if (sharded) shareFolder(comm, null, dst);          // the others learn of it, and stop too
+                    throw new ShardFailed(refused.getMessage(), refused);
+                }
+            }
+            if (sharded) {
+                tmp = shareFolder(comm, tmp, dst);
+                if (tmp == null) throw new ShardFailed("rank 0 could not start checkpoint " + dst + " (see its message)", null);
+                writeShard(comm, tmp, dst, opt, via);
+                if (!comm.isRoot()) {
+                    long[] done = {0};
+                    comm.allReduceMax(done);   // rank 0's result: 0 when the checkpoint is in place
+                    if (done[0] != 0) throw new UserError("rank 0 could not finish checkpoint " + dst + " (see its message)");
+                    return dst;
+                }
+            }
             List<Safetensors.FloatTensor> weights = new ArrayList<>(), moments = new ArrayList<>();
             ArrayNode names = JSON.createArrayNode();
             for (ParamLayout.View v : layout.views()) {
@@ -224,11 +288,13 @@ public final class Checkpoints {
                 names.add(v.name());
                 weights.add(Safetensors.FloatTensor.of(v.name(), v.shape(), params, v.offset()));
                 int so = opt.stateOffset(v);
+                if (sharded) continue;
                 moments.add(Safetensors.FloatTensor.of("exp_avg." + v.name(), v.shape(), opt.m(), so));
                 moments.add(Safetensors.FloatTensor.of("exp_avg_sq." + v.name(), v.shape(), opt.v(), so));
             }
             Safetensors.write(tmp.resolve(WEIGHTS), weights, Map.of("format", "pt"), DType.F32, via);
-            Safetensors.write(tmp.resolve(OPTIMIZER), moments, Map.of("step", Long.toString(opt.stepCount())), DType.F32, via);
+            if (!sharded)
+                Safetensors.write(tmp.resolve(OPTIMIZER), moments, Map.of("step", Long.toString(opt.stepCount())), DType.F32, via);
 
             ObjectNode hf = JSON.createObjectNode();
             hf.put("global_step", state.globalStep());
@@ -245,6 +311,7 @@ public final class Checkpoints {
             st.put("global_step", state.globalStep());
             st.put("max_steps", state.maxSteps());
             st.put("optimizer_step", opt.stepCount());
+            if (sharded) st.put("ranks", comm.size());
             ObjectNode sch = st.putObject("scheduler");
             sch.put("type", state.schedule().type().hfName());
             sch.put("warmup_steps", state.schedule().warmupSteps());
@@ -293,15 +360,80 @@ public final class Checkpoints {
             tmp = null;
             AtomicFiles.syncDir(outputDir);
         } catch (AtomicFiles.WriteFailed e) {
-            Path file = e.file().startsWith(tmp) ? dst.resolve(tmp.relativize(e.file())) : e.file();
-            throw failed(outputDir, dst, tmp, "cannot write " + file + " (" + e.reason() + ")", e);
+            Path file = tmp != null && e.file().startsWith(tmp) ? dst.resolve(tmp.relativize(e.file())) : e.file();
+            throw finishFailed(comm, failed(outputDir, dst, comm.isRoot() ? tmp : null, "cannot write " + file + " ("
+                    + e.reason() + ")", e));
         } catch (IOException e) {
-            throw failed(outputDir, dst, tmp, AtomicFiles.reason(e), e);
+            throw finishFailed(comm, failed(outputDir, dst, comm.isRoot() ? tmp : null, AtomicFiles.reason(e), e));
         } catch (UserError e) {
-            throw tmp == null ? e : failed(outputDir, dst, tmp, e.getMessage(), e);
+            throw finishFailed(comm, tmp == null || !comm.isRoot() ? e : failed(outputDir, dst, tmp, e.getMessage(), e));
         }
         rotate(outputDir, saveTotalLimit);
+        if (sharded) comm.allReduceMax(new long[]{0});    // tell the others it is in place
         return dst;
+    }
+
+    /** Rank 0 of a sharded save tells the others that the checkpoint failed (they wait for its result). */
+    private static UserError finishFailed(Collective comm, UserError e) {
+        if (comm.size() > 1 && comm.isRoot() && !(e instanceof ShardFailed)) comm.allReduceMax(new long[]{1});
+        return e;
+    }
+
+    /** A failure every rank already knows of (no result to send). */
+    private static final class ShardFailed extends UserError {
+        ShardFailed(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** Rank 0's temporary folder, known to every rank afterwards (broadcast as its path). */
+    private static Path shareFolder(Collective comm, Path tmp, Path dst) {
+        byte[] name = new byte[8192];
+        if (comm.isRoot() && tmp != null) {
+            byte[] b = tmp.toAbsolutePath().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            if (b.length >= name.length) throw new UserError("--output_dir path too long for a sharded checkpoint: " + tmp);
+            System.arraycopy(b, 0, name, 0, b.length);
+        }
+        comm.broadcast(name, 0);
+        int n = 0;
+        while (n < name.length && name[n] != 0) n++;
+        return n == 0 ? null : Path.of(new String(name, 0, n, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** Every rank writes its optimizer shard into {@code tmp}; all fail together when any one fails. */
+    private static void writeShard(Collective comm, Path tmp, Path dst, AdamW opt, AtomicFiles.Channels via) {
+        String error = null;
+        Throwable cause = null;
+        try {
+            int len = opt.shardLength();
+            Safetensors.write(tmp.resolve(shardFile(comm.rank(), comm.size())), List.of(
+                    new Safetensors.FloatTensor("exp_avg", new long[]{len}, opt.m(), 0),
+                    new Safetensors.FloatTensor("exp_avg_sq", new long[]{len}, opt.v(), 0)),
+                    new java.util.TreeMap<>(Map.of("step", Long.toString(opt.stepCount()),   // sorted: same bytes every run
+                            "shard_start", Integer.toString(opt.shardStart()), "shard_length", Integer.toString(len),
+                            "trainable", Integer.toString(opt.trainableCount()), "rank", Integer.toString(comm.rank()),
+                            "ranks", Integer.toString(comm.size()))),
+                    DType.F32, via);
+        } catch (AtomicFiles.WriteFailed e) {
+            error = "cannot write " + dst.resolve(shardFile(comm.rank(), comm.size())) + " (" + e.reason() + ")";
+            cause = e;
+        } catch (RuntimeException e) {
+            error = "cannot write " + dst.resolve(shardFile(comm.rank(), comm.size())) + " (" + e.getMessage() + ")";
+            cause = e;
+        }
+        long[] failed = {error != null ? 1 : 0};
+        comm.allReduceMax(failed);
+        if (failed[0] == 0) return;
+        if (comm.isRoot()) {
+            try {
+                AtomicFiles.deleteTree(tmp);
+            } catch (IOException ignored) {
+                // the next run removes it (prepareOutputDir)
+            }
+        }
+        throw new ShardFailed("could not write checkpoint " + dst + ": " + (error != null ? error
+                : "another rank could not write its optimizer shard (see its message)") + "; the previous checkpoint is "
+                + "intact; check free space and permissions of --output_dir", cause);
     }
 
     /** Removes the temporary folder of a failed save and says what failed and which checkpoint is still there. */
@@ -335,6 +467,15 @@ public final class Checkpoints {
      * manifest (size, CRC32C), whose safetensors headers are invalid, or whose values are not finite.
      */
     public static State load(Path dir, ParamLayout layout, float[] params, AdamW opt) {
+        return load(dir, layout, params, opt, 0, 1);
+    }
+
+    /**
+     * As {@link #load(Path, ParamLayout, float[], AdamW)} for rank {@code rank} of {@code ranks} whose optimizer
+     * keeps a shard: the moments of its range, from its own shard file (a checkpoint of as many ranks) or from a
+     * single-process checkpoint's {@code optimizer.safetensors}.
+     */
+    public static State load(Path dir, ParamLayout layout, float[] params, AdamW opt, int rank, int ranks) {
         if (!isOurs(dir))
             throw new UserError(dir + " is not a complete cpt4j checkpoint (no " + STATE + "); give a checkpoint-N "
                     + "folder written by cpt4j to --resume_from_checkpoint, or 'true' for the latest");
@@ -354,6 +495,39 @@ public final class Checkpoints {
                     + "; resume with the same --lora_rank/--trainable/--modules_to_save");
         String problem = verify(dir, st);
         if (problem != null) throw damaged(dir, problem);
+        int savedRanks = st.path("ranks").asInt(1);
+        if (savedRanks > 1) {
+            if (savedRanks != ranks)
+                throw new UserError("checkpoint " + dir + " holds the optimizer state of " + savedRanks + " ranks (ZeRO-1 "
+                        + "shards); resume it with mpirun -np " + savedRanks + " (this run has " + ranks + ")");
+            try (Safetensors w = open(dir, WEIGHTS)) {
+                for (ParamLayout.View view : layout.views()) {
+                    if (!opt.isTrainable(view)) continue;
+                    readInto(w, view.name(), view.shape(), params, view.offset());
+                    String bad = firstNonFinite(params, view.offset(), view.size(), "tensor " + view.name());
+                    if (bad != null) throw damaged(dir, dir.resolve(WEIGHTS) + ": " + bad);
+                }
+            }
+            String file = shardFile(rank, ranks);
+            int len = opt.shardLength();
+            float[] m = new float[len], v = new float[len];
+            try (Safetensors o = open(dir, file)) {
+                Map<String, String> meta = o.metadata();
+                if (!Integer.toString(opt.shardStart()).equals(meta.get("shard_start"))
+                        || !Integer.toString(len).equals(meta.get("shard_length")))
+                    throw new UserError(dir.resolve(file) + " holds trainable elements from " + meta.get("shard_start")
+                            + " (" + meta.get("shard_length") + "), this rank keeps " + len + " from " + opt.shardStart()
+                            + "; resume with the same model, LoRA settings and number of ranks");
+                readInto(o, "exp_avg", new int[]{len}, m, 0);
+                readInto(o, "exp_avg_sq", new int[]{len}, v, 0);
+            }
+            String bad = firstNonFinite(m, 0, len, "tensor exp_avg");
+            if (bad == null) bad = firstNonFinite(v, 0, len, "tensor exp_avg_sq");
+            if (bad != null) throw damaged(dir, dir.resolve(file) + ": " + bad);
+            opt.restore(m, v, st.path("optimizer_step").asLong());
+            return state(dir, st);
+        }
+        boolean part = opt.shardLength() != opt.trainableCount();
         float[] m = new float[opt.trainableCount()], v = new float[opt.trainableCount()];
         try (Safetensors w = open(dir, WEIGHTS); Safetensors o = open(dir, OPTIMIZER)) {
             for (ParamLayout.View view : layout.views()) {
@@ -368,7 +542,17 @@ public final class Checkpoints {
                 if (bad != null) throw damaged(dir, dir.resolve(OPTIMIZER) + ": " + bad);
             }
         }
-        opt.restore(m, v, st.path("optimizer_step").asLong());
+        if (part) {   // a single-process checkpoint resumed by one rank of several: keep this rank's range
+            int a = opt.shardStart(), b = a + opt.shardLength();
+            opt.restore(Arrays.copyOfRange(m, a, b), Arrays.copyOfRange(v, a, b), st.path("optimizer_step").asLong());
+        } else {
+            opt.restore(m, v, st.path("optimizer_step").asLong());
+        }
+        return state(dir, st);
+    }
+
+    /** The progress a manifest records, with the log history of trainer_state.json. */
+    private static State state(Path dir, JsonNode st) {
         JsonNode sch = st.path("scheduler");
         LrSchedule schedule = new LrSchedule(LrSchedule.Type.parse(sch.path("type").asText()),
                 sch.path("warmup_steps").asInt(), sch.path("total_steps").asInt());
@@ -463,7 +647,11 @@ public final class Checkpoints {
             if (st.path("version").asInt() >= 2) return dir.resolve(STATE) + " lists no files";
             return null;                               // format 1: no checksums to check
         }
-        for (String own : List.of(WEIGHTS, OPTIMIZER))
+        int ranks = st.path("ranks").asInt(1);
+        List<String> required = new ArrayList<>(List.of(WEIGHTS));
+        if (ranks > 1) for (int r = 0; r < ranks; r++) required.add(shardFile(r, ranks));
+        else required.add(OPTIMIZER);
+        for (String own : required)
             if (!files.has(own)) return dir.resolve(STATE) + " does not list " + own;
         for (var e : files.properties()) {
             Path f = dir.resolve(e.getKey());

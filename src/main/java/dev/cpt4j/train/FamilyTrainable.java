@@ -509,15 +509,28 @@ public final class FamilyTrainable implements TrainableModel {
 
     @Override
     public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed) {
-        return forwardBackward(tokens, null, batch, seqLen, gradScale, dropoutSeed);
+        return forwardBackward(tokens, null, batch, seqLen, gradScale, dropoutSeed, 0);
+    }
+
+    @Override
+    public double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed,
+                                  long firstToken) {
+        return forwardBackward(tokens, null, batch, seqLen, gradScale, dropoutSeed, firstToken);
     }
 
     @Override
     public double forwardBackward(int[] tokens, int[] docStarts, int batch, int seqLen, float gradScale, long dropoutSeed) {
+        return forwardBackward(tokens, docStarts, batch, seqLen, gradScale, dropoutSeed, 0);
+    }
+
+    /** With document starts (null: plain blocks) and the rows' first global token (a rank's share; 0: the whole batch). */
+    public double forwardBackward(int[] tokens, int[] docStarts, int batch, int seqLen, float gradScale, long dropoutSeed,
+                                  long firstToken) {
         if (docStarts != null && dev.cpt4j.model.CausalLm.trainedPositions(docStarts, batch, seqLen) == 0)
             throw new dev.cpt4j.UserError("--neat_packing: every document in this batch of " + batch + " blocks is a "
                     + "single token, so no position has a next token of its own document to learn; documents (lines) "
                     + "need at least 2 tokens: check the corpus, or train without --neat_packing");
+        model.setDropoutOrigin(firstToken);
         scatterTokens();
         model.setGradScale(gradScale);
         float loss = model.forward(tokens, null, docStarts, batch, seqLen, true, dropoutSeed);

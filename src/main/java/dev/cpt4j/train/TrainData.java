@@ -5,6 +5,7 @@ import dev.cpt4j.data.Prepare;
 import dev.cpt4j.data.PrepareOptions;
 import dev.cpt4j.data.TextBlocks;
 import dev.cpt4j.data.TokenStore;
+import dev.cpt4j.dist.Collective;
 import dev.cpt4j.tokenizer.Tokenizer;
 
 import java.nio.file.Files;
@@ -59,6 +60,17 @@ public final class TrainData implements AutoCloseable {
 
     /** Prepares (or reuses) and opens what {@code o} names; T is the block size, nPositions the model's context. */
     public static TrainData open(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say) {
+        return open(o, tokenizer, T, nPositions, o.perDeviceTrainBatchSize(), say, Collective.SINGLE);
+    }
+
+    /**
+     * As {@link #open(TrainOptions, Tokenizer, int, int, Consumer)} as one rank of {@code comm}: the batches are
+     * global batches of {@code globalBatch} blocks (each rank takes its rows), and under mpirun every rank tokenizes
+     * its share of the files, rank 0 assembles the store and the others open it. Neat packing, mixing and the
+     * general-domain evaluation run in one process only (refused before this under mpirun).
+     */
+    public static TrainData open(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, int globalBatch,
+                                 Consumer<String> say, Collective comm) {
         List<TokenStore> stores = new ArrayList<>();
         try {
             BatchSource batches;
@@ -74,9 +86,9 @@ public final class TrainData implements AutoCloseable {
                 }
                 batches = new MixedBatches(stores, names, o.interleaveProbs(), o.seed(), o.neatPacking());
             } else {
-                TokenStore store = openSingle(o, tokenizer, T, nPositions, say);
+                TokenStore store = openSingle(o, tokenizer, T, nPositions, say, comm);
                 stores.add(store);
-                batches = new StoreBatches(store, o.perDeviceTrainBatchSize(), o.seed(), o.maxTrainSamples(),
+                batches = new StoreBatches(store, globalBatch, o.seed(), o.maxTrainSamples(),
                         o.maxEvalSamples(), o.neatPacking());
             }
             GeneralEval general = null;
@@ -120,8 +132,24 @@ public final class TrainData implements AutoCloseable {
     }
 
     /** The one store: {@code --data_cache_dir}, default {@code <dataset_dir>/.cpt4j-cache}. */
-    private static TokenStore openSingle(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say) {
+    private static TokenStore openSingle(TrainOptions o, Tokenizer tokenizer, int T, int nPositions, Consumer<String> say,
+                                         Collective comm) {
         Path cache = o.dataCacheDir() != null ? o.dataCacheDir() : o.datasetDir().resolve(".cpt4j-cache");
+        if (comm.size() > 1 && o.datasetDir() != null) {
+            // every rank tokenizes its share of the files into the shared cache, rank 0 assembles the store (reusing
+            // all of them), then the others open what it made
+            PrepareOptions po = new PrepareOptions(o.sources(), cache, T, o.validationSplit(),
+                    o.preprocessingNumWorkers(), PrepareOptions.DEFAULT_SEED, false, nPositions);
+            Prepare.tokenizeShare(po, tokenizer, comm.rank(), comm.size(), say);
+            comm.barrier();
+            if (comm.isRoot()) {
+                TokenStore store = openSingle(o, tokenizer, T, nPositions, say, Collective.SINGLE);
+                comm.barrier();
+                return store;
+            }
+            comm.barrier();
+            return TokenStore.open(cache);
+        }
         if (o.datasetDir() != null) return prepare(o, o.sources(), cache, tokenizer, T, nPositions, say);
         TokenStore store = TokenStore.open(cache);
         if (store.blockSize() != T) {

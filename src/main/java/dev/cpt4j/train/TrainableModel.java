@@ -60,6 +60,18 @@ public interface TrainableModel {
      */
     double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed);
 
+    /**
+     * As {@link #forwardBackward(int[], int, int, float, long)} for rows at global token {@code firstToken} of a
+     * batch split over ranks: the dropout masks are those the whole batch draws at these rows. The default serves
+     * only {@code firstToken} 0 (a whole batch).
+     */
+    default double forwardBackward(int[] tokens, int batch, int seqLen, float gradScale, long dropoutSeed,
+                                   long firstToken) {
+        if (firstToken != 0)
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot place dropout masks in a split batch");
+        return forwardBackward(tokens, batch, seqLen, gradScale, dropoutSeed);
+    }
+
     /** Mean token loss without gradients and without dropout (evaluation). */
     double loss(int[] tokens, int batch, int seqLen);
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cpt4j.UserError;
+import dev.cpt4j.dist.Collective;
 import dev.cpt4j.hf.HfCheckpoints;
 import dev.cpt4j.hf.HfConfigs;
 import dev.cpt4j.hf.PeftExport;
@@ -65,11 +66,22 @@ public final class Trainer {
      * are written. A run resumed from a checkpoint of its last step only writes what is left (the final files).
      */
     public static Result train(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+        return train(o, progress, log, stop, Collective.SINGLE);
+    }
+
+    /**
+     * As {@link #train(TrainOptions, Progress, PrintStream, Interruption)} as one rank of {@code comm} (data
+     * parallelism, {@link DataParallel}): every rank calls it with the same options; rank 0 alone takes the lock,
+     * prepares the data, writes logs, metrics, the plot, checkpoints and the final files, the others train their
+     * rows of each global batch. {@code progress} and {@code log} of the other ranks should be silent.
+     */
+    public static Result train(TrainOptions o, Progress progress, PrintStream log, Interruption stop, Collective comm) {
         if (o.resumeFromCheckpoint() != null) Checkpoints.resolveResume(o); // fails early on a bad path
+        if (!comm.isRoot()) return trainLocked(o, progress, log, stop, comm);
         boolean fresh = !Files.exists(o.outputDir());
         try (DirLock lock = lockOutputDir(o.outputDir())) {
             try {
-                return trainLocked(o, progress, log, stop);
+                return trainLocked(o, progress, log, stop, comm);
             } catch (RuntimeException e) {
                 if (fresh) removeIfOnlyLock(o.outputDir());   // a run that failed to start leaves no folder behind
                 throw e;
@@ -87,9 +99,14 @@ public final class Trainer {
         }
     }
 
-    private static Result trainLocked(TrainOptions o, Progress progress, PrintStream log, Interruption stop) {
+    private static Result trainLocked(TrainOptions o, Progress progress, PrintStream log, Interruption stop,
+                                      Collective comm) {
         {
-            for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line); // refuse before any work
+            if (comm.size() > 1 && (o.neatPacking() || o.mixing() || o.generalEvalFile() != null))
+                throw new UserError("--neat_packing, --interleave_probs and --general_eval_file run in one process; under "
+                        + "mpirun (" + comm.size() + " ranks) drop them, or train them without mpirun");
+            if (comm.isRoot())                                    // refuse before any work
+                for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
             Consumer<String> say = m -> log.println("cpt4j: " + m);
             dev.cpt4j.hf.PeftAdapters.Adapter startAdapter = null;
             if (o.peftPath() != null) {
@@ -118,7 +135,7 @@ public final class Trainer {
             HeapCheck.require(base, spec, o.perDeviceTrainBatchSize(), Runtime.getRuntime().maxMemory());
 
             try (Parallel par = new Parallel(o.threads());
-                 TrainData store = TrainData.open(o, tokenizer, T, ctx, say)) {
+                 TrainData store = TrainData.open(o, tokenizer, T, ctx, comm.size() * o.perDeviceTrainBatchSize(), say, comm)) {
                 Gemm gemm = new Gemm(par);
                 FamilyTrainable model = o.modelNameOrPath() != null
                         ? FamilyTrainable.fromPretrained(o.modelNameOrPath(), spec, gemm, par, say)
@@ -131,6 +148,10 @@ public final class Trainer {
                         model.model().layout().size(), store.trainBlocks(), store.evalBlocks(), T, o.threads())
                         + (o.neatPacking() ? "; neat packing (documents do not see each other)" : ""));
                 if (startAdapter != null) model.loadAdapter(o.peftPath(), startAdapter);
+                if (comm.size() > 1)
+                    say.accept(String.format(Locale.ROOT, "data parallel over %s: global batch %d × %d × %d (ranks × "
+                                    + "per-device batch × accumulation)", comm.describe(), comm.size(),
+                            o.perDeviceTrainBatchSize(), o.gradientAccumulationSteps()));
                 BatchSource data = store.batches();
                 if (o.maxTrainSamples() > 0 || o.maxEvalSamples() > 0)
                     say.accept(String.format(Locale.ROOT, "using %,d training and %,d validation blocks (--max_train_samples, "
@@ -138,7 +159,19 @@ public final class Trainer {
                 // every checkpoint also holds what the final export writes, so it serves as --adapter (or --model)
                 TrainOptions run = o;
                 Hooks hooks = new Hooks(dir -> exportTo(dir, run, model), stop, AtomicFiles.Channels.DIRECT);
-                Result r = runLocked(o, model, data, store.general(), par, progress, log, hooks);
+                DataParallel dp = new DataParallel(comm);
+                Result r = runLocked(o, model, data, store.general(), par, progress, log, hooks, dp);
+                double[] rss = dp.perRank(PeakMemory.rssMb());
+                if (comm.size() > 1) {
+                    StringBuilder per = new StringBuilder();
+                    for (double mb : rss) per.append(per.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", mb));
+                    long trainableFloats = 0;
+                    for (ParamLayout.View v : model.layout().views()) if (model.isTrainable(v.name())) trainableFloats += v.size();
+                    say.accept(String.format(Locale.ROOT, "peak memory (VmHWM) per rank: %s MiB; AdamW moments per rank "
+                            + "%.1f MiB (ZeRO-1: 1/%d of %.1f MiB)", per, 8.0 * ((trainableFloats + comm.size() - 1)
+                            / comm.size()) / (1 << 20), comm.size(), 8.0 * trainableFloats / (1 << 20)));
+                }
+                if (!comm.isRoot()) return r;
                 try {
                     export(o, model);
                 } catch (UserError e) {
@@ -307,26 +340,29 @@ public final class Trainer {
     public static Result run(TrainOptions o, TrainableModel model, BatchSource data, TrainData.GeneralEval general,
                              Parallel par, Progress progress, PrintStream log, Hooks hooks) {
         try (DirLock lock = lockOutputDir(o.outputDir())) {
-            return runLocked(o, model, data, general, par, progress, log, hooks);
+            return runLocked(o, model, data, general, par, progress, log, hooks, new DataParallel(Collective.SINGLE));
         }
     }
 
     private static Result runLocked(TrainOptions o, TrainableModel model, BatchSource data,
                                     TrainData.GeneralEval general, Parallel par, Progress progress, PrintStream log,
-                                    Hooks hooks) {
+                                    Hooks hooks, DataParallel dp) {
         int B = o.perDeviceTrainBatchSize(), T = data.blockSize();
+        boolean root = dp.isRoot();
         if (T > model.maxSequenceLength())
             throw new UserError("--block_size " + T + " is beyond the model's context of " + model.maxSequenceLength()
                     + " positions; use --block_size " + model.maxSequenceLength() + " or less");
-        int total = o.totalSteps(data.trainBlocks());
+        // HF: an epoch is ceil(blocks / (ranks · B)) batches; ceil(ceil(n / N) / B) = ceil(n / (N · B))
+        int total = o.totalSteps((data.trainBlocks() + dp.size() - 1) / dp.size());
         Path resumeFrom = Checkpoints.resolveResume(o);
-        for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
+        if (root) for (String line : Checkpoints.prepareOutputDir(o)) log.println("cpt4j: " + line);
 
         ParamLayout layout = model.layout();
         float[] params = model.params(), grads = model.grads();
         AdamW opt = AdamW.forModel(model, o.learningRate(), o.embeddingLearningRate(), o.weightDecay(), o.adamBeta1(),
                 o.adamBeta2(), o.adamEpsilon());
         if (opt.trainableCount() == 0) throw new UserError("nothing to train: no tensor is trainable; check --trainable/--modules_to_save");
+        dp.shard(opt);                                      // ZeRO-1: this rank's share of the AdamW moments
         LrSchedule schedule = o.schedule(total);
         Interruption stop = hooks.stop();
 
@@ -336,7 +372,7 @@ public final class Trainer {
         Path lastCheckpoint = null, lastSound = null;   // sound: see Checkpoints.Health
         double firstLoss = Double.NaN, startRms, elapsedBefore = 0;
         if (resumeFrom != null) {
-            Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt);
+            Checkpoints.State st = Checkpoints.load(resumeFrom, layout, params, opt, dp.rank(), dp.size());
             if (st.maxSteps() != total)
                 log.println("cpt4j: note: the checkpoint's run had " + st.maxSteps() + " steps, this run has " + total
                         + "; the schedule follows this run");
@@ -364,7 +400,7 @@ public final class Trainer {
             // a complete run whose final files are missing (killed, or the disk filled, after its last checkpoint)
             log.println("cpt4j: " + resumeFrom + " is the last step (" + step + " of " + total + "); training is "
                     + "complete, writing what is left");
-            if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
+            if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log, dp.rank(), dp.size());
             return new Result(step, Double.NaN, null, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                     o.outputDir().resolve(PLOT));
         }
@@ -383,33 +419,32 @@ public final class Trainer {
         long stepsSinceLog = window.steps(), tokensSinceLog = 0;
         long savedStep = step, saveNanos = -1, startStep = step;
         RuntimeException failure = null;
-        try (MetricsLog metrics = MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1);
-             TensorBoardLog tb = o.tensorboard() ? TensorBoardLog.open(o, step, resumeFrom != null) : null) {
+        try (MetricsLog metrics = root ? MetricsLog.open(o.outputDir(), resumeFrom != null ? step : -1) : null;
+             TensorBoardLog tb = root && o.tensorboard() ? TensorBoardLog.open(o, step, resumeFrom != null) : null) {
             if (tb != null) log.println("cpt4j: TensorBoard events: " + tb.file().getParent() + " (tensorboard --logdir "
                     + o.outputDir().resolve(TensorBoardLog.RUNS) + ")");
             progress.start(step, total);
             if (stop != null) stop.progress(step, lastCheckpoint, true);
             if (o.evalOnStart() && o.doEval() && data.evalBlocks() > 0) {
-                double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
+                double ev = dp.evaluate(model, data, o.perDeviceEvalBatchSize());
                 Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                 MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
-                metrics.log(rec);
+                if (root) metrics.log(rec);
                 if (tb != null) tb.log(rec);
                 progress.message(String.format(Locale.ROOT, "step %d/%d: eval loss %.4f, perplexity %.2f (before training)",
                         step, total, ev, Math.exp(ev)));
             }
             while (step < total) {
-                if (stop != null && stop.requested()) {
+                if (stop != null && dp.anyRequested(stop.requested())) {
                     // at a step boundary: the last update is complete; keep it if a checkpoint fits in the time left
                     long estimate = saveNanos >= 0 ? saveNanos : estimateSaveNanos(opt.trainableCount());
-                    if (step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
-                            && Checkpoints.scan(layout, params, opt).nonFinite() == null) {
+                    if (dp.rootDecides(step > savedStep && estimate < stop.nanosLeft() - 1_000_000_000L
+                            && Checkpoints.scan(layout, params, opt).nonFinite() == null)) {
                         Checkpoints.State st = new Checkpoints.State(step, total, schedule, o.seed(), rngState(o.seed()),
                                 data.state(), history, o.threads(), new Checkpoints.Health(lastLoss, firstLoss, 0, startRms),
                                 new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
                                 elapsedBefore + (System.nanoTime() - t0) / 1e9);
-                        lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st, o.saveTotalLimit(),
-                                hooks.extra(), hooks.channels());
+                        lastCheckpoint = saveCheckpoint(o, layout, params, opt, st, o.saveTotalLimit(), hooks, dp);
                     }
                     throw new Interrupted(step, lastCheckpoint);
                 }
@@ -419,29 +454,32 @@ public final class Trainer {
                 for (int micro = 0; micro < o.gradientAccumulationSteps(); micro++) {
                     double l;
                     if (docStarts == null) {
-                        data.nextTrain(tokens, B);
-                        l = model.forwardBackward(tokens, B, T, 1f / o.gradientAccumulationSteps(),
-                                dropoutSeed(o.seed(), s, micro));
-                    } else {
+                        dp.nextTrain(data, tokens, B, T);
+                        l = model.forwardBackward(tokens, B, T, 1f / (o.gradientAccumulationSteps() * dp.size()),
+                                dropoutSeed(o.seed(), s, micro), dp.firstToken(B, T));
+                    } else {                                   // one process: refused under mpirun
                         data.nextTrain(tokens, docStarts, B);
                         l = model.forwardBackward(tokens, docStarts, B, T, 1f / o.gradientAccumulationSteps(),
                                 dropoutSeed(o.seed(), s, micro));
                     }
-                    Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
+                    if (dp.single()) Finite.require(l, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
                     lossSum += l;
                 }
-                double loss = lossSum / o.gradientAccumulationSteps();
+                double loss = dp.mean(lossSum / o.gradientAccumulationSteps());
+                if (!dp.single()) Finite.require(loss, "loss", s, lastSound, skipped(lastCheckpoint, lastSound));
+                dp.allReduceGrads(grads, opt.segments());
                 double gradNorm = GradClip.clip(grads, opt.segments(), o.maxGradNorm(), par);
                 Finite.require(gradNorm, "gradient norm", s, lastSound, skipped(lastCheckpoint, lastSound));
                 double factor = schedule.factor(step);
                 double lr = o.learningRate() * factor;
                 opt.step(params, grads, factor, par);
+                dp.gatherParams(params, opt);                 // ZeRO-1: every rank's updated share to all
                 step = s;
                 lastLoss = loss;
                 if (Double.isNaN(firstLoss)) firstLoss = loss;
                 lossSinceLog += loss;
                 stepsSinceLog++;
-                tokensSinceLog += (long) B * T * o.gradientAccumulationSteps();
+                tokensSinceLog += (long) dp.size() * B * T * o.gradientAccumulationSteps();
 
                 long now = System.nanoTime();
                 double tokPerS = tokensSinceLog / Math.max(1e-9, (now - tLog) / 1e9);
@@ -451,7 +489,7 @@ public final class Trainer {
                     double session = (now - t0) / 1e9, elapsed = elapsedBefore + session;
                     MetricsLog.Train rec = new MetricsLog.Train(step, avg, lr, gradNorm, tokPerS, elapsed);
                     java.util.Map<String, Long> bySource = data.tokensBySource();
-                    metrics.log(rec, bySource);
+                    if (root) metrics.log(rec, bySource);
                     if (tb != null) tb.log(rec);
                     progress.logged(new Progress.Log(step, total, avg, lr, gradNorm, tokPerS, elapsed,
                             session / (step - startStep) * (total - step)));
@@ -470,13 +508,13 @@ public final class Trainer {
                 boolean evalNow = o.doEval() && data.evalBlocks() > 0
                         && ((o.evalSteps() > 0 && step % o.evalSteps() == 0) || step == total);
                 if (evalNow) {
-                    double ev = evaluate(model, data, o.perDeviceEvalBatchSize());
+                    double ev = dp.evaluate(model, data, o.perDeviceEvalBatchSize());
                     Finite.require(ev, "eval loss", step, lastSound, skipped(lastCheckpoint, lastSound));
                     lastEval = ev;
                     Double gen = general == null ? null
                             : evaluate(model, T, general.count(), data.packed(), general::read, o.perDeviceEvalBatchSize());
                     MetricsLog.Eval rec = new MetricsLog.Eval(step, ev);
-                    metrics.log(rec, gen);
+                    if (root) metrics.log(rec, gen);
                     if (tb != null) tb.log(rec);
                     ObjectNode h = history.addObject();
                     h.put("eval_loss", ev);
@@ -503,11 +541,11 @@ public final class Trainer {
                             new Checkpoints.LogWindow(lossSinceLog, stepsSinceLog),
                             elapsedBefore + (System.nanoTime() - t0) / 1e9);
                     long ts = System.nanoTime();
-                    lastCheckpoint = Checkpoints.save(o.outputDir(), layout, params, opt, st,
-                            best != null ? 0 : o.saveTotalLimit(), hooks.extra(), hooks.channels());
+                    lastCheckpoint = saveCheckpoint(o, layout, params, opt, st, best != null ? 0 : o.saveTotalLimit(),
+                            hooks, dp);
                     if (best != null) {
                         if (evalNow && best.better(lastEval)) best = new Best(lastCheckpoint, lastEval);
-                        Checkpoints.rotate(o.outputDir(), o.saveTotalLimit(), best.checkpoint());
+                        if (root) Checkpoints.rotate(o.outputDir(), o.saveTotalLimit(), best.checkpoint());
                     }
                     saveNanos = System.nanoTime() - ts;
                     savedStep = step;
@@ -525,7 +563,7 @@ public final class Trainer {
         } finally {
             if (stop != null) stop.progress(step, lastCheckpoint, false);
             progress.close();
-            if (!trainCurve.isEmpty() || !evalCurve.isEmpty()) {
+            if (root && (!trainCurve.isEmpty() || !evalCurve.isEmpty())) {
                 try {
                     LossPlot.write(o.outputDir().resolve(PLOT), trainCurve, evalCurve, 900, 540);
                 } catch (RuntimeException e) {
@@ -534,9 +572,20 @@ public final class Trainer {
                 }
             }
         }
-        if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log);
+        if (best != null) loadBest(best, lastCheckpoint, layout, params, opt, log, dp.rank(), dp.size());
         return new Result(step, lastLoss, lastEval, lastCheckpoint, o.outputDir().resolve(MetricsLog.FILE),
                 o.outputDir().resolve(PLOT));
+    }
+
+    /**
+     * Writes {@code checkpoint-<step>} and returns its path; under data parallelism every rank writes its optimizer
+     * shard and rank 0 the rest ({@link Checkpoints#save(Path, ParamLayout, float[], AdamW, Checkpoints.State, int,
+     * Checkpoints.Extra, AtomicFiles.Channels, Collective)}).
+     */
+    private static Path saveCheckpoint(TrainOptions o, ParamLayout layout, float[] params, AdamW opt,
+                                       Checkpoints.State st, int saveTotalLimit, Hooks hooks, DataParallel dp) {
+        return Checkpoints.save(o.outputDir(), layout, params, opt, st, saveTotalLimit, hooks.extra(),
+                hooks.channels(), dp.comm());
     }
 
     /** The checkpoint with the lowest eval loss so far ({@code --load_best_model_at_end}); checkpoint null: none yet. */
@@ -562,14 +611,14 @@ public final class Trainer {
 
     /** Puts the best checkpoint's trainable weights back so the final export writes them. */
     private static void loadBest(Best best, Path lastCheckpoint, ParamLayout layout, float[] params, AdamW opt,
-                                 PrintStream log) {
+                                 PrintStream log, int rank, int ranks) {
         if (best.checkpoint() == null) return;
         if (best.checkpoint().equals(lastCheckpoint)) {
             log.println("cpt4j: the last checkpoint " + lastCheckpoint + " has the lowest eval loss ("
                     + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + "); it is the final model");
             return;
         }
-        Checkpoints.load(best.checkpoint(), layout, params, opt);
+        Checkpoints.load(best.checkpoint(), layout, params, opt, rank, ranks);
         log.println("cpt4j: loaded the best checkpoint " + best.checkpoint() + " (eval loss "
                 + String.format(Locale.ROOT, "%.4f", best.evalLoss()) + ") as the final model (--load_best_model_at_end)");
     }

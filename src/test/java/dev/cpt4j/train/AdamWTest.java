@@ -111,6 +111,58 @@ class AdamWTest {
         assertThat(opt.groups().get(1).weightDecay()).isZero();
     }
 
+    /**
+     * ZeRO-1: N optimizers, each keeping the moments of its share of the trainable elements (shares cutting through
+     * views and through the rows of a row-sparse gradient), stitched together, give the unsharded run's bits.
+     */
+    @Test
+    void shardsStitchedTogetherAreTheUnshardedStepBitForBit() {
+        ParamLayout layout = Gpt2Layout.of(Gpt2Config.of(13, 8, 8, 2, 2));
+        java.util.function.Predicate<String> train = n -> n.endsWith("c_attn.weight") || n.endsWith("c_attn.bias")
+                || n.equals(Gpt2Layout.WTE);
+        Random r = new Random(11);
+        float[] p0 = rand(r, layout.size()), g = rand(r, layout.size());
+        int cols = layout.get(Gpt2Layout.WTE).shape()[1], rows = layout.get(Gpt2Layout.WTE).shape()[0];
+        dev.cpt4j.tensor.RowSparseGrad[] sparse = new dev.cpt4j.tensor.RowSparseGrad[1];
+        java.util.function.Supplier<AdamW> make = () -> AdamW.forLanguageModel(layout, ParamLayout.View::offset,
+                v -> v.name().equals(Gpt2Layout.WTE) ? sparse[0] : null, 1e-2, 1e-3, 0.1, 0.9, 0.999, 1e-8, train,
+                n -> n.equals(Gpt2Layout.WTE));
+        sparse[0] = new dev.cpt4j.tensor.RowSparseGrad(rows, cols);
+        for (int row : new int[] {4, 0, 9}) {                      // three rows with a gradient, first-seen order
+            int s = sparse[0].slot(row);
+            for (int c = 0; c < cols; c++) sparse[0].data()[s * cols + c] = (float) r.nextGaussian();
+        }
+        AdamW whole = make.get();
+        float[] ref = p0.clone();
+        try (Parallel par = new Parallel(2)) {
+            for (int step = 0; step < 3; step++) whole.step(ref, g, 1.0 - 0.2 * step, par);
+            for (int ranks : new int[] {2, 3, 7}) {
+                int count = whole.trainableCount(), per = (count + ranks - 1) / ranks;
+                float[] stitched = new float[layout.size()];
+                float[] m = new float[count], v = new float[count];
+                for (int q = 0; q < ranks; q++) {
+                    AdamW part = make.get();
+                    int lo = Math.min(q * per, count), len = Math.min(per, count - lo);
+                    part.shard(lo, len);
+                    float[] p = p0.clone();
+                    for (int step = 0; step < 3; step++) part.step(p, g, 1.0 - 0.2 * step, par);
+                    System.arraycopy(part.m(), 0, m, lo, len);
+                    System.arraycopy(part.v(), 0, v, lo, len);
+                    for (AdamW.Segment s : part.segments())        // this share's updated elements
+                        for (int k = 0; k < s.length(); k++)
+                            if (s.stateOffset() + k >= lo && s.stateOffset() + k < lo + len)
+                                stitched[s.offset() + k] = p[s.offset() + k];
+                }
+                for (AdamW.Segment s : whole.segments())
+                    for (int k = 0; k < s.length(); k++)
+                        assertThat(stitched[s.offset() + k]).as(ranks + " shards, element " + (s.offset() + k))
+                                .isEqualTo(ref[s.offset() + k]);
+                assertThat(m).as(ranks + " shards: exp_avg").containsExactly(whole.m());
+                assertThat(v).as(ranks + " shards: exp_avg_sq").containsExactly(whole.v());
+            }
+        }
+    }
+
     private static void put(float[] dst, ParamLayout.View view, float[] src) {
         assertThat(src).hasSize(view.size());
         System.arraycopy(src, 0, dst, view.offset(), src.length);

@@ -242,6 +242,12 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
+    public void setDropoutOrigin(long firstToken) {   // the model itself has no dropout; LoRA's is on its inputs
+        if (firstToken < 0) throw new IllegalArgumentException("negative dropout origin " + firstToken);
+        if (hook != null) hook.setDropoutOrigin(firstToken);
+    }
+
+    @Override
     public void setLinearHook(LinearHook hook) {
         this.hook = hook;
     }

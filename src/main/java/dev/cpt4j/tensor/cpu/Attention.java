@@ -27,7 +27,21 @@ public final class Attention {
     public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
                                float[] qkv, int qkvOff, int B, int T, int C, int NH, float scale,
                                float dropP, long seed, long stream) {
-        forward(par, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale, dropP, seed, stream);
+        forward(par, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale, dropP, seed, stream, 0);
+    }
+
+    /** The packed forward below for the rows of a whole batch ({@code firstToken} 0). */
+    public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
+                               float[] qkv, int qkvOff, int[] starts, int startsOff, int B, int T, int C, int NH,
+                               float scale, float dropP, long seed, long stream) {
+        forward(par, out, outOff, lse, lseOff, qkv, qkvOff, starts, startsOff, B, T, C, NH, scale, dropP, seed, stream, 0);
+    }
+
+    /** The forward of one causal sequence per row, for rows starting at global token {@code firstToken}. */
+    public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
+                               float[] qkv, int qkvOff, int B, int T, int C, int NH, float scale,
+                               float dropP, long seed, long stream, long firstToken) {
+        forward(par, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale, dropP, seed, stream, firstToken);
     }
 
     /**
@@ -36,12 +50,15 @@ public final class Attention {
      * token, the index in its row where its document begins, so query i sees only keys j with
      * starts[i] ≤ j ≤ i. Null: one causal sequence per row. Columns left of a block's first document start are never
      * computed (the tile is skipped, not masked), so packing many documents costs less than one long one. Dropout
-     * keeps the column numbering of the whole row.
+     * keeps the column numbering of the whole row. The rows are those of a larger batch that start at global token
+     * {@code firstToken} (a rank's share; 0 for a whole batch): the probability-dropout mask of each (sample, head,
+     * query) row is the larger batch's.
      */
     public static void forward(Parallel par, float[] out, int outOff, float[] lse, int lseOff,
                                float[] qkv, int qkvOff, int[] starts, int startsOff, int B, int T, int C, int NH,
-                               float scale, float dropP, long seed, long stream) {
+                               float scale, float dropP, long seed, long stream, long firstToken) {
         int hd = C / NH, C3 = 3 * C;
+        long rowOrigin = firstToken * NH;   // global (b·NH + h)·T + i = local + firstSample·NH·T
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
             float[] sb = new float[R * T];  // (R, T) scores → probabilities of a block of query rows
@@ -63,7 +80,7 @@ public final class Attention {
                         scaleBy(sb, o + a, m, 1f / sum);
                         java.util.Arrays.fill(sb, o, o + a, 0f);
                         java.util.Arrays.fill(sb, o + e, o + N, 0f);
-                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, sb, o + a, m, s0);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, rowOrigin + (long) bh * T + i), dropP, sb, o + a, m, s0);
                     }
                     mm(false, r, hd, N, sb, 0, T, qkv, base + 2 * C + lo * C3, C3, out, outOff + (b * T + i0) * C + h * hd, C, false);
                 }
@@ -79,15 +96,37 @@ public final class Attention {
                                 float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
                                 int B, int T, int C, int NH, float scale, float dropP, long seed, long stream) {
         backward(par, dqkv, dqkvOff, dout, doutOff, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale,
-                dropP, seed, stream);
+                dropP, seed, stream, 0);
     }
 
-    /** The backward of the packed {@link #forward} ({@code starts} as there; null: one sequence per row). */
+    /** The packed backward below for the rows of a whole batch ({@code firstToken} 0). */
     public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
                                 float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
                                 int[] starts, int startsOff, int B, int T, int C, int NH, float scale, float dropP,
                                 long seed, long stream) {
+        backward(par, dqkv, dqkvOff, dout, doutOff, out, outOff, lse, lseOff, qkv, qkvOff, starts, startsOff, B, T, C, NH,
+                scale, dropP, seed, stream, 0);
+    }
+
+    /** The backward of one causal sequence per row, for rows starting at global token {@code firstToken}. */
+    public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
+                                float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
+                                int B, int T, int C, int NH, float scale, float dropP, long seed, long stream,
+                                long firstToken) {
+        backward(par, dqkv, dqkvOff, dout, doutOff, out, outOff, lse, lseOff, qkv, qkvOff, null, 0, B, T, C, NH, scale,
+                dropP, seed, stream, firstToken);
+    }
+
+    /**
+     * The backward of the packed {@link #forward} ({@code starts} as there; null: one sequence per row), for rows
+     * starting at global token {@code firstToken}, as the forward with that origin.
+     */
+    public static void backward(Parallel par, float[] dqkv, int dqkvOff, float[] dout, int doutOff,
+                                float[] out, int outOff, float[] lse, int lseOff, float[] qkv, int qkvOff,
+                                int[] starts, int startsOff, int B, int T, int C, int NH, float scale, float dropP,
+                                long seed, long stream, long firstToken) {
         int hd = C / NH, C3 = 3 * C;
+        long rowOrigin = firstToken * NH;
         long key = Dropout.key(seed, stream);
         par.forRange(B * NH, (p0, p1) -> {
             float[] sb = new float[R * T], db = new float[R * T], mk = new float[T];
@@ -110,7 +149,7 @@ public final class Attention {
                         scaleBy(sb, o + a, m, scale);
                         VecMath.expShift(sb, o + a, m, lse[lseOff + bh * T + i]); // P_i
                         java.util.Arrays.fill(mk, 0, m, 1f);
-                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, (long) bh * T + i), dropP, mk, 0, m, s0);
+                        if (dropP > 0f) Dropout.scaleRow(Dropout.rowKey(key, rowOrigin + (long) bh * T + i), dropP, mk, 0, m, s0);
                         softmaxGrad(sb, o + a, db, o + a, mk, D, scale, m); // db = dS·scale, sb = P∘M
                         java.util.Arrays.fill(sb, o, o + a, 0f);
                         java.util.Arrays.fill(db, o, o + a, 0f);

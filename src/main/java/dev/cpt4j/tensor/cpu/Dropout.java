@@ -90,6 +90,30 @@ public final class Dropout {
         for (; j < n; j++) a[off + j] = (hash(rowKey + (col0 + j) * PHI32) >>> 8) >= thr ? a[off + j] * scale : 0f;
     }
 
+    /**
+     * As {@link #apply(Parallel, float[], int, float[], int, int, float, long, long)} for a buffer that is the
+     * elements {@code [origin, origin + n)} of a larger one (one rank's rows of a batch split over ranks): element i
+     * gets the larger buffer's mask of element {@code origin + i}, so the masks do not depend on the split.
+     */
+    public static void apply(Parallel par, float[] out, int outOff, float[] in, int inOff, int n, float p,
+                             long seed, long stream, long origin) {
+        if (origin == 0) {
+            apply(par, out, outOff, in, inOff, n, p, seed, stream);
+            return;
+        }
+        if (origin < 0) throw new IllegalArgumentException("negative dropout origin " + origin);
+        if (out != in || outOff != inOff) System.arraycopy(in, inOff, out, outOff, n);
+        if (p == 0f || n == 0) return;
+        long key = key(seed, stream);
+        long r0 = origin / ROW, r1 = (origin + n + ROW - 1) / ROW;   // the larger buffer's rows this part touches
+        par.forRange((int) (r1 - r0), (a, b) -> {
+            for (int k = a; k < b; k++) {
+                long row = r0 + k, e0 = Math.max(row * ROW, origin), e1 = Math.min((row + 1) * ROW, origin + n);
+                scaleRow(rowKey(key, row), p, out, outOff + (int) (e0 - origin), (int) (e1 - e0), (int) (e0 - row * ROW));
+            }
+        });
+    }
+
     /** out[i] = in[i]·keep(i)/(1−p) for i in [0, n); out may be in. p = 0 copies. */
     public static void apply(Parallel par, float[] out, int outOff, float[] in, int inOff, int n, float p,
                              long seed, long stream) {

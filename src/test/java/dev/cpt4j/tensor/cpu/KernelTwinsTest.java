@@ -345,4 +345,45 @@ class KernelTwinsTest {
         Dropout.apply(PARS[1], same, 0, x, 0, n, 0f, 5, 1);
         assertThat(same).isEqualTo(x);
     }
+
+    /** A buffer split anywhere (a batch split over ranks) draws, part by part, the masks of the whole. */
+    @Test
+    void dropoutOfAPartIsTheWholesMaskAtItsOrigin() {
+        int n = 3 * Dropout.ROW + 777;
+        java.util.Random r = new java.util.Random(3);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        float[] whole = new float[n];
+        Dropout.apply(PARS[1], whole, 0, x, 0, n, 0.3f, 9, 4);
+        for (int cut : new int[] {1, 7, 33, Dropout.ROW, Dropout.ROW + 5, 2 * Dropout.ROW - 1, n - 1}) {
+            float[] parts = new float[n];
+            Dropout.apply(PARS[2], parts, 0, x, 0, cut, 0.3f, 9, 4, 0);
+            Dropout.apply(PARS[0], parts, cut, x, cut, n - cut, 0.3f, 9, 4, cut);
+            assertThat(parts).as("cut at " + cut).isEqualTo(whole);
+        }
+    }
+
+    /** Attention-probability dropout of samples [1, 3) of a batch of 3, given their first token, is the whole's. */
+    @Test
+    void attentionDropoutOfASplitBatchIsTheWholes() {
+        int B = 3, T = 7, C = 8, NH = 2;
+        java.util.Random r = new java.util.Random(5);
+        float[] qkv = new float[B * T * 3 * C];
+        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) r.nextGaussian();
+        float[] out = new float[B * T * C], lse = new float[B * NH * T];
+        Attention.forward(PARS[1], out, 0, lse, 0, qkv, 0, B, T, C, NH, 0.35f, 0.2f, 13, 2);
+        float[] part = new float[2 * T * C], lsePart = new float[2 * NH * T];
+        Attention.forward(PARS[2], part, 0, lsePart, 0, qkv, T * 3 * C, 2, T, C, NH, 0.35f, 0.2f, 13, 2, T);
+        assertThat(part).isEqualTo(java.util.Arrays.copyOfRange(out, T * C, B * T * C));
+        float[] dout = new float[B * T * C];
+        for (int i = 0; i < dout.length; i++) dout[i] = (float) r.nextGaussian();
+        float[] dqkv = new float[qkv.length], dPart = new float[2 * T * 3 * C];
+        Attention.backward(PARS[1], dqkv, 0, dout, 0, out, 0, lse, 0, qkv, 0, B, T, C, NH, 0.35f, 0.2f, 13, 2);
+        Attention.backward(PARS[0], dPart, 0, dout, T * C, part, 0, lsePart, 0, qkv, T * 3 * C, 2, T, C, NH, 0.35f,
+                0.2f, 13, 2, T);
+        assertThat(dPart).isEqualTo(java.util.Arrays.copyOfRange(dqkv, T * 3 * C, B * T * 3 * C));
+        float[] shifted = new float[2 * T * C];  // without the origin the masks differ
+        Attention.forward(PARS[0], shifted, 0, new float[2 * NH * T], 0, qkv, T * 3 * C, 2, T, C, NH, 0.35f, 0.2f, 13, 2);
+        assertThat(shifted).isNotEqualTo(part);
+    }
 }

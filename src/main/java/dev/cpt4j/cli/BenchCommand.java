@@ -24,7 +24,7 @@ import java.util.concurrent.Callable;
 
 /** {@code cpt4j bench <what>}: performance measurements (training and generation throughput). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure performance on this machine.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Generate.class, BenchCommand.Load.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Generate.class, BenchCommand.Load.class, BenchCommand.Serve.class})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -257,5 +257,40 @@ final class BenchCommand implements Callable<Integer> {
     static ModelConfig readAnyConfig(Path file) {
         if (!Files.isRegularFile(file)) throw new UserError("config file " + file + " not found; pass a model's config.json with --config");
         return dev.cpt4j.hf.HfConfigs.read(file);
+    }
+
+    /** {@code cpt4j bench serve}: N concurrent clients against the same requests one at a time, over HTTP on loopback. */
+    @Command(name = "serve", mixinStandardHelpOptions = true,
+            description = "Serve a model in-process and send N completion requests one at a time, then all at once; report tokens/s and p50/p95 latency.")
+    static final class Serve implements Callable<Integer> {
+        @Mixin
+        BackendOption backendOption;
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory to serve. Required.")
+        Path model;
+        @Option(names = "--clients", defaultValue = "16", paramLabel = "N", description = "Requests, and concurrent clients (default: ${DEFAULT-VALUE}).")
+        int clients;
+        @Option(names = "--max-tokens", defaultValue = "128", paramLabel = "N", description = "New tokens per request (default: ${DEFAULT-VALUE}).")
+        int maxTokens;
+        @Option(names = "--prompt", defaultValue = "床前明月光，", paramLabel = "TEXT", description = "Prompt of every request (default: ${DEFAULT-VALUE}).")
+        String prompt;
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Worker threads; 0 is all cores (default: ${DEFAULT-VALUE}).")
+        int threads;
+
+        @Override
+        public Integer call() throws Exception {
+            backendOption.apply();
+            if (clients < 1) throw new UserError("--clients must be at least 1, got " + clients);
+            if (maxTokens < 1) throw new UserError("--max-tokens must be at least 1, got " + maxTokens);
+            JsonNode r = dev.cpt4j.serve.ServeBench.run(model, clients, maxTokens, threads, prompt);
+            for (String phase : new String[] {"one_at_a_time", "concurrent"}) {
+                JsonNode p = r.get(phase);
+                System.out.printf(Locale.ROOT, "%-14s %3d requests  %6d tokens  %7.2f s  %8.1f tokens/s  p50 %6.2f s  p95 %6.2f s%n",
+                        phase, p.get("requests").asInt(), p.get("tokens").asLong(), p.get("seconds").asDouble(),
+                        p.get("tokensPerS").asDouble(), p.get("p50").asDouble(), p.get("p95").asDouble());
+            }
+            System.out.printf(Locale.ROOT, "concurrent / one at a time: %.2fx aggregate tokens/s%n", r.get("speedup").asDouble());
+            System.out.println(new ObjectMapper().writeValueAsString(r));
+            return 0;
+        }
     }
 }

@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             PrepareCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class,
             CompareCommand.class, TokenizeCommand.class, MergeCommand.class, TokenizerCommand.class,
-            DemoCommand.class, BenchCommand.class,
+            DemoCommand.class, BenchCommand.class, ServeCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

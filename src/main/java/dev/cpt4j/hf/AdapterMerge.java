@@ -140,6 +140,76 @@ public final class AdapterMerge {
     }
 
     /**
+     * The adapter as a decoder applies it unmerged over the base's shared weights ({@code cpt4j serve}): its per-layer
+     * LoRA pairs with their scales, and its copies of the token embedding and the head. Null, with the reason appended
+     * to {@code why}, for an adapter that changes more than that (a resized vocabulary, trainable tokens, LoRA on the
+     * embedding or the head, other {@code modules_to_save}): such an adapter is served merged. Everything
+     * {@link #merge} checks is checked first (same errors).
+     */
+    public static dev.cpt4j.model.UnmergedAdapter unmerged(HfCheckpoints.ModelDir base, PeftAdapters.Adapter adapter,
+                                                           String adapterName, String baseName, StringBuilder why) {
+        ModelConfig bc = base.config();
+        ModelFamily fam = bc.family();
+        HfCheckpoints.ModelDir merged = merge(base, adapter, adapterName, baseName);
+        if (merged.config().vocabSize() != bc.vocabSize()) {
+            why.append("it resizes the vocabulary to ").append(merged.config().vocabSize());
+            return null;
+        }
+        String EMB = fam.tokenEmbedding(), HEAD = fam.outputHead();
+        Map<String, String> savable = new LinkedHashMap<>();
+        for (ModelFamily.SavedModule m : fam.savableModules(bc))
+            for (int i = 0; i < m.parameters().size(); i++) savable.put(m.parameters().get(i), m.views().get(i));
+        Map<String, ModelFamily.LoraTarget> targets = byModule(fam.loraTargets(bc));
+        List<String> sites = fam.loraSites();
+        Map<String, PeftAdapters.Tensor[]> pairs = new LinkedHashMap<>();
+        float[] emb = null, head = null;
+        for (var e : adapter.tensors().entrySet()) {
+            String key = e.getKey();
+            String param = key.startsWith(PeftAdapters.PREFIX) ? key.substring(PeftAdapters.PREFIX.length()) : key;
+            if (savable.containsKey(param)) {
+                String view = savable.get(param);
+                if (param.equals(EMB) || view.equals(EMB) && !param.equals(HEAD)) emb = e.getValue().data();
+                else if (param.equals(HEAD)) head = e.getValue().data();
+                else {
+                    why.append("it saves ").append(param).append(" in full");
+                    return null;
+                }
+                continue;
+            }
+            Matcher m = LORA.matcher(key);
+            if (!m.matches() || m.group(2).startsWith("lora_embedding")) {
+                why.append("it holds ").append(param);
+                return null;
+            }
+            ModelFamily.LoraTarget t = targets.get(m.group(1));
+            if (t == null || t.layer() < 0) {
+                why.append("it has LoRA on ").append(m.group(1));
+                return null;
+            }
+            pairs.computeIfAbsent(m.group(1), k -> new PeftAdapters.Tensor[2])[m.group(2).endsWith("A") ? 0 : 1] = e.getValue();
+        }
+        List<dev.cpt4j.model.UnmergedAdapter.Delta> deltas = new ArrayList<>();
+        for (var e : pairs.entrySet()) {
+            ModelFamily.LoraTarget t = targets.get(e.getKey());
+            int site = -1;
+            for (int i = 0; i < sites.size(); i++) if (t.module().endsWith("." + sites.get(i))) site = i;
+            if (site < 0) {
+                why.append("it has LoRA on ").append(e.getKey());
+                return null;
+            }
+            PeftAdapters.Tensor a = e.getValue()[0], b = e.getValue()[1];
+            deltas.add(new dev.cpt4j.model.UnmergedAdapter.Delta(t.layer(), site, a.shape()[0],
+                    (float) scaling(adapter.config(), e.getKey()), a.data(), b.data(), t.in(), t.out()));
+        }
+        // tying as merge resolves it: a tied base keeps one matrix only with ensure_weight_tying
+        if (bc.tieWordEmbeddings() && adapter.config().extra().path("ensure_weight_tying").asBoolean(false)) {
+            if (emb != null) head = emb;
+            else if (head != null) emb = head;
+        }
+        return new dev.cpt4j.model.UnmergedAdapter(adapterName, deltas, emb, head);
+    }
+
+    /**
      * The base with the adapter merged in. {@code base} is not modified; the result has its own buffer and, after a
      * resize or untying, its own config and layout.
      *

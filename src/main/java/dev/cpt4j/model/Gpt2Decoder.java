@@ -57,6 +57,8 @@ public final class Gpt2Decoder implements StepModel {
     private final int[] pAttn, pProj, pFc, pFc2;  // (L) offsets into packed
     private final int pHead;
     private final float[] packScratch;
+    private final SlotLora[] slotAdapter;         // (N) the adapter each sequence decodes with, null: the base
+    private final SlotLora.Scratch loraScratch = new SlotLora.Scratch();
 
     /**
      * @param params     flat parameters with {@code layout} (from {@link Gpt2Layout#of})
@@ -136,6 +138,26 @@ public final class Gpt2Decoder implements StepModel {
             pHead = 0;
         }
         packScratch = new float[MatVec.scratchSize(MATVEC_ROWS, Math.max(C, F))];
+        slotAdapter = new SlotLora[maxN];
+    }
+
+    @Override
+    public StepModel.Adapter prepareAdapter(UnmergedAdapter adapter) {
+        return SlotLora.prepare(adapter, L, LinearHook.Site.values().length, C, V, Parallel.serial()); // callable beside decoding
+    }
+
+    @Override
+    public void setAdapter(int slot, StepModel.Adapter adapter) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        if (adapter != null && !(adapter instanceof SlotLora))
+            throw new IllegalArgumentException("not an adapter prepared by this decoder: " + adapter);
+        slotAdapter[slot] = (SlotLora) adapter;
+    }
+
+    /** True when some row of [0, R) decodes with an adapter. */
+    private boolean adapted(int R) {
+        for (int r = 0; r < R; r++) if (slotAdapter[rowSlot[r]] != null) return true;
+        return false;
     }
 
 
@@ -162,16 +184,9 @@ public final class Gpt2Decoder implements StepModel {
     @Override
     public float[] prefill(int[] prompt, int numSeq) {
         int T = prompt.length;
-        if (T < 1 || T > maxT) throw new IllegalArgumentException("prompt length " + T + " not in [1, " + maxT + "]");
         if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq " + numSeq + " not in [1, " + maxN + "]");
         java.util.Arrays.fill(length, 0);
-        for (int t = 0; t < T; t++) {
-            rowTok[t] = prompt[t];
-            rowSlot[t] = 0;
-            rowPos[t] = t;
-        }
-        forward(T);
-        length[0] = T;
+        runPrompt(0, prompt);
         // the prompt's cache is the same for every sequence: copy slot 0 instead of recomputing
         for (int l = 0; l < L; l++) {
             for (int n = 1; n < numSeq; n++) {
@@ -183,9 +198,37 @@ public final class Gpt2Decoder implements StepModel {
             }
         }
         for (int n = 1; n < numSeq; n++) length[n] = T;
-        logitsOf(T - 1, 1);
         for (int n = 0; n < numSeq; n++) System.arraycopy(rowLogits, 0, logits, n * V, V);
         return logits;
+    }
+
+    @Override
+    public float[] prefillSlot(int slot, int[] prompt) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        runPrompt(slot, prompt);
+        System.arraycopy(rowLogits, 0, logits, slot * V, V);
+        return logits;
+    }
+
+    @Override
+    public void release(int slot) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        length[slot] = 0;
+    }
+
+    /** The prompt's rows through every block into slot's cache; its last row's logits into rowLogits row 0. */
+    private void runPrompt(int slot, int[] prompt) {
+        int T = prompt.length;
+        if (T < 1 || T > maxT) throw new IllegalArgumentException("prompt length " + T + " not in [1, " + maxT + "]");
+        for (int t = 0; t < T; t++) {
+            rowTok[t] = prompt[t];
+            rowSlot[t] = slot;
+            rowPos[t] = t;
+        }
+        length[slot] = 0;
+        forward(T);
+        length[slot] = T;
+        logitsOf(T - 1, 1);
     }
 
     @Override
@@ -217,8 +260,13 @@ public final class Gpt2Decoder implements StepModel {
             int tok = rowTok[r];
             if (tok < 0 || tok >= V) throw new IllegalArgumentException("token " + tok + " outside [0, " + V + ")");
             int te = w.wte() + tok * C, pe = w.wpe() + rowPos[r] * C;
-            for (int c = 0; c < C; c++) x[r * C + c] = p[te + c] + p[pe + c];
+            SlotLora ad = slotAdapter[rowSlot[r]];
+            if (SlotLora.hasEmbedding(ad)) {
+                ad.embed(tok, x, r * C);
+                for (int c = 0; c < C; c++) x[r * C + c] += p[pe + c];
+            } else for (int c = 0; c < C; c++) x[r * C + c] = p[te + c] + p[pe + c];
         }
+        boolean lora = adapted(R);
         float eps = cfg.layerNormEpsilon();
         float scale = cfg.scaleAttnWeights() ? (float) (1.0 / Math.sqrt(HS)) : 1f;
         // A decode step's layernorms, residuals and activation touch a few rows only: handing them to the worker
@@ -230,6 +278,7 @@ public final class Gpt2Decoder implements StepModel {
         for (int l = 0; l < L; l++) {
             LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, w.ln1W()[l], p, w.ln1B()[l], R, C, eps);
             linear(qkv, 0, h, 0, w.attnW()[l], pAttn[l], p, w.attnB()[l], R, C, 3 * C);
+            if (lora) SlotLora.apply(slotAdapter, rowSlot, R, l, 0, h, 0, C, qkv, 0, 3 * C, loraScratch);
             // write this step's keys and values into the cache, then attend
             for (int r = 0; r < R; r++) {
                 for (int hh = 0; hh < NH; hh++) {
@@ -244,11 +293,14 @@ public final class Gpt2Decoder implements StepModel {
                 for (int i = a; i < b; i++) attendRow(layer, i / NH, i % NH, s);
             });
             linear(h, 0, att, 0, w.projW()[l], pProj[l], p, w.projB()[l], R, C, C);
+            if (lora) SlotLora.apply(slotAdapter, rowSlot, R, l, 1, att, 0, C, h, 0, C, loraScratch);
             Conv1d.residualForward(small, x, 0, x, 0, h, 0, R * C);
             LayerNorm.forward(small, h, 0, mean, rstd, 0, x, 0, p, w.ln2W()[l], p, w.ln2B()[l], R, C, eps);
             linear(fc, 0, h, 0, w.fcW()[l], pFc[l], p, w.fcB()[l], R, C, F);
+            if (lora) SlotLora.apply(slotAdapter, rowSlot, R, l, 2, h, 0, C, fc, 0, F, loraScratch);
             act.forward(small, fc, 0, fc, 0, R * F);
             linear(h, 0, fc, 0, w.fcProjW()[l], pFc2[l], p, w.fcProjB()[l], R, F, C);
+            if (lora) SlotLora.apply(slotAdapter, rowSlot, R, l, 3, fc, 0, F, h, 0, C, loraScratch);
             Conv1d.residualForward(small, x, 0, x, 0, h, 0, R * C);
         }
     }
@@ -272,6 +324,7 @@ public final class Gpt2Decoder implements StepModel {
         if (packed != null && rows <= MATVEC_ROWS)
             MatVec.nnPacked(par, rows, V, C, h, first * C, C, packed, pHead, null, 0, rowLogits, 0, V, packScratch);
         else gemm.sgemm(false, true, rows, V, C, h, first * C, C, p, w.head(), C, 0f, rowLogits, 0, V);
+        SlotLora.heads(slotAdapter, rowSlot, first, rows, h, first * C, rowLogits, 0, gemm, par, loraScratch);
     }
 
     /**

@@ -31,6 +31,44 @@ public interface StepModel {
     float[] next(int[] lastTokens, boolean[] active);
 
     /**
+     * Continuous batching: starts sequence {@code slot} with its own {@code prompt} while the other sequences keep
+     * their caches (they may be mid-decode), and returns the logits array with row {@code slot} holding the
+     * next-token logits after the prompt (other rows unspecified). The slot's row then takes part in {@link #next}
+     * like any other; its logits equal those of a single-sequence {@link #prefill} of the same prompt.
+     */
+    default float[] prefillSlot(int slot, int[] prompt) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not start one sequence alone");
+    }
+
+    /**
+     * A LoRA adapter prepared for one decoder ({@link #prepareAdapter}), applied unmerged to the sequences it is set
+     * on ({@link #setAdapter}) while the base weights stay shared by all sequences.
+     */
+    interface Adapter {}
+
+    /**
+     * Prepares {@code adapter} for this decoder (its pairs checked against the model, its head laid out for decode
+     * steps); the result can be set on any number of sequences, which then share the base weights with the others.
+     */
+    default Adapter prepareAdapter(UnmergedAdapter adapter) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not apply adapters per sequence");
+    }
+
+    /**
+     * Applies {@code adapter} (null: none, the base model) to sequence {@code slot} from its next
+     * {@link #prefillSlot} on.
+     */
+    default void setAdapter(int slot, Adapter adapter) {
+        if (adapter != null)
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not apply adapters per sequence");
+    }
+
+    /** Forgets sequence {@code slot} (its cache positions are free for the next {@link #prefillSlot}). */
+    default void release(int slot) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not release one sequence");
+    }
+
+    /**
      * Mean next-token cross-entropy of {@code tokens} (positions 0..n−2 predict 1..n−1), as the training forward
      * computes it in eval mode, through this decoder's cache: a prefill of the first token, then one step per token.
      * A decoder may override it with a faster equivalent. Forgets all sequences.

@@ -21,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class HelpTest {
     static final List<String> CHECKED = List.of("prepare", "train", "eval", "generate", "compare", "tokenize", "merge",
-            "tokenizer", "demo", "bench");
+            "tokenizer", "demo", "bench", "serve");
 
     private static CommandLine root() {
         return new CommandLine(new Main());

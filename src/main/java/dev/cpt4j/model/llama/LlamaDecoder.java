@@ -1,7 +1,9 @@
 package dev.cpt4j.model.llama;
 
 import dev.cpt4j.io.DType;
+import dev.cpt4j.model.SlotLora;
 import dev.cpt4j.model.StepModel;
+import dev.cpt4j.model.UnmergedAdapter;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tensor.WeightStore;
 import dev.cpt4j.tensor.cpu.CrossEntropyHead;
@@ -48,6 +50,10 @@ public final class LlamaDecoder implements StepModel {
     private final float[] packed;
     private final java.util.IdentityHashMap<WeightStore.Tensor, Integer> packedAt = new java.util.IdentityHashMap<>();
     private final float[] packScratch;
+    private final SlotLora[] slotAdapter;     // (N) the adapter each sequence decodes with, null: the base
+    private final int[] rowSlot;              // (R) the sequence each activation row belongs to
+    private final SlotLora.Scratch loraScratch = new SlotLora.Scratch();
+    private boolean lora;                     // some row of the current pass decodes with an adapter
     private int tableSeqLen = -1;             // seq_len the table was built for (dynamic rope), −1 = none
     private int seenLen;                      // longest sequence since the prefill (dynamic rope)
 
@@ -100,6 +106,8 @@ public final class LlamaDecoder implements StepModel {
         cos = new float[maxT * half];
         sin = new float[maxT * half];
         rowCos = new float[half];
+        slotAdapter = new SlotLora[maxN];
+        rowSlot = new int[R];
         rowSin = new float[half];
         java.util.List<WeightStore.Tensor[]> mats = new java.util.ArrayList<>();
         for (int l = 0; l < L; l++)
@@ -149,6 +157,19 @@ public final class LlamaDecoder implements StepModel {
         return maxT;
     }
 
+    @Override
+    public StepModel.Adapter prepareAdapter(UnmergedAdapter adapter) {
+        return SlotLora.prepare(adapter, L, 7, C, V, Parallel.serial()); // callable beside decoding
+    }
+
+    @Override
+    public void setAdapter(int slot, StepModel.Adapter adapter) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        if (adapter != null && !(adapter instanceof SlotLora))
+            throw new IllegalArgumentException("not an adapter prepared by this decoder: " + adapter);
+        slotAdapter[slot] = (SlotLora) adapter;
+    }
+
     /** The rotary table for positions 0..maxT−1 at sequence length {@code seqLen} (only dynamic scaling depends on it). */
     private void ensureTable(int seqLen) {
         int eff = rope.dependsOnLength() ? Math.max(seqLen, cfg.maxPositionEmbeddings()) : 0;
@@ -163,7 +184,9 @@ public final class LlamaDecoder implements StepModel {
         if (P < 1) throw new IllegalArgumentException("prompt must not be empty");
         if (P > maxT) throw new IllegalArgumentException("prompt of " + P + " tokens is longer than the cache (" + maxT + ")");
         if (numSeq < 1 || numSeq > maxN) throw new IllegalArgumentException("numSeq must be in [1, " + maxN + "]");
-        runPrompt(prompt);
+        java.util.Arrays.fill(length, 0);
+        runPrompt(0, prompt);
+        seenLen = P;
         for (int n = 0; n < numSeq; n++) length[n] = P;
         for (int n = 1; n < numSeq; n++)
             for (int l = 0; l < L; l++) {
@@ -186,7 +209,13 @@ public final class LlamaDecoder implements StepModel {
         int P = tokens.length;
         if (P < 2) throw new IllegalArgumentException("a loss needs at least 2 tokens");
         if (P > maxT) throw new IllegalArgumentException(P + " tokens are longer than the cache (" + maxT + ")");
-        runPrompt(tokens);
+        SlotLora keep = slotAdapter[0];
+        slotAdapter[0] = null;   // the loss is the base model's, as the training engine computes it
+        try {
+            runPrompt(0, tokens);
+        } finally {
+            slotAdapter[0] = keep;
+        }
         java.util.Arrays.fill(length, 0);
         // the head over LOSS_ROWS rows at a time: each pass streams the (V, C) head once
         int chunk = Math.min(LOSS_ROWS, P - 1);
@@ -204,17 +233,42 @@ public final class LlamaDecoder implements StepModel {
         return sum / (P - 1);
     }
 
-    /** Every layer over the P prompt rows into x, filling sequence 0's cache. */
-    private void runPrompt(int[] prompt) {
+    @Override
+    public float[] prefillSlot(int slot, int[] prompt) {
         int P = prompt.length;
-        seenLen = P;
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        if (P < 1) throw new IllegalArgumentException("prompt must not be empty");
+        if (P > maxT) throw new IllegalArgumentException("prompt of " + P + " tokens is longer than the cache (" + maxT + ")");
+        length[slot] = 0;
+        runPrompt(slot, prompt);
+        length[slot] = P;
+        // dynamic rope: the next step's frequencies follow the longest live sequence, as in a shared batch
+        seenLen = 0;
+        for (int n = 0; n < maxN; n++) seenLen = Math.max(seenLen, length[n]);
+        System.arraycopy(x, (P - 1) * C, last, 0, C);
+        head(1);
+        if (slot != 0) System.arraycopy(logits, 0, logits, slot * V, V);
+        return logits;
+    }
+
+    @Override
+    public void release(int slot) {
+        if (slot < 0 || slot >= maxN) throw new IllegalArgumentException("slot " + slot + " not in [0, " + maxN + ")");
+        length[slot] = 0;
+    }
+
+    /** Every layer over the P prompt rows into x, filling sequence {@code slot}'s cache (rotary table for length P). */
+    private void runPrompt(int slot, int[] prompt) {
+        int P = prompt.length;
         ensureTable(P);
+        java.util.Arrays.fill(rowSlot, 0, P, slot);
+        lora = slotAdapter[slot] != null;
         for (int r = 0; r < P; r++) embed(prompt[r], r);
         for (int l = 0; l < L; l++) {
             project(l, P);
             Rope.forward(par, q, 0, P, P, NH, hd, cos, sin, 0);
             Rope.forward(par, k, 0, P, P, NKV, hd, cos, sin, 0);
-            int base = cacheOff(l, 0, 0);
+            int base = cacheOff(l, slot, 0);
             System.arraycopy(k, 0, kCache, base, P * K);
             System.arraycopy(v, 0, vCache, base, P * K);
             GqaAttention.forward(par, att, 0, lse, 0, q, 0, k, 0, v, 0, 1, P, NH, NKV, hd, scale(), cfg.window(l));
@@ -235,6 +289,11 @@ public final class LlamaDecoder implements StepModel {
         if (R == 0) return logits;
         for (int i = 0; i < R; i++) seenLen = Math.max(seenLen, length[rows[i]] + 1);
         ensureTable(seenLen);
+        lora = false;
+        for (int i = 0; i < R; i++) {
+            rowSlot[i] = rows[i];
+            lora |= slotAdapter[rows[i]] != null;
+        }
         for (int i = 0; i < R; i++) embed(lastTokens[rows[i]], i);
         for (int l = 0; l < L; l++) {
             project(l, R);
@@ -274,10 +333,22 @@ public final class LlamaDecoder implements StepModel {
 
     private void embed(int token, int row) {
         if (token < 0 || token >= V) throw new IllegalArgumentException("token id " + token + " outside the vocabulary (" + V + ")");
+        SlotLora ad = slotAdapter[rowSlot[row]];
+        if (SlotLora.hasEmbedding(ad)) {
+            ad.embed(token, x, row * C);
+            return;
+        }
         WeightStore.Tensor e = w.embed();
         int src = e.offset() + token * C;
         if (e.isBf16()) for (int c = 0; c < C; c++) x[row * C + c] = DType.bf16ToFloat(e.bf16()[src + c]);
         else System.arraycopy(e.f32(), src, x, row * C, C);
+    }
+
+    /** {@link #linear}, then each adapted row's LoRA term of projection {@code site} of block {@code l}. */
+    private void linear(int l, int site, float[] out, float[] in, WeightStore.Tensor W, WeightStore.Tensor b, int R,
+                        int IN, int OUT) {
+        linear(out, in, W, b, R, IN, OUT);
+        if (lora) SlotLora.apply(slotAdapter, rowSlot, R, l, site, in, 0, IN, out, 0, OUT, loraScratch);
     }
 
     /** out (R, OUT) = in (R, IN) · Wᵀ + b, W fp32 or bf16. */
@@ -299,9 +370,9 @@ public final class LlamaDecoder implements StepModel {
     private void project(int l, int R) {
         norm(xn, x, w.ln1()[l], R, C);
         float[] qOut = cfg.qkNorm() ? qn : q, kOut = cfg.qkNorm() ? kn : k;
-        linear(qOut, xn, w.q()[l], w.qb()[l], R, C, Q);
-        linear(kOut, xn, w.k()[l], w.kb()[l], R, C, K);
-        linear(v, xn, w.v()[l], w.vb()[l], R, C, K);
+        linear(l, 0, qOut, xn, w.q()[l], w.qb()[l], R, C, Q);
+        linear(l, 1, kOut, xn, w.k()[l], w.kb()[l], R, C, K);
+        linear(l, 2, v, xn, w.v()[l], w.vb()[l], R, C, K);
         if (cfg.qkNorm()) {
             RmsNorm.forward(par, q, 0, qr, 0, qn, 0, w.qNorm()[l].f32(), w.qNorm()[l].offset(), R * NH, hd, cfg.rmsNormEps());
             RmsNorm.forward(par, k, 0, kr, 0, kn, 0, w.kNorm()[l].f32(), w.kNorm()[l].offset(), R * NKV, hd, cfg.rmsNormEps());
@@ -310,13 +381,13 @@ public final class LlamaDecoder implements StepModel {
 
     /** o_proj and residual, then the MLP half, on R rows of att. */
     private void finishLayer(int l, int R) {
-        linear(tmp, att, w.o()[l], w.ob()[l], R, Q, C);
+        linear(l, 3, tmp, att, w.o()[l], w.ob()[l], R, Q, C);
         for (int i = 0; i < R * C; i++) x[i] += tmp[i];
         norm(xn, x, w.ln2()[l], R, C);
-        linear(gate, xn, w.gate()[l], w.gateB()[l], R, C, F);
-        linear(up, xn, w.up()[l], w.upB()[l], R, C, F);
+        linear(l, 4, gate, xn, w.gate()[l], w.gateB()[l], R, C, F);
+        linear(l, 5, up, xn, w.up()[l], w.upB()[l], R, C, F);
         SwiGlu.forward(par, act, 0, gate, 0, up, 0, R * F);
-        linear(tmp, act, w.down()[l], w.downB()[l], R, F, C);
+        linear(l, 6, tmp, act, w.down()[l], w.downB()[l], R, F, C);
         for (int i = 0; i < R * C; i++) x[i] += tmp[i];
     }
 
@@ -328,5 +399,6 @@ public final class LlamaDecoder implements StepModel {
             MatVec.nnPacked(par, R, V, C, xn, 0, C, packed, packedAt.get(h), null, 0, logits, 0, V, packScratch);
         else if (h.isBf16()) gemm.sgemmBf16(false, true, R, V, C, xn, 0, C, h.bf16(), h.offset(), C, 0f, logits, 0, V);
         else CrossEntropyHead.logits(gemm, logits, 0, xn, 0, h.f32(), h.offset(), R, C, V);
+        SlotLora.heads(slotAdapter, rowSlot, 0, R, xn, 0, logits, 0, gemm, par, loraScratch);
     }
 }

@@ -2,10 +2,9 @@ package dev.cpt4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
@@ -35,8 +34,8 @@ class AnyTwoModelsTest {
 
     @TempDir
     Path tmp;
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-    private PrintStream oldOut, oldErr;
+    @RegisterExtension
+    final CliCapture cli = new CliCapture();
 
     @BeforeAll
     static void train() throws Exception {
@@ -74,37 +73,12 @@ class AnyTwoModelsTest {
         }
     }
 
-    @BeforeEach
-    void capture() {
-        oldOut = System.out;
-        oldErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(oldOut);
-        System.setErr(oldErr);
-    }
-
     private List<String> ok(String... args) {
-        int code = Main.execute(args);
-        assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isZero();
-        List<String> lines = out.toString(StandardCharsets.UTF_8).lines().toList();
-        out.reset();
-        err.reset();
-        return lines;
+        return cli.ok(args);
     }
 
     private String fails(String... args) {
-        int code = Main.execute(args);
-        String msg = err.toString(StandardCharsets.UTF_8).strip();
-        err.reset();
-        out.reset();
-        assertThat(code).as(msg).isEqualTo(2);
-        assertThat(msg.lines().count()).as(msg).isEqualTo(1);
-        return msg;
+        return cli.fails(args);
     }
 
     private double evalLoss(String... modelArgs) throws IOException {

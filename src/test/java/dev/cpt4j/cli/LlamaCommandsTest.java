@@ -8,14 +8,11 @@ import dev.cpt4j.model.ModelConfig;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
 import dev.cpt4j.tokenizer.Tokenizer;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,39 +31,15 @@ class LlamaCommandsTest {
     static final String TEXT = "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。床前明月光，疑是地上霜。举头望明月，低头思故乡。";
     @TempDir
     Path tmp;
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-    private PrintStream oldOut, oldErr;
-
-    @BeforeEach
-    void capture() {
-        oldOut = System.out;
-        oldErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(oldOut);
-        System.setErr(oldErr);
-    }
+    @RegisterExtension
+    final CliCapture cli = new CliCapture();
 
     private List<String> ok(String... args) {
-        int code = Main.execute(args);
-        assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isZero();
-        List<String> lines = out.toString(StandardCharsets.UTF_8).lines().toList();
-        out.reset();
-        return lines;
+        return cli.ok(args);
     }
 
     private String fails(String... args) {
-        int code = Main.execute(args);
-        String msg = err.toString(StandardCharsets.UTF_8).strip();
-        err.reset();
-        out.reset();
-        assertThat(code).as(msg).isEqualTo(2);
-        assertThat(msg.lines().count()).as(msg).isEqualTo(1);
-        return msg;
+        return cli.fails(args);
     }
 
     /** A copy of fixture {@code name} with a WordPiece vocab.txt of {@code size} tokens (every character of TEXT). */

@@ -9,16 +9,13 @@ import dev.cpt4j.data.TextBlocks;
 import dev.cpt4j.generate.LoadedModel;
 import dev.cpt4j.model.StepModel;
 import dev.cpt4j.tensor.Parallel;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -29,29 +26,11 @@ import org.junit.jupiter.api.io.TempDir;
 class NeatPackingEvalTest {
     @TempDir
     Path tmp;
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-    private PrintStream oldOut, oldErr;
-
-    @BeforeEach
-    void capture() {
-        oldOut = System.out;
-        oldErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(oldOut);
-        System.setErr(oldErr);
-    }
+    @RegisterExtension
+    final CliCapture cli = new CliCapture();
 
     private List<String> ok(String... args) {
-        int code = Main.execute(args);
-        assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isZero();
-        List<String> lines = out.toString(StandardCharsets.UTF_8).lines().toList();
-        out.reset();
-        return lines;
+        return cli.ok(args);
     }
 
     @Test
